@@ -1,0 +1,47 @@
+package idp
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ParseRetryAfter reads a Retry-After header, given as seconds or as an HTTP
+// date. It returns 0 when the header is absent or unreadable.
+func ParseRetryAfter(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		if s < 0 {
+			return 0
+		}
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// NetworkError wraps a failure to get any HTTP answer. The request URL is
+// dropped from the message: it can hold an email address in its query.
+func NetworkError(op string, err error) *Error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	msg := "network error"
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		msg = "timed out"
+	case errors.Is(err, context.Canceled):
+		msg = "canceled"
+	}
+	return &Error{Kind: Transient, Op: op, Message: msg, Err: err}
+}

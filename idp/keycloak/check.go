@@ -1,0 +1,74 @@
+package keycloak
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/resetq/resetq/idp"
+)
+
+// Check verifies, without sending any email, that the provider can work:
+// the token endpoint accepts the credentials, the realm exists under
+// base_url, and the caller holds manage-users there. Keycloak's user list
+// carries access.manage for the caller, which tells view-users from
+// manage-users; an empty list beside a non-zero count means query-users only.
+func (p *Provider) Check(ctx context.Context) (idp.CheckReport, error) {
+	var r idp.CheckReport
+	start := time.Now()
+	tok, err := p.tokens.Token(ctx)
+	if err != nil {
+		return r, p.tokenError(err)
+	}
+	life := time.Duration(tok.ExpiresIn) * time.Second
+	r.Lines = append(r.Lines, fmt.Sprintf("token: %s grant for client %q from realm %q at %s, valid for %s (took %s)",
+		p.cfg.Grant, p.cfg.ClientID, p.cfg.TokenRealm, p.tokenURL(), life, time.Since(start).Round(time.Millisecond)))
+	if p.cfg.Grant == GrantPassword {
+		r.Warnings = append(r.Warnings, "the password grant counts as a user login: brute-force detection can lock the "+
+			"admin out, and a profile change can block it; a client_credentials service account avoids both")
+	}
+
+	q := url.Values{"briefRepresentation": {"true"}, "max": {"1"}}
+	resp, err := p.admin(ctx, idp.OpCheck, http.MethodGet, p.adminURL("/users", q), nil)
+	if err != nil {
+		return r, err
+	}
+	if resp.status != http.StatusOK {
+		return r, p.classify(idp.OpCheck, resp.status, resp.header, resp.body)
+	}
+	var users []briefUser
+	if err := json.Unmarshal(resp.body, &users); err != nil {
+		return r, &idp.Error{Kind: idp.Configuration, Op: idp.OpCheck, Status: resp.status,
+			Message: "the user list is not JSON", Hint: "base_url " + p.cfg.BaseURL + " does not look like Keycloak's admin API"}
+	}
+	r.Lines = append(r.Lines, fmt.Sprintf("realm: %q found at %s", p.cfg.Realm, p.adminURL("", nil)))
+	switch {
+	case len(users) == 1 && users[0].Access["manage"]:
+		r.Lines = append(r.Lines, "role: manage-users (execute-actions-email allowed)")
+	case len(users) == 1:
+		return r, &idp.Error{Kind: idp.Permission, Op: idp.OpCheck, Status: http.StatusOK,
+			Message: "the caller can view users but not manage them", Hint: p.permissionHint()}
+	default:
+		cresp, err := p.admin(ctx, idp.OpCheck, http.MethodGet, p.adminURL("/users/count", nil), nil)
+		if err != nil {
+			return r, err
+		}
+		var n int
+		if cresp.status != http.StatusOK || json.Unmarshal(cresp.body, &n) != nil {
+			return r, p.classify(idp.OpCheck, cresp.status, cresp.header, cresp.body)
+		}
+		if n > 0 {
+			return r, &idp.Error{Kind: idp.Permission, Op: idp.OpCheck, Status: http.StatusOK,
+				Message: fmt.Sprintf("the caller sees none of the realm's %d users (query-users only)", n), Hint: p.permissionHint()}
+		}
+		r.Warnings = append(r.Warnings, "the realm has no users yet, so manage-users could not be confirmed")
+	}
+	r.Lines = append(r.Lines, "actions: "+strings.Join(p.cfg.Actions, ", "))
+	r.Warnings = append(r.Warnings, "SMTP cannot be checked without sending mail: make sure Realm settings → Email works "+
+		"(Test connection); without it resetq halts on the first reset")
+	return r, nil
+}

@@ -1,0 +1,149 @@
+package keycloaktest_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/stretchr/testify/require"
+
+	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/idp/keycloak"
+	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
+)
+
+// The official Keycloak 26.6 admin OpenAPI document, copied unchanged from
+// ../shared/reference so the test runs on a fresh checkout.
+const specPath = "testdata/keycloak-admin-openapi-26.6.json"
+
+func loadSpec(t *testing.T) routers.Router {
+	t.Helper()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromFile(specPath)
+	require.NoError(t, err)
+	doc.Servers = openapi3.Servers{{URL: "/"}}
+	// The official document gives some boolean parameters the string
+	// default "false"; that quirk is Keycloak's, not ours to fail on.
+	router, err := legacy.NewRouter(doc, openapi3.DisableSchemaDefaultsValidation(), openapi3.DisableExamplesValidation())
+	require.NoError(t, err)
+	return router
+}
+
+// validate checks one logged admin request, and its answer when it was a
+// success, against the OpenAPI document.
+func validate(t *testing.T, router routers.Router, r keycloaktest.Request) {
+	t.Helper()
+	u := &url.URL{Path: r.Path, RawQuery: r.Query.Encode()}
+	req, err := http.NewRequest(r.Method, u.String(), bytes.NewReader(r.Body))
+	require.NoError(t, err)
+	req.Header = r.Header.Clone()
+	route, params, err := router.FindRoute(req)
+	require.NoError(t, err, "%s %s is not in the Keycloak admin API", r.Method, r.Path)
+	in := &openapi3filter.RequestValidationInput{
+		Request: req, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+	}
+	require.NoError(t, openapi3filter.ValidateRequest(context.Background(), in), "%s %s?%s", r.Method, r.Path, u.RawQuery)
+
+	if r.Status >= 200 && r.Status < 300 {
+		out := &openapi3filter.ResponseValidationInput{
+			RequestValidationInput: in, Status: r.Status, Header: r.ResponseHeader,
+			Body:    io.NopCloser(bytes.NewReader(r.Response)),
+			Options: &openapi3filter.Options{IncludeResponseStatus: true},
+		}
+		require.NoError(t, openapi3filter.ValidateResponse(context.Background(), out),
+			"answer to %s %s: %s", r.Method, r.Path, r.Response)
+	}
+}
+
+// TestEveryAdminRequestMatchesTheOpenAPIDocument drives resetq's Keycloak
+// client through everything it does against the emulator, then checks every
+// admin request the emulator received, and every success it sent back,
+// against Keycloak's official document. A client that invents a parameter,
+// or an emulator that answers in a shape Keycloak does not, fails here.
+func TestEveryAdminRequestMatchesTheOpenAPIDocument(t *testing.T) {
+	t.Parallel()
+	router := loadSpec(t)
+	s := keycloaktest.NewServer()
+	t.Cleanup(s.Close)
+	s.AddServiceAccount("corp", "resetq", secret)
+	s.AddClient("corp", keycloaktest.Client{ClientID: "web", Public: true, Enabled: true,
+		RedirectURIs: []string{"https://app.example.com/*"}})
+	sample := s.AddSampleUsers("corp", 12)
+
+	ctx := context.Background()
+	var first *keycloak.Provider
+	for _, cfg := range []keycloak.Config{
+		{BaseURL: s.URL(), Realm: "corp", ClientID: "resetq", ClientSecret: secret},
+		{BaseURL: s.URL(), Realm: "corp", ClientID: "resetq", ClientSecret: secret, Lifespan: 2 * time.Hour,
+			LinkClientID: "web", RedirectURI: "https://app.example.com/welcome", Actions: []string{"UPDATE_PASSWORD", "VERIFY_EMAIL"}},
+		{BaseURL: s.URL(), Realm: "corp", Grant: keycloak.GrantPassword, TokenRealm: "master",
+			Username: keycloaktest.MasterAdminUser, Password: keycloaktest.MasterAdminPassword},
+	} {
+		p, err := keycloak.New(cfg)
+		require.NoError(t, err)
+		if first == nil {
+			first = p
+		}
+		_, err = p.Check(ctx)
+		require.NoError(t, err)
+		for _, ref := range []idp.UserRef{
+			{Email: sample.Emails[3]},
+			{Email: sample.Plus},
+			{Username: "USER0005"},
+			{ID: s.UserID("corp", "user0006")},
+			{Email: "nobody@example.com"},
+			{ID: "00000000-0000-0000-0000-000000000000"},
+			{Username: sample.NoEmail},
+			{Email: sample.Disabled[0]},
+		} {
+			_ = p.Reset(ctx, idp.Request{User: ref})
+		}
+	}
+	s.ExpireAllTokens() // the next call sees 401, refreshes, and retries
+	require.NoError(t, first.Reset(ctx, idp.Request{User: idp.UserRef{Email: sample.Emails[0]}}))
+
+	admin, unauthorized := 0, 0
+	for _, r := range s.Requests() {
+		if !strings.HasPrefix(r.Path, "/admin/") {
+			continue
+		}
+		admin++
+		if r.Status == http.StatusUnauthorized {
+			unauthorized++
+		}
+		validate(t, router, r)
+	}
+	// 3 configurations × (1 check + 11 calls for 8 users) + 401, retry, PUT.
+	require.Equal(t, 39, admin, "the scenario exercised the admin API")
+	require.Equal(t, 1, unauthorized)
+	require.Greater(t, s.TotalResets(), 8)
+}
+
+// TestTheEmulatorsOwnAnswersMatchTheDocument covers the routes resetq's
+// client does not call.
+func TestTheEmulatorsOwnAnswersMatchTheDocument(t *testing.T) {
+	t.Parallel()
+	router := loadSpec(t)
+	b := setup(t)
+	tok := b.bearer(t, "resetq")
+	b.do(t, http.MethodGet, "/admin/realms/corp/users/"+b.user, tok, "")
+	b.do(t, http.MethodGet, "/admin/realms/corp/users?search=ali&first=0&max=5&enabled=true", tok, "")
+	b.do(t, http.MethodGet, "/admin/realms/corp/users/count?email=alice", tok, "")
+	b.do(t, http.MethodPut, "/admin/realms/corp/users/"+b.user+"/reset-password", tok, `{"type":"password","value":"x","temporary":true}`)
+	b.do(t, http.MethodPut, "/admin/realms/corp/users/"+b.user+"/reset-password-email?client_id=web", tok, "")
+	for _, r := range b.srv.Requests() {
+		if strings.HasPrefix(r.Path, "/admin/") {
+			validate(t, router, r)
+		}
+	}
+}

@@ -1,0 +1,411 @@
+package keycloaktest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// AllRealms is the Grants key that grants roles on every realm.
+const AllRealms = "*"
+
+// Well-known credentials of a new Server's master realm.
+const (
+	MasterAdminUser     = "admin"
+	MasterAdminPassword = "admin"
+)
+
+// Server is a running emulator. Its methods are safe for concurrent use.
+type Server struct {
+	srv    *httptest.Server
+	prefix string
+	now    func() time.Time
+
+	mu       sync.Mutex
+	realms   map[string]*Realm
+	tokens   map[string]*token
+	refresh  map[string]*token
+	log      []Request
+	logBase  int
+	mails    []Mail
+	resets   map[string]int // user id -> execute-actions-email successes
+	faults   []*fault
+	latency  time.Duration
+	inFlight map[string]int // password grants in flight, by realm/user
+	tokenReq int
+	curToken int
+	maxToken int
+	issued   []string
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithPathPrefix serves everything under prefix, as old WildFly builds and
+// servers started with --http-relative-path=/auth do.
+func WithPathPrefix(prefix string) Option {
+	return func(s *Server) { s.prefix = strings.TrimSuffix(prefix, "/") }
+}
+
+// WithClock replaces time.Now, for tests that control token expiry.
+func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// NewServer starts an emulator on a loopback port. Its master realm has the
+// public admin-cli client and an admin user (MasterAdminUser /
+// MasterAdminPassword) holding the admin role on every realm.
+func NewServer(opts ...Option) *Server {
+	s := &Server{
+		now:      time.Now,
+		realms:   map[string]*Realm{},
+		tokens:   map[string]*token{},
+		refresh:  map[string]*token{},
+		resets:   map[string]int{},
+		inFlight: map[string]int{},
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	m := s.AddRealm("master")
+	m.clients["admin-cli"] = &Client{ClientID: "admin-cli", Public: true, Enabled: true, DirectAccessGrants: true}
+	s.addUser(m, User{Username: MasterAdminUser, Password: MasterAdminPassword, Enabled: true,
+		Grants: map[string][]string{AllRealms: {RoleAdmin}}})
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// URL is the base URL to configure resetq with, including any path prefix.
+func (s *Server) URL() string { return s.srv.URL + s.prefix }
+
+// Close shuts the server down.
+func (s *Server) Close() { s.srv.Close() }
+
+// AddRealm creates (or returns) a realm with Keycloak's defaults.
+func (s *Server) AddRealm(name string) *Realm {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.realms[name]; ok {
+		return r
+	}
+	r := newRealm(name)
+	s.realms[name] = r
+	return r
+}
+
+// Update runs fn with the lock held, for changing realm settings, clients
+// and users while requests are served.
+func (s *Server) Update(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn()
+}
+
+// AddClient adds an OAuth client to a realm. A confidential client with a
+// service account is what resetq uses in production.
+func (s *Server) AddClient(realm string, c Client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cc := c
+	s.realms[realm].clients[c.ClientID] = &cc
+}
+
+// AddUser adds a user to a realm and returns its id. The username is stored
+// lower-cased, as Keycloak does; an empty username becomes the email.
+func (s *Server) AddUser(realm string, u User) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addUser(s.realms[realm], u)
+}
+
+func (s *Server) addUser(r *Realm, u User) string {
+	uu := u
+	if uu.ID == "" {
+		uu.ID = newID()
+	}
+	if uu.Username == "" {
+		uu.Username = uu.Email
+	}
+	uu.Username = strings.ToLower(uu.Username)
+	uu.Email = strings.ToLower(uu.Email)
+	if uu.CreatedAt.IsZero() {
+		uu.CreatedAt = s.now()
+	}
+	r.users[uu.ID] = &uu
+	r.order = append(r.order, uu.ID)
+	return uu.ID
+}
+
+// UserID returns the id of the user with that username in realm, or "".
+func (s *Server) UserID(realm, username string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u := s.realms[realm].userByUsername(username); u != nil {
+		return u.ID
+	}
+	return ""
+}
+
+// SetSMTP switches a realm's mail sending.
+func (s *Server) SetSMTP(realm string, mode SMTPMode) {
+	s.Update(func() { s.realms[realm].SMTP = mode })
+}
+
+// SetTokenLifespan sets a realm's access token lifetime.
+func (s *Server) SetTokenLifespan(realm string, d time.Duration) {
+	s.Update(func() { s.realms[realm].TokenLifespan = d })
+}
+
+// SetLatency delays every response by d.
+func (s *Server) SetLatency(d time.Duration) { s.Update(func() { s.latency = d }) }
+
+// ExpireAllTokens makes every access and refresh token issued so far invalid,
+// as if their lifetime had passed.
+func (s *Server) ExpireAllTokens() {
+	s.Update(func() {
+		for _, t := range s.tokens {
+			t.expires = time.Time{}
+		}
+		for _, t := range s.refresh {
+			t.expires = time.Time{}
+		}
+	})
+}
+
+// Request is one request the emulator received.
+type Request struct {
+	Time     time.Time
+	Method   string
+	Path     string // without the prefix
+	Query    url.Values
+	Bearer   string
+	Body     []byte
+	Header   http.Header
+	Endpoint Endpoint
+	Status   int
+	// Response and ResponseHeader are what the emulator answered (the body
+	// capped at 64 KiB).
+	Response       []byte
+	ResponseHeader http.Header
+}
+
+// maxLog bounds the request log; the oldest half is dropped when it fills.
+const maxLog = 100_000
+
+// Requests returns the request log (the most recent entries, up to maxLog).
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.log)
+}
+
+// RequestsTo returns the logged requests to one endpoint.
+func (s *Server) RequestsTo(ep Endpoint) []Request {
+	var out []Request
+	for _, r := range s.Requests() {
+		if r.Endpoint == ep {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// TokenRequests counts requests to token endpoints.
+func (s *Server) TokenRequests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokenReq
+}
+
+// MaxConcurrentTokenRequests is the largest number of token requests that
+// were in flight at once.
+func (s *Server) MaxConcurrentTokenRequests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxToken
+}
+
+// IssuedTokens returns every access token issued, oldest first. Tests use it
+// to check the bearer resetq sent and to scan output for leaked tokens.
+func (s *Server) IssuedTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.issued)
+}
+
+// ResetCount is how many execute-actions emails were sent to a user.
+func (s *Server) ResetCount(userID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.resets[userID]
+}
+
+// TotalResets is how many execute-actions emails were sent in all.
+func (s *Server) TotalResets() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.mails)
+}
+
+// Mail is one email the emulator "sent".
+type Mail struct {
+	Time        time.Time
+	Realm       string
+	UserID      string
+	To          string
+	Actions     []string
+	Lifespan    time.Duration
+	ClientID    string
+	RedirectURI string
+	// Link is the action link the email would carry. It is a secret: it
+	// lets whoever holds it set the user's password.
+	Link string
+}
+
+// Mails returns the emails sent so far.
+func (s *Server) Mails() []Mail {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.mails)
+}
+
+// Endpoint names the routes the emulator serves, for faults and the log.
+type Endpoint string
+
+// Endpoints.
+const (
+	EndpointAny            Endpoint = ""
+	EndpointToken          Endpoint = "token"
+	EndpointUsers          Endpoint = "users"
+	EndpointUsersCount     Endpoint = "users-count"
+	EndpointUser           Endpoint = "user"
+	EndpointExecuteActions Endpoint = "execute-actions-email"
+	EndpointResetPassword  Endpoint = "reset-password"
+	EndpointResetEmail     Endpoint = "reset-password-email"
+	EndpointUnknown        Endpoint = "unknown"
+)
+
+// Fault makes matching requests fail before Keycloak would see them, as a
+// broken server or a proxy in front of it would.
+type Fault struct {
+	// Endpoint limits the fault to one route; EndpointAny matches all.
+	Endpoint Endpoint
+	// Times is how many matching requests fail; 0 means every one until
+	// ClearFaults.
+	Times int
+	// Every, when > 1, fails only every Every-th matching request.
+	Every int
+	// Status and Body are the answer. Body defaults to Keycloak's
+	// unknown_error shape for 5xx and a proxy's text for 429.
+	Status int
+	Body   string
+	// RetryAfter, when set, is sent as a Retry-After header in seconds.
+	RetryAfter time.Duration
+}
+
+type fault struct {
+	Fault
+	seen, fired int
+}
+
+// Inject adds a fault. Faults are checked in the order added.
+func (s *Server) Inject(f Fault) { s.Update(func() { s.faults = append(s.faults, &fault{Fault: f}) }) }
+
+// FailNext makes the next n requests to ep answer status with body.
+func (s *Server) FailNext(ep Endpoint, n, status int, body string) {
+	s.Inject(Fault{Endpoint: ep, Times: n, Status: status, Body: body})
+}
+
+// RateLimitEvery answers every n-th request to ep with 429 and a
+// Retry-After header, as a rate-limiting proxy in front of Keycloak would.
+func (s *Server) RateLimitEvery(ep Endpoint, n int, retryAfter time.Duration) {
+	s.Inject(Fault{Endpoint: ep, Every: n, Status: http.StatusTooManyRequests, RetryAfter: retryAfter})
+}
+
+// ClearFaults removes every fault.
+func (s *Server) ClearFaults() { s.Update(func() { s.faults = nil }) }
+
+// takeFault returns the fault that applies to this request, if any. The
+// caller holds the lock.
+func (s *Server) takeFault(ep Endpoint) *Fault {
+	for _, f := range s.faults {
+		if f.Endpoint != EndpointAny && f.Endpoint != ep {
+			continue
+		}
+		if f.Times > 0 && f.fired >= f.Times {
+			continue
+		}
+		f.seen++
+		if f.Every > 1 && f.seen%f.Every != 0 {
+			continue
+		}
+		f.fired++
+		ff := f.Fault
+		return &ff
+	}
+	return nil
+}
+
+// Stats summarises what the emulator has seen, for `resetq dev`.
+type Stats struct {
+	Requests, TokenRequests, Resets int
+}
+
+// Stats returns counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{Requests: len(s.log), TokenRequests: s.tokenReq, Resets: len(s.mails)}
+}
+
+// writeJSON writes v with Keycloak's content type for the status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	ct := "application/json"
+	if status >= 200 && status < 300 {
+		ct = "application/json;charset=UTF-8"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// The four error body shapes of keycloak.md §7.
+func oauthError(w http.ResponseWriter, status int, code, desc string) {
+	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+}
+
+func proseError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func errorMessage(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"errorMessage": msg})
+}
+
+func unknownError(w http.ResponseWriter, status int) {
+	oauthError(w, status, "unknown_error", "For more on this error consult the server log.")
+}
+
+func (f *Fault) write(w http.ResponseWriter) {
+	if f.RetryAfter > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(int((f.RetryAfter+time.Second-1)/time.Second)))
+	}
+	switch {
+	case f.Body != "":
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(f.Status)
+		_, _ = w.Write([]byte(f.Body))
+	case f.Status == http.StatusTooManyRequests:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(f.Status)
+		_, _ = w.Write([]byte("<html><head><title>429 Too Many Requests</title></head><body><center><h1>429 Too Many Requests</h1></center></body></html>\n"))
+	case f.Status >= 500:
+		unknownError(w, f.Status)
+	default:
+		proseError(w, f.Status, fmt.Sprintf("HTTP %d %s", f.Status, http.StatusText(f.Status)))
+	}
+}

@@ -1,0 +1,44 @@
+package tasks
+
+import "time"
+
+// Outcome is how a reset task ended. Every task ends in exactly one.
+type Outcome string
+
+// The three outcomes.
+const (
+	// Succeeded: the IdP accepted the request.
+	Succeeded Outcome = "succeeded"
+	// Skipped: nothing to do for this user; Reason says why.
+	Skipped Outcome = "skipped"
+	// Failed: the request itself is wrong, or retries ran out.
+	Failed Outcome = "failed"
+)
+
+// Reasons for skipped and failed outcomes. They are metric label values, so
+// the set is closed and small.
+const (
+	ReasonUserNotFound     = "user_not_found"
+	ReasonAmbiguousUser    = "ambiguous_user"
+	ReasonUserDisabled     = "user_disabled"
+	ReasonNoEmail          = "no_email"
+	ReasonInvalidAction    = "invalid_action"
+	ReasonInvalidRequest   = "invalid_request"
+	ReasonInvalidPayload   = "invalid_payload"
+	ReasonUnknownProvider  = "unknown_provider"
+	ReasonRetriesExhausted = "retries_exhausted"
+)
+
+// Result is the record a finished task leaves behind. Producers read it to
+// report an outcome; workers read it to avoid repeating a reset the IdP has
+// already accepted.
+type Result struct {
+	TaskID     string    `json:"task_id"`
+	Provider   string    `json:"provider"`
+	Outcome    Outcome   `json:"outcome"`
+	Reason     string    `json:"reason,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	Attempts   int       `json:"attempts"`
+	Campaign   string    `json:"campaign,omitempty"`
+	FinishedAt time.Time `json:"finished_at"`
+}

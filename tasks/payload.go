@@ -1,0 +1,260 @@
+package tasks
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// TypeReset is the Asynq task type of a password reset.
+const TypeReset = "reset:password"
+
+// PayloadVersion is the payload version this package writes and accepts.
+const PayloadVersion = 1
+
+// Limits on what one payload may carry. They keep a single task small in
+// Redis and keep abuse of the free-form fields bounded.
+const (
+	MaxIdempotencyKeyLen = 200
+	MaxMetaEntries       = 32
+	MaxMetaKeyLen        = 64
+	MaxMetaValueLen      = 1024
+	MaxUserRefLen        = 320
+	MaxNameLen           = 63
+)
+
+// Payload is version 1 of the reset task payload, exactly as DESIGN.md
+// specifies it. Every field is written, even when empty, so the JSON shape
+// never depends on the content.
+type Payload struct {
+	V              int               `json:"v"`
+	Provider       string            `json:"provider"`
+	User           User              `json:"user"`
+	Actions        []string          `json:"actions"`
+	Campaign       string            `json:"campaign"`
+	IdempotencyKey string            `json:"idempotency_key"`
+	Meta           map[string]string `json:"meta"`
+	RequestedAt    time.Time         `json:"requested_at"`
+}
+
+// User names the user to reset. Exactly one field is set.
+type User struct {
+	Email    string `json:"email,omitempty"`
+	Username string `json:"username,omitempty"`
+	ID       string `json:"id,omitempty"`
+}
+
+// Kind reports which reference the user carries: "email", "username", "id",
+// or "" when none or several are set.
+func (u User) Kind() string {
+	var kind string
+	n := 0
+	for _, f := range []struct{ name, value string }{{"email", u.Email}, {"username", u.Username}, {"id", u.ID}} {
+		if f.value != "" {
+			kind = f.name
+			n++
+		}
+	}
+	if n != 1 {
+		return ""
+	}
+	return kind
+}
+
+// Value returns the one reference the user carries.
+func (u User) Value() string {
+	switch u.Kind() {
+	case "email":
+		return u.Email
+	case "username":
+		return u.Username
+	case "id":
+		return u.ID
+	}
+	return ""
+}
+
+// String renders the reference as kind:value, for messages meant for the
+// person who wrote the request (never for metric labels).
+func (u User) String() string {
+	if k := u.Kind(); k != "" {
+		return k + ":" + u.Value()
+	}
+	return "(no user)"
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$`)
+
+// ValidateName checks the syntax shared by provider and campaign names:
+// lower-case letters, digits and inner hyphens, at most 63 characters.
+func ValidateName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("is required")
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("%q is longer than %d characters", name, MaxNameLen)
+	case !nameRE.MatchString(name):
+		return fmt.Errorf("%q must be lower-case letters, digits and inner hyphens ([a-z0-9-])", name)
+	}
+	return nil
+}
+
+// ValidateEmail checks that s is one bare email address (no display name,
+// no angle brackets), as an IdP stores it.
+func ValidateEmail(s string) error {
+	if len(s) > 254 {
+		return fmt.Errorf("%q is longer than 254 characters", s)
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" {
+		return fmt.Errorf("%q is not an email address", s)
+	}
+	at := strings.LastIndexByte(s, '@')
+	if at < 1 || !strings.Contains(s[at+1:], ".") && s[at+1:] != "localhost" {
+		return fmt.Errorf("%q is not an email address: the domain has no dot", s)
+	}
+	return nil
+}
+
+// Validate checks the user reference. Errors name the field.
+func (u User) Validate() error {
+	set := 0
+	for _, v := range []string{u.Email, u.Username, u.ID} {
+		if v != "" {
+			set++
+		}
+	}
+	switch {
+	case set == 0:
+		return errors.New("user: one of email, username or id is required")
+	case set > 1:
+		return errors.New("user: give exactly one of email, username or id, not several")
+	}
+	switch u.Kind() {
+	case "email":
+		if err := ValidateEmail(u.Email); err != nil {
+			return fmt.Errorf("user.email: %w", err)
+		}
+	case "username":
+		if err := checkRef(u.Username); err != nil {
+			return fmt.Errorf("user.username: %w", err)
+		}
+	case "id":
+		if err := checkRef(u.ID); err != nil {
+			return fmt.Errorf("user.id: %w", err)
+		}
+	}
+	return nil
+}
+
+func checkRef(s string) error {
+	if len(s) > MaxUserRefLen {
+		return fmt.Errorf("is longer than %d characters", MaxUserRefLen)
+	}
+	if strings.TrimSpace(s) != s {
+		return fmt.Errorf("%q has leading or trailing spaces", s)
+	}
+	return checkPrintable(s)
+}
+
+func checkPrintable(s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("is not valid UTF-8")
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("%q contains a control character", s)
+		}
+	}
+	return nil
+}
+
+// Validate checks every field of the payload. The error names the first
+// field that is wrong.
+func (p *Payload) Validate() error {
+	if p.V != PayloadVersion {
+		return fmt.Errorf("v: unsupported payload version %d (this build reads %d)", p.V, PayloadVersion)
+	}
+	if err := ValidateName(p.Provider); err != nil {
+		return fmt.Errorf("provider: %w", err)
+	}
+	if err := p.User.Validate(); err != nil {
+		return err
+	}
+	for i, a := range p.Actions {
+		if err := ValidateAction(a); err != nil {
+			return fmt.Errorf("actions[%d]: %w", i, err)
+		}
+	}
+	if p.Campaign != "" {
+		if err := ValidateName(p.Campaign); err != nil {
+			return fmt.Errorf("campaign: %w", err)
+		}
+	}
+	if len(p.IdempotencyKey) > MaxIdempotencyKeyLen {
+		return fmt.Errorf("idempotency_key: longer than %d characters", MaxIdempotencyKeyLen)
+	}
+	if err := checkPrintable(p.IdempotencyKey); err != nil {
+		return fmt.Errorf("idempotency_key: %w", err)
+	}
+	if len(p.Meta) > MaxMetaEntries {
+		return fmt.Errorf("meta: %d entries, at most %d allowed", len(p.Meta), MaxMetaEntries)
+	}
+	for k, v := range p.Meta {
+		switch {
+		case k == "":
+			return errors.New("meta: empty key")
+		case len(k) > MaxMetaKeyLen:
+			return fmt.Errorf("meta.%s: key longer than %d characters", k, MaxMetaKeyLen)
+		case len(v) > MaxMetaValueLen:
+			return fmt.Errorf("meta.%s: value longer than %d characters", k, MaxMetaValueLen)
+		}
+		if err := checkPrintable(k); err != nil {
+			return fmt.Errorf("meta: key %w", err)
+		}
+	}
+	if p.RequestedAt.IsZero() {
+		return errors.New("requested_at: is required")
+	}
+	return nil
+}
+
+// Encode validates the payload and returns its JSON.
+func (p *Payload) Encode() ([]byte, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	q := *p
+	if q.Actions == nil {
+		q.Actions = []string{}
+	}
+	if q.Meta == nil {
+		q.Meta = map[string]string{}
+	}
+	return json.Marshal(&q)
+}
+
+// Decode parses and validates a payload. Unknown fields are an error: a
+// version 1 reader must not silently drop what a writer meant.
+func Decode(b []byte) (*Payload, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var p Payload
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("payload is not valid JSON for %s v%d: %w", TypeReset, PayloadVersion, err)
+	}
+	if dec.More() {
+		return nil, errors.New("payload has data after the JSON object")
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}

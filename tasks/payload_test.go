@@ -1,0 +1,153 @@
+package tasks_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/resetq/resetq/tasks"
+)
+
+func validPayload() tasks.Payload {
+	return tasks.Payload{
+		V:           1,
+		Provider:    "corp",
+		User:        tasks.User{Email: "alice@example.com"},
+		Actions:     []string{"UPDATE_PASSWORD"},
+		Meta:        map[string]string{"ticket": "HD-4411"},
+		RequestedAt: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC),
+	}
+}
+
+func TestEncodeWritesTheDesignShape(t *testing.T) {
+	t.Parallel()
+	p := validPayload()
+	b, err := p.Encode()
+	require.NoError(t, err)
+	require.JSONEq(t, `{"v":1,"provider":"corp","user":{"email":"alice@example.com"},
+		"actions":["UPDATE_PASSWORD"],"campaign":"","idempotency_key":"",
+		"meta":{"ticket":"HD-4411"},"requested_at":"2026-11-22T10:00:00Z"}`, string(b))
+
+	back, err := tasks.Decode(b)
+	require.NoError(t, err)
+	require.Equal(t, p, *back)
+}
+
+func TestEncodeWritesEmptyCollectionsNotNull(t *testing.T) {
+	t.Parallel()
+	p := validPayload()
+	p.Actions, p.Meta = nil, nil
+	b, err := p.Encode()
+	require.NoError(t, err)
+	var m map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(b, &m))
+	require.JSONEq(t, `[]`, string(m["actions"]))
+	require.JSONEq(t, `{}`, string(m["meta"]))
+}
+
+func TestValidateNamesTheField(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		mutate func(*tasks.Payload)
+		want   string
+	}{
+		{"no user", func(p *tasks.Payload) { p.User = tasks.User{} }, "user: one of email, username or id is required"},
+		{"two refs", func(p *tasks.Payload) { p.User.Username = "alice" }, "user: give exactly one of email, username or id"},
+		{"three refs", func(p *tasks.Payload) { p.User = tasks.User{Email: "a@b.co", Username: "a", ID: "1"} }, "not several"},
+		{"bad email", func(p *tasks.Payload) { p.User.Email = "alice.example.com" }, `user.email: "alice.example.com" is not an email address`},
+		{"display name", func(p *tasks.Payload) { p.User.Email = "Alice <alice@example.com>" }, "user.email:"},
+		{"dotless domain", func(p *tasks.Payload) { p.User.Email = "alice@example" }, "user.email:"},
+		{"username with control char", func(p *tasks.Payload) { p.User = tasks.User{Username: "al\x00ice"} }, "user.username:"},
+		{"id with spaces", func(p *tasks.Payload) { p.User = tasks.User{ID: " 42"} }, "user.id:"},
+		{"unknown action", func(p *tasks.Payload) { p.Actions = []string{"UPDATE_PASSWORD", "RESET_EVERYTHING"} }, `actions[1]: unknown action "RESET_EVERYTHING"`},
+		{"action wrong case", func(p *tasks.Payload) { p.Actions = []string{"update_password"} }, "did you mean UPDATE_PASSWORD"},
+		{"provider upper", func(p *tasks.Payload) { p.Provider = "Corp" }, `provider: "Corp" must be lower-case`},
+		{"provider empty", func(p *tasks.Payload) { p.Provider = "" }, "provider: is required"},
+		{"provider underscore", func(p *tasks.Payload) { p.Provider = "corp_eu" }, "provider:"},
+		{"provider trailing hyphen", func(p *tasks.Payload) { p.Provider = "corp-" }, "provider:"},
+		{"campaign syntax", func(p *tasks.Payload) { p.Campaign = "Breach 2026" }, "campaign:"},
+		{"version", func(p *tasks.Payload) { p.V = 2 }, "v: unsupported payload version 2"},
+		{"key too long", func(p *tasks.Payload) { p.IdempotencyKey = strings.Repeat("k", 201) }, "idempotency_key:"},
+		{"meta value too long", func(p *tasks.Payload) { p.Meta["ticket"] = strings.Repeat("x", 1025) }, "meta.ticket:"},
+		{"no requested_at", func(p *tasks.Payload) { p.RequestedAt = time.Time{} }, "requested_at: is required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := validPayload()
+			p.Meta = map[string]string{"ticket": "HD-4411"}
+			tt.mutate(&p)
+			err := p.Validate()
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestValidateAcceptsEveryUserKind(t *testing.T) {
+	t.Parallel()
+	for _, u := range []tasks.User{
+		{Email: "alice+test@example.com"},
+		{Username: "alice"},
+		{ID: "0f8a6a2e-6a51-4a8a-9d6f-0c1a3b2c4d5e"},
+	} {
+		p := validPayload()
+		p.User = u
+		require.NoError(t, p.Validate(), u.String())
+	}
+}
+
+func TestDecodeRejectsWhatIsNotAPayload(t *testing.T) {
+	t.Parallel()
+	for name, body := range map[string]string{
+		"not json":      `{"v":1,`,
+		"unknown field": `{"v":1,"provider":"corp","user":{"email":"a@b.co"},"actions":[],"requested_at":"2026-11-22T10:00:00Z","priority":9}`,
+		"trailing data": `{"v":1,"provider":"corp","user":{"email":"a@b.co"},"actions":[],"requested_at":"2026-11-22T10:00:00Z"} {}`,
+		"invalid":       `{"v":1,"provider":"corp","user":{},"requested_at":"2026-11-22T10:00:00Z"}`,
+		"array":         `[]`,
+	} {
+		_, err := tasks.Decode([]byte(body))
+		require.Error(t, err, name)
+	}
+}
+
+func TestTaskIDIsDeterministicAndScopedToTheProvider(t *testing.T) {
+	t.Parallel()
+	a := tasks.TaskID("corp", "HD-4411")
+	require.Equal(t, a, tasks.TaskID("corp", "HD-4411"))
+	require.NotEqual(t, a, tasks.TaskID("corp", "HD-4412"))
+	require.NotEqual(t, a, tasks.TaskID("corp2", "HD-4411"))
+	// The separator keeps ("ab","c") and ("a","bc") apart.
+	require.NotEqual(t, tasks.TaskID("ab", "c"), tasks.TaskID("a", "bc"))
+	require.True(t, tasks.ValidTaskID(a))
+	require.NotContains(t, a, "HD-4411")
+
+	r1, r2 := tasks.RandomTaskID(), tasks.RandomTaskID()
+	require.NotEqual(t, r1, r2)
+	require.True(t, tasks.ValidTaskID(r1))
+	require.False(t, tasks.ValidTaskID("r-xyz"))
+	require.False(t, tasks.ValidTaskID("../../etc/passwd"))
+}
+
+func TestCampaignKeyIgnoresCaseOfTheReference(t *testing.T) {
+	t.Parallel()
+	require.Equal(t,
+		tasks.CampaignKey("breach", tasks.User{Email: "Alice@Example.com"}),
+		tasks.CampaignKey("breach", tasks.User{Email: "alice@example.com"}))
+	require.NotEqual(t,
+		tasks.CampaignKey("breach", tasks.User{Email: "alice@example.com"}),
+		tasks.CampaignKey("breach", tasks.User{Username: "alice@example.com"}))
+}
+
+func TestQueueNames(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "resetq-corp", tasks.QueueName("corp"))
+	for _, r := range tasks.ReservedProviderNames {
+		require.NotEqual(t, tasks.WebhookQueueName, tasks.QueueName(r+"x"))
+		require.Equal(t, tasks.WebhookQueueName, tasks.QueueName(r))
+	}
+}

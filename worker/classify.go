@@ -1,0 +1,73 @@
+package worker
+
+import (
+	"time"
+
+	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/tasks"
+)
+
+// Action is what the worker does with a task after an attempt.
+type Action int
+
+// Actions.
+const (
+	// Done: the IdP accepted the reset.
+	Done Action = iota
+	// Retry: try again, within the attempt and then across attempts.
+	Retry
+	// Skip: nothing to do for this user; the task ends skipped.
+	Skip
+	// Fail: the request is wrong; the task ends failed.
+	Fail
+	// Halt: no retry can fix this and every task would fail alike; pause
+	// the provider's queue and keep the tasks.
+	Halt
+)
+
+var actionNames = [...]string{Done: "done", Retry: "retry", Skip: "skip", Fail: "fail", Halt: "halt"}
+
+func (a Action) String() string { return actionNames[a] }
+
+// Decision is the classification of one attempt's result.
+type Decision struct {
+	Action Action
+	// Reason is the snake_case reason reported with skipped and failed
+	// outcomes and with halts.
+	Reason string
+	// RetryAfter is how long the IdP asked us to wait, for Retry.
+	RetryAfter time.Duration
+	// Err is the provider's error, nil for Done.
+	Err *idp.Error
+}
+
+// Classify maps the result of a provider call to what happens to the task.
+// It is the one place where error kinds become outcomes.
+func Classify(err error) Decision {
+	if err == nil {
+		return Decision{Action: Done}
+	}
+	e := idp.AsError(err)
+	d := Decision{Err: e, Reason: e.Kind.String()}
+	switch e.Kind {
+	case idp.RateLimited:
+		d.Action, d.RetryAfter = Retry, e.RetryAfter
+	case idp.UserNotFound:
+		d.Action, d.Reason = Skip, tasks.ReasonUserNotFound
+	case idp.AmbiguousUser:
+		d.Action, d.Reason = Skip, tasks.ReasonAmbiguousUser
+	case idp.UserDisabled:
+		d.Action, d.Reason = Skip, tasks.ReasonUserDisabled
+	case idp.UserNoEmail:
+		d.Action, d.Reason = Skip, tasks.ReasonNoEmail
+	case idp.InvalidAction:
+		d.Action, d.Reason = Fail, tasks.ReasonInvalidAction
+	case idp.InvalidRequest:
+		d.Action, d.Reason = Fail, tasks.ReasonInvalidRequest
+	case idp.Credentials, idp.Permission, idp.Configuration:
+		d.Action = Halt
+	default: // idp.Transient and anything unknown
+		d.Action, d.RetryAfter = Retry, e.RetryAfter
+	}
+	return d
+}
