@@ -1,0 +1,302 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
+	"github.com/resetq/resetq/internal/config"
+	"github.com/resetq/resetq/internal/redistest"
+	"github.com/resetq/resetq/producer"
+	"github.com/resetq/resetq/tasks"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// Idle keep-alive connections of HTTP clients outlive the tests
+		// that used them until the transport is garbage.
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		// After a failed dial go-redis retries in the background for up to
+		// a second, then notices the pool is closed and returns.
+		goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial"),
+	)
+}
+
+const (
+	testSecret = "e2e-client-secret-5f1c"
+	realm      = "corp"
+)
+
+// settings shape one test's world.
+type settings struct {
+	users       int
+	concurrency int
+	// lastTry gives tasks no retries (max_retries: 0); the default is 10.
+	lastTry       bool
+	secret        string
+	tokenLifespan time.Duration
+	link          bool
+	noWorker      bool
+	shutdown      time.Duration
+}
+
+// bundle is one test's world: its own redis-server, Keycloak emulator,
+// configuration file, worker and producer.
+type bundle struct {
+	t       *testing.T
+	redis   *redistest.Server
+	rdb     redis.UniversalClient
+	kc      *keycloaktest.Server
+	sample  keycloaktest.Sample
+	cfgPath string
+	cfg     *config.Config
+	client  *producer.Client
+	insp    *asynq.Inspector
+	logs    *syncBuffer
+	w       *runningWorker
+}
+
+func setup(t *testing.T, s settings) *bundle {
+	t.Helper()
+	if s.users == 0 {
+		s.users = 30
+	}
+	if s.concurrency == 0 {
+		s.concurrency = 10
+	}
+	if s.secret == "" {
+		s.secret = testSecret
+	}
+	if s.shutdown == 0 {
+		s.shutdown = 10 * time.Second
+	}
+	maxRetries := 10
+	if s.lastTry {
+		maxRetries = 0
+	}
+	b := &bundle{t: t, redis: redistest.Start(t), kc: keycloaktest.NewServer(), logs: &syncBuffer{}}
+	t.Cleanup(b.kc.Close)
+	b.kc.AddServiceAccount(realm, "resetq", testSecret)
+	b.kc.AddClient(realm, keycloaktest.Client{ClientID: "web", Public: true, Enabled: true,
+		RedirectURIs: []string{"https://app.example.com/*"}})
+	b.sample = b.kc.AddSampleUsers(realm, s.users)
+	if s.tokenLifespan > 0 {
+		b.kc.SetTokenLifespan(realm, s.tokenLifespan)
+	}
+	link := ""
+	if s.link {
+		link = "    link: {lifespan: 2h, client_id: web, redirect_uri: \"https://app.example.com/welcome\"}\n"
+	}
+	b.cfgPath = filepath.Join(t.TempDir(), "resetq.yaml")
+	b.writeConfig(fmt.Sprintf(`redis:
+  url: %s
+worker:
+  concurrency: %d
+  shutdown_timeout: %s
+  poll_interval: 20ms
+http:
+  listen: 127.0.0.1:0
+log:
+  format: json
+  level: debug
+providers:
+  - name: corp
+    type: keycloak
+    base_url: %s
+    realm: corp
+    auth:
+      client_id: resetq
+      client_secret: %s
+    max_retries: %d
+%s`, b.redis.URL(0), s.concurrency, s.shutdown, b.kc.URL(), s.secret, maxRetries, link))
+	rdb, err := openRedis(b.cfg.Redis.URL)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	b.rdb = rdb
+	b.insp = asynq.NewInspectorFromRedisClient(rdb)
+	b.client, err = producer.NewClient(producerConfig(b.cfg, rdb))
+	require.NoError(t, err)
+	if !s.noWorker {
+		b.startWorker()
+	}
+	return b
+}
+
+func (b *bundle) writeConfig(yaml string) {
+	b.t.Helper()
+	require.NoError(b.t, os.WriteFile(b.cfgPath, []byte(yaml), 0o600))
+	cfg, err := config.Load(b.cfgPath)
+	require.NoError(b.t, err)
+	b.cfg = cfg
+}
+
+func (b *bundle) startWorker() {
+	b.t.Helper()
+	w, err := startWorker(context.Background(), b.cfg, b.rdb, newLogger(b.cfg.Log, b.logs))
+	require.NoError(b.t, err)
+	b.w = w
+	b.t.Cleanup(func() {
+		if b.w == w {
+			w.stop()
+		}
+	})
+}
+
+func (b *bundle) stopWorker() {
+	b.w.stop()
+	b.w = nil
+}
+
+// enqueue asks for a reset and returns the task id.
+func (b *bundle) enqueue(u tasks.User, key string) string {
+	b.t.Helper()
+	res, err := b.client.Enqueue(context.Background(), producer.Request{Provider: "corp", User: u, IdempotencyKey: key})
+	require.NoError(b.t, err)
+	return res.TaskID
+}
+
+// wait returns the task's outcome, failing the test after within.
+func (b *bundle) wait(id string, within time.Duration) *tasks.Result {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	r, err := b.client.Wait(ctx, id)
+	require.NoError(b.t, err, "waiting for %s", id)
+	return r
+}
+
+func (b *bundle) waitAll(ids []string, within time.Duration) map[tasks.Outcome]int {
+	b.t.Helper()
+	out := map[tasks.Outcome]int{}
+	deadline := time.Now().Add(within)
+	for _, id := range ids {
+		out[b.wait(id, time.Until(deadline)).Outcome]++
+	}
+	return out
+}
+
+// lookups returns the user searches resets made (the start-up check's
+// listing is not one).
+func (b *bundle) lookups() []keycloaktest.Request {
+	var out []keycloaktest.Request
+	for _, r := range b.kc.RequestsTo(keycloaktest.EndpointUsers) {
+		if r.Query.Get("exact") == "true" || r.Query.Has("search") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// puts returns the execute-actions-email requests, by user id.
+func (b *bundle) puts() map[string][]keycloaktest.Request {
+	out := map[string][]keycloaktest.Request{}
+	for _, r := range b.kc.RequestsTo(keycloaktest.EndpointExecuteActions) {
+		id := strings.Split(strings.TrimPrefix(r.Path, "/admin/realms/corp/users/"), "/")[0]
+		out[id] = append(out[id], r)
+	}
+	return out
+}
+
+// metric sums a metric's samples whose labels include want.
+func (b *bundle) metric(name string, want map[string]string) float64 {
+	b.t.Helper()
+	return gathered(b.t, b.w.registry, name, want)
+}
+
+func gathered(t *testing.T, g prometheus.Gatherer, name string, want map[string]string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	require.NoError(t, err)
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for k, v := range want {
+				if have[k] != v {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				total += m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				total += m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				total += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return total
+}
+
+// eventually polls cond until it holds, failing the test after within.
+func eventually(t *testing.T, within time.Duration, cond func() bool, format string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: "+format, append([]any{within}, args...)...)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// assertNoSecretsInLogs scans everything the worker logged for the client
+// secret, every token the emulator issued, every emailed link and every
+// user's address.
+func (b *bundle) assertNoSecretsInLogs() {
+	b.t.Helper()
+	logs := b.logs.String()
+	require.NotEmpty(b.t, logs)
+	require.NotContains(b.t, logs, testSecret)
+	for _, tok := range b.kc.IssuedTokens() {
+		require.NotContains(b.t, logs, tok)
+	}
+	for _, m := range b.kc.Mails() {
+		require.NotContains(b.t, logs, m.Link)
+		require.NotContains(b.t, logs, m.To)
+	}
+	for _, e := range b.sample.Emails {
+		require.NotContains(b.t, logs, e)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the worker's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,265 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
+	"github.com/resetq/resetq/internal/config"
+	"github.com/resetq/resetq/producer"
+	"github.com/resetq/resetq/tasks"
+)
+
+const (
+	devRealm  = "demo"
+	devClient = "resetq"
+	devSecret = "dev-only-client-secret"
+)
+
+type devOptions struct {
+	users   int
+	demo    int
+	listen  string
+	latency time.Duration
+	every   time.Duration
+}
+
+func newDevCmd(g *global) *cobra.Command {
+	o := devOptions{}
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run everything in one process against an emulated Keycloak, and watch a demo batch drain",
+		Long: "Run resetq with no outside services: an in-process Redis, an emulated Keycloak realm with\n" +
+			"sample users (some disabled, one without email, one with a + address), the worker, and the\n" +
+			"metrics listener. A demo batch is enqueued and a live summary printed until Ctrl-C.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.users < 3 || o.users > 100000 {
+				return usageErr("--users must be between 3 and 100000")
+			}
+			if o.demo < 0 || o.demo > 1000000 {
+				return usageErr("--demo must be between 0 and 1000000")
+			}
+			return runDev(cmd.Context(), g, o)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.users, "users", 50, "sample users in the emulated realm")
+	f.IntVar(&o.demo, "demo", 200, "resets to enqueue at start")
+	f.StringVar(&o.listen, "listen", "127.0.0.1:9464", "address of /metrics, /healthz and /readyz (falls back to a free port)")
+	f.DurationVar(&o.latency, "latency", 15*time.Millisecond, "latency the emulated Keycloak adds to every request")
+	f.DurationVar(&o.every, "summary-every", time.Second, "how often the summary line updates")
+	return cmd
+}
+
+func runDev(ctx context.Context, g *global, o devOptions) error {
+	mr := miniredis.NewMiniRedis()
+	if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+		return failErr(fmt.Errorf("starting the in-process Redis: %w", err))
+	}
+	defer mr.Close()
+
+	kc := keycloaktest.NewServer()
+	defer kc.Close()
+	kc.AddServiceAccount(devRealm, devClient, devSecret)
+	sample := kc.AddSampleUsers(devRealm, o.users)
+	kc.SetLatency(o.latency)
+
+	dir, err := os.MkdirTemp("", "resetq-dev-")
+	if err != nil {
+		return failErr(err)
+	}
+	defer os.RemoveAll(dir)
+	cfgPath := filepath.Join(dir, "resetq.yaml")
+	listen := o.listen
+	if !portFree(listen) {
+		listen = "127.0.0.1:0"
+	}
+	yaml := fmt.Sprintf(`# Written by resetq dev; removed when it stops.
+redis:
+  url: redis://%s/0
+worker:
+  concurrency: 8
+http:
+  listen: %q
+log:
+  format: text
+  level: warn
+providers:
+  - name: %s
+    type: keycloak
+    base_url: %s
+    realm: %s
+    auth:
+      client_id: %s
+      client_secret: %s
+    max_retries: 3
+`, mr.Addr(), listen, devRealm, kc.URL(), devRealm, devClient, devSecret)
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		return failErr(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return failErr(fmt.Errorf("the generated configuration does not load: %w", err))
+	}
+	rdb, err := openRedis(cfg.Redis.URL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	w, err := startWorker(ctx, cfg, rdb, newLogger(cfg.Log, g.stderr))
+	if err != nil {
+		return err
+	}
+	defer w.stop()
+
+	client, err := producer.NewClient(producerConfig(cfg, rdb))
+	if err != nil {
+		return failErr(err)
+	}
+	out := g.stdout
+	fmt.Fprintf(out, "resetq dev: everything in one process, nothing else to install\n\n")
+	fmt.Fprintf(out, "  Redis (in-process)  redis://%s/0\n", mr.Addr())
+	fmt.Fprintf(out, "  Keycloak emulator   %s  realm %q, %d users, client %q\n", kc.URL(), devRealm, o.users, devClient)
+	fmt.Fprintf(out, "  metrics             http://%s/metrics  (also /healthz, /readyz)\n", w.listener.Addr)
+	fmt.Fprintf(out, "  configuration       %s\n\n", cfgPath)
+
+	n, err := enqueueDemo(ctx, client, sample, o.demo)
+	if err != nil {
+		return failErr(err)
+	}
+	fmt.Fprintf(out, "Enqueued %d demo resets: most succeed; disabled users, the user without an email and unknown\n"+
+		"addresses are skipped. Try one yourself from another terminal:\n\n"+
+		"  go run ./cmd/resetq enqueue --config %s --provider %s --email %s --wait\n\n"+
+		"Ctrl-C stops.\n\n", n, cfgPath, devRealm, sample.Emails[len(sample.Emails)/2])
+
+	s := newSummary(w.registry, rdb, []string{tasks.QueueName(devRealm)}, out)
+	t := time.NewTicker(o.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.print(true)
+			fmt.Fprintf(out, "emulated Keycloak sent %d emails using %d token requests\n", kc.TotalResets(), kc.TokenRequests())
+			return nil
+		case <-t.C:
+			s.print(false)
+		}
+	}
+}
+
+// enqueueDemo enqueues a batch that shows every outcome: resets of real
+// users, and skips for disabled users, a user without an email, and
+// addresses nobody has.
+func enqueueDemo(ctx context.Context, c *producer.Client, s keycloaktest.Sample, n int) (int, error) {
+	for i := range n {
+		var u tasks.User
+		switch {
+		case i == 0:
+			u.Email = s.Plus
+		case i == 1:
+			u.Username = s.NoEmail
+		case i%25 == 24:
+			u.Email = fmt.Sprintf("nobody-%d@example.com", i)
+		case i%15 == 14 && len(s.Disabled) > 0:
+			u.Email = s.Disabled[i%len(s.Disabled)]
+		default:
+			u.Email = s.Emails[i%len(s.Emails)]
+		}
+		_, err := c.Enqueue(ctx, producer.Request{Provider: devRealm, User: u,
+			IdempotencyKey: fmt.Sprintf("demo-%d", i), Meta: map[string]string{"source": "resetq dev"}})
+		if err != nil {
+			return i, err
+		}
+	}
+	return n, nil
+}
+
+// summary prints a one-line view of the outcomes so far.
+type summary struct {
+	g      prometheus.Gatherer
+	insp   *asynq.Inspector
+	queues []string
+	w      io.Writer
+	tty    bool
+	last   float64
+	lastAt time.Time
+	start  time.Time
+}
+
+func newSummary(g prometheus.Gatherer, rdb redis.UniversalClient, queues []string, w io.Writer) *summary {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	now := time.Now()
+	return &summary{g: g, insp: asynq.NewInspectorFromRedisClient(rdb), queues: queues, w: w, tty: tty, lastAt: now, start: now}
+}
+
+func (s *summary) print(final bool) {
+	counts := map[string]float64{}
+	mfs, _ := s.g.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != "resetq_resets_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" {
+					counts[l.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	done := counts["succeeded"] + counts["skipped"] + counts["failed"]
+	now := time.Now()
+	rate := (done - s.last) / now.Sub(s.lastAt).Seconds()
+	s.last, s.lastAt = done, now
+	waiting := 0
+	for _, q := range s.queues {
+		if info, err := s.insp.GetQueueInfo(q); err == nil {
+			waiting += info.Pending + info.Active + info.Scheduled + info.Retry
+		}
+	}
+	line := fmt.Sprintf("succeeded %d · skipped %d · failed %d · %.1f/s · waiting %d",
+		int(counts["succeeded"]), int(counts["skipped"]), int(counts["failed"]), rate, waiting)
+	if final {
+		line = fmt.Sprintf("succeeded %d · skipped %d · failed %d in %s",
+			int(counts["succeeded"]), int(counts["skipped"]), int(counts["failed"]), now.Sub(s.start).Round(time.Second))
+	}
+	if s.tty {
+		fmt.Fprintf(s.w, "\r\033[K%s", line)
+		if final {
+			fmt.Fprintln(s.w)
+		}
+		return
+	}
+	fmt.Fprintln(s.w, line)
+}
+
+// portFree reports whether addr can be listened on now.
+func portFree(addr string) bool {
+	if strings.HasSuffix(addr, ":0") {
+		return true
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/resetq/resetq/internal/config"
+	"github.com/resetq/resetq/internal/listener"
+	"github.com/resetq/resetq/internal/version"
+	"github.com/resetq/resetq/worker"
+)
+
+func newWorkerCmd(g *global) *cobra.Command {
+	return &cobra.Command{
+		Use:   "worker",
+		Short: "Run the workers and the HTTP listener (/metrics, /healthz, /readyz)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			log := newLogger(cfg.Log, g.stderr)
+			rdb, err := openRedis(cfg.Redis.URL)
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			return runWorker(cmd.Context(), cfg, rdb, log)
+		},
+	}
+}
+
+// runningWorker is a worker with its listener, as `resetq worker` and
+// `resetq dev` run it.
+type runningWorker struct {
+	*worker.Server
+	listener *listener.Server
+	registry *prometheus.Registry
+}
+
+func startWorker(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger) (*runningWorker, error) {
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		return nil, failErr(fmt.Errorf("Redis at %s does not answer: %w", redactURL(cfg.Redis.URL), err))
+	}
+	reg, m := newRegistry()
+	wc, err := workerConfig(cfg, rdb, m, log)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	w, err := worker.New(wc)
+	if err != nil {
+		return nil, failErr(err)
+	}
+	if err := w.Start(); err != nil {
+		return nil, failErr(err)
+	}
+	l, err := listener.Start(cfg.HTTP.Listen, listener.Handler(reg, w))
+	if err != nil {
+		w.Shutdown()
+		return nil, failErr(fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err))
+	}
+	return &runningWorker{Server: w, listener: l, registry: reg}, nil
+}
+
+func (r *runningWorker) stop() {
+	r.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = r.listener.Shutdown(ctx)
+}
+
+func runWorker(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger) error {
+	w, err := startWorker(ctx, cfg, rdb, log)
+	if err != nil {
+		return err
+	}
+	v, rev, _ := version.Info()
+	log.Info("resetq worker started", "version", v, "revision", rev, "providers", cfg.ProviderNames(),
+		"concurrency", cfg.Worker.Concurrency, "listen", w.listener.Addr)
+	<-ctx.Done()
+	log.Info("shutting down: finishing resets in flight", "timeout", cfg.Worker.ShutdownTimeout)
+	w.stop()
+	log.Info("resetq worker stopped")
+	return nil
+}

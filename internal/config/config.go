@@ -1,0 +1,181 @@
+// Package config loads resetq.yaml.
+//
+// Loading is strict: an unknown key, a value of the wrong type and a failed
+// validation are all errors that name the file, the line and the field
+// (`resetq.yaml:12: providers[0].auth.client_secret: required for
+// client_credentials`), and all of them are reported at once. `${VAR}` (and
+// `${VAR:-default}`) in a value is replaced from the environment; every
+// secret `x` may instead be given as `x_file`, a path to a file holding it;
+// RESETQ_REDIS_URL overrides redis.url.
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole of resetq.yaml.
+type Config struct {
+	Redis     Redis      `yaml:"redis"`
+	Worker    Worker     `yaml:"worker"`
+	HTTP      HTTP       `yaml:"http"`
+	Log       Log        `yaml:"log"`
+	Providers []Provider `yaml:"providers"`
+
+	// Path is the file the configuration came from ("" when built in code).
+	Path string `yaml:"-"`
+}
+
+// Redis says where the queues live.
+type Redis struct {
+	// URL is redis://, rediss:// (TLS) or redis-sentinel://.
+	URL string `yaml:"url"`
+}
+
+// Worker tunes `resetq worker`.
+type Worker struct {
+	// Concurrency is how many resets one process works on at once.
+	Concurrency int `yaml:"concurrency"`
+	// ShutdownTimeout is how long in-flight resets get to finish on
+	// SIGTERM before they are put back in their queue.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// PollInterval is how long an idle worker waits between looks at empty
+	// queues; pickup latency is about half of it on average.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// OutcomeRetention is how long a finished task's outcome stays readable
+	// (and a repeated idempotency key is recognised). At least 24 h.
+	OutcomeRetention time.Duration `yaml:"outcome_retention"`
+}
+
+// HTTP configures the worker's listener (/metrics, /healthz, /readyz).
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Format is json (the default) or text.
+	Format string `yaml:"format"`
+	// Level is debug, info (the default), warn or error.
+	Level string `yaml:"level"`
+}
+
+// Provider is one identity provider resets go through. Each has its own
+// queue.
+type Provider struct {
+	Name string `yaml:"name"`
+	Type string `yaml:"type"`
+	// BaseURL is the IdP's root URL (with /auth for old Keycloak).
+	BaseURL string `yaml:"base_url"`
+
+	// Keycloak settings.
+	Realm   string   `yaml:"realm"`
+	Auth    Auth     `yaml:"auth"`
+	Actions []string `yaml:"actions"`
+	Link    Link     `yaml:"link"`
+
+	// RateLimit caps resets per unit of time across every worker process.
+	RateLimit Rate `yaml:"rate_limit"`
+	// Timeout bounds each HTTP call to the IdP.
+	Timeout time.Duration `yaml:"timeout"`
+	// AttemptTimeout bounds one attempt of a task: lookup, reset and the
+	// retries within the attempt.
+	AttemptTimeout time.Duration `yaml:"attempt_timeout"`
+	// MaxRetries is how many times a task is retried across attempts
+	// before it fails.
+	MaxRetries *int `yaml:"max_retries"`
+}
+
+// Auth is how resetq gets an admin token from Keycloak.
+type Auth struct {
+	// Grant is client_credentials (default) or password.
+	Grant string `yaml:"grant"`
+	// Realm issues the token; default: the provider's realm.
+	Realm            string `yaml:"realm"`
+	ClientID         string `yaml:"client_id"`
+	ClientSecret     string `yaml:"client_secret"`
+	ClientSecretFile string `yaml:"client_secret_file"`
+	Username         string `yaml:"username"`
+	Password         string `yaml:"password"`
+	PasswordFile     string `yaml:"password_file"`
+}
+
+// Link shapes the link in the email.
+type Link struct {
+	// Lifespan is how long the link works; default: the realm's (12 h).
+	Lifespan    time.Duration `yaml:"lifespan"`
+	ClientID    string        `yaml:"client_id"`
+	RedirectURI string        `yaml:"redirect_uri"`
+}
+
+// Rate is a number of events per period, written "20/s", "600/m", "5/h".
+// The zero Rate means no limit.
+type Rate struct {
+	N   int
+	Per time.Duration
+}
+
+// ParseRate reads "N/s", "N/m" or "N/h" (also "N/second" and so on).
+func ParseRate(s string) (Rate, error) {
+	n, unit, ok := strings.Cut(strings.TrimSpace(s), "/")
+	if !ok {
+		return Rate{}, fmt.Errorf("rate %q must look like 20/s, 600/m or 5/h", s)
+	}
+	count, err := strconv.Atoi(strings.TrimSpace(n))
+	if err != nil || count < 0 {
+		return Rate{}, fmt.Errorf("rate %q must start with a whole number ≥ 0", s)
+	}
+	var per time.Duration
+	switch strings.TrimSpace(unit) {
+	case "s", "sec", "second":
+		per = time.Second
+	case "m", "min", "minute":
+		per = time.Minute
+	case "h", "hour":
+		per = time.Hour
+	default:
+		return Rate{}, fmt.Errorf("rate %q: the unit after / must be s, m or h", s)
+	}
+	return Rate{N: count, Per: per}, nil
+}
+
+// IsZero reports whether the rate means "no limit".
+func (r Rate) IsZero() bool { return r.N == 0 }
+
+// String writes the rate back as N/s, N/m or N/h.
+func (r Rate) String() string {
+	if r.IsZero() {
+		return "unlimited"
+	}
+	unit := map[time.Duration]string{time.Second: "s", time.Minute: "m", time.Hour: "h"}[r.Per]
+	return fmt.Sprintf("%d/%s", r.N, unit)
+}
+
+// PerSecond returns the rate as events per second.
+func (r Rate) PerSecond() float64 {
+	if r.IsZero() {
+		return 0
+	}
+	return float64(r.N) / r.Per.Seconds()
+}
+
+// Provider returns the provider with that name, or nil.
+func (c *Config) Provider(name string) *Provider {
+	for i := range c.Providers {
+		if c.Providers[i].Name == name {
+			return &c.Providers[i]
+		}
+	}
+	return nil
+}
+
+// ProviderNames lists the configured providers in order.
+func (c *Config) ProviderNames() []string {
+	out := make([]string, len(c.Providers))
+	for i, p := range c.Providers {
+		out[i] = p.Name
+	}
+	return out
+}

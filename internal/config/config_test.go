@@ -1,0 +1,226 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/resetq/resetq/internal/config"
+)
+
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := vars[k]
+		return v, ok
+	}
+}
+
+const good = `
+redis:
+  url: redis://127.0.0.1:6379/0
+worker:
+  concurrency: 8
+http:
+  listen: 127.0.0.1:9464
+providers:
+  - name: corp
+    type: keycloak
+    base_url: https://sso.example.com
+    realm: corp
+    auth:
+      realm: master
+      client_id: resetq
+      client_secret: ${KC_SECRET}
+    actions: [UPDATE_PASSWORD]
+    link: {lifespan: 12h, client_id: account-console, redirect_uri: "https://app.example.com/"}
+    rate_limit: 20/s
+    timeout: 30s
+    max_retries: 5
+`
+
+func TestLoadsTheDesignExample(t *testing.T) {
+	t.Parallel()
+	c, err := config.Parse("resetq.yaml", []byte(good), env(map[string]string{"KC_SECRET": "s3cret"}))
+	require.NoError(t, err)
+	p := c.Provider("corp")
+	require.NotNil(t, p)
+	require.Equal(t, "s3cret", p.Auth.ClientSecret)
+	require.Equal(t, "client_credentials", p.Auth.Grant)
+	require.Equal(t, "master", p.Auth.Realm)
+	require.Equal(t, 12*time.Hour, p.Link.Lifespan)
+	require.Equal(t, config.Rate{N: 20, Per: time.Second}, p.RateLimit)
+	require.Equal(t, 5, *p.MaxRetries)
+	require.Equal(t, 8, c.Worker.Concurrency)
+	require.Equal(t, config.DefaultShutdownTimeout, c.Worker.ShutdownTimeout, "defaults fill the rest")
+	require.Equal(t, 2*time.Minute, p.AttemptTimeout)
+}
+
+func TestErrorsNameTheFieldAndLine(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		yaml string
+		env  map[string]string
+		want []string
+	}{
+		{"unknown key with suggestion", `
+providers:
+  - name: corp
+    type: keycloak
+    base_url: https://sso.example.com
+    realm: corp
+    auth:
+      client_id: resetq
+      clientsecret: x
+`, nil, []string{"resetq.yaml:9: providers[0].auth.clientsecret: unknown key (did you mean client_secret?)",
+			"resetq.yaml:7: providers[0].auth.client_secret: required for client_credentials (or client_secret_file)"}},
+		{"unknown top-level key", "webhook:\n  url: x\nproviders: []\n", nil,
+			[]string{"resetq.yaml:1: webhook: unknown key", "resetq.yaml:3: providers: at least one provider is required"}},
+		{"missing secret", `
+providers:
+  - name: corp
+    type: keycloak
+    base_url: https://sso.example.com
+    realm: corp
+    auth: {client_id: resetq}
+`, nil, []string{"resetq.yaml:7: providers[0].auth.client_secret: required for client_credentials (or client_secret_file)"}},
+		{"bad duration", `
+worker:
+  shutdown_timeout: 30x
+providers: []
+`, nil, []string{`resetq.yaml:3: worker.shutdown_timeout: "30x" is not a duration (write it like 30s, 5m or 12h)`}},
+		{"bad rate", "providers:\n  - name: a\n    rate_limit: fast\n", nil,
+			[]string{`resetq.yaml:3: providers[0].rate_limit: rate "fast" must look like 20/s, 600/m or 5/h`}},
+		{"wrong type", "worker:\n  concurrency: lots\nproviders: []\n", nil,
+			[]string{`resetq.yaml:2: worker.concurrency: "lots" is not a whole number`}},
+		{"unset variable", "redis:\n  url: ${REDIS}\nproviders: []\n", nil,
+			[]string{"resetq.yaml:2: ${REDIS} is not set in the environment"}},
+		{"provider name syntax and duplicates", `
+providers:
+  - {name: Corp, type: keycloak, base_url: "https://a.example", realm: r, auth: {client_id: c, client_secret: s}}
+  - {name: corp, type: keycloak, base_url: "https://a.example", realm: r, auth: {client_id: c, client_secret: s}}
+  - {name: corp, type: keycloak, base_url: "https://a.example", realm: r, auth: {client_id: c, client_secret: s}}
+  - {name: webhooks, type: okta}
+`, nil, []string{
+			`resetq.yaml:3: providers[0].name: "Corp" must be lower-case`,
+			`resetq.yaml:5: providers[2].name: "corp" is already the name of providers[1]`,
+			`resetq.yaml:6: providers[3].name: "webhooks" is reserved`,
+			`resetq.yaml:6: providers[3].type: unknown provider type "okta"`}},
+		{"keycloak details", `
+providers:
+  - name: corp
+    type: keycloak
+    base_url: sso.example.com
+    auth:
+      grant: password
+    actions: [update_password]
+    link:
+      redirect_uri: /relative
+      lifespan: 10s
+`, nil, []string{
+			`resetq.yaml:5: providers[0].base_url: "sso.example.com" must be an http:// or https:// URL`,
+			`resetq.yaml:3: providers[0].realm: is required`,
+			`resetq.yaml:6: providers[0].auth.username: required for the password grant`,
+			`resetq.yaml:8: providers[0].actions[0]: unknown action "update_password" (did you mean UPDATE_PASSWORD?`,
+			`resetq.yaml:11: providers[0].link.lifespan: must be whole seconds of at least 1m, not 10s`,
+			`resetq.yaml:9: providers[0].link.client_id: required when link.redirect_uri is set`,
+			`resetq.yaml:10: providers[0].link.redirect_uri: "/relative" must be an absolute URL`}},
+		{"syntax error", "providers:\n  - name: corp\n   type: keycloak\n", nil, []string{"resetq.yaml: line 1: did not find expected '-' indicator"}},
+		{"worker limits", "worker:\n  concurrency: 0\n  outcome_retention: 1h\n  poll_interval: 1ms\nlog: {format: xml}\nproviders: []\n", nil, []string{
+			"resetq.yaml:4: worker.poll_interval: must be between 5ms and 10s",
+			"resetq.yaml:3: worker.outcome_retention: must be at least 24h0m0s",
+			"resetq.yaml:5: log.format: must be json or text"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Parse("/etc/resetq/resetq.yaml", []byte(tt.yaml), env(tt.env))
+			require.Error(t, err)
+			for _, w := range tt.want {
+				require.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+func TestSecretsFromFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "kc"), []byte("from-file\n"), 0o600))
+	yaml := `
+providers:
+  - name: corp
+    type: keycloak
+    base_url: https://sso.example.com/auth
+    realm: corp
+    auth: {client_id: resetq, client_secret_file: kc}
+  - name: legacy
+    type: keycloak
+    base_url: https://sso.example.com
+    realm: corp
+    auth: {grant: password, username: admin, password_file: /nonexistent/pw}
+  - name: both
+    type: keycloak
+    base_url: https://sso.example.com
+    realm: corp
+    auth: {client_id: x, client_secret: a, client_secret_file: kc}
+`
+	path := filepath.Join(dir, "resetq.yaml")
+	_, err := config.Parse(path, []byte(yaml), env(nil))
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "resetq.yaml:12: providers[1].auth.password_file: cannot read the secret")
+	require.Contains(t, err.Error(), "resetq.yaml:17: providers[2].auth.client_secret: give either client_secret or client_secret_file, not both")
+
+	ok := strings.SplitN(yaml, "  - name: legacy", 2)[0]
+	c, err := config.Parse(path, []byte(ok), env(nil))
+	require.NoError(t, err)
+	require.Equal(t, "from-file", c.Providers[0].Auth.ClientSecret, "relative to the config file, newline trimmed")
+}
+
+func TestEnvironment(t *testing.T) {
+	t.Parallel()
+	yaml := `
+redis:
+  url: redis://${REDIS_HOST:-localhost}:6379/0
+providers:
+  - name: corp
+    type: keycloak
+    base_url: https://sso.example.com
+    realm: corp
+    auth: {client_id: resetq, client_secret: "pa$$word${SUFFIX}"}
+    max_retries: ${RETRIES}
+`
+	c, err := config.Parse("resetq.yaml", []byte(yaml), env(map[string]string{"SUFFIX": "!", "RETRIES": "3"}))
+	require.NoError(t, err)
+	require.Equal(t, "redis://localhost:6379/0", c.Redis.URL)
+	require.Equal(t, "pa$word!", c.Providers[0].Auth.ClientSecret)
+	require.Equal(t, 3, *c.Providers[0].MaxRetries)
+
+	c, err = config.Parse("resetq.yaml", []byte(yaml), env(map[string]string{"SUFFIX": "", "RETRIES": "3",
+		config.EnvRedisURL: "redis://10.0.0.5:6380/2"}))
+	require.NoError(t, err)
+	require.Equal(t, "redis://10.0.0.5:6380/2", c.Redis.URL, "RESETQ_REDIS_URL wins")
+}
+
+func TestLoadReportsAMissingFileHelpfully(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load(filepath.Join(t.TempDir(), "resetq.yaml"))
+	require.ErrorContains(t, err, "does not exist (pass --config FILE or set RESETQ_CONFIG)")
+}
+
+func TestRates(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]float64{"20/s": 20, "600/m": 10, "5/h": 5.0 / 3600, "0/s": 0} {
+		r, err := config.ParseRate(in)
+		require.NoError(t, err, in)
+		require.InDelta(t, want, r.PerSecond(), 1e-9, in)
+	}
+	for _, bad := range []string{"20", "x/s", "-1/s", "5/d"} {
+		_, err := config.ParseRate(bad)
+		require.Error(t, err, bad)
+	}
+}

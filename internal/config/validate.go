@@ -1,0 +1,246 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/resetq/resetq/tasks"
+)
+
+// Defaults.
+const (
+	DefaultRedisURL         = "redis://127.0.0.1:6379/0"
+	DefaultConcurrency      = 20
+	DefaultShutdownTimeout  = 30 * time.Second
+	DefaultPollInterval     = 50 * time.Millisecond
+	DefaultOutcomeRetention = 72 * time.Hour
+	MinOutcomeRetention     = 24 * time.Hour
+	DefaultListen           = "127.0.0.1:9464"
+	DefaultTimeout          = 30 * time.Second
+	DefaultMaxRetries       = 10
+	maxTimeout              = 5 * time.Minute
+)
+
+// Provider types this build knows.
+const (
+	TypeKeycloak = "keycloak"
+)
+
+// Keycloak grants.
+const (
+	GrantClientCredentials = "client_credentials"
+	GrantPassword          = "password"
+)
+
+// Default fills every setting left out.
+func Default() *Config {
+	c := &Config{}
+	c.setDefaults()
+	return c
+}
+
+func (c *Config) setDefaults() {
+	if c.Redis.URL == "" {
+		c.Redis.URL = DefaultRedisURL
+	}
+	w := &c.Worker
+	if w.Concurrency == 0 {
+		w.Concurrency = DefaultConcurrency
+	}
+	if w.ShutdownTimeout == 0 {
+		w.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if w.PollInterval == 0 {
+		w.PollInterval = DefaultPollInterval
+	}
+	if w.OutcomeRetention == 0 {
+		w.OutcomeRetention = DefaultOutcomeRetention
+	}
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = DefaultListen
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	for i := range c.Providers {
+		c.Providers[i].setDefaults()
+	}
+}
+
+func (p *Provider) setDefaults() {
+	if p.Type == TypeKeycloak || p.Type == "" {
+		if p.Auth.Grant == "" {
+			p.Auth.Grant = GrantClientCredentials
+		}
+		if p.Auth.Realm == "" {
+			p.Auth.Realm = p.Realm
+		}
+		if p.Auth.Grant == GrantPassword && p.Auth.ClientID == "" {
+			p.Auth.ClientID = "admin-cli"
+		}
+		if len(p.Actions) == 0 {
+			p.Actions = []string{tasks.ActionUpdatePassword}
+		}
+	}
+	if p.Timeout == 0 {
+		p.Timeout = DefaultTimeout
+	}
+	if p.AttemptTimeout == 0 {
+		// Room for a lookup, a reset and a few quick retries of each.
+		p.AttemptTimeout = max(2*time.Minute, 4*p.Timeout)
+	}
+	if p.MaxRetries == nil {
+		n := DefaultMaxRetries
+		p.MaxRetries = &n
+	}
+}
+
+func (l *loader) validate(c *Config) {
+	if u, err := url.Parse(c.Redis.URL); err != nil || !slices.Contains([]string{"redis", "rediss", "redis-sentinel", "redis-socket"}, u.Scheme) {
+		l.fieldError("redis.url", "%q must be a redis://, rediss://, redis-sentinel:// or redis-socket:// URL", redact(c.Redis.URL))
+	}
+	w := c.Worker
+	if w.Concurrency < 1 || w.Concurrency > 10000 {
+		l.fieldError("worker.concurrency", "must be between 1 and 10000, not %d", w.Concurrency)
+	}
+	if w.ShutdownTimeout < 0 {
+		l.fieldError("worker.shutdown_timeout", "must not be negative")
+	}
+	if w.PollInterval < 5*time.Millisecond || w.PollInterval > 10*time.Second {
+		l.fieldError("worker.poll_interval", "must be between 5ms and 10s, not %s", w.PollInterval)
+	}
+	if w.OutcomeRetention < MinOutcomeRetention {
+		l.fieldError("worker.outcome_retention", "must be at least %s (outcomes are promised for a day), not %s",
+			MinOutcomeRetention, w.OutcomeRetention)
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		l.fieldError("http.listen", "%q must be host:port, like 127.0.0.1:9464 or :9464", c.HTTP.Listen)
+	}
+	if !slices.Contains([]string{"json", "text"}, c.Log.Format) {
+		l.fieldError("log.format", "must be json or text, not %q", c.Log.Format)
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		l.fieldError("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	if len(c.Providers) == 0 {
+		l.fieldError("providers", "at least one provider is required")
+	}
+	seen := map[string]int{}
+	for i := range c.Providers {
+		path := fmt.Sprintf("providers[%d]", i)
+		p := &c.Providers[i]
+		if err := tasks.ValidateName(p.Name); err != nil {
+			l.fieldError(path+".name", "%v", err)
+		} else if slices.Contains(tasks.ReservedProviderNames, p.Name) {
+			l.fieldError(path+".name", "%q is reserved (its queue name is taken)", p.Name)
+		} else if j, dup := seen[p.Name]; dup {
+			l.fieldError(path+".name", "%q is already the name of providers[%d]", p.Name, j)
+		} else {
+			seen[p.Name] = i
+		}
+		l.validateProvider(p, path)
+	}
+}
+
+func (l *loader) validateProvider(p *Provider, path string) {
+	switch p.Type {
+	case TypeKeycloak:
+		l.validateKeycloak(p, path)
+	case "":
+		l.fieldError(path+".type", "is required (keycloak)")
+	default:
+		l.fieldError(path+".type", "unknown provider type %q (this build supports: keycloak)", p.Type)
+	}
+	if p.Timeout <= 0 || p.Timeout > maxTimeout {
+		l.fieldError(path+".timeout", "must be between 1ms and %s, not %s", maxTimeout, p.Timeout)
+	}
+	if p.AttemptTimeout <= p.Timeout {
+		l.fieldError(path+".attempt_timeout", "must be longer than timeout (%s), not %s", p.Timeout, p.AttemptTimeout)
+	}
+	if *p.MaxRetries < 0 || *p.MaxRetries > 100 {
+		l.fieldError(path+".max_retries", "must be between 0 and 100, not %d", *p.MaxRetries)
+	}
+	if p.RateLimit.N < 0 {
+		l.fieldError(path+".rate_limit", "must not be negative")
+	}
+}
+
+func (l *loader) validateKeycloak(p *Provider, path string) {
+	l.checkBaseURL(p.BaseURL, path+".base_url")
+	if p.Realm == "" {
+		l.fieldError(path+".realm", "is required: the realm whose users are reset")
+	}
+	a := p.Auth
+	switch a.Grant {
+	case GrantClientCredentials:
+		if a.ClientID == "" {
+			l.fieldError(path+".auth.client_id", "required for client_credentials")
+		}
+		if a.ClientSecret == "" {
+			l.fieldError(path+".auth.client_secret", "required for client_credentials (or client_secret_file)")
+		}
+		if a.Username != "" || a.Password != "" {
+			l.fieldError(path+".auth.username", "only used with grant: password")
+		}
+	case GrantPassword:
+		if a.Username == "" {
+			l.fieldError(path+".auth.username", "required for the password grant")
+		}
+		if a.Password == "" {
+			l.fieldError(path+".auth.password", "required for the password grant (or password_file)")
+		}
+	default:
+		l.fieldError(path+".auth.grant", "must be client_credentials or password, not %q", a.Grant)
+	}
+	for i, act := range p.Actions {
+		if err := tasks.ValidateAction(act); err != nil {
+			l.fieldError(fmt.Sprintf("%s.actions[%d]", path, i), "%v", err)
+		}
+	}
+	lk := p.Link
+	if lk.Lifespan < 0 || lk.Lifespan > 0 && (lk.Lifespan < time.Minute || lk.Lifespan%time.Second != 0) {
+		l.fieldError(path+".link.lifespan", "must be whole seconds of at least 1m, not %s", lk.Lifespan)
+	}
+	if lk.RedirectURI != "" {
+		if lk.ClientID == "" {
+			l.fieldError(path+".link.client_id", "required when link.redirect_uri is set (Keycloak checks the URI against that client)")
+		}
+		if u, err := url.Parse(lk.RedirectURI); err != nil || !u.IsAbs() {
+			l.fieldError(path+".link.redirect_uri", "%q must be an absolute URL", lk.RedirectURI)
+		}
+	}
+}
+
+func (l *loader) checkBaseURL(raw, path string) {
+	if raw == "" {
+		l.fieldError(path, "is required")
+		return
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+		l.fieldError(path, "%q must be an http:// or https:// URL", raw)
+	case u.User != nil:
+		l.fieldError(path, "must not hold a user name or password; use the auth settings")
+	case u.RawQuery != "" || u.Fragment != "":
+		l.fieldError(path, "%q must not have a query or fragment", raw)
+	case strings.Contains(u.Path, "/admin") || strings.Contains(u.Path, "/realms"):
+		l.fieldError(path, "%q should be the server's root (with /auth for old servers), not an admin or realm URL", raw)
+	}
+}
+
+// redact hides a password in a URL.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,124 @@
+// Package metrics defines resetq's Prometheus metrics on an injected
+// registerer. Labels hold only bounded values: provider names, outcomes,
+// reasons, operations and status codes; never a user, task id, URL or error
+// text.
+package metrics
+
+import (
+	"net/http"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/resetq/resetq/idp"
+)
+
+// Buckets for IdP calls and resets: 5 ms to 60 s. Keycloak sends mail inside
+// the request, so seconds are normal and its SMTP timeout is 10 s.
+var Buckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+
+// Metrics holds every resetq metric.
+type Metrics struct {
+	Resets             *prometheus.CounterVec
+	ResetDuration      *prometheus.HistogramVec
+	IdPRequests        *prometheus.CounterVec
+	IdPRequestDuration *prometheus.HistogramVec
+	TokenRequests      *prometheus.CounterVec
+	RateLimitWait      *prometheus.HistogramVec
+	ProviderHalted     *prometheus.GaugeVec
+	BuildInfo          *prometheus.GaugeVec
+}
+
+// New creates the metrics on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	f := promauto.With(reg)
+	return &Metrics{
+		Resets: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "resetq_resets_total",
+			Help: "Reset tasks that ended, by provider, outcome (succeeded, skipped, failed) and reason.",
+		}, []string{"provider", "outcome", "reason"}),
+		ResetDuration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "resetq_reset_duration_seconds",
+			Help:    "Time the final attempt of a reset task took, from dequeue to outcome.",
+			Buckets: Buckets,
+		}, []string{"provider", "outcome"}),
+		IdPRequests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "resetq_idp_requests_total",
+			Help: "HTTP requests to identity providers, by operation (token, lookup, reset, check) and status code (error when no answer came).",
+		}, []string{"provider", "operation", "code"}),
+		IdPRequestDuration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "resetq_idp_request_duration_seconds",
+			Help:    "Duration of HTTP requests to identity providers.",
+			Buckets: Buckets,
+		}, []string{"provider", "operation"}),
+		TokenRequests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "resetq_token_requests_total",
+			Help: "Admin token requests, by result (success, rejected, error).",
+		}, []string{"provider", "result"}),
+		RateLimitWait: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "resetq_ratelimit_wait_seconds",
+			Help:    "Time resets waited for the provider's rate limit or an IdP's Retry-After.",
+			Buckets: Buckets,
+		}, []string{"provider"}),
+		ProviderHalted: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "resetq_provider_halted",
+			Help: "1 while a provider is halted (its queue paused until `resetq provider resume`), else 0.",
+		}, []string{"provider"}),
+		BuildInfo: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "resetq_build_info",
+			Help: "Always 1; labels carry the version, revision and Go version of this build.",
+		}, []string{"version", "revision", "goversion"}),
+	}
+}
+
+// SetBuildInfo publishes the build's identity.
+func (m *Metrics) SetBuildInfo(version, revision string) {
+	m.BuildInfo.WithLabelValues(version, revision, runtime.Version()).Set(1)
+}
+
+// InitProvider creates a provider's series at zero, so dashboards and alerts
+// see them before the first reset.
+func (m *Metrics) InitProvider(provider string) {
+	m.ProviderHalted.WithLabelValues(provider).Set(0)
+	m.Resets.WithLabelValues(provider, "succeeded", "")
+	m.Resets.WithLabelValues(provider, "failed", "retries_exhausted")
+	m.TokenRequests.WithLabelValues(provider, "success")
+}
+
+// Transport instruments a provider's HTTP calls. Requests are labelled with
+// the operation the provider tagged them with (idp.WithOperation).
+func (m *Metrics) Transport(provider string, next http.RoundTripper) http.RoundTripper {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return roundTripper(func(r *http.Request) (*http.Response, error) {
+		op := idp.Operation(r.Context())
+		start := time.Now()
+		res, err := next.RoundTrip(r)
+		m.IdPRequestDuration.WithLabelValues(provider, op).Observe(time.Since(start).Seconds())
+		code := "error"
+		if err == nil {
+			code = strconv.Itoa(res.StatusCode)
+		}
+		m.IdPRequests.WithLabelValues(provider, op, code).Inc()
+		if op == idp.OpToken {
+			result := "error"
+			switch {
+			case err != nil, res.StatusCode >= 500, res.StatusCode == http.StatusTooManyRequests:
+			case res.StatusCode >= 400:
+				result = "rejected"
+			case res.StatusCode < 300:
+				result = "success"
+			}
+			m.TokenRequests.WithLabelValues(provider, result).Inc()
+		}
+		return res, err
+	})
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

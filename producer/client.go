@@ -1,0 +1,263 @@
+// Package producer is the enqueue side of resetq: the Go client that
+// applications use to ask for a password reset and to learn how it ended.
+//
+// A Client validates each request, routes it to its provider's queue with
+// the provider's retry settings, and derives the task ID from the
+// idempotency key, so asking twice is reported as a duplicate and never
+// sends two emails. Wait blocks until the task has an outcome.
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/resetq/resetq/internal/halt"
+	"github.com/resetq/resetq/internal/outcomes"
+	"github.com/resetq/resetq/tasks"
+)
+
+// ErrInvalidRequest wraps every error that is the request's fault: a bad
+// user reference, an unknown action or provider. Retrying it is pointless.
+var ErrInvalidRequest = errors.New("invalid request")
+
+// ErrTaskNotFound is returned for a task ID resetq does not know (or whose
+// outcome has expired).
+var ErrTaskNotFound = errors.New("task not found")
+
+// Provider describes one provider the client may enqueue to, with the
+// settings it applies to its tasks.
+type Provider struct {
+	Name string
+	// Type is the provider's type ("keycloak"); some types accept only some
+	// user references.
+	Type string
+	// MaxRetries is how many times a task is retried across attempts.
+	MaxRetries int
+	// AttemptTimeout bounds one attempt; Asynq's task timeout is set a
+	// little above it so the worker's own deadline fires first.
+	AttemptTimeout time.Duration
+}
+
+// Config configures a Client.
+type Config struct {
+	// Redis is where the queues live. The client does not close it.
+	Redis     redis.UniversalClient
+	Providers []Provider
+	// OutcomeRetention is how long outcomes are kept (as the worker's
+	// worker.outcome_retention); it only matters to the messages of
+	// ErrTaskNotFound. Default 72 h.
+	OutcomeRetention time.Duration
+}
+
+// Client enqueues resets. It is safe for concurrent use.
+type Client struct {
+	rdb       redis.UniversalClient
+	asynq     *asynq.Client
+	insp      *asynq.Inspector
+	outcomes  *outcomes.Store
+	halts     *halt.Registry
+	providers map[string]Provider
+}
+
+// NewClient checks cfg and returns a Client. It does not touch Redis.
+func NewClient(cfg Config) (*Client, error) {
+	if cfg.Redis == nil {
+		return nil, errors.New("producer: Config.Redis is required")
+	}
+	if cfg.OutcomeRetention <= 0 {
+		cfg.OutcomeRetention = 72 * time.Hour
+	}
+	c := &Client{
+		rdb:       cfg.Redis,
+		asynq:     asynq.NewClientFromRedisClient(cfg.Redis),
+		insp:      asynq.NewInspectorFromRedisClient(cfg.Redis),
+		outcomes:  outcomes.New(cfg.Redis, cfg.OutcomeRetention),
+		halts:     halt.New(cfg.Redis),
+		providers: map[string]Provider{},
+	}
+	for _, p := range cfg.Providers {
+		if err := tasks.ValidateName(p.Name); err != nil {
+			return nil, fmt.Errorf("producer: provider name: %w", err)
+		}
+		if p.MaxRetries < 0 {
+			return nil, fmt.Errorf("producer: provider %q: negative MaxRetries", p.Name)
+		}
+		if p.AttemptTimeout <= 0 {
+			p.AttemptTimeout = 2 * time.Minute
+		}
+		c.providers[p.Name] = p
+	}
+	if len(c.providers) == 0 {
+		return nil, errors.New("producer: at least one provider is required")
+	}
+	return c, nil
+}
+
+// Request asks for one reset.
+type Request struct {
+	// Provider names the configured provider to reset through.
+	Provider string
+	// User holds exactly one of Email, Username or ID.
+	User tasks.User
+	// Actions to request; empty means the provider's default
+	// (UPDATE_PASSWORD).
+	Actions []string
+	// IdempotencyKey makes the request safe to repeat: the same key for the
+	// same provider names the same task, which runs once. Empty means every
+	// call is a new reset.
+	IdempotencyKey string
+	// Meta is carried to the outcome's webhook event untouched.
+	Meta map[string]string
+}
+
+// Enqueued is the result of Enqueue.
+type Enqueued struct {
+	TaskID string
+	Queue  string
+	// Duplicate is true when a task with the same idempotency key exists
+	// or has finished: nothing new was enqueued, and TaskID names it.
+	Duplicate bool
+}
+
+// Enqueue validates the request and puts it on its provider's queue.
+func (c *Client) Enqueue(ctx context.Context, req Request) (Enqueued, error) {
+	prov, ok := c.providers[req.Provider]
+	if !ok {
+		return Enqueued{}, fmt.Errorf("%w: provider %q is not configured (configured: %s)",
+			ErrInvalidRequest, req.Provider, strings.Join(slices.Sorted(maps.Keys(c.providers)), ", "))
+	}
+	p := &tasks.Payload{
+		V: tasks.PayloadVersion, Provider: req.Provider, User: req.User,
+		Actions: slices.Clone(req.Actions), IdempotencyKey: req.IdempotencyKey,
+		Meta: maps.Clone(req.Meta), RequestedAt: time.Now().UTC().Truncate(time.Millisecond),
+	}
+	body, err := p.Encode()
+	if err != nil {
+		return Enqueued{}, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	}
+	id := tasks.RandomTaskID()
+	if req.IdempotencyKey != "" {
+		id = tasks.TaskID(req.Provider, req.IdempotencyKey)
+	}
+	out := Enqueued{TaskID: id, Queue: tasks.QueueName(req.Provider)}
+	if req.IdempotencyKey != "" {
+		// A finished task leaves its outcome behind after Asynq forgets it.
+		prev, err := c.outcomes.Get(ctx, id)
+		if err != nil {
+			return Enqueued{}, err
+		}
+		if prev != nil {
+			out.Duplicate = true
+			return out, nil
+		}
+	}
+	_, err = c.asynq.EnqueueContext(ctx, asynq.NewTask(tasks.TypeReset, body),
+		asynq.TaskID(id), asynq.Queue(out.Queue), asynq.MaxRetry(prov.MaxRetries),
+		asynq.Timeout(prov.AttemptTimeout+15*time.Second))
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		out.Duplicate = true
+		return out, nil
+	}
+	if err != nil {
+		return Enqueued{}, fmt.Errorf("enqueueing to %s: %w", out.Queue, err)
+	}
+	return out, nil
+}
+
+// Status is where a task stands.
+type Status struct {
+	TaskID string
+	// State is Asynq's (pending, active, scheduled, retry, archived,
+	// completed), or "done" once the outcome is recorded.
+	State string
+	// Result is set when State is "done".
+	Result *tasks.Result
+	// Provider and Queue say where the task waits.
+	Provider, Queue string
+	// Retried counts the attempts that failed so far; LastError is the
+	// newest of their errors.
+	Retried   int
+	LastError string
+	// NextAttempt is when a retry or scheduled task runs next.
+	NextAttempt time.Time
+	// Halt is set when the provider is halted: the task waits for
+	// `resetq provider resume`.
+	Halt *halt.State
+}
+
+// Status reports where a task stands.
+func (c *Client) Status(ctx context.Context, taskID string) (*Status, error) {
+	if !tasks.ValidTaskID(taskID) {
+		return nil, fmt.Errorf("%w: %q is not a resetq task ID", ErrInvalidRequest, taskID)
+	}
+	r, err := c.outcomes.Get(ctx, taskID)
+	if err != nil {
+		return nil, err
+	}
+	if r != nil {
+		return &Status{TaskID: taskID, State: "done", Result: r, Provider: r.Provider, Queue: tasks.QueueName(r.Provider)}, nil
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.providers)) {
+		q := tasks.QueueName(name)
+		info, err := c.insp.GetTaskInfo(q, taskID)
+		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		st := &Status{TaskID: taskID, State: info.State.String(), Provider: name, Queue: q,
+			Retried: info.Retried, LastError: info.LastErr, NextAttempt: info.NextProcessAt}
+		if st.Halt, err = c.halts.Get(ctx, name); err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
+	// The outcome may have been written between the two reads.
+	if r, err := c.outcomes.Get(ctx, taskID); err == nil && r != nil {
+		return &Status{TaskID: taskID, State: "done", Result: r, Provider: r.Provider, Queue: tasks.QueueName(r.Provider)}, nil
+	}
+	return nil, fmt.Errorf("%w: %s (unknown, or finished longer ago than outcomes are kept)", ErrTaskNotFound, taskID)
+}
+
+// Wait blocks until the task has an outcome, and returns it. A task of a
+// halted provider waits for the resume; bound the wait with ctx.
+func (c *Client) Wait(ctx context.Context, taskID string) (*tasks.Result, error) {
+	if !tasks.ValidTaskID(taskID) {
+		return nil, fmt.Errorf("%w: %q is not a resetq task ID", ErrInvalidRequest, taskID)
+	}
+	delay := 10 * time.Millisecond
+	nextCheck := time.Now()
+	for {
+		r, err := c.outcomes.Get(ctx, taskID)
+		if err != nil && ctx.Err() == nil {
+			return nil, err
+		}
+		if r != nil {
+			return r, nil
+		}
+		if time.Now().After(nextCheck) {
+			// Now and then make sure there is something to wait for.
+			if _, err := c.Status(ctx, taskID); err != nil && ctx.Err() == nil {
+				return nil, err
+			}
+			nextCheck = time.Now().Add(2 * time.Second)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		delay = min(delay*3/2, 250*time.Millisecond)
+	}
+}

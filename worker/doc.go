@@ -1,0 +1,21 @@
+// Package worker is the consume side of resetq: an Asynq server with one
+// queue per provider, the reset handler, the retry policy, the shared rate
+// limit, and halting a provider.
+//
+// A reset task ends in exactly one outcome: succeeded, skipped (nothing to do
+// for this user) or failed (the request is wrong, or retries ran out).
+// Errors come back from a provider as *idp.Error values, and Classify turns
+// each into an Action: retry, skip, fail, or halt. Retries happen first
+// inside the attempt (jittered exponential backoff that honours Retry-After,
+// bounded well inside the attempt timeout), then across attempts through
+// Asynq's RetryDelayFunc, which honours a longer Retry-After. Rate-limit
+// waits and halts are not failures: they do not use up a task's retries.
+//
+// A halt pauses the provider's queue and keeps its tasks: they run again
+// after `resetq provider resume`. Before acknowledging a reset the IdP
+// accepted, the worker records the task's outcome, and it checks that record
+// before calling the IdP, so a redelivered task does not send a second email.
+//
+// The worker never imports a concrete provider: cmd/resetq builds them and
+// hands them over as idp.Provider values.
+package worker

@@ -1,0 +1,153 @@
+package worker
+
+import (
+	"context"
+	"time"
+
+	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/internal/halt"
+)
+
+// halt stops a provider: its queue is paused, the halt is recorded with what
+// to fix, and the task goes back to wait for the resume. Only the process
+// that halts it first logs the line; the others' tasks just wait.
+func (s *Server) halt(ctx context.Context, prov *provider, d Decision) error {
+	prov.halted.Store(true)
+	s.m.ProviderHalted.WithLabelValues(prov.Name).Set(1)
+	st := halt.State{Provider: prov.Name, Reason: d.Reason, Hint: d.Err.Hint, Message: d.Err.Error(),
+		Since: time.Now().UTC()}
+	first, err := s.halts.Halt(context.WithoutCancel(ctx), st)
+	if err != nil {
+		s.log.Error("could not record the halt in Redis; this process stops the provider's work anyway",
+			"provider", prov.Name, "error", err)
+	}
+	if first {
+		s.logHalt(st)
+	}
+	return &haltError{provider: prov.Name, reason: d.Reason}
+}
+
+func (s *Server) logHalt(st halt.State) {
+	s.log.Error("provider halted: "+st.Hint+"; its tasks wait in the paused queue. When fixed, run: resetq provider resume "+st.Provider,
+		"provider", st.Provider, "reason", st.Reason, "error", st.Message)
+}
+
+// stillHalted asks Redis whether a provider this process believes halted
+// still is: a resume elsewhere must take effect at once, not at the next
+// sync, or the first tasks after it would be sent back to wait again.
+func (s *Server) stillHalted(ctx context.Context, p *provider) bool {
+	st, err := s.halts.Get(ctx, p.Name)
+	if err != nil || st != nil {
+		return true
+	}
+	if p.halted.Swap(false) {
+		s.m.ProviderHalted.WithLabelValues(p.Name).Set(0)
+		s.log.Info("provider resumed; its queue runs again", "provider", p.Name)
+	}
+	return false
+}
+
+// syncHalts reads every provider's halt state from Redis, where other
+// processes and `resetq provider resume` change it.
+func (s *Server) syncHalts(ctx context.Context) error {
+	halted, err := s.halts.Halted(ctx, s.order)
+	if err != nil {
+		return err
+	}
+	for name, h := range halted {
+		p := s.providers[name]
+		if was := p.halted.Swap(h); was && !h {
+			s.log.Info("provider resumed; its queue runs again", "provider", name)
+		}
+		v := 0.0
+		if h {
+			v = 1
+		}
+		s.m.ProviderHalted.WithLabelValues(name).Set(v)
+	}
+	return nil
+}
+
+func (s *Server) syncLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.syncHalts(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("could not read provider halt state from Redis", "error", err)
+			}
+		}
+	}
+}
+
+// checkProviders runs each provider's start-up check: a token and a
+// harmless read. A check that fails the way a halt would (bad secret,
+// missing role) halts the provider before any task is spent on it; one that
+// cannot reach the IdP is tried again until it passes.
+func (s *Server) checkProviders(ctx context.Context) {
+	pending := map[string]bool{}
+	for _, name := range s.order {
+		pending[name] = true
+	}
+	t := time.NewTicker(10 * s.cfg.SyncInterval)
+	defer t.Stop()
+	for len(pending) > 0 {
+		for name := range pending {
+			if s.checkProvider(ctx, s.providers[name]) {
+				delete(pending, name)
+			}
+		}
+		if len(pending) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) checkProvider(ctx context.Context, p *provider) (done bool) {
+	checker, ok := p.IdP.(idp.Checker)
+	if !ok {
+		p.check.Store(int32(checkPassed))
+		return true
+	}
+	cctx, cancel := context.WithTimeout(ctx, p.AttemptTimeout)
+	defer cancel()
+	_, err := checker.Check(cctx)
+	if err == nil {
+		p.check.Store(int32(checkPassed))
+		if p.halted.Load() {
+			st, _ := s.halts.Get(ctx, p.Name)
+			reason := "unknown"
+			if st != nil {
+				reason = st.Reason
+			}
+			s.log.Warn("provider is halted, but its check passes now: if the cause is fixed, run: resetq provider resume "+p.Name,
+				"provider", p.Name, "reason", reason)
+		} else {
+			s.log.Info("provider check passed", "provider", p.Name)
+		}
+		return true
+	}
+	d := Classify(err)
+	if d.Action == Halt {
+		if !p.halted.Load() {
+			_ = s.halt(ctx, p, d)
+		}
+		p.check.Store(int32(checkHalted))
+		return true
+	}
+	p.checkMu.Lock()
+	p.lastErr = d.Err.Error()
+	p.checkMu.Unlock()
+	if ctx.Err() == nil {
+		s.log.Warn("provider check could not reach the IdP; trying again", "provider", p.Name, "error", d.Err.Error())
+	}
+	return false
+}

@@ -1,0 +1,272 @@
+package worker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/sethvargo/go-retry"
+
+	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/tasks"
+)
+
+// task is what the handler knows about the task it runs.
+type task struct {
+	id, queue string
+	retried   int
+	maxRetry  int
+	start     time.Time
+	payload   *tasks.Payload
+}
+
+func (t *task) attempts() int { return t.retried + 1 }
+func (t *task) final() bool   { return t.retried >= t.maxRetry }
+
+// providerOf names the provider a queue belongs to, for tasks whose payload
+// cannot be read.
+func providerOf(queue string) string { return strings.TrimPrefix(queue, tasks.QueuePrefix) }
+
+// handle runs one reset task.
+func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
+	t := &task{start: time.Now()}
+	t.id, _ = asynq.GetTaskID(ctx)
+	t.queue, _ = asynq.GetQueueName(ctx)
+	t.retried, _ = asynq.GetRetryCount(ctx)
+	t.maxRetry, _ = asynq.GetMaxRetry(ctx)
+
+	p, err := tasks.Decode(at.Payload())
+	if err != nil {
+		return s.finish(ctx, t, providerOf(t.queue), tasks.Failed, tasks.ReasonInvalidPayload, "invalid payload: "+err.Error())
+	}
+	t.payload = p
+	prov := s.providers[p.Provider]
+	if prov == nil || tasks.QueueName(p.Provider) != t.queue {
+		return s.finish(ctx, t, providerOf(t.queue), tasks.Failed, tasks.ReasonUnknownProvider,
+			fmt.Sprintf("payload names provider %q, which this worker does not serve on queue %s", p.Provider, t.queue))
+	}
+	if prov.halted.Load() && s.stillHalted(ctx, prov) {
+		return &haltError{provider: prov.Name, reason: "halted"}
+	}
+
+	// The done-marker: a task the IdP already accepted is not sent again,
+	// whatever brought it back (a crash before the acknowledgement, a
+	// shutdown that requeued it, a re-enqueue of the same key).
+	prev, err := s.outcomes.Get(ctx, t.id)
+	if err != nil {
+		return err
+	}
+	if prev != nil && prev.Outcome == tasks.Succeeded {
+		s.log.Info("reset already accepted by the IdP; not sending it again",
+			"task_id", t.id, "provider", prov.Name, "finished_at", prev.FinishedAt)
+		return nil
+	}
+
+	d := s.attempt(ctx, prov, t)
+	switch d.Action {
+	case Done:
+		return s.finish(ctx, t, prov.Name, tasks.Succeeded, "", "")
+	case Skip:
+		return s.finish(ctx, t, prov.Name, tasks.Skipped, d.Reason, d.Err.Error())
+	case Fail:
+		return s.finish(ctx, t, prov.Name, tasks.Failed, d.Reason, d.Err.Error())
+	case Halt:
+		return s.halt(ctx, prov, d)
+	}
+	// Retry: the attempt's budget is spent.
+	if t.final() && (d.Err == nil || d.Err.Kind != idp.RateLimited) {
+		return s.finish(ctx, t, prov.Name, tasks.Failed, tasks.ReasonRetriesExhausted, d.Err.Error())
+	}
+	return &retryError{reason: d.Reason, retryAfter: d.RetryAfter, err: d.Err,
+		notFailure: d.Err != nil && d.Err.Kind == idp.RateLimited}
+}
+
+// attempt calls the IdP, retrying transient errors within a budget of half
+// the attempt timeout; the other half is the margin for the last call.
+func (s *Server) attempt(ctx context.Context, prov *provider, t *task) Decision {
+	ctx, cancel := context.WithTimeout(ctx, prov.AttemptTimeout)
+	defer cancel()
+	deadline := time.Now().Add(prov.AttemptTimeout / 2)
+	req := idp.Request{TaskID: t.id, Actions: t.payload.Actions, User: idp.UserRef{
+		Email: t.payload.User.Email, Username: t.payload.User.Username, ID: t.payload.User.ID}}
+
+	var last Decision
+	exp := retry.WithJitterPercent(20, retry.NewExponential(s.cfg.InAttemptBase))
+	b := retry.BackoffFunc(func() (time.Duration, bool) {
+		d, _ := exp.Next()
+		d = max(d, last.RetryAfter)
+		if time.Now().Add(d).After(deadline) {
+			return 0, true // does not fit: hand the wait to Asynq
+		}
+		if last.Err != nil && last.Err.Kind == idp.RateLimited {
+			s.m.RateLimitWait.WithLabelValues(prov.Name).Observe(d.Seconds())
+		}
+		return d, false
+	})
+	_ = retry.Do(ctx, b, func(ctx context.Context) error {
+		if err := s.waitForRate(ctx, prov); err != nil {
+			last = Classify(err)
+			return nil // a long wait goes back to the queue at once
+		}
+		last = Classify(prov.IdP.Reset(ctx, req))
+		if last.Action == Retry {
+			return retry.RetryableError(last.Err)
+		}
+		return nil
+	})
+	if last.Action == Retry && last.Err == nil {
+		last.Err = &idp.Error{Kind: idp.Transient, Message: "attempt ended", Err: ctx.Err()}
+	}
+	return last
+}
+
+// waitForRate takes a slot from the provider's shared rate limit. A short
+// wait is slept here; a long one returns a RateLimited error so the task
+// goes back to its queue instead of holding a worker.
+func (s *Server) waitForRate(ctx context.Context, prov *provider) error {
+	if prov.limit.IsZero() {
+		return nil
+	}
+	var waited time.Duration
+	defer func() {
+		if waited > 0 {
+			s.m.RateLimitWait.WithLabelValues(prov.Name).Observe(waited.Seconds())
+		}
+	}()
+	for {
+		res, err := s.limiter.Allow(ctx, "resetq:rate:"+prov.Name, prov.limit)
+		if err != nil {
+			return &idp.Error{Kind: idp.Transient, Message: "rate limiter unavailable", Err: err}
+		}
+		if res.Allowed > 0 {
+			return nil
+		}
+		if waited+res.RetryAfter > s.cfg.MaxHold {
+			return &idp.Error{Kind: idp.RateLimited, Message: "provider rate limit " + prov.limit.String(),
+				RetryAfter: res.RetryAfter}
+		}
+		timer := time.NewTimer(res.RetryAfter)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return &idp.Error{Kind: idp.Transient, Message: "canceled while waiting for the rate limit", Err: ctx.Err()}
+		case <-timer.C:
+			waited += res.RetryAfter
+		}
+	}
+}
+
+// finish records a task's outcome, counts it, logs it, and tells Asynq what
+// to do: nothing more for succeeded, archive for skipped and failed.
+func (s *Server) finish(ctx context.Context, t *task, provider string, o tasks.Outcome, reason, msg string) error {
+	r := tasks.Result{TaskID: t.id, Provider: provider, Outcome: o, Reason: reason, Error: msg,
+		Attempts: t.attempts(), FinishedAt: time.Now().UTC()}
+	if t.payload != nil {
+		r.Campaign = t.payload.Campaign
+	}
+	// The record must outlive a canceled task context: for a success it is
+	// the only thing that stops a second email.
+	if err := s.putOutcome(context.WithoutCancel(ctx), r); err != nil {
+		s.log.Error("could not record the outcome; a redelivery of this task may repeat the reset",
+			"task_id", t.id, "provider", provider, "outcome", o, "error", err)
+	}
+	s.m.Resets.WithLabelValues(provider, string(o), reason).Inc()
+	s.m.ResetDuration.WithLabelValues(provider, string(o)).Observe(time.Since(t.start).Seconds())
+
+	attrs := []any{"task_id", t.id, "provider", provider, "outcome", o, "attempt", t.attempts(),
+		"duration", time.Since(t.start).Round(time.Millisecond)}
+	if reason != "" {
+		attrs = append(attrs, "reason", reason)
+	}
+	if t.payload != nil {
+		attrs = append(attrs, "user", userHash(t.payload.User))
+		if t.payload.Campaign != "" {
+			attrs = append(attrs, "campaign", t.payload.Campaign)
+		}
+	}
+	switch {
+	case o == tasks.Failed && reason == tasks.ReasonInvalidPayload:
+		// The message quotes the payload, which can hold an address; it
+		// stays on the archived task, out of the logs.
+		s.log.Warn("reset failed", attrs...)
+	case o == tasks.Failed:
+		s.log.Warn("reset failed", append(attrs, "error", msg)...)
+	default:
+		s.log.Info("reset "+string(o), attrs...)
+	}
+	if o == tasks.Succeeded {
+		return nil
+	}
+	return &finalError{reason: reason, msg: msg}
+}
+
+// putOutcome writes the record, retrying briefly: a short Redis hiccup must
+// not leave a success unrecorded.
+func (s *Server) putOutcome(ctx context.Context, r tasks.Result) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	b := retry.WithMaxRetries(5, retry.NewExponential(50*time.Millisecond))
+	return retry.Do(ctx, b, func(ctx context.Context) error {
+		return retry.RetryableError(s.outcomes.Put(ctx, r))
+	})
+}
+
+// userHash identifies a user in logs without naming them: the same user
+// always gets the same short hash.
+func userHash(u tasks.User) string {
+	h := sha256.Sum256([]byte(u.Kind() + ":" + strings.ToLower(u.Value())))
+	return u.Kind() + ":" + hex.EncodeToString(h[:6])
+}
+
+// handleError is Asynq's ErrorHandler. Errors the handler did not classify
+// (a timeout, a lost lease, a panic) end the task as failed when they come
+// on its last try, so every task still ends in exactly one outcome.
+func (s *Server) handleError(ctx context.Context, at *asynq.Task, err error) {
+	var fe *finalError
+	var he *haltError
+	if errors.As(err, &fe) || errors.As(err, &he) {
+		return
+	}
+	t := &task{start: time.Now()}
+	t.id, _ = asynq.GetTaskID(ctx)
+	t.queue, _ = asynq.GetQueueName(ctx)
+	t.retried, _ = asynq.GetRetryCount(ctx)
+	t.maxRetry, _ = asynq.GetMaxRetry(ctx)
+	if !t.final() {
+		s.log.Debug("reset attempt will be retried", "task_id", t.id, "queue", t.queue, "attempt", t.attempts(), "error", err)
+		return
+	}
+	provider := providerOf(t.queue)
+	if p, perr := tasks.Decode(at.Payload()); perr == nil {
+		t.payload, provider = p, p.Provider
+	}
+	msg := err.Error()
+	if asynq.IsPanicError(err) {
+		msg = "the handler panicked: " + msg
+	}
+	_ = s.finish(ctx, t, provider, tasks.Failed, tasks.ReasonRetriesExhausted, msg)
+}
+
+// asynqLogger sends Asynq's own log lines to slog. Its "Retry exhausted"
+// warning fires for every skipped task, which is normal here, so it goes to
+// debug.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Warn(args ...any) {
+	msg := fmt.Sprint(args...)
+	if strings.HasPrefix(msg, "Retry exhausted") {
+		a.l.Debug(msg, "component", "asynq")
+		return
+	}
+	a.l.Warn(msg, "component", "asynq")
+}
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }

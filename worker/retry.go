@@ -1,0 +1,97 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// retryError is returned to Asynq when an attempt ends with an error worth
+// retrying. RetryAfter is how long the IdP asked us to wait.
+type retryError struct {
+	reason     string
+	retryAfter time.Duration
+	err        error
+	// notFailure marks rate-limit waits: they do not use up retries.
+	notFailure bool
+}
+
+func (e *retryError) Error() string { return e.reason + ": " + e.err.Error() }
+func (e *retryError) Unwrap() error { return e.err }
+
+// haltError is returned for a task whose provider is halted. The task keeps
+// its retries and waits in its paused queue.
+type haltError struct {
+	provider, reason string
+}
+
+func (e *haltError) Error() string {
+	return fmt.Sprintf("%s: %s (%s); the task waits for `resetq provider resume %s`",
+		haltMarker, e.provider, e.reason, e.provider)
+}
+
+// finalError is returned for a task whose outcome is recorded (skipped or
+// failed): Asynq archives it and nothing else needs doing.
+type finalError struct {
+	reason string
+	msg    string
+}
+
+func (e *finalError) Error() string { return e.reason + ": " + e.msg }
+func (e *finalError) Unwrap() error { return asynq.SkipRetry }
+
+// isFailure tells Asynq which errors count against a task's retries.
+func isFailure(err error) bool {
+	var h *haltError
+	if errors.As(err, &h) {
+		return false
+	}
+	var r *retryError
+	if errors.As(err, &r) && r.notFailure {
+		return false
+	}
+	return true
+}
+
+// backoff is the wait before retry n across attempts: base·2ⁿ capped, with
+// ±20 % jitter so tasks that failed together do not retry together.
+func backoff(n int, base, limit time.Duration) time.Duration {
+	d := base
+	for i := 0; i < n && d < limit; i++ {
+		d *= 2
+	}
+	d = min(d, limit)
+	return jitter(d, 0.2)
+}
+
+func jitter(d time.Duration, frac float64) time.Duration {
+	if d <= 0 {
+		return d
+	}
+	f := 1 + frac*(2*rand.Float64()-1)
+	return time.Duration(float64(d) * f)
+}
+
+// retryDelay is Asynq's RetryDelayFunc: the backoff, or the IdP's
+// Retry-After when that is longer; a halted task comes back almost at once
+// (its queue is paused, so it waits there for the resume).
+func (s *Server) retryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	var h *haltError
+	if errors.As(err, &h) {
+		return time.Second
+	}
+	d := backoff(n, s.cfg.RetryBase, s.cfg.RetryCap)
+	var r *retryError
+	if errors.As(err, &r) && r.retryAfter > 0 {
+		if r.notFailure {
+			// A wait for a rate limit: exactly as long as asked, plus a
+			// little spread so the waiters do not come back at once.
+			return r.retryAfter + time.Duration(rand.Int64N(int64(r.retryAfter/10)+1))
+		}
+		d = max(d, r.retryAfter)
+	}
+	return d
+}

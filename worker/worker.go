@@ -1,0 +1,267 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/internal/halt"
+	"github.com/resetq/resetq/internal/metrics"
+	"github.com/resetq/resetq/internal/outcomes"
+	"github.com/resetq/resetq/tasks"
+)
+
+const haltMarker = halt.ErrorMarker
+
+// Provider is one provider the worker serves, with its queue settings.
+type Provider struct {
+	// Name is the provider's configured name; its queue is
+	// tasks.QueueName(Name).
+	Name string
+	// IdP sends the resets. If it also implements idp.Checker, the worker
+	// checks it at start.
+	IdP idp.Provider
+	// AttemptTimeout bounds one attempt (default 2m).
+	AttemptTimeout time.Duration
+	// RatePerSecond caps resets per second across every worker process,
+	// in Redis; 0 means no limit. RatePeriod and RateCount say the same
+	// for slow rates ("5/h"); when set they win.
+	RateCount  int
+	RatePeriod time.Duration
+}
+
+// Config configures a Server.
+type Config struct {
+	// Redis is shared with the producer side; the worker does not close it.
+	Redis     redis.UniversalClient
+	Providers []Provider
+
+	// Concurrency is the number of resets in flight in this process.
+	Concurrency int
+	// ShutdownTimeout is how long in-flight resets get to finish when the
+	// server shuts down before they are put back in their queues.
+	ShutdownTimeout time.Duration
+	// PollInterval is how long an idle worker sleeps between looks at its
+	// empty queues (±50 % jitter).
+	PollInterval time.Duration
+	// OutcomeRetention is how long outcome records live.
+	OutcomeRetention time.Duration
+
+	// Metrics receives every metric; nil registers on a private registry.
+	Metrics *metrics.Metrics
+	// Logger gets one line per outcome and one per halt.
+	Logger *slog.Logger
+
+	// RetryBase and RetryCap shape the backoff across attempts (10 s up to
+	// 15 min). InAttemptBase is the first wait inside an attempt (200 ms).
+	RetryBase, RetryCap, InAttemptBase time.Duration
+	// MaxHold is the longest a task waits for the rate limit while holding
+	// its slot; longer waits go back to the queue (1 s).
+	MaxHold time.Duration
+	// SyncInterval is how often the worker rereads halt state written by
+	// other processes (2 s), and rechecks providers whose start-up check
+	// could not reach them (10× that).
+	SyncInterval time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Concurrency <= 0 {
+		c.Concurrency = 20
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 50 * time.Millisecond
+	}
+	if c.OutcomeRetention <= 0 {
+		c.OutcomeRetention = 72 * time.Hour
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.New(prometheus.NewRegistry())
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.RetryBase <= 0 {
+		c.RetryBase = 10 * time.Second
+	}
+	if c.RetryCap <= 0 {
+		c.RetryCap = 15 * time.Minute
+	}
+	if c.InAttemptBase <= 0 {
+		c.InAttemptBase = 200 * time.Millisecond
+	}
+	if c.MaxHold <= 0 {
+		c.MaxHold = time.Second
+	}
+	if c.SyncInterval <= 0 {
+		c.SyncInterval = 2 * time.Second
+	}
+}
+
+// checkState is where a provider's start-up check stands.
+type checkState int32
+
+const (
+	checkPending checkState = iota
+	checkPassed
+	checkHalted
+)
+
+type provider struct {
+	Provider
+	limit   redis_rate.Limit
+	halted  atomic.Bool
+	check   atomic.Int32 // checkState
+	checkMu sync.Mutex
+	lastErr string // last failed check, for /readyz
+}
+
+// Server runs the workers.
+type Server struct {
+	cfg       Config
+	providers map[string]*provider
+	order     []string
+	srv       *asynq.Server
+	outcomes  *outcomes.Store
+	halts     *halt.Registry
+	limiter   *redis_rate.Limiter
+	log       *slog.Logger
+	m         *metrics.Metrics
+
+	stop context.CancelFunc
+	bg   sync.WaitGroup
+}
+
+// New checks cfg and builds a Server. It does not touch Redis.
+func New(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if cfg.Redis == nil {
+		return nil, errors.New("worker: Config.Redis is required")
+	}
+	if len(cfg.Providers) == 0 {
+		return nil, errors.New("worker: at least one provider is required")
+	}
+	s := &Server{
+		cfg:       cfg,
+		providers: map[string]*provider{},
+		outcomes:  outcomes.New(cfg.Redis, cfg.OutcomeRetention),
+		halts:     halt.New(cfg.Redis),
+		limiter:   redis_rate.NewLimiter(cfg.Redis),
+		log:       cfg.Logger,
+		m:         cfg.Metrics,
+	}
+	queues := map[string]int{}
+	for _, p := range cfg.Providers {
+		if err := tasks.ValidateName(p.Name); err != nil {
+			return nil, fmt.Errorf("worker: provider name: %w", err)
+		}
+		if _, dup := s.providers[p.Name]; dup {
+			return nil, fmt.Errorf("worker: provider %q given twice", p.Name)
+		}
+		if p.IdP == nil {
+			return nil, fmt.Errorf("worker: provider %q has no IdP", p.Name)
+		}
+		if p.AttemptTimeout <= 0 {
+			p.AttemptTimeout = 2 * time.Minute
+		}
+		pp := &provider{Provider: p}
+		if p.RateCount > 0 {
+			per := p.RatePeriod
+			if per <= 0 {
+				per = time.Second
+			}
+			// Burst 1: the limit is a steady pace, never a flood followed
+			// by silence; the IdP's mail relay sees what it was promised.
+			pp.limit = redis_rate.Limit{Rate: p.RateCount, Burst: 1, Period: per}
+		}
+		s.providers[p.Name] = pp
+		s.order = append(s.order, p.Name)
+		queues[tasks.QueueName(p.Name)] = 1
+		s.m.InitProvider(p.Name)
+	}
+	s.srv = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
+		Concurrency:              cfg.Concurrency,
+		Queues:                   queues,
+		TaskCheckInterval:        cfg.PollInterval,
+		DelayedTaskCheckInterval: time.Second,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		RetryDelayFunc:           s.retryDelay,
+		IsFailure:                isFailure,
+		ErrorHandler:             asynq.ErrorHandlerFunc(s.handleError),
+		Logger:                   asynqLogger{cfg.Logger},
+		LogLevel:                 asynq.InfoLevel,
+	})
+	return s, nil
+}
+
+// Start loads the halt state, starts the start-up checks and begins
+// processing. It returns once the workers run.
+func (s *Server) Start() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	if err := s.syncHalts(ctx); err != nil {
+		cancel()
+		return fmt.Errorf("reading provider state from Redis: %w", err)
+	}
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(tasks.TypeReset, s.handle)
+	if err := s.srv.Start(mux); err != nil {
+		cancel()
+		return err
+	}
+	s.bg.Add(2)
+	go func() { defer s.bg.Done(); s.checkProviders(ctx) }()
+	go func() { defer s.bg.Done(); s.syncLoop(ctx) }()
+	return nil
+}
+
+// Shutdown stops taking tasks, gives in-flight resets ShutdownTimeout to
+// finish, puts the rest back in their queues, and returns.
+func (s *Server) Shutdown() {
+	s.srv.Shutdown()
+	if s.stop != nil {
+		s.stop()
+	}
+	s.bg.Wait()
+}
+
+// Readiness reports whether the worker can do its job: Redis answers, and
+// every provider passed its start-up check or is halted with a reason. The
+// map says, per provider, what stands in the way (empty when ready).
+func (s *Server) Readiness(ctx context.Context) (bool, map[string]string) {
+	status := map[string]string{}
+	ready := true
+	if err := s.cfg.Redis.Ping(ctx).Err(); err != nil {
+		status["redis"] = "unreachable: " + err.Error()
+		ready = false
+	} else {
+		status["redis"] = "ok"
+	}
+	for _, name := range s.order {
+		p := s.providers[name]
+		switch {
+		case p.halted.Load():
+			status[name] = "halted (see `resetq provider check " + name + "`)"
+		case checkState(p.check.Load()) == checkPending:
+			ready = false
+			p.checkMu.Lock()
+			status[name] = "start-up check has not passed yet: " + p.lastErr
+			p.checkMu.Unlock()
+		default:
+			status[name] = "ok"
+		}
+	}
+	return ready, status
+}
