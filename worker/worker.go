@@ -33,9 +33,11 @@ type Provider struct {
 	IdP idp.Provider
 	// AttemptTimeout bounds one attempt (default 2m).
 	AttemptTimeout time.Duration
-	// RatePerSecond caps resets per second across every worker process,
-	// in Redis; 0 means no limit. RatePeriod and RateCount say the same
-	// for slow rates ("5/h"); when set they win.
+	// Concurrency is how many of this provider's resets run at once in this
+	// process; 0 means Config.Concurrency.
+	Concurrency int
+	// RateCount resets per RatePeriod, across every worker process and
+	// enforced in Redis; 0 means no limit.
 	RateCount  int
 	RatePeriod time.Duration
 }
@@ -46,7 +48,9 @@ type Config struct {
 	Redis     redis.UniversalClient
 	Providers []Provider
 
-	// Concurrency is the number of resets in flight in this process.
+	// Concurrency is the default number of resets in flight per provider
+	// in this process. Each provider has its own workers, so a slow IdP
+	// never takes the slots of another.
 	Concurrency int
 	// ShutdownTimeout is how long in-flight resets get to finish when the
 	// server shuts down before they are put back in their queues.
@@ -133,7 +137,7 @@ type Server struct {
 	cfg       Config
 	providers map[string]*provider
 	order     []string
-	srv       *asynq.Server
+	servers   []*asynq.Server // one per provider
 	outcomes  *outcomes.Store
 	halts     *halt.Registry
 	limiter   *redis_rate.Limiter
@@ -162,7 +166,6 @@ func New(cfg Config) (*Server, error) {
 		log:       cfg.Logger,
 		m:         cfg.Metrics,
 	}
-	queues := map[string]int{}
 	for _, p := range cfg.Providers {
 		if err := tasks.ValidateName(p.Name); err != nil {
 			return nil, fmt.Errorf("worker: provider name: %w", err)
@@ -176,6 +179,9 @@ func New(cfg Config) (*Server, error) {
 		if p.AttemptTimeout <= 0 {
 			p.AttemptTimeout = 2 * time.Minute
 		}
+		if p.Concurrency <= 0 {
+			p.Concurrency = cfg.Concurrency
+		}
 		pp := &provider{Provider: p}
 		if p.RateCount > 0 {
 			per := p.RatePeriod
@@ -188,21 +194,22 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.providers[p.Name] = pp
 		s.order = append(s.order, p.Name)
-		queues[tasks.QueueName(p.Name)] = 1
 		s.m.InitProvider(p.Name)
+		// One Asynq server per provider: Asynq's concurrency limit is per
+		// server, and a shared one lets a slow IdP hold every slot.
+		s.servers = append(s.servers, asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
+			Concurrency:              p.Concurrency,
+			Queues:                   map[string]int{tasks.QueueName(p.Name): 1},
+			TaskCheckInterval:        cfg.PollInterval,
+			DelayedTaskCheckInterval: time.Second,
+			ShutdownTimeout:          cfg.ShutdownTimeout,
+			RetryDelayFunc:           s.retryDelay,
+			IsFailure:                isFailure,
+			ErrorHandler:             asynq.ErrorHandlerFunc(s.handleError),
+			Logger:                   asynqLogger{cfg.Logger},
+			LogLevel:                 asynq.InfoLevel,
+		}))
 	}
-	s.srv = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
-		Concurrency:              cfg.Concurrency,
-		Queues:                   queues,
-		TaskCheckInterval:        cfg.PollInterval,
-		DelayedTaskCheckInterval: time.Second,
-		ShutdownTimeout:          cfg.ShutdownTimeout,
-		RetryDelayFunc:           s.retryDelay,
-		IsFailure:                isFailure,
-		ErrorHandler:             asynq.ErrorHandlerFunc(s.handleError),
-		Logger:                   asynqLogger{cfg.Logger},
-		LogLevel:                 asynq.InfoLevel,
-	})
 	return s, nil
 }
 
@@ -217,9 +224,14 @@ func (s *Server) Start() error {
 	}
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(tasks.TypeReset, s.handle)
-	if err := s.srv.Start(mux); err != nil {
-		cancel()
-		return err
+	for i, srv := range s.servers {
+		if err := srv.Start(mux); err != nil {
+			for _, started := range s.servers[:i] {
+				started.Shutdown()
+			}
+			cancel()
+			return err
+		}
 	}
 	s.bg.Add(2)
 	go func() { defer s.bg.Done(); s.checkProviders(ctx) }()
@@ -230,7 +242,11 @@ func (s *Server) Start() error {
 // Shutdown stops taking tasks, gives in-flight resets ShutdownTimeout to
 // finish, puts the rest back in their queues, and returns.
 func (s *Server) Shutdown() {
-	s.srv.Shutdown()
+	var wg sync.WaitGroup
+	for _, srv := range s.servers {
+		wg.Go(srv.Shutdown)
+	}
+	wg.Wait()
 	if s.stop != nil {
 		s.stop()
 	}

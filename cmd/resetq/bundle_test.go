@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// go-redis reports every failed dial; tests stop Redis on purpose.
+	redis.SetLogger(redisLogger{slog.New(slog.DiscardHandler)})
 	goleak.VerifyTestMain(m,
 		// Idle keep-alive connections of HTTP clients outlive the tests
 		// that used them until the transport is garbage.
@@ -124,7 +127,7 @@ providers:
       client_secret: %s
     max_retries: %d
 %s`, b.redis.URL(0), s.concurrency, s.shutdown, b.kc.URL(), s.secret, maxRetries, link))
-	rdb, err := openRedis(b.cfg.Redis.URL)
+	rdb, err := openRedis(b.cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
 	b.rdb = rdb

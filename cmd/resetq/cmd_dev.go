@@ -114,7 +114,7 @@ providers:
 	if err != nil {
 		return failErr(fmt.Errorf("the generated configuration does not load: %w", err))
 	}
-	rdb, err := openRedis(cfg.Redis.URL)
+	rdb, err := openRedis(cfg)
 	if err != nil {
 		return err
 	}

@@ -67,7 +67,7 @@ func newEnqueueCmd(g *global) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rdb, err := openRedis(cfg.Redis.URL)
+			rdb, err := openRedis(cfg)
 			if err != nil {
 				return err
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/halt"
+	"github.com/resetq/resetq/internal/metrics"
 	"github.com/resetq/resetq/worker"
 )
 
@@ -62,7 +63,7 @@ func newProviderCheckCmd(g *global) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ip, err := buildIdP(*p, httpClient(p.Name, 1, nil))
+			ip, err := buildIdP(*p, (*metrics.Metrics)(nil).HTTPClient(p.Name, 1))
 			if err != nil {
 				return usageErr("%v", err)
 			}
@@ -121,7 +122,7 @@ func printCheck(w io.Writer, out checkOutput) {
 // haltState reads a provider's halt record, if Redis can be reached; a
 // check must work without Redis, so failures are ignored.
 func haltState(ctx context.Context, cfg *config.Config, provider string) *halt.State {
-	rdb, err := openRedis(cfg.Redis.URL)
+	rdb, err := openRedis(cfg)
 	if err != nil {
 		return nil
 	}
@@ -142,7 +143,7 @@ func newProviderResumeCmd(g *global) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rdb, err := openRedis(cfg.Redis.URL)
+			rdb, err := openRedis(cfg)
 			if err != nil {
 				return err
 			}

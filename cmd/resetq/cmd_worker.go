@@ -27,7 +27,8 @@ func newWorkerCmd(g *global) *cobra.Command {
 				return err
 			}
 			log := newLogger(cfg.Log, g.stderr)
-			rdb, err := openRedis(cfg.Redis.URL)
+			redis.SetLogger(redisLogger{log})
+			rdb, err := openRedis(cfg)
 			if err != nil {
 				return err
 			}
@@ -49,7 +50,7 @@ func startWorker(ctx context.Context, cfg *config.Config, rdb redis.UniversalCli
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
-		return nil, failErr(fmt.Errorf("Redis at %s does not answer: %w", redactURL(cfg.Redis.URL), err))
+		return nil, failErr(fmt.Errorf("cannot reach Redis at %s: %w", redactURL(cfg.Redis.URL), err))
 	}
 	reg, m := newRegistry()
 	wc, err := workerConfig(cfg, rdb, m, log)

@@ -1,13 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -16,6 +16,7 @@ import (
 	"github.com/resetq/resetq/idp/keycloak"
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/metrics"
+	"github.com/resetq/resetq/internal/redisconn"
 	"github.com/resetq/resetq/internal/version"
 	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/worker"
@@ -31,14 +32,16 @@ func (g *global) loadConfig() (*config.Config, error) {
 
 // openRedis connects to the Redis a configuration names. Every part of
 // resetq in the process shares the one client.
-func openRedis(url string) (redis.UniversalClient, error) {
-	opt, err := asynq.ParseRedisURI(url)
+func openRedis(cfg *config.Config) (redis.UniversalClient, error) {
+	// Every worker slot holds a connection at times, and each provider's
+	// Asynq server has a few more of its own.
+	pool := 10
+	for _, p := range cfg.Providers {
+		pool += p.Concurrency + 5
+	}
+	c, err := redisconn.Open(cfg.Redis.URL, pool)
 	if err != nil {
 		return nil, usageErr("redis.url: %v", err)
-	}
-	c, ok := opt.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return nil, usageErr("redis.url: unsupported connection type")
 	}
 	return c, nil
 }
@@ -53,6 +56,14 @@ func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// redisLogger sends go-redis's own messages (failed dials while Redis is
+// down) to the process's log instead of raw lines on stderr.
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.WarnContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
+}
+
 // newRegistry returns a registry with resetq's metrics, the Go and process
 // collectors, and the build info set.
 func newRegistry() (*prometheus.Registry, *metrics.Metrics) {
@@ -62,19 +73,6 @@ func newRegistry() (*prometheus.Registry, *metrics.Metrics) {
 	v, rev, _ := version.Info()
 	m.SetBuildInfo(v, rev)
 	return reg, m
-}
-
-// httpClient returns the HTTP client of one provider: pooled connections
-// enough for the worker's concurrency, instrumented for metrics.
-func httpClient(provider string, concurrency int, m *metrics.Metrics) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = max(concurrency, 2)
-	t.ResponseHeaderTimeout = 0 // bounded per call by the provider's timeout
-	var rt http.RoundTripper = t
-	if m != nil {
-		rt = m.Transport(provider, t)
-	}
-	return &http.Client{Transport: rt}
 }
 
 // buildIdP is the one place a configured provider becomes a concrete one.
@@ -102,12 +100,12 @@ func workerConfig(cfg *config.Config, rdb redis.UniversalClient, m *metrics.Metr
 		Metrics: m, Logger: log,
 	}
 	for _, p := range cfg.Providers {
-		ip, err := buildIdP(p, httpClient(p.Name, cfg.Worker.Concurrency, m))
+		ip, err := buildIdP(p, m.HTTPClient(p.Name, p.Concurrency))
 		if err != nil {
 			return wc, err
 		}
 		wc.Providers = append(wc.Providers, worker.Provider{
-			Name: p.Name, IdP: ip, AttemptTimeout: p.AttemptTimeout,
+			Name: p.Name, IdP: ip, AttemptTimeout: p.AttemptTimeout, Concurrency: p.Concurrency,
 			RateCount: p.RateLimit.N, RatePeriod: p.RateLimit.Per,
 		})
 	}

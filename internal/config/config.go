@@ -36,7 +36,8 @@ type Redis struct {
 
 // Worker tunes `resetq worker`.
 type Worker struct {
-	// Concurrency is how many resets one process works on at once.
+	// Concurrency is how many resets of each provider one process works
+	// on at once (a provider's own concurrency overrides it).
 	Concurrency int `yaml:"concurrency"`
 	// ShutdownTimeout is how long in-flight resets get to finish on
 	// SIGTERM before they are put back in their queue.
@@ -86,6 +87,10 @@ type Provider struct {
 	// MaxRetries is how many times a task is retried across attempts
 	// before it fails.
 	MaxRetries *int `yaml:"max_retries"`
+	// Concurrency is how many of this provider's resets one process works
+	// on at once; default worker.concurrency. Keycloak sends mail inside
+	// the request, so a realm behind a slow relay wants 2–4.
+	Concurrency int `yaml:"concurrency"`
 }
 
 // Auth is how resetq gets an admin token from Keycloak.

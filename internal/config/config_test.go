@@ -55,6 +55,7 @@ func TestLoadsTheDesignExample(t *testing.T) {
 	require.Equal(t, config.Rate{N: 20, Per: time.Second}, p.RateLimit)
 	require.Equal(t, 5, *p.MaxRetries)
 	require.Equal(t, 8, c.Worker.Concurrency)
+	require.Equal(t, 8, p.Concurrency, "a provider's concurrency defaults to worker.concurrency")
 	require.Equal(t, config.DefaultShutdownTimeout, c.Worker.ShutdownTimeout, "defaults fill the rest")
 	require.Equal(t, 2*time.Minute, p.AttemptTimeout)
 }

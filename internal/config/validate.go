@@ -71,6 +71,9 @@ func (c *Config) setDefaults() {
 	}
 	for i := range c.Providers {
 		c.Providers[i].setDefaults()
+		if c.Providers[i].Concurrency == 0 {
+			c.Providers[i].Concurrency = w.Concurrency
+		}
 	}
 }
 
@@ -166,6 +169,9 @@ func (l *loader) validateProvider(p *Provider, path string) {
 	}
 	if *p.MaxRetries < 0 || *p.MaxRetries > 100 {
 		l.fieldError(path+".max_retries", "must be between 0 and 100, not %d", *p.MaxRetries)
+	}
+	if p.Concurrency < 1 || p.Concurrency > 10000 {
+		l.fieldError(path+".concurrency", "must be between 1 and 10000, not %d", p.Concurrency)
 	}
 	if p.RateLimit.N < 0 {
 		l.fieldError(path+".rate_limit", "must not be negative")

@@ -88,6 +88,19 @@ func (m *Metrics) InitProvider(provider string) {
 	m.TokenRequests.WithLabelValues(provider, "success")
 }
 
+// HTTPClient returns the HTTP client of one provider: a pooled transport
+// that keeps up to maxIdle connections to the IdP (one per concurrent reset,
+// so a busy worker does not open and close them), instrumented when m is
+// not nil. Each call's deadline comes from its context.
+func (m *Metrics) HTTPClient(provider string, maxIdle int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = max(maxIdle, 2)
+	if m == nil {
+		return &http.Client{Transport: t}
+	}
+	return &http.Client{Transport: m.Transport(provider, t)}
+}
+
 // Transport instruments a provider's HTTP calls. Requests are labelled with
 // the operation the provider tagged them with (idp.WithOperation).
 func (m *Metrics) Transport(provider string, next http.RoundTripper) http.RoundTripper {

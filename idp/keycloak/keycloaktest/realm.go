@@ -66,9 +66,11 @@ type Realm struct {
 	// RequiredActions are the action ids the realm accepts.
 	RequiredActions []string
 
-	clients map[string]*Client
-	users   map[string]*User // by id
-	order   []string         // user ids in creation order
+	clients    map[string]*Client
+	users      map[string]*User    // by id
+	order      []string            // user ids in creation order
+	byEmail    map[string][]string // lower-cased email -> ids
+	byUsername map[string]string   // lower-cased username -> id
 }
 
 // Client is an OAuth client of a realm.
@@ -117,6 +119,8 @@ func newRealm(name string) *Realm {
 		RequiredActions:     append([]string(nil), DefaultRequiredActions...),
 		clients:             map[string]*Client{},
 		users:               map[string]*User{},
+		byEmail:             map[string][]string{},
+		byUsername:          map[string]string{},
 	}
 }
 
@@ -131,13 +135,7 @@ func newID() string {
 
 // userByUsername finds a user by username, which Keycloak stores lower-cased.
 func (r *Realm) userByUsername(name string) *User {
-	name = strings.ToLower(name)
-	for _, id := range r.order {
-		if u := r.users[id]; u.Username == name {
-			return u
-		}
-	}
-	return nil
+	return r.users[r.byUsername[strings.ToLower(name)]]
 }
 
 func (r *Realm) hasAction(a string) bool {

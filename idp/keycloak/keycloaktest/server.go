@@ -137,6 +137,10 @@ func (s *Server) addUser(r *Realm, u User) string {
 	}
 	r.users[uu.ID] = &uu
 	r.order = append(r.order, uu.ID)
+	if uu.Email != "" {
+		r.byEmail[uu.Email] = append(r.byEmail[uu.Email], uu.ID)
+	}
+	r.byUsername[uu.Username] = uu.ID
 	return uu.ID
 }
 

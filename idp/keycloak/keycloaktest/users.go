@@ -85,27 +85,30 @@ func searchMatch(u *User, search string) bool {
 }
 
 // filterUsers returns the users matching the query, ordered by username.
+// An exact email or username search goes through an index, as Keycloak's
+// goes through a database index; everything else scans.
 func filterUsers(realm *Realm, q url.Values) []*User {
 	exact := javaBool(q.Get("exact"))
+	candidates := realm.order
+	if _, search := q["search"]; !search && exact {
+		if v, ok := q["email"]; ok {
+			candidates = realm.byEmail[strings.ToLower(v[0])]
+		} else if v, ok := q["username"]; ok {
+			candidates = nil
+			if id, ok := realm.byUsername[strings.ToLower(v[0])]; ok {
+				candidates = []string{id}
+			}
+		}
+	}
 	var out []*User
-	for _, id := range realm.order {
+	for _, id := range candidates {
 		u := realm.users[id]
 		if s, ok := q["search"]; ok {
 			if !searchMatch(u, s[0]) {
 				continue
 			}
-		} else {
-			ok := true
-			for param, field := range map[string]string{
-				"email": u.Email, "username": u.Username, "firstName": u.FirstName, "lastName": u.LastName,
-			} {
-				if v, set := q[param]; set && !match(field, v[0], exact) {
-					ok = false
-				}
-			}
-			if !ok {
-				continue
-			}
+		} else if !fieldsMatch(u, q, exact) {
+			continue
 		}
 		if v, ok := q["enabled"]; ok && u.Enabled != javaBool(v[0]) {
 			continue
@@ -117,6 +120,17 @@ func filterUsers(realm *Realm, q url.Values) []*User {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Username < out[j].Username })
 	return out
+}
+
+func fieldsMatch(u *User, q url.Values, exact bool) bool {
+	for _, f := range [...]struct{ param, value string }{
+		{"email", u.Email}, {"username", u.Username}, {"firstName", u.FirstName}, {"lastName", u.LastName},
+	} {
+		if v, set := q[f.param]; set && !match(f.value, v[0], exact) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, c *caller, realm *Realm) {
