@@ -56,6 +56,7 @@ type settings struct {
 	link          bool
 	noWorker      bool
 	shutdown      time.Duration
+	rateLimit     string
 }
 
 // bundle is one test's world: its own redis-server, Keycloak emulator,
@@ -101,9 +102,12 @@ func setup(t *testing.T, s settings) *bundle {
 	if s.tokenLifespan > 0 {
 		b.kc.SetTokenLifespan(realm, s.tokenLifespan)
 	}
-	link := ""
+	extra := "" // provider settings beyond the basics
+	if s.rateLimit != "" {
+		extra += "    rate_limit: " + s.rateLimit + "\n"
+	}
 	if s.link {
-		link = "    link: {lifespan: 2h, client_id: web, redirect_uri: \"https://app.example.com/welcome\"}\n"
+		extra += "    link: {lifespan: 2h, client_id: web, redirect_uri: \"https://app.example.com/welcome\"}\n"
 	}
 	b.cfgPath = filepath.Join(t.TempDir(), "resetq.yaml")
 	b.writeConfig(fmt.Sprintf(`redis:
@@ -126,7 +130,7 @@ providers:
       client_id: resetq
       client_secret: %s
     max_retries: %d
-%s`, b.redis.URL(0), s.concurrency, s.shutdown, b.kc.URL(), s.secret, maxRetries, link))
+%s`, b.redis.URL(0), s.concurrency, s.shutdown, b.kc.URL(), s.secret, maxRetries, extra))
 	rdb, err := openRedis(b.cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })

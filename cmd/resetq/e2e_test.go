@@ -447,3 +447,36 @@ func mustRead(t *testing.T, path string) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+func TestRateLimitIsAPaceTheIdPNeverExceeds(t *testing.T) {
+	t.Parallel()
+	b := setup(t, settings{users: 60, concurrency: 10, rateLimit: "20/s"})
+	eventually(t, 10*time.Second, func() bool { ready, _ := b.w.Readiness(context.Background()); return ready }, "ready")
+	var ids []string
+	start := time.Now()
+	for i, e := range b.sample.Emails[:40] {
+		ids = append(ids, b.enqueue(tasks.User{Email: e}, fmt.Sprint(i)))
+	}
+	got := b.waitAll(ids, 30*time.Second)
+	elapsed := time.Since(start)
+	require.Equal(t, 40, got[tasks.Succeeded])
+	require.GreaterOrEqual(t, elapsed, 1900*time.Millisecond, "40 resets at 20/s take about 2 s")
+
+	// No sliding one-second window holds more than the limit (+1 for the
+	// window's edges).
+	var times []time.Time
+	for _, r := range b.kc.RequestsTo(keycloaktest.EndpointExecuteActions) {
+		times = append(times, r.Time)
+	}
+	for i := range times {
+		n := 0
+		for _, u := range times[i:] {
+			if u.Sub(times[i]) < time.Second {
+				n++
+			}
+		}
+		require.LessOrEqual(t, n, 21, "resets in the second after %s", times[i])
+	}
+	require.Positive(t, b.metric("resetq_ratelimit_wait_seconds", nil))
+	require.Zero(t, b.metric("resetq_resets_total", map[string]string{"outcome": "failed"}))
+}
