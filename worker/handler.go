@@ -79,8 +79,9 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 	case Halt:
 		return s.halt(ctx, prov, d)
 	}
-	// Retry: the attempt's budget is spent.
-	if t.final() && (d.Err == nil || d.Err.Kind != idp.RateLimited) {
+	// Retry: the attempt's budget is spent. On the last try Asynq would
+	// archive the task whatever the error, so it ends failed here.
+	if t.final() {
 		return s.finish(ctx, t, prov.Name, tasks.Failed, tasks.ReasonRetriesExhausted, d.Err.Error())
 	}
 	return &retryError{reason: d.Reason, retryAfter: d.RetryAfter, err: d.Err,

@@ -57,6 +57,8 @@ type settings struct {
 	noWorker      bool
 	shutdown      time.Duration
 	rateLimit     string
+	// quick shortens timeout and attempt_timeout to 1 s and 2 s.
+	quick bool
 }
 
 // bundle is one test's world: its own redis-server, Keycloak emulator,
@@ -103,6 +105,9 @@ func setup(t *testing.T, s settings) *bundle {
 		b.kc.SetTokenLifespan(realm, s.tokenLifespan)
 	}
 	extra := "" // provider settings beyond the basics
+	if s.quick {
+		extra += "    timeout: 1s\n    attempt_timeout: 2s\n"
+	}
 	if s.rateLimit != "" {
 		extra += "    rate_limit: " + s.rateLimit + "\n"
 	}

@@ -480,3 +480,16 @@ func TestRateLimitIsAPaceTheIdPNeverExceeds(t *testing.T) {
 	require.Positive(t, b.metric("resetq_ratelimit_wait_seconds", nil))
 	require.Zero(t, b.metric("resetq_resets_total", map[string]string{"outcome": "failed"}))
 }
+
+func TestTransientErrorsOnTheLastTryEndFailed(t *testing.T) {
+	t.Parallel()
+	b := setup(t, settings{lastTry: true, quick: true})
+	b.kc.Inject(keycloaktest.Fault{Endpoint: keycloaktest.EndpointExecuteActions, Status: 502, Body: `<html>Bad Gateway</html>`})
+	r := b.wait(b.enqueue(tasks.User{Email: b.sample.Emails[0]}, ""), 20*time.Second)
+	require.Equal(t, tasks.Failed, r.Outcome)
+	require.Equal(t, tasks.ReasonRetriesExhausted, r.Reason)
+	require.Contains(t, r.Error, "HTTP 502")
+	require.GreaterOrEqual(t, len(b.kc.RequestsTo(keycloaktest.EndpointExecuteActions)), 2, "retried within the attempt first")
+	require.Equal(t, 1.0, b.metric("resetq_resets_total", map[string]string{"outcome": "failed", "reason": "retries_exhausted"}))
+	require.Contains(t, b.logs.String(), `"msg":"reset failed"`)
+}

@@ -1,7 +1,3 @@
-// Package listener serves the worker's operational HTTP endpoints:
-// /metrics for Prometheus, /healthz (the process is alive) and /readyz
-// (Redis answers and every provider passed its start-up check or is halted
-// with a reason).
 package listener
 
 import (

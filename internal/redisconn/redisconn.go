@@ -1,5 +1,3 @@
-// Package redisconn opens the one Redis client a resetq process shares
-// between Asynq, the rate limiter, outcomes and halt state.
 package redisconn
 
 import (

@@ -1,0 +1,58 @@
+package halt_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/stretchr/testify/require"
+
+	"github.com/resetq/resetq/internal/halt"
+	"github.com/resetq/resetq/internal/redistest"
+	"github.com/resetq/resetq/tasks"
+)
+
+func TestHaltIsRecordedOnceAndResumeLiftsIt(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	reg := halt.New(rdb)
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	// Asynq knows a queue once a task was enqueued to it.
+	_, err := asynq.NewClientFromRedisClient(rdb).Enqueue(asynq.NewTask(tasks.TypeReset, []byte("{}")),
+		asynq.Queue(tasks.QueueName("corp")))
+	require.NoError(t, err)
+
+	st := halt.State{Provider: "corp", Reason: "configuration", Hint: "configure SMTP", Since: time.Now().UTC().Truncate(time.Second)}
+	first, err := reg.Halt(ctx, st)
+	require.NoError(t, err)
+	require.True(t, first)
+	again, err := reg.Halt(ctx, halt.State{Provider: "corp", Reason: "permission_denied"})
+	require.NoError(t, err)
+	require.False(t, again, "the first halt's reason is kept")
+
+	got, err := reg.Get(ctx, "corp")
+	require.NoError(t, err)
+	require.Equal(t, &st, got)
+	info, err := insp.GetQueueInfo(tasks.QueueName("corp"))
+	require.NoError(t, err)
+	require.True(t, info.Paused)
+	halted, err := reg.Halted(ctx, []string{"corp", "other"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]bool{"corp": true, "other": false}, halted)
+
+	res, err := reg.Resume(ctx, "corp")
+	require.NoError(t, err)
+	require.Equal(t, &st, res.Was)
+	info, err = insp.GetQueueInfo(tasks.QueueName("corp"))
+	require.NoError(t, err)
+	require.False(t, info.Paused)
+	got, err = reg.Get(ctx, "corp")
+	require.NoError(t, err)
+	require.Nil(t, got)
+
+	res, err = reg.Resume(ctx, "corp")
+	require.NoError(t, err, "resuming a running provider is harmless")
+	require.Nil(t, res.Was)
+}
