@@ -128,7 +128,7 @@ func (p *Provider) tokenError(err error) *idp.Error {
 		if errors.As(err, &ie) {
 			return ie
 		}
-		if strings.HasPrefix(err.Error(), "oauth2: cannot parse") || strings.Contains(err.Error(), "without an access_token") {
+		if errors.Is(err, errNoAccessToken) || strings.HasPrefix(err.Error(), "oauth2: cannot parse") {
 			return &idp.Error{Kind: idp.Configuration, Op: idp.OpToken, Message: "the token endpoint did not answer with a token",
 				Hint: "check base_url: " + p.tokenURL() + " answered 2xx with something that is not an OAuth token"}
 		}

@@ -69,7 +69,7 @@ type Provider struct {
 	cfg    Config
 	base   string
 	client *http.Client
-	tokens *tokenCache
+	tokens *idp.TokenCache[*oauth2.Token]
 }
 
 var _ idp.Provider = (*Provider)(nil)
@@ -116,7 +116,7 @@ func New(cfg Config) (*Provider, error) {
 	if p.client == nil {
 		p.client = &http.Client{Transport: http.DefaultTransport}
 	}
-	p.tokens = &tokenCache{fetch: p.fetchToken, timeout: cfg.Timeout, now: time.Now}
+	p.tokens = &idp.TokenCache[*oauth2.Token]{Fetch: p.fetchToken, Timeout: cfg.Timeout}
 	return p, nil
 }
 
@@ -137,9 +137,10 @@ func (p *Provider) adminURL(path string, q url.Values) string {
 // fetchToken asks the token endpoint for a new token. For the password
 // grant it first tries the previous token's refresh token, which saves a
 // password login (brute-force detection counts those).
-func (p *Provider) fetchToken(ctx context.Context, prev *oauth2.Token) (*oauth2.Token, error) {
+func (p *Provider) fetchToken(ctx context.Context, prev *oauth2.Token) (*oauth2.Token, time.Duration, error) {
 	ctx = context.WithValue(idp.WithOperation(ctx, idp.OpToken), oauth2.HTTPClient, p.uaClient())
 	endpoint := oauth2.Endpoint{TokenURL: p.tokenURL(), AuthStyle: oauth2.AuthStyleInParams}
+	start := time.Now()
 	var t *oauth2.Token
 	var err error
 	switch p.cfg.Grant {
@@ -147,11 +148,8 @@ func (p *Provider) fetchToken(ctx context.Context, prev *oauth2.Token) (*oauth2.
 		conf := &oauth2.Config{ClientID: p.cfg.ClientID, ClientSecret: p.cfg.ClientSecret, Endpoint: endpoint}
 		if prev != nil && prev.RefreshToken != "" {
 			t, err = conf.TokenSource(ctx, &oauth2.Token{RefreshToken: prev.RefreshToken}).Token()
-			if err == nil {
-				break
-			}
 			var re *oauth2.RetrieveError
-			if !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
+			if err == nil || !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
 				break
 			}
 			// The session is gone: log in again.
@@ -163,10 +161,22 @@ func (p *Provider) fetchToken(ctx context.Context, prev *oauth2.Token) (*oauth2.
 		t, err = conf.Token(ctx)
 	}
 	if err != nil {
-		return nil, p.tokenError(err)
+		return nil, 0, p.tokenError(err)
 	}
-	return t, nil
+	if t.AccessToken == "" {
+		return nil, 0, p.tokenError(errNoAccessToken)
+	}
+	life := time.Duration(t.ExpiresIn) * time.Second
+	if life <= 0 && !t.Expiry.IsZero() {
+		life = t.Expiry.Sub(start)
+	}
+	if life <= 0 {
+		life = time.Minute // Keycloak always says; if not, assume master's default
+	}
+	return t, life, nil
 }
+
+var errNoAccessToken = errors.New("token endpoint answered without an access_token")
 
 // uaClient returns the HTTP client with the User-Agent added, for the
 // oauth2 package, which builds its own requests.

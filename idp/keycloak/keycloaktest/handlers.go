@@ -12,29 +12,6 @@ import (
 	"time"
 )
 
-type recorder struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	if r.body.Len() < 64<<10 {
-		r.body.Write(b)
-	}
-	return r.ResponseWriter.Write(b)
-}
-
 // route maps a path (without prefix) to an endpoint and its parameters.
 // known reports whether the path exists at all, for Keycloak's two flavours
 // of 404.
@@ -80,37 +57,23 @@ func route(method, path string) (ep Endpoint, realm, userID string, known bool) 
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	rec := &recorder{ResponseWriter: w}
 	path := r.URL.Path
 	if s.prefix != "" {
 		if !strings.HasPrefix(path, s.prefix+"/") {
-			proseError(rec, http.StatusNotFound, "Unable to find matching target resource method")
+			proseError(w, http.StatusNotFound, "Unable to find matching target resource method")
 			return
 		}
 		path = strings.TrimPrefix(path, s.prefix)
 	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	ep, realm, userID, known := route(r.Method, path)
+	call, rw := s.Begin(w, r, path, ep, body)
+	defer call.End()
 
-	entry := Request{
-		Time: s.now(), Method: r.Method, Path: path, Query: r.URL.Query(),
-		Body: body, Header: r.Header.Clone(), Endpoint: ep,
-	}
-	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-		entry.Bearer = strings.TrimPrefix(h, "Bearer ")
-	}
 	var form url.Values
 	grantKey := ""
 	s.mu.Lock()
-	if len(s.log) >= maxLog {
-		// Keep the newest half, so a long `resetq dev` session stays small.
-		s.log = append(s.log[:0], s.log[maxLog/2:]...)
-		s.logBase += maxLog - maxLog/2
-	}
-	idx := s.logBase + len(s.log)
-	s.log = append(s.log, entry)
-	flt := s.takeFault(ep)
-	latency := s.latency
+	s.requests++
 	if ep == EndpointToken {
 		s.tokenReq++
 		s.curToken++
@@ -122,44 +85,33 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		if i := idx - s.logBase; i >= 0 {
-			s.log[i].Status = rec.status
-			s.log[i].Response = append([]byte(nil), rec.body.Bytes()...)
-			s.log[i].ResponseHeader = rec.Header().Clone()
-		}
-		if ep == EndpointToken {
+	if ep == EndpointToken {
+		defer func() {
+			s.mu.Lock()
 			s.curToken--
 			if grantKey != "" {
 				s.inFlight[grantKey]--
 			}
-		}
-		s.mu.Unlock()
-	}()
-
-	if latency > 0 {
-		t := time.NewTimer(latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+			s.mu.Unlock()
+		}()
 	}
-	if flt != nil {
-		flt.write(rec)
+
+	if !call.Wait(r) {
+		return
+	}
+	if call.Fault != nil {
+		call.WriteFault(rw)
 		return
 	}
 	switch {
 	case !known:
-		proseError(rec, http.StatusNotFound, "Unable to find matching target resource method")
+		proseError(rw, http.StatusNotFound, "Unable to find matching target resource method")
 	case ep == EndpointUnknown:
-		proseError(rec, http.StatusNotFound, "HTTP 404 Not Found")
+		proseError(rw, http.StatusNotFound, "HTTP 404 Not Found")
 	case ep == EndpointToken:
-		s.handleToken(rec, r, realm, form, grantKey)
+		s.handleToken(rw, r, realm, form, grantKey)
 	default:
-		s.handleAdmin(rec, r, ep, realm, userID, body)
+		s.handleAdmin(rw, r, ep, realm, userID, body)
 	}
 }
 
@@ -239,7 +191,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, realmName s
 		return
 	}
 
-	now := s.now()
+	now := s.Now()
 	resp := tokenResponse{TokenType: "Bearer", Scope: "profile email"}
 	var username string
 	withRefresh := false
@@ -317,7 +269,7 @@ type caller struct {
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, realmName string) (*caller, *Realm) {
 	h := r.Header.Get("Authorization")
 	t := s.tokens[strings.TrimPrefix(h, "Bearer ")]
-	if !strings.HasPrefix(h, "Bearer ") || t == nil || !s.now().Before(t.expires) {
+	if !strings.HasPrefix(h, "Bearer ") || t == nil || !s.Now().Before(t.expires) {
 		proseError(w, http.StatusUnauthorized, "HTTP 401 Unauthorized")
 		return nil, nil
 	}
@@ -490,7 +442,7 @@ func (s *Server) executeActions(w http.ResponseWriter, r *http.Request, c *calle
 	if clientID != "" {
 		link += "&client_id=" + url.QueryEscape(clientID)
 	}
-	s.mails = append(s.mails, Mail{Time: s.now(), Realm: realm.Name, UserID: u.ID, To: u.Email,
+	s.mails = append(s.mails, Mail{Time: s.Now(), Realm: realm.Name, UserID: u.ID, To: u.Email,
 		Actions: actions, Lifespan: lifespan, ClientID: clientID, RedirectURI: redirect, Link: link})
 	s.resets[u.ID]++
 	w.WriteHeader(http.StatusNoContent)

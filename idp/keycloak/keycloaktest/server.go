@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/resetq/resetq/idp/internal/emulator"
 )
 
 // AllRealms is the Grants key that grants roles on every realm.
@@ -23,26 +24,36 @@ const (
 
 // Server is a running emulator. Its methods are safe for concurrent use.
 type Server struct {
+	// Base holds the request log and the fault knobs: SetLatency, Inject,
+	// FailNext, RateLimitEvery, ClearFaults, Requests, RequestsTo.
+	*emulator.Base
 	srv    *httptest.Server
 	prefix string
-	now    func() time.Time
 
 	mu       sync.Mutex
 	realms   map[string]*Realm
 	tokens   map[string]*token
 	refresh  map[string]*token
-	log      []Request
-	logBase  int
 	mails    []Mail
 	resets   map[string]int // user id -> execute-actions-email successes
-	faults   []*fault
-	latency  time.Duration
 	inFlight map[string]int // password grants in flight, by realm/user
+	requests int
 	tokenReq int
 	curToken int
 	maxToken int
 	issued   []string
 }
+
+// Request is one request the emulator received, with its answer.
+type Request = emulator.Request
+
+// Fault makes matching requests fail before Keycloak would see them, as a
+// broken server or a proxy in front of it would. An empty Body gets
+// Keycloak's unknown_error shape for 5xx and a proxy's page for 429.
+type Fault = emulator.Fault
+
+// Endpoint names the routes the emulator serves, for faults and the log.
+type Endpoint = emulator.Endpoint
 
 // Option configures a Server.
 type Option func(*Server)
@@ -54,14 +65,14 @@ func WithPathPrefix(prefix string) Option {
 }
 
 // WithClock replaces time.Now, for tests that control token expiry.
-func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+func WithClock(now func() time.Time) Option { return func(s *Server) { s.Now = now } }
 
 // NewServer starts an emulator on a loopback port. Its master realm has the
 // public admin-cli client and an admin user (MasterAdminUser /
 // MasterAdminPassword) holding the admin role on every realm.
 func NewServer(opts ...Option) *Server {
 	s := &Server{
-		now:      time.Now,
+		Base:     emulator.NewBase(defaultBody),
 		realms:   map[string]*Realm{},
 		tokens:   map[string]*token{},
 		refresh:  map[string]*token{},
@@ -133,7 +144,7 @@ func (s *Server) addUser(r *Realm, u User) string {
 	uu.Username = strings.ToLower(uu.Username)
 	uu.Email = strings.ToLower(uu.Email)
 	if uu.CreatedAt.IsZero() {
-		uu.CreatedAt = s.now()
+		uu.CreatedAt = s.Now()
 	}
 	r.users[uu.ID] = &uu
 	r.order = append(r.order, uu.ID)
@@ -164,9 +175,6 @@ func (s *Server) SetTokenLifespan(realm string, d time.Duration) {
 	s.Update(func() { s.realms[realm].TokenLifespan = d })
 }
 
-// SetLatency delays every response by d.
-func (s *Server) SetLatency(d time.Duration) { s.Update(func() { s.latency = d }) }
-
 // ExpireAllTokens makes every access and refresh token issued so far invalid,
 // as if their lifetime had passed.
 func (s *Server) ExpireAllTokens() {
@@ -178,44 +186,6 @@ func (s *Server) ExpireAllTokens() {
 			t.expires = time.Time{}
 		}
 	})
-}
-
-// Request is one request the emulator received.
-type Request struct {
-	Time     time.Time
-	Method   string
-	Path     string // without the prefix
-	Query    url.Values
-	Bearer   string
-	Body     []byte
-	Header   http.Header
-	Endpoint Endpoint
-	Status   int
-	// Response and ResponseHeader are what the emulator answered (the body
-	// capped at 64 KiB).
-	Response       []byte
-	ResponseHeader http.Header
-}
-
-// maxLog bounds the request log; the oldest half is dropped when it fills.
-const maxLog = 100_000
-
-// Requests returns the request log (the most recent entries, up to maxLog).
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.log)
-}
-
-// RequestsTo returns the logged requests to one endpoint.
-func (s *Server) RequestsTo(ep Endpoint) []Request {
-	var out []Request
-	for _, r := range s.Requests() {
-		if r.Endpoint == ep {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 // TokenRequests counts requests to token endpoints.
@@ -277,12 +247,9 @@ func (s *Server) Mails() []Mail {
 	return slices.Clone(s.mails)
 }
 
-// Endpoint names the routes the emulator serves, for faults and the log.
-type Endpoint string
-
 // Endpoints.
 const (
-	EndpointAny            Endpoint = ""
+	EndpointAny            Endpoint = emulator.Any
 	EndpointToken          Endpoint = "token"
 	EndpointUsers          Endpoint = "users"
 	EndpointUsersCount     Endpoint = "users-count"
@@ -293,67 +260,6 @@ const (
 	EndpointUnknown        Endpoint = "unknown"
 )
 
-// Fault makes matching requests fail before Keycloak would see them, as a
-// broken server or a proxy in front of it would.
-type Fault struct {
-	// Endpoint limits the fault to one route; EndpointAny matches all.
-	Endpoint Endpoint
-	// Times is how many matching requests fail; 0 means every one until
-	// ClearFaults.
-	Times int
-	// Every, when > 1, fails only every Every-th matching request.
-	Every int
-	// Status and Body are the answer. Body defaults to Keycloak's
-	// unknown_error shape for 5xx and a proxy's text for 429.
-	Status int
-	Body   string
-	// RetryAfter, when set, is sent as a Retry-After header in seconds.
-	RetryAfter time.Duration
-}
-
-type fault struct {
-	Fault
-	seen, fired int
-}
-
-// Inject adds a fault. Faults are checked in the order added.
-func (s *Server) Inject(f Fault) { s.Update(func() { s.faults = append(s.faults, &fault{Fault: f}) }) }
-
-// FailNext makes the next n requests to ep answer status with body.
-func (s *Server) FailNext(ep Endpoint, n, status int, body string) {
-	s.Inject(Fault{Endpoint: ep, Times: n, Status: status, Body: body})
-}
-
-// RateLimitEvery answers every n-th request to ep with 429 and a
-// Retry-After header, as a rate-limiting proxy in front of Keycloak would.
-func (s *Server) RateLimitEvery(ep Endpoint, n int, retryAfter time.Duration) {
-	s.Inject(Fault{Endpoint: ep, Every: n, Status: http.StatusTooManyRequests, RetryAfter: retryAfter})
-}
-
-// ClearFaults removes every fault.
-func (s *Server) ClearFaults() { s.Update(func() { s.faults = nil }) }
-
-// takeFault returns the fault that applies to this request, if any. The
-// caller holds the lock.
-func (s *Server) takeFault(ep Endpoint) *Fault {
-	for _, f := range s.faults {
-		if f.Endpoint != EndpointAny && f.Endpoint != ep {
-			continue
-		}
-		if f.Times > 0 && f.fired >= f.Times {
-			continue
-		}
-		f.seen++
-		if f.Every > 1 && f.seen%f.Every != 0 {
-			continue
-		}
-		f.fired++
-		ff := f.Fault
-		return &ff
-	}
-	return nil
-}
-
 // Stats summarises what the emulator has seen, for `resetq dev`.
 type Stats struct {
 	Requests, TokenRequests, Resets int
@@ -363,7 +269,7 @@ type Stats struct {
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{Requests: len(s.log), TokenRequests: s.tokenReq, Resets: len(s.mails)}
+	return Stats{Requests: s.requests, TokenRequests: s.tokenReq, Resets: len(s.mails)}
 }
 
 // writeJSON writes v with Keycloak's content type for the status.
@@ -394,22 +300,12 @@ func unknownError(w http.ResponseWriter, status int) {
 	oauthError(w, status, "unknown_error", "For more on this error consult the server log.")
 }
 
-func (f *Fault) write(w http.ResponseWriter) {
-	if f.RetryAfter > 0 {
-		w.Header().Set("Retry-After", fmt.Sprint(int((f.RetryAfter+time.Second-1)/time.Second)))
+// defaultBody is what Keycloak answers for an injected status: its
+// unknown_error shape for 5xx, JAX-RS prose otherwise.
+func defaultBody(w http.ResponseWriter, status int) {
+	if status >= 500 {
+		unknownError(w, status)
+		return
 	}
-	switch {
-	case f.Body != "":
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(f.Status)
-		_, _ = w.Write([]byte(f.Body))
-	case f.Status == http.StatusTooManyRequests:
-		w.Header().Set("Content-Type", "text/html")
-		w.WriteHeader(f.Status)
-		_, _ = w.Write([]byte("<html><head><title>429 Too Many Requests</title></head><body><center><h1>429 Too Many Requests</h1></center></body></html>\n"))
-	case f.Status >= 500:
-		unknownError(w, f.Status)
-	default:
-		proseError(w, f.Status, fmt.Sprintf("HTTP %d %s", f.Status, http.StatusText(f.Status)))
-	}
+	proseError(w, status, fmt.Sprintf("HTTP %d %s", status, http.StatusText(status)))
 }

@@ -1,0 +1,258 @@
+// Package emulator is the plumbing every IdP emulator shares: the request
+// log, fault injection (fail the next N requests, 429 on every Nth),
+// latency, and a response recorder. Each emulator embeds a Base and keeps
+// its own model of the IdP.
+package emulator
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Endpoint names a route, for faults and the log.
+type Endpoint string
+
+// Any matches every endpoint in a Fault.
+const Any Endpoint = ""
+
+// Request is one request an emulator received, with its answer.
+type Request struct {
+	Time     time.Time
+	Method   string
+	Path     string // without any prefix
+	Query    url.Values
+	Bearer   string
+	Body     []byte
+	Header   http.Header
+	Endpoint Endpoint
+	Status   int
+	// Response and ResponseHeader are the answer (the body capped at 64 KiB).
+	Response       []byte
+	ResponseHeader http.Header
+}
+
+// Fault makes matching requests fail before the IdP would see them, as a
+// broken server or a proxy in front of it would.
+type Fault struct {
+	// Endpoint limits the fault to one route; Any matches all.
+	Endpoint Endpoint
+	// Times is how many matching requests fail; 0 means every one until
+	// ClearFaults.
+	Times int
+	// Every, when > 1, fails only every Every-th matching request.
+	Every int
+	// Status and Body are the answer; an empty Body gets the emulator's
+	// default for the status (a proxy's page for 429).
+	Status int
+	Body   string
+	// RetryAfter, when set, is sent as a Retry-After header in seconds.
+	RetryAfter time.Duration
+}
+
+type fault struct {
+	Fault
+	seen, fired int
+}
+
+// maxLog bounds the request log; the oldest half is dropped when it fills,
+// so a long `resetq dev` session stays small.
+const maxLog = 100_000
+
+// Base holds the shared state. Its methods are safe for concurrent use.
+type Base struct {
+	// Now is the emulator's clock.
+	Now func() time.Time
+	// DefaultBody writes the emulator's usual body for an injected status.
+	DefaultBody func(w http.ResponseWriter, status int)
+
+	mu      sync.Mutex
+	log     []Request
+	logBase int
+	faults  []*fault
+	latency time.Duration
+}
+
+// NewBase returns a Base on the real clock.
+func NewBase(defaultBody func(http.ResponseWriter, int)) *Base {
+	return &Base{Now: time.Now, DefaultBody: defaultBody}
+}
+
+// SetLatency delays every response by d.
+func (b *Base) SetLatency(d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.latency = d
+}
+
+// Inject adds a fault. Faults are checked in the order added.
+func (b *Base) Inject(f Fault) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.faults = append(b.faults, &fault{Fault: f})
+}
+
+// FailNext makes the next n requests to ep answer status with body.
+func (b *Base) FailNext(ep Endpoint, n, status int, body string) {
+	b.Inject(Fault{Endpoint: ep, Times: n, Status: status, Body: body})
+}
+
+// RateLimitEvery answers every n-th request to ep with 429 and a
+// Retry-After header, as a rate-limiting proxy in front of the IdP would.
+func (b *Base) RateLimitEvery(ep Endpoint, n int, retryAfter time.Duration) {
+	b.Inject(Fault{Endpoint: ep, Every: n, Status: http.StatusTooManyRequests, RetryAfter: retryAfter})
+}
+
+// ClearFaults removes every fault.
+func (b *Base) ClearFaults() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.faults = nil
+}
+
+// Requests returns the request log (the most recent entries).
+func (b *Base) Requests() []Request {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.log)
+}
+
+// RequestsTo returns the logged requests to one endpoint.
+func (b *Base) RequestsTo(ep Endpoint) []Request {
+	var out []Request
+	for _, r := range b.Requests() {
+		if r.Endpoint == ep {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Call is one request in flight.
+type Call struct {
+	b     *Base
+	idx   int
+	rec   *Recorder
+	Fault *Fault
+	// Latency is how long to wait before answering.
+	Latency time.Duration
+}
+
+// Begin logs a request and returns the call with the fault that applies
+// to it, if any, and the writer to answer through.
+func (b *Base) Begin(w http.ResponseWriter, r *http.Request, path string, ep Endpoint, body []byte) (*Call, http.ResponseWriter) {
+	entry := Request{
+		Time: b.Now(), Method: r.Method, Path: path, Query: r.URL.Query(),
+		Body: body, Header: r.Header.Clone(), Endpoint: ep,
+	}
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+		entry.Bearer = strings.TrimPrefix(h, "Bearer ")
+	}
+	rec := &Recorder{ResponseWriter: w}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.log) >= maxLog {
+		b.log = append(b.log[:0], b.log[maxLog/2:]...)
+		b.logBase += maxLog - maxLog/2
+	}
+	c := &Call{b: b, idx: b.logBase + len(b.log), rec: rec, Latency: b.latency}
+	b.log = append(b.log, entry)
+	c.Fault = b.take(ep)
+	return c, rec
+}
+
+// End records the answer in the log.
+func (c *Call) End() {
+	c.b.mu.Lock()
+	defer c.b.mu.Unlock()
+	if i := c.idx - c.b.logBase; i >= 0 {
+		c.b.log[i].Status = c.rec.status
+		c.b.log[i].Response = bytes.Clone(c.rec.body.Bytes())
+		c.b.log[i].ResponseHeader = c.rec.Header().Clone()
+	}
+}
+
+// Wait sleeps for the latency; it returns false when the client went away.
+func (c *Call) Wait(r *http.Request) bool {
+	if c.Latency <= 0 {
+		return true
+	}
+	t := time.NewTimer(c.Latency)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+// WriteFault answers with the call's fault.
+func (c *Call) WriteFault(w http.ResponseWriter) {
+	f := c.Fault
+	if f.RetryAfter > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(int((f.RetryAfter+time.Second-1)/time.Second)))
+	}
+	switch {
+	case f.Body != "":
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(f.Status)
+		_, _ = w.Write([]byte(f.Body))
+	case f.Status == http.StatusTooManyRequests:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(f.Status)
+		_, _ = w.Write([]byte("<html><head><title>429 Too Many Requests</title></head><body><center><h1>429 Too Many Requests</h1></center></body></html>\n"))
+	default:
+		c.b.DefaultBody(w, f.Status)
+	}
+}
+
+func (b *Base) take(ep Endpoint) *Fault {
+	for _, f := range b.faults {
+		if f.Endpoint != Any && f.Endpoint != ep {
+			continue
+		}
+		if f.Times > 0 && f.fired >= f.Times {
+			continue
+		}
+		f.seen++
+		if f.Every > 1 && f.seen%f.Every != 0 {
+			continue
+		}
+		f.fired++
+		ff := f.Fault
+		return &ff
+	}
+	return nil
+}
+
+// Recorder remembers the status and the start of the body it writes.
+type Recorder struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+// WriteHeader records the status.
+func (r *Recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Write records the first 64 KiB of the body.
+func (r *Recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	if r.body.Len() < 64<<10 {
+		r.body.Write(b)
+	}
+	return r.ResponseWriter.Write(b)
+}
