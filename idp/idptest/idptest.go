@@ -1,0 +1,165 @@
+// Package idptest is the conformance suite every provider runs against its
+// emulator: one set of behaviours, written once, that a provider must show
+// to be done. It checks the seam the worker relies on — which error kind
+// comes back for which trouble — not any IdP's wire format, which each
+// provider's own tests pin down.
+package idptest
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/resetq/resetq/idp"
+)
+
+// Env is one provider wired to a fresh emulator, with the knobs the suite
+// needs. Every field is required.
+type Env struct {
+	// Provider is configured against the emulator.
+	Provider idp.Provider
+	// Known is a user a reset goes out to; Unknown is one nobody has.
+	Known, Unknown idp.UserRef
+	// Sent counts the resets the emulator accepted for Known.
+	Sent func() int
+	// FailNext makes the next n reset calls fail with status (a 5xx).
+	FailNext func(n, status int)
+	// RateLimitNext makes the next reset call answer 429 with Retry-After.
+	RateLimitNext func(retryAfter time.Duration)
+	// RejectCredentials makes the IdP refuse the provider's credentials
+	// from now on, even freshly issued ones.
+	RejectCredentials func()
+	// ExpireTokens expires every token the IdP issued.
+	ExpireTokens func()
+	// TokenRequests counts how often the provider asked for a token.
+	TokenRequests func() int
+	// SetLatency delays every answer.
+	SetLatency func(time.Duration)
+	// Secrets are strings no error may contain: client secrets,
+	// passwords, issued tokens (read after the case ran).
+	Secrets func() []string
+}
+
+// Harness builds a fresh Env for each case.
+type Harness func(t *testing.T) *Env
+
+// Run runs every case against the provider.
+func Run(t *testing.T, newEnv Harness) {
+	cases := []struct {
+		name string
+		run  func(t *testing.T, e *Env) []error
+	}{
+		{"success", caseSuccess},
+		{"user not found", caseUnknownUser},
+		{"transient 5xx then success", caseTransient},
+		{"429 with Retry-After", caseRateLimited},
+		{"credentials rejected halts", caseCredentials},
+		{"token expiry mid-run", caseTokenExpiry},
+		{"timeout honoured via context", caseTimeout},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			errs := c.run(t, e)
+			// No secret in any error string.
+			for _, err := range errs {
+				if err == nil {
+					continue
+				}
+				for _, s := range e.Secrets() {
+					require.NotContains(t, err.Error(), s, "an error leaks a secret")
+				}
+			}
+		})
+	}
+}
+
+func reset(e *Env, ctx context.Context, u idp.UserRef) error {
+	return e.Provider.Reset(ctx, idp.Request{TaskID: "r-conformance", User: u})
+}
+
+func kindOf(err error) idp.Kind { return idp.AsError(err).Kind }
+
+func caseSuccess(t *testing.T, e *Env) []error {
+	err := reset(e, context.Background(), e.Known)
+	require.NoError(t, err)
+	require.Equal(t, 1, e.Sent())
+	return []error{err}
+}
+
+func caseUnknownUser(t *testing.T, e *Env) []error {
+	err := reset(e, context.Background(), e.Unknown)
+	require.Error(t, err)
+	require.Equal(t, idp.UserNotFound, kindOf(err), "%v", err)
+	require.Zero(t, e.Sent())
+	for _, s := range []string{e.Unknown.Email, e.Unknown.Username} {
+		if s != "" {
+			require.NotContains(t, err.Error(), s, "the error names the user")
+		}
+	}
+	return []error{err}
+}
+
+func caseTransient(t *testing.T, e *Env) []error {
+	e.FailNext(1, 503)
+	first := reset(e, context.Background(), e.Known)
+	require.Error(t, first)
+	require.Equal(t, idp.Transient, kindOf(first), "%v", first)
+	second := reset(e, context.Background(), e.Known)
+	require.NoError(t, second)
+	require.Equal(t, 1, e.Sent())
+	return []error{first, second}
+}
+
+func caseRateLimited(t *testing.T, e *Env) []error {
+	e.RateLimitNext(7 * time.Second)
+	err := reset(e, context.Background(), e.Known)
+	require.Error(t, err)
+	ie := idp.AsError(err)
+	require.Equal(t, idp.RateLimited, ie.Kind, "%v", err)
+	require.GreaterOrEqual(t, ie.RetryAfter, 7*time.Second)
+	require.NoError(t, reset(e, context.Background(), e.Known))
+	return []error{err}
+}
+
+func caseCredentials(t *testing.T, e *Env) []error {
+	require.NoError(t, reset(e, context.Background(), e.Known))
+	e.RejectCredentials()
+	err := reset(e, context.Background(), e.Known)
+	require.Error(t, err)
+	ie := idp.AsError(err)
+	require.Equal(t, idp.Credentials, ie.Kind, "%v", err)
+	require.NotEmpty(t, ie.Hint, "a halt says what to fix")
+	require.Equal(t, 1, e.Sent())
+	return []error{err}
+}
+
+func caseTokenExpiry(t *testing.T, e *Env) []error {
+	require.NoError(t, reset(e, context.Background(), e.Known))
+	before := e.TokenRequests()
+	e.ExpireTokens()
+	err := reset(e, context.Background(), e.Known)
+	require.NoError(t, err, "an expired token is replaced, not reported")
+	require.Equal(t, before+1, e.TokenRequests(), "replaced once")
+	require.Equal(t, 2, e.Sent())
+	return []error{err}
+}
+
+func caseTimeout(t *testing.T, e *Env) []error {
+	require.NoError(t, reset(e, context.Background(), e.Known)) // warm the token
+	e.SetLatency(5 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := reset(e, ctx, e.Known)
+	require.Error(t, err)
+	require.Less(t, time.Since(start), 2*time.Second, "returned when the context ended")
+	require.Equal(t, idp.Transient, kindOf(err), "%v", err)
+	require.True(t, strings.Contains(err.Error(), "timed out") || strings.Contains(err.Error(), "canceled"), "%v", err)
+	e.SetLatency(0)
+	return []error{err}
+}

@@ -1,0 +1,100 @@
+package keygen
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/resetq/resetq/idp"
+)
+
+// errorDoc is a JSON:API error document.
+type errorDoc struct {
+	Errors []struct {
+		Title  string            `json:"title"`
+		Detail string            `json:"detail"`
+		Code   string            `json:"code"`
+		Source map[string]string `json:"source"`
+	} `json:"errors"`
+}
+
+// retryAfter reads how long Keygen asked us to wait: Retry-After in
+// seconds, or X-RateLimit-Reset as epoch seconds, whichever is later.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	d := idp.ParseRetryAfter(h, now)
+	if v, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64); err == nil {
+		if r := time.Unix(v, 0).Sub(now); r > d {
+			d = r
+		}
+	}
+	return d
+}
+
+// classify turns an answer that is not 2xx into an *idp.Error. Keygen's own
+// rule for clients: read errors[0].code first, then detail.
+func (p *Provider) classify(op string, res *response) *idp.Error {
+	var doc errorDoc
+	_ = json.Unmarshal(res.body, &doc)
+	e := &idp.Error{Kind: idp.InvalidRequest, Op: op, Status: res.status, RetryAfter: retryAfter(res.header, time.Now())}
+	if len(doc.Errors) > 0 {
+		e.Code, e.Message = doc.Errors[0].Code, doc.Errors[0].Detail
+	} else {
+		s := strings.Join(strings.Fields(string(res.body)), " ")
+		if len(s) > 120 {
+			s = s[:120] + "…"
+		}
+		e.Message = s
+	}
+	who := "the configured token"
+	if p.minted != nil {
+		who = "the token minted for " + p.cfg.Email
+	}
+	switch {
+	case res.status == http.StatusTooManyRequests,
+		res.status == http.StatusServiceUnavailable && e.RetryAfter > 0:
+		e.Kind = idp.RateLimited
+	case res.status >= 500:
+		e.Kind = idp.Transient
+	case res.status == http.StatusUnauthorized && op == idp.OpToken:
+		e.Kind = idp.Credentials
+		switch e.Code {
+		case "OTP_REQUIRED", "OTP_INVALID", "SSO_REQUIRED", "PASSWORD_NOT_SUPPORTED":
+			e.Kind = idp.Configuration
+			e.Hint = fmt.Sprintf("Keygen will not mint a token for %s with a password (%s): create an admin or product token "+
+				"in the dashboard and give it as token (or token_file)", p.cfg.Email, e.Code)
+		default:
+			e.Hint = fmt.Sprintf("Keygen rejected the email and password of %s (%s): check auth.email and auth.password", p.cfg.Email, e.Code)
+		}
+	case res.status == http.StatusUnauthorized:
+		e.Kind = idp.Credentials
+		e.Hint = fmt.Sprintf("Keygen rejects %s (%s): create a new admin or product token and update token (or token_file)", who, e.Code)
+		if e.Code == "TOKEN_FORMAT_INVALID" {
+			e.Hint = "token holds a token's ID, not its secret: copy the token value Keygen showed when it was created"
+		}
+	case res.status == http.StatusBadRequest && e.Code == "INVALID_API_VERSION":
+		e.Kind = idp.Configuration
+		e.Hint = fmt.Sprintf("this Keygen server does not support API version %q: set keygen_version to one it does (1.8 for current servers)", p.cfg.APIVersion)
+	case res.status == http.StatusBadRequest && (e.Code == "MIME_TYPE_INVALID" || e.Code == "ENVIRONMENT_INVALID"):
+		e.Kind = idp.Configuration
+		e.Hint = "Keygen refused the request itself (" + e.Code + "): a proxy in front of " + p.base + " may rewrite headers"
+	case res.status == http.StatusForbidden && res.header.Get("X-RateLimit-Window") == "blacklist":
+		e.Kind = idp.Configuration
+		e.Hint = "Keygen has blocked this machine's IP address"
+	case res.status == http.StatusForbidden:
+		e.Kind = idp.Permission
+		e.Hint = fmt.Sprintf("%s may not do this (%s): use an admin token, or a product token allowed to read users", who, e.Code)
+	case res.status == http.StatusNotFound && strings.HasPrefix(e.Message, "The requested account"):
+		e.Kind = idp.Configuration
+		e.Hint = fmt.Sprintf("account %q does not exist on %s: check account (an id or a slug) and base_url", p.cfg.Account, p.base)
+	case res.status == http.StatusNotFound && op == idp.OpLookup && strings.HasPrefix(e.Message, "The requested user"):
+		e.Kind = idp.UserNotFound
+		e.Message = "no user with that email" // Keygen's detail quotes the address
+	case res.status == http.StatusNotFound:
+		e.Kind = idp.Configuration
+		e.Hint = fmt.Sprintf("%s has no such route: is base_url a Keygen server (the API lives under /v1)?", p.base)
+	}
+	return e
+}

@@ -1,0 +1,376 @@
+package keygentest
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/resetq/resetq/idp/internal/emulator"
+)
+
+// Request is one request the emulator received, with its answer.
+type Request = emulator.Request
+
+// Fault makes matching requests fail before Keygen would see them. An empty
+// Body gets a JSON:API error for the status, or a proxy's page for 429.
+type Fault = emulator.Fault
+
+// Endpoint names the routes the emulator serves.
+type Endpoint = emulator.Endpoint
+
+// Endpoints.
+const (
+	EndpointAny           Endpoint = emulator.Any
+	EndpointPasswords     Endpoint = "passwords"
+	EndpointTokens        Endpoint = "tokens"
+	EndpointUser          Endpoint = "user"
+	EndpointMe            Endpoint = "me"
+	EndpointResetPassword Endpoint = "reset-password"
+	EndpointUnknown       Endpoint = "unknown"
+)
+
+// Token kinds.
+const (
+	KindAdmin       = "admin-token"
+	KindProduct     = "product-token"
+	KindUser        = "user-token"
+	KindEnvironment = "environment-token"
+)
+
+// APIVersion is the newest API version the emulator speaks.
+const APIVersion = "1.8"
+
+// Server is a running emulator. Its methods are safe for concurrent use.
+type Server struct {
+	// Base holds the request log and the fault knobs: SetLatency, Inject,
+	// FailNext, RateLimitEvery, ClearFaults, Requests, RequestsTo.
+	*emulator.Base
+	srv  *httptest.Server
+	key  ed25519.PrivateKey
+	hook *http.Client
+
+	mu          sync.Mutex
+	accounts    map[string]*Account // by id and by slug
+	throttles   map[string]*window
+	noThrottle  bool
+	maxRPS      int
+	maxRPM      int
+	mintedLife  time.Duration
+	resets      []Reset
+	mints       int
+	deliveries  []Delivery
+	webhookWait sync.WaitGroup
+	retries     int
+	backoff     time.Duration
+}
+
+// Account is one Keygen account.
+type Account struct {
+	ID   string
+	Slug string
+	// Protected accounts do not let managed users (role user, no password)
+	// set their first password through a reset.
+	Protected bool
+	// WebhookURL receives user.password-reset events.
+	WebhookURL string
+
+	users    map[string]*User // by id
+	byEmail  map[string]string
+	tokens   map[string]*Token // by token string
+	products map[string]string // id -> name
+}
+
+// User is a user of an account.
+type User struct {
+	ID        string
+	Email     string
+	FirstName string
+	LastName  string
+	// Role is user (the default), admin, developer, sales-agent,
+	// support-agent or read-only.
+	Role     string
+	Password string
+	Banned   bool
+
+	resetHash   string
+	resetSentAt time.Time
+	Created     time.Time
+}
+
+// Token is an API token.
+type Token struct {
+	ID     string
+	Value  string
+	Kind   string
+	Bearer string // user or product id
+	// Expiry is when the token stops working; zero means never.
+	Expiry time.Time
+	Name   string
+}
+
+// Reset is one accepted POST …/passwords.
+type Reset struct {
+	Time    time.Time
+	Account string
+	Email   string
+	Deliver bool
+	// Known is false for an address no user has: Keygen answers 204
+	// anyway, and nothing happens.
+	Known bool
+	// Token is the raw reset token a known user got. It is a secret.
+	Token string
+}
+
+// Delivery is one attempt to deliver a webhook.
+type Delivery struct {
+	Time    time.Time
+	Event   string
+	EventID string
+	Attempt int
+	Status  int
+	Err     string
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithClock replaces time.Now, for tests of token expiry and throttles.
+func WithClock(now func() time.Time) Option { return func(s *Server) { s.Now = now } }
+
+// NewServer starts an emulator on a loopback port with no accounts.
+func NewServer(opts ...Option) *Server {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err) // crypto/rand does not fail
+	}
+	s := &Server{
+		Base:       emulator.NewBase(defaultBody),
+		key:        key,
+		hook:       &http.Client{Timeout: 15 * time.Second},
+		accounts:   map[string]*Account{},
+		throttles:  map[string]*window{},
+		mintedLife: 14 * 24 * time.Hour, // Token::TOKEN_DURATION
+		retries:    3,
+		backoff:    100 * time.Millisecond,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// URL is the base URL to configure resetq with.
+func (s *Server) URL() string { return s.srv.URL }
+
+// Close waits for webhook deliveries in flight and shuts the server down.
+func (s *Server) Close() {
+	s.webhookWait.Wait()
+	s.srv.Close()
+}
+
+// PublicKey verifies the Keygen-Signature of the emulator's webhooks.
+func (s *Server) PublicKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return fmt.Sprintf("%s-%s-%s-%s-%s", h[0:8], h[8:12], h[12:16], h[16:20], h[20:32])
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// AddAccount creates an account; its ID is generated when empty.
+func (s *Server) AddAccount(a Account) *Account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	acct := a
+	if acct.ID == "" {
+		acct.ID = newID()
+	}
+	acct.users, acct.byEmail = map[string]*User{}, map[string]string{}
+	acct.tokens, acct.products = map[string]*Token{}, map[string]string{}
+	s.accounts[acct.ID] = &acct
+	if acct.Slug != "" {
+		s.accounts[acct.Slug] = &acct
+	}
+	return &acct
+}
+
+// Update runs fn with the lock held, for changing accounts and users while
+// requests are served.
+func (s *Server) Update(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn()
+}
+
+// AddUser adds a user to an account and returns its id. The email is
+// stored lower-cased, as Keygen does.
+func (s *Server) AddUser(a *Account, u User) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	uu := u
+	if uu.ID == "" {
+		uu.ID = newID()
+	}
+	if uu.Role == "" {
+		uu.Role = "user"
+	}
+	uu.Email = strings.ToLower(uu.Email)
+	if uu.Created.IsZero() {
+		uu.Created = s.Now()
+	}
+	a.users[uu.ID] = &uu
+	a.byEmail[uu.Email] = uu.ID
+	return uu.ID
+}
+
+// AddToken gives a user or product a token of the kind and returns its
+// secret. A zero expiry never expires, as admin tokens by default.
+func (s *Server) AddToken(a *Account, kind, bearer string, expiry time.Time) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addToken(a, kind, bearer, expiry, "")
+}
+
+func (s *Server) addToken(a *Account, kind, bearer string, expiry time.Time, name string) string {
+	prefix := map[string]string{KindAdmin: "admin", KindProduct: "prod", KindUser: "user", KindEnvironment: "env"}[kind]
+	t := &Token{ID: newID(), Value: prefix + "-" + randomHex(32) + "v3", Kind: kind, Bearer: bearer, Expiry: expiry, Name: name}
+	a.tokens[t.Value] = t
+	return t.Value
+}
+
+// AddAdmin adds an admin user with a password and returns an admin token
+// for it that never expires.
+func (s *Server) AddAdmin(a *Account, email, password string) string {
+	id := s.AddUser(a, User{Email: email, Password: password, Role: "admin", FirstName: "Admin"})
+	return s.AddToken(a, KindAdmin, id, time.Time{})
+}
+
+// AddProduct adds a product and returns a product token for it.
+func (s *Server) AddProduct(a *Account, name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := newID()
+	a.products[id] = name
+	return s.addToken(a, KindProduct, id, time.Time{}, "")
+}
+
+// SetPassword changes a user's password.
+func (s *Server) SetPassword(a *Account, email, password string) {
+	s.Update(func() {
+		if u := a.users[a.byEmail[strings.ToLower(email)]]; u != nil {
+			u.Password = password
+		}
+	})
+}
+
+// SetWebhook points an account's user.password-reset events at url.
+func (s *Server) SetWebhook(a *Account, url string) { s.Update(func() { a.WebhookURL = url }) }
+
+// SetWebhookRetries sets how many times a failed delivery is retried and
+// the first wait (doubling); Keygen retries 15 times over days, the
+// emulator compresses that.
+func (s *Server) SetWebhookRetries(n int, backoff time.Duration) {
+	s.Update(func() { s.retries, s.backoff = n, backoff })
+}
+
+// SetMintedTokenLife sets the expiry of tokens minted with Basic auth
+// (default 2 weeks).
+func (s *Server) SetMintedTokenLife(d time.Duration) { s.Update(func() { s.mintedLife = d }) }
+
+// DisableThrottles turns rack-attack off, as NO_RACK_ATTACK does.
+func (s *Server) DisableThrottles() { s.Update(func() { s.noThrottle = true }) }
+
+// SetRequestLimits turns on the per-IP request limits Keygen takes from
+// RACK_ATTACK_MAX_RPS and RACK_ATTACK_MAX_RPM (0 leaves one off).
+func (s *Server) SetRequestLimits(perSecond, perMinute int) {
+	s.Update(func() { s.maxRPS, s.maxRPM = perSecond, perMinute })
+}
+
+// ExpireAllTokens makes every token issued so far expired.
+func (s *Server) ExpireAllTokens() {
+	s.Update(func() {
+		past := s.Now().Add(-time.Second)
+		for id, a := range s.accounts {
+			if id != a.ID {
+				continue // the slug's entry
+			}
+			for _, t := range a.tokens {
+				t.Expiry = past
+			}
+		}
+	})
+}
+
+// Resets returns every accepted reset request, oldest first.
+func (s *Server) Resets() []Reset {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.resets)
+}
+
+// ResetCount is how many resets were requested for an email (ignoring
+// case), known or not.
+func (s *Server) ResetCount(email string) int {
+	n := 0
+	for _, r := range s.Resets() {
+		if strings.EqualFold(r.Email, email) {
+			n++
+		}
+	}
+	return n
+}
+
+// Emails counts the reset emails Keygen would have sent (known users,
+// deliver not false).
+func (s *Server) Emails() int {
+	n := 0
+	for _, r := range s.Resets() {
+		if r.Known && r.Deliver {
+			n++
+		}
+	}
+	return n
+}
+
+// TokenMints counts tokens minted with Basic auth.
+func (s *Server) TokenMints() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mints
+}
+
+// Deliveries returns every webhook delivery attempt.
+func (s *Server) Deliveries() []Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.deliveries)
+}
+
+// Tokens returns every token secret of an account, for tests that scan
+// output for leaks.
+func (s *Server) Tokens(a *Account) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for v := range a.tokens {
+		out = append(out, v)
+	}
+	return out
+}
