@@ -201,7 +201,11 @@ func TestRequestShape(t *testing.T) {
 		w.WriteHeader(204)
 	}))
 	defer srv.Close()
-	p := newProvider(t, srv.URL+"/", func(c *keygen.Config) { c.Deliver = false; c.APIVersion = "1.7"; c.Account = "00000000-0000-0000-0000-000000000000" })
+	p := newProvider(t, srv.URL+"/", func(c *keygen.Config) {
+		c.Deliver = false
+		c.APIVersion = "1.7"
+		c.Account = "00000000-0000-0000-0000-000000000000"
+	})
 	require.NoError(t, p.Reset(context.Background(), idp.Request{User: idp.UserRef{Email: "bob+x@example.com"}}))
 	require.Equal(t, http.MethodPost, got.Method)
 	require.Equal(t, "/v1/accounts/00000000-0000-0000-0000-000000000000/passwords", got.URL.Path)
