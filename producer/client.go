@@ -25,12 +25,15 @@ var ErrInvalidRequest = errors.New("invalid request")
 // outcome has expired).
 var ErrTaskNotFound = errors.New("task not found")
 
+// emailOnly lists the provider types whose API takes only an email.
+var emailOnly = map[string]bool{"keygen": true}
+
 // Provider describes one provider the client may enqueue to, with the
 // settings it applies to its tasks.
 type Provider struct {
 	Name string
-	// Type is the provider's type ("keycloak"); some types accept only some
-	// user references.
+	// Type is the provider's type ("keycloak", "keygen"); a keygen
+	// provider accepts only email references.
 	Type string
 	// MaxRetries is how many times a task is retried across attempts.
 	MaxRetries int
@@ -126,6 +129,10 @@ func (c *Client) Enqueue(ctx context.Context, req Request) (Enqueued, error) {
 	if !ok {
 		return Enqueued{}, fmt.Errorf("%w: provider %q is not configured (configured: %s)",
 			ErrInvalidRequest, req.Provider, strings.Join(slices.Sorted(maps.Keys(c.providers)), ", "))
+	}
+	if emailOnly[prov.Type] && req.User.Kind() != "" && req.User.Kind() != "email" {
+		return Enqueued{}, fmt.Errorf("%w: provider %q is a %s provider, which resets users by email only (not by %s)",
+			ErrInvalidRequest, req.Provider, prov.Type, req.User.Kind())
 	}
 	p := &tasks.Payload{
 		V: tasks.PayloadVersion, Provider: req.Provider, User: req.User,

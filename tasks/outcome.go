@@ -22,6 +22,7 @@ const (
 	ReasonAmbiguousUser    = "ambiguous_user"
 	ReasonUserDisabled     = "user_disabled"
 	ReasonNoEmail          = "no_email"
+	ReasonRecentlyReset    = "recently_reset"
 	ReasonInvalidAction    = "invalid_action"
 	ReasonInvalidRequest   = "invalid_request"
 	ReasonInvalidPayload   = "invalid_payload"

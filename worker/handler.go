@@ -68,13 +68,27 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 		return nil
 	}
 
+	if prov.DuplicateWindow > 0 {
+		ok, since, err := s.claimRecent(ctx, prov, t)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return s.finish(ctx, t, prov.Name, tasks.Skipped, tasks.ReasonRecentlyReset, fmt.Sprintf(
+				"another reset for this user was requested %s ago, inside the provider's duplicate window of %s",
+				since.Round(time.Second), prov.DuplicateWindow))
+		}
+	}
+
 	d := s.attempt(ctx, prov, t)
 	switch d.Action {
 	case Done:
 		return s.finish(ctx, t, prov.Name, tasks.Succeeded, "", "")
 	case Skip:
+		s.release(ctx, prov, t)
 		return s.finish(ctx, t, prov.Name, tasks.Skipped, d.Reason, d.Err.Error())
 	case Fail:
+		s.release(ctx, prov, t)
 		return s.finish(ctx, t, prov.Name, tasks.Failed, d.Reason, d.Err.Error())
 	case Halt:
 		return s.halt(ctx, prov, d)

@@ -40,6 +40,9 @@ type Provider struct {
 	// enforced in Redis; 0 means no limit.
 	RateCount  int
 	RatePeriod time.Duration
+	// DuplicateWindow: a second reset for the same user inside it ends
+	// skipped (recently_reset) without calling the IdP; 0 turns it off.
+	DuplicateWindow time.Duration
 }
 
 // Config configures a Server.

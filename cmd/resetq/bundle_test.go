@@ -59,6 +59,8 @@ type settings struct {
 	rateLimit     string
 	// quick shortens timeout and attempt_timeout to 1 s and 2 s.
 	quick bool
+	// duplicateWindow sets the provider's duplicate_window.
+	duplicateWindow string
 }
 
 // bundle is one test's world: its own redis-server, Keycloak emulator,
@@ -107,6 +109,9 @@ func setup(t *testing.T, s settings) *bundle {
 	extra := "" // provider settings beyond the basics
 	if s.quick {
 		extra += "    timeout: 1s\n    attempt_timeout: 2s\n"
+	}
+	if s.duplicateWindow != "" {
+		extra += "    duplicate_window: " + s.duplicateWindow + "\n"
 	}
 	if s.rateLimit != "" {
 		extra += "    rate_limit: " + s.rateLimit + "\n"

@@ -17,15 +17,18 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
+	"github.com/resetq/resetq/idp/keygen/keygentest"
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/tasks"
 )
 
 const (
-	devRealm  = "demo"
-	devClient = "resetq"
-	devSecret = "dev-only-client-secret"
+	devRealm   = "demo"
+	devClient  = "resetq"
+	devSecret  = "dev-only-client-secret"
+	devKeygen  = "licensing"
+	devAccount = "demo"
 )
 
 type devOptions struct {
@@ -77,6 +80,13 @@ func runDev(ctx context.Context, g *global, o devOptions) error {
 	sample := kc.AddSampleUsers(devRealm, o.users)
 	kc.SetLatency(o.latency)
 
+	kg := keygentest.NewServer()
+	defer kg.Close()
+	acct := kg.AddAccount(keygentest.Account{Slug: devAccount})
+	kgToken := kg.AddAdmin(acct, "admin@demo.example", "dev-only-admin-password")
+	kgSample := kg.AddSampleUsers(acct, o.users)
+	kg.SetLatency(o.latency)
+
 	dir, err := os.MkdirTemp("", "resetq-dev-")
 	if err != nil {
 		return failErr(err)
@@ -106,7 +116,14 @@ providers:
       client_id: %s
       client_secret: %s
     max_retries: 3
-`, mr.Addr(), listen, devRealm, kc.URL(), devRealm, devClient, devSecret)
+  - name: %s
+    type: keygen
+    base_url: %s
+    account: %s
+    token: %s
+    verify_user: true
+    max_retries: 3
+`, mr.Addr(), listen, devRealm, kc.URL(), devRealm, devClient, devSecret, devKeygen, kg.URL(), devAccount, kgToken)
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		return failErr(err)
 	}
@@ -132,27 +149,30 @@ providers:
 	out := g.stdout
 	fmt.Fprintf(out, "resetq dev: everything in one process, nothing else to install\n\n")
 	fmt.Fprintf(out, "  Redis (in-process)  redis://%s/0\n", mr.Addr())
-	fmt.Fprintf(out, "  Keycloak emulator   %s  realm %q, %d users, client %q\n", kc.URL(), devRealm, o.users, devClient)
+	fmt.Fprintf(out, "  Keycloak emulator   %s  realm %q, %d users, client %q  → provider %s\n", kc.URL(), devRealm, o.users, devClient, devRealm)
+	fmt.Fprintf(out, "  Keygen emulator     %s  account %q, %d users, admin token  → provider %s\n", kg.URL(), devAccount, o.users, devKeygen)
 	fmt.Fprintf(out, "  metrics             http://%s/metrics  (also /healthz, /readyz)\n", w.listener.Addr)
 	fmt.Fprintf(out, "  configuration       %s\n\n", cfgPath)
 
-	n, err := enqueueDemo(ctx, client, sample, o.demo)
+	n, err := enqueueDemo(ctx, client, sample, kgSample, o.demo)
 	if err != nil {
 		return failErr(err)
 	}
-	fmt.Fprintf(out, "Enqueued %d demo resets: most succeed; disabled users, the user without an email and unknown\n"+
-		"addresses are skipped. Try one yourself from another terminal:\n\n"+
+	fmt.Fprintf(out, "Enqueued %d demo resets over both providers. Most succeed. Skipped: disabled or banned users,\n"+
+		"the user without an email, unknown addresses, and (on %s) a second reset of a user within the hour,\n"+
+		"which on Keygen would cancel the link already sent. Try one yourself from another terminal:\n\n"+
 		"  go run ./cmd/resetq enqueue --config %s --provider %s --email %s --wait\n\n"+
-		"Ctrl-C stops.\n\n", n, cfgPath, devRealm, sample.Emails[len(sample.Emails)/2])
+		"Ctrl-C stops.\n\n", n, devKeygen, cfgPath, devRealm, sample.Emails[len(sample.Emails)/2])
 
-	s := newSummary(w.registry, rdb, []string{tasks.QueueName(devRealm)}, out)
+	s := newSummary(w.registry, rdb, []string{tasks.QueueName(devRealm), tasks.QueueName(devKeygen)}, out)
 	t := time.NewTicker(o.every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			s.print(true)
-			fmt.Fprintf(out, "emulated Keycloak sent %d emails using %d token requests\n", kc.TotalResets(), kc.TokenRequests())
+			fmt.Fprintf(out, "emulated Keycloak sent %d emails using %d token requests; emulated Keygen sent %d emails\n",
+				kc.TotalResets(), kc.TokenRequests(), kg.Emails())
 			return nil
 		case <-t.C:
 			s.print(false)
@@ -160,25 +180,36 @@ providers:
 	}
 }
 
-// enqueueDemo enqueues a batch that shows every outcome: resets of real
-// users, and skips for disabled users, a user without an email, and
-// addresses nobody has.
-func enqueueDemo(ctx context.Context, c *producer.Client, s keycloaktest.Sample, n int) (int, error) {
+// enqueueDemo enqueues a batch that shows every outcome, alternating
+// between the providers: resets of real users, and skips for disabled
+// users, a user without an email, and addresses nobody has.
+func enqueueDemo(ctx context.Context, c *producer.Client, kc keycloaktest.Sample, kg keygentest.Sample, n int) (int, error) {
 	for i := range n {
-		var u tasks.User
+		provider, u := devRealm, tasks.User{}
 		switch {
 		case i == 0:
-			u.Email = s.Plus
-		case i == 1:
-			u.Username = s.NoEmail
+			u.Email = kc.Plus
+		case i == 2:
+			u.Username = kc.NoEmail
 		case i%25 == 24:
 			u.Email = fmt.Sprintf("nobody-%d@example.com", i)
-		case i%15 == 14 && len(s.Disabled) > 0:
-			u.Email = s.Disabled[i%len(s.Disabled)]
+		case i%15 == 14 && len(kc.Disabled) > 0:
+			u.Email = kc.Disabled[i%len(kc.Disabled)]
 		default:
-			u.Email = s.Emails[i%len(s.Emails)]
+			u.Email = kc.Emails[i%len(kc.Emails)]
 		}
-		_, err := c.Enqueue(ctx, producer.Request{Provider: devRealm, User: u,
+		if i%2 == 1 {
+			provider = devKeygen
+			switch {
+			case i%25 == 24:
+				u = tasks.User{Email: fmt.Sprintf("nobody-%d@example.com", i)}
+			case i%15 == 14 && len(kg.Banned) > 0:
+				u = tasks.User{Email: kg.Banned[i%len(kg.Banned)]}
+			default:
+				u = tasks.User{Email: kg.Emails[i%len(kg.Emails)]}
+			}
+		}
+		_, err := c.Enqueue(ctx, producer.Request{Provider: provider, User: u,
 			IdempotencyKey: fmt.Sprintf("demo-%d", i), Meta: map[string]string{"source": "resetq dev"}})
 		if err != nil {
 			return i, err

@@ -493,3 +493,26 @@ func TestTransientErrorsOnTheLastTryEndFailed(t *testing.T) {
 	require.Equal(t, 1.0, b.metric("resetq_resets_total", map[string]string{"outcome": "failed", "reason": "retries_exhausted"}))
 	require.Contains(t, b.logs.String(), `"msg":"reset failed"`)
 }
+
+func TestDuplicateWindowSkipsASecondResetOfTheSameUser(t *testing.T) {
+	t.Parallel()
+	b := setup(t, settings{duplicateWindow: "15m"})
+	email := b.sample.Emails[3]
+	first := b.wait(b.enqueue(tasks.User{Email: email}, "ticket-1"), 10*time.Second)
+	require.Equal(t, tasks.Succeeded, first.Outcome)
+	second := b.wait(b.enqueue(tasks.User{Email: strings.ToUpper(email)}, "ticket-2"), 10*time.Second)
+	require.Equal(t, tasks.Skipped, second.Outcome)
+	require.Equal(t, tasks.ReasonRecentlyReset, second.Reason)
+	require.Contains(t, second.Error, "duplicate window of 15m0s")
+	require.Len(t, b.kc.RequestsTo(keycloaktest.EndpointExecuteActions), 1, "one email")
+
+	// Nothing went out for an unknown user, so the window does not hold.
+	for i := range 2 {
+		r := b.wait(b.enqueue(tasks.User{Email: "nobody@example.com"}, fmt.Sprint("unknown-", i)), 10*time.Second)
+		require.Equal(t, tasks.ReasonUserNotFound, r.Reason)
+	}
+	keys, err := b.rdb.Keys(context.Background(), "resetq:recent:*").Result()
+	require.NoError(t, err)
+	require.Len(t, keys, 1, "only the user who got an email holds a claim")
+	require.NotContains(t, keys[0], email, "the key does not name the user")
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/idp/keycloak"
+	"github.com/resetq/resetq/idp/keygen"
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/metrics"
 	"github.com/resetq/resetq/internal/redisconn"
@@ -88,6 +89,13 @@ func buildIdP(p config.Provider, client *http.Client) (idp.Provider, error) {
 			Lifespan: p.Link.Lifespan, LinkClientID: p.Link.ClientID, RedirectURI: p.Link.RedirectURI,
 			Timeout: p.Timeout, HTTPClient: client, UserAgent: version.UserAgent(),
 		})
+	case config.TypeKeygen:
+		return keygen.New(keygen.Config{
+			BaseURL: p.BaseURL, Account: p.Account, Token: p.Token,
+			Email: p.Auth.Email, Password: p.Auth.Password,
+			Deliver: *p.Deliver, VerifyUser: p.VerifyUser, APIVersion: p.KeygenVersion,
+			Timeout: p.Timeout, HTTPClient: client, UserAgent: version.UserAgent(),
+		})
 	}
 	return nil, fmt.Errorf("provider %s: unsupported type %q", p.Name, p.Type)
 }
@@ -106,7 +114,7 @@ func workerConfig(cfg *config.Config, rdb redis.UniversalClient, m *metrics.Metr
 		}
 		wc.Providers = append(wc.Providers, worker.Provider{
 			Name: p.Name, IdP: ip, AttemptTimeout: p.AttemptTimeout, Concurrency: p.Concurrency,
-			RateCount: p.RateLimit.N, RatePeriod: p.RateLimit.Per,
+			RateCount: p.RateLimit.N, RatePeriod: p.RateLimit.Per, DuplicateWindow: *p.DuplicateWindow,
 		})
 	}
 	return wc, nil

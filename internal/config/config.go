@@ -68,6 +68,26 @@ type Provider struct {
 	Actions []string `yaml:"actions"`
 	Link    Link     `yaml:"link"`
 
+	// Keygen settings.
+	// Account is the account's id or slug.
+	Account string `yaml:"account"`
+	// Token is an admin or product token (or give auth.email and
+	// auth.password to mint one).
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	// Deliver false: Keygen sends no email, only its webhook (default true).
+	Deliver *bool `yaml:"deliver"`
+	// VerifyUser looks the user up first, so unknown emails end skipped.
+	VerifyUser bool `yaml:"verify_user"`
+	// KeygenVersion is sent as the Keygen-Version header (default 1.8).
+	KeygenVersion string `yaml:"keygen_version"`
+
+	// DuplicateWindow: a second reset for the same user inside it is
+	// skipped (recently_reset) without calling the IdP. Default 1h for
+	// Keygen, whose new reset cancels the link already sent; 0 (off) for
+	// Keycloak.
+	DuplicateWindow *time.Duration `yaml:"duplicate_window"`
+
 	// RateLimit caps resets per unit of time across every worker process.
 	RateLimit Rate `yaml:"rate_limit"`
 	// Timeout bounds each HTTP call to the IdP.
@@ -84,7 +104,8 @@ type Provider struct {
 	Concurrency int `yaml:"concurrency"`
 }
 
-// Auth is how resetq gets an admin token from Keycloak.
+// Auth is how resetq gets an admin token: from Keycloak's token endpoint,
+// or (email and password) minted by Keygen.
 type Auth struct {
 	// Grant is client_credentials (default) or password.
 	Grant string `yaml:"grant"`
@@ -94,8 +115,10 @@ type Auth struct {
 	ClientSecret     string `yaml:"client_secret"`
 	ClientSecretFile string `yaml:"client_secret_file"`
 	Username         string `yaml:"username"`
-	Password         string `yaml:"password"`
-	PasswordFile     string `yaml:"password_file"`
+	// Email is the Keygen user a token is minted for.
+	Email        string `yaml:"email"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
 }
 
 // Link shapes the link in the email.

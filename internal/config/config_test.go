@@ -225,3 +225,81 @@ func TestRates(t *testing.T) {
 		require.Error(t, err, bad)
 	}
 }
+
+func TestKeygenProviders(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "kg"), []byte("admin-from-file\n"), 0o600))
+	yaml := `
+providers:
+  - name: licensing
+    type: keygen
+    account: acme
+    token_file: kg
+  - name: selfhosted
+    type: keygen
+    base_url: https://licensing.example.com
+    account: 00000000-0000-0000-0000-000000000000
+    auth: {email: admin@example.com, password: "${KG_PW}"}
+    deliver: false
+    verify_user: true
+    keygen_version: "1.7"
+    duplicate_window: 0s
+`
+	c, err := config.Parse(filepath.Join(dir, "resetq.yaml"), []byte(yaml), env(map[string]string{"KG_PW": "pw"}))
+	require.NoError(t, err)
+	a, b := c.Provider("licensing"), c.Provider("selfhosted")
+	require.Equal(t, "https://api.keygen.sh", a.BaseURL)
+	require.Equal(t, "admin-from-file", a.Token)
+	require.True(t, *a.Deliver)
+	require.Equal(t, time.Hour, *a.DuplicateWindow, "Keygen's own throttle window")
+	require.Equal(t, "1.8", a.KeygenVersion)
+	require.False(t, *b.Deliver)
+	require.True(t, b.VerifyUser)
+	require.Zero(t, *b.DuplicateWindow, "0s turns it off")
+	require.Equal(t, "pw", b.Auth.Password)
+	require.Empty(t, a.Actions, "no Keycloak defaults on a Keygen provider")
+
+	c, err = config.Parse("resetq.yaml", []byte(good), env(map[string]string{"KC_SECRET": "s"}))
+	require.NoError(t, err)
+	require.Zero(t, *c.Provider("corp").DuplicateWindow, "off by default for Keycloak")
+}
+
+func TestKeygenErrors(t *testing.T) {
+	t.Parallel()
+	_, err := config.Parse("resetq.yaml", []byte(`
+providers:
+  - name: a
+    type: keygen
+    realm: corp
+    actions: [UPDATE_PASSWORD]
+  - name: b
+    type: keygen
+    account: acme
+    token: t
+    auth: {email: x@example.com, password: p}
+    keygen_version: latest
+    duplicate_window: -1s
+  - name: c
+    type: keycloak
+    base_url: https://sso.example.com
+    realm: r
+    auth: {client_id: c, client_secret: s}
+    account: acme
+    verify_user: true
+`), env(nil))
+	require.Error(t, err)
+	for _, w := range []string{
+		"resetq.yaml:5: providers[0].realm: is not a keygen setting",
+		"resetq.yaml:6: providers[0].actions: is not a keygen setting",
+		"resetq.yaml:3: providers[0].account: is required",
+		"resetq.yaml:3: providers[0].token: required (or token_file, or auth.email and auth.password to mint one)",
+		"resetq.yaml:10: providers[1].token: give a token or auth.email and auth.password, not both",
+		`resetq.yaml:12: providers[1].keygen_version: "latest" must look like 1.8`,
+		"resetq.yaml:13: providers[1].duplicate_window: must be between 0 (off) and 168h0m0s",
+		"resetq.yaml:19: providers[2].account: is not a keycloak setting",
+		"resetq.yaml:20: providers[2].verify_user: is not a keycloak setting",
+	} {
+		require.Contains(t, err.Error(), w)
+	}
+}

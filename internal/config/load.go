@@ -386,5 +386,6 @@ func (l *loader) resolveSecrets(c *Config) {
 		base := fmt.Sprintf("providers[%d].auth.", i)
 		l.readSecret(&p.Auth.ClientSecret, p.Auth.ClientSecretFile, base+"client_secret")
 		l.readSecret(&p.Auth.Password, p.Auth.PasswordFile, base+"password")
+		l.readSecret(&p.Token, p.TokenFile, fmt.Sprintf("providers[%d].token", i))
 	}
 }

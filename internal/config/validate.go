@@ -2,8 +2,10 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -28,6 +30,15 @@ const (
 // Provider types this build knows.
 const (
 	TypeKeycloak = "keycloak"
+	TypeKeygen   = "keygen"
+)
+
+// Keygen defaults.
+const (
+	DefaultKeygenURL       = "https://api.keygen.sh"
+	DefaultKeygenVersion   = "1.8"
+	DefaultKeygenDuplicate = time.Hour
+	maxDuplicateWindow     = 7 * 24 * time.Hour
 )
 
 // Keycloak grants.
@@ -91,6 +102,26 @@ func (p *Provider) setDefaults() {
 		if len(p.Actions) == 0 {
 			p.Actions = []string{tasks.ActionUpdatePassword}
 		}
+	}
+	if p.Type == TypeKeygen {
+		if p.BaseURL == "" {
+			p.BaseURL = DefaultKeygenURL
+		}
+		if p.KeygenVersion == "" {
+			p.KeygenVersion = DefaultKeygenVersion
+		}
+		if p.Deliver == nil {
+			t := true
+			p.Deliver = &t
+		}
+		if p.DuplicateWindow == nil {
+			d := DefaultKeygenDuplicate
+			p.DuplicateWindow = &d
+		}
+	}
+	if p.DuplicateWindow == nil {
+		var off time.Duration
+		p.DuplicateWindow = &off
 	}
 	if p.Timeout == 0 {
 		p.Timeout = DefaultTimeout
@@ -156,10 +187,15 @@ func (l *loader) validateProvider(p *Provider, path string) {
 	switch p.Type {
 	case TypeKeycloak:
 		l.validateKeycloak(p, path)
+	case TypeKeygen:
+		l.validateKeygen(p, path)
 	case "":
-		l.fieldError(path+".type", "is required (keycloak)")
+		l.fieldError(path+".type", "is required (keycloak or keygen)")
 	default:
-		l.fieldError(path+".type", "unknown provider type %q (this build supports: keycloak)", p.Type)
+		l.fieldError(path+".type", "unknown provider type %q (this build supports: keycloak, keygen)", p.Type)
+	}
+	if d := *p.DuplicateWindow; d < 0 || d > maxDuplicateWindow {
+		l.fieldError(path+".duplicate_window", "must be between 0 (off) and %s, not %s", maxDuplicateWindow, d)
 	}
 	if p.Timeout <= 0 || p.Timeout > maxTimeout {
 		l.fieldError(path+".timeout", "must be between 1ms and %s, not %s", maxTimeout, p.Timeout)
@@ -178,7 +214,20 @@ func (l *loader) validateProvider(p *Provider, path string) {
 	}
 }
 
+// notFor reports settings of another provider type that are set.
+func (l *loader) notFor(typ, path string, set map[string]bool) {
+	for _, key := range slices.Sorted(maps.Keys(set)) {
+		if set[key] {
+			l.fieldError(path+"."+key, "is not a %s setting", typ)
+		}
+	}
+}
+
 func (l *loader) validateKeycloak(p *Provider, path string) {
+	l.notFor(TypeKeycloak, path, map[string]bool{
+		"account": p.Account != "", "token": p.Token != "", "deliver": p.Deliver != nil,
+		"verify_user": p.VerifyUser, "keygen_version": p.KeygenVersion != "", "auth.email": p.Auth.Email != "",
+	})
 	l.checkBaseURL(p.BaseURL, path+".base_url")
 	if p.Realm == "" {
 		l.fieldError(path+".realm", "is required: the realm whose users are reset")
@@ -223,6 +272,34 @@ func (l *loader) validateKeycloak(p *Provider, path string) {
 		}
 	}
 }
+
+func (l *loader) validateKeygen(p *Provider, path string) {
+	l.notFor(TypeKeygen, path, map[string]bool{
+		"realm": p.Realm != "", "actions": len(p.Actions) > 0, "link": p.Link != (Link{}),
+		"auth.grant": p.Auth.Grant != "", "auth.realm": p.Auth.Realm != "", "auth.client_id": p.Auth.ClientID != "",
+		"auth.client_secret": p.Auth.ClientSecret != "", "auth.username": p.Auth.Username != "",
+	})
+	l.checkBaseURL(p.BaseURL, path+".base_url")
+	if p.Account == "" {
+		l.fieldError(path+".account", "is required: the account's id or slug")
+	}
+	minting := p.Auth.Email != "" || p.Auth.Password != ""
+	switch {
+	case p.Token == "" && !minting:
+		l.fieldError(path+".token", "required (or token_file, or auth.email and auth.password to mint one)")
+	case p.Token != "" && minting:
+		l.fieldError(path+".token", "give a token or auth.email and auth.password, not both")
+	case minting && p.Auth.Email == "":
+		l.fieldError(path+".auth.email", "required with auth.password")
+	case minting && p.Auth.Password == "":
+		l.fieldError(path+".auth.password", "required with auth.email (or password_file)")
+	}
+	if !versionRE.MatchString(p.KeygenVersion) {
+		l.fieldError(path+".keygen_version", "%q must look like 1.8", p.KeygenVersion)
+	}
+}
+
+var versionRE = regexp.MustCompile(`^v?\d+\.\d+$`)
 
 func (l *loader) checkBaseURL(raw, path string) {
 	if raw == "" {

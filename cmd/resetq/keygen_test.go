@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/resetq/resetq/idp/keygen/keygentest"
+	"github.com/resetq/resetq/internal/config"
+	"github.com/resetq/resetq/internal/redistest"
+	"github.com/resetq/resetq/producer"
+	"github.com/resetq/resetq/tasks"
+)
+
+const kgAdminPassword = "kg-admin-password-77"
+
+// kgBundle is a world with one Keygen provider, "licensing".
+type kgBundle struct {
+	t      *testing.T
+	kg     *keygentest.Server
+	acct   *keygentest.Account
+	token  string
+	sample keygentest.Sample
+	client *producer.Client
+	w      *runningWorker
+	logs   *syncBuffer
+	path   string
+}
+
+// setupKeygen starts a worker whose provider is configured by settings,
+// given as YAML lines ({{token}} becomes the admin token).
+func setupKeygen(t *testing.T, users int, provider string, before func(*kgBundle)) *kgBundle {
+	t.Helper()
+	b := &kgBundle{t: t, kg: keygentest.NewServer(), logs: &syncBuffer{}}
+	t.Cleanup(b.kg.Close)
+	b.acct = b.kg.AddAccount(keygentest.Account{Slug: "acme"})
+	b.token = b.kg.AddAdmin(b.acct, "admin@acme.example", kgAdminPassword)
+	b.sample = b.kg.AddSampleUsers(b.acct, users)
+	if before != nil {
+		before(b)
+	}
+	r := redistest.Start(t)
+	path := filepath.Join(t.TempDir(), "resetq.yaml")
+	yaml := fmt.Sprintf(`redis: {url: %q}
+worker: {concurrency: 10, poll_interval: 20ms}
+http: {listen: "127.0.0.1:0"}
+log: {level: debug}
+providers:
+  - name: licensing
+    type: keygen
+    base_url: %s
+    account: acme
+%s`, r.URL(0), b.kg.URL(), provider)
+	yaml = strings.ReplaceAll(yaml, "{{token}}", b.token)
+	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
+	b.path = path
+	cfg, err := config.Load(path)
+	require.NoError(t, err)
+	rdb, err := openRedis(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	b.client, err = producer.NewClient(producerConfig(cfg, rdb))
+	require.NoError(t, err)
+	b.w, err = startWorker(context.Background(), cfg, rdb, newLogger(cfg.Log, b.logs))
+	require.NoError(t, err)
+	t.Cleanup(b.w.stop)
+	eventually(t, 10*time.Second, func() bool { ready, _ := b.w.Readiness(context.Background()); return ready }, "ready")
+	return b
+}
+
+func (b *kgBundle) enqueue(email, key string) string {
+	b.t.Helper()
+	res, err := b.client.Enqueue(context.Background(), producer.Request{Provider: "licensing", User: tasks.User{Email: email}, IdempotencyKey: key})
+	require.NoError(b.t, err)
+	return res.TaskID
+}
+
+func (b *kgBundle) waitAll(ids []string, within time.Duration) map[string]int {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	out := map[string]int{}
+	for _, id := range ids {
+		r, err := b.client.Wait(ctx, id)
+		require.NoError(b.t, err)
+		out[string(r.Outcome)+"/"+r.Reason]++
+	}
+	return out
+}
+
+func (b *kgBundle) assertNoSecretsInLogs() {
+	b.t.Helper()
+	logs := b.logs.String()
+	require.NotContains(b.t, logs, kgAdminPassword)
+	for _, tok := range b.kg.Tokens(b.acct) {
+		require.NotContains(b.t, logs, tok)
+	}
+	for _, r := range b.kg.Resets() {
+		require.NotContains(b.t, logs, r.Email)
+		if r.Token != "" {
+			require.NotContains(b.t, logs, r.Token)
+		}
+	}
+}
+
+// TestThreeHundredUsersWithKeygensThrottlesOn: an application asks twice
+// for every user; Keygen's throttles are on, and so is a per-second request
+// limit. Every user is reset exactly once and nothing fails.
+func TestThreeHundredUsersWithKeygensThrottlesOn(t *testing.T) {
+	t.Parallel()
+	b := setupKeygen(t, 340, "    token: \"{{token}}\"\n", func(b *kgBundle) { b.kg.SetRequestLimits(60, 0) })
+	require.GreaterOrEqual(t, len(b.sample.Emails), 300)
+	users := b.sample.Emails[:300]
+	var ids []string
+	for round := range 2 {
+		for i, e := range users {
+			ids = append(ids, b.enqueue(e, fmt.Sprintf("%d-%d", round, i)))
+		}
+	}
+	got := b.waitAll(ids, 90*time.Second)
+	require.Equal(t, 300, got["succeeded/"], "%v", got)
+	require.Equal(t, 300, got["skipped/recently_reset"], "%v", got)
+	require.Zero(t, got["failed/"+tasks.ReasonRetriesExhausted])
+	for _, e := range users {
+		require.Equal(t, 1, b.kg.ResetCount(e), "%s reset exactly once", e)
+	}
+	throttled := 0
+	for _, r := range b.kg.RequestsTo(keygentest.EndpointPasswords) {
+		if r.Status == http.StatusTooManyRequests {
+			throttled++
+		}
+	}
+	t.Logf("%d requests were throttled by the 60/s limit and retried", throttled)
+	require.Zero(t, gathered(t, b.w.registry, "resetq_resets_total", map[string]string{"outcome": "failed"}))
+	b.assertNoSecretsInLogs()
+}
+
+func TestDeliverFalseFiresTheWebhookWithTheResetToken(t *testing.T) {
+	t.Parallel()
+	type delivery struct {
+		req  *http.Request
+		body []byte
+	}
+	var mu sync.Mutex
+	var got []delivery
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, delivery{r.Clone(context.Background()), body})
+		mu.Unlock()
+	}))
+	defer recv.Close()
+	b := setupKeygen(t, 10, "    token: \"{{token}}\"\n    deliver: false\n", func(b *kgBundle) {
+		b.kg.SetWebhook(b.acct, recv.URL+"/keygen")
+	})
+	var ids []string
+	for i, e := range b.sample.Emails[:3] {
+		ids = append(ids, b.enqueue(e, fmt.Sprint(i)))
+	}
+	require.Equal(t, 3, b.waitAll(ids, 20*time.Second)["succeeded/"])
+	eventually(t, 10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 3 }, "3 webhooks")
+	require.Zero(t, b.kg.Emails(), "deliver false: Keygen sends no email")
+	tokens := map[string]string{}
+	for _, r := range b.kg.Resets() {
+		require.False(t, r.Deliver)
+		tokens[r.Email] = r.Token
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, d := range got {
+		require.NoError(t, keygentest.VerifyWebhook(b.kg.PublicKey(), d.req, d.body), "signed by Keygen's key")
+		var ev struct {
+			Data struct {
+				Attributes struct {
+					Event   string `json:"event"`
+					Payload string `json:"payload"`
+				} `json:"attributes"`
+			} `json:"data"`
+		}
+		require.NoError(t, json.Unmarshal(d.body, &ev))
+		require.Equal(t, "user.password-reset", ev.Data.Attributes.Event)
+		var payload struct {
+			Data struct {
+				Attributes struct {
+					Email string `json:"email"`
+				} `json:"attributes"`
+			} `json:"data"`
+			Meta struct {
+				Token string `json:"passwordResetToken"`
+			} `json:"meta"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(ev.Data.Attributes.Payload), &payload), "a JSON string inside the JSON")
+		require.Equal(t, tokens[payload.Data.Attributes.Email], payload.Meta.Token, "the reset token for the receiver's own email")
+	}
+	b.assertNoSecretsInLogs()
+}
+
+func TestMintedTokenExpiringMidRunIsMintedAgainOnce(t *testing.T) {
+	t.Parallel()
+	b := setupKeygen(t, 120, fmt.Sprintf("    auth: {email: admin@acme.example, password: %q}\n", kgAdminPassword), nil)
+	require.Equal(t, 1, b.kg.TokenMints(), "minted once, by the start-up check")
+	var ids []string
+	for i, e := range b.sample.Emails[:50] {
+		ids = append(ids, b.enqueue(e, fmt.Sprint(i)))
+	}
+	require.Equal(t, 50, b.waitAll(ids, 30*time.Second)["succeeded/"])
+	b.kg.ExpireAllTokens()
+	ids = nil
+	for i, e := range b.sample.Emails[50:100] {
+		ids = append(ids, b.enqueue(e, fmt.Sprint(50+i)))
+	}
+	got := b.waitAll(ids, 30*time.Second)
+	require.Equal(t, 50, got["succeeded/"], "%v", got)
+	require.Equal(t, 2, b.kg.TokenMints(), "minted again once, however many workers saw the 401")
+	b.assertNoSecretsInLogs()
+}
+
+func TestKeygenRefusesUsernamesAtEnqueue(t *testing.T) {
+	t.Parallel()
+	b := setupKeygen(t, 3, "    token: \"{{token}}\"\n", nil)
+	_, err := b.client.Enqueue(context.Background(), producer.Request{Provider: "licensing", User: tasks.User{Username: "alice"}})
+	require.ErrorIs(t, err, producer.ErrInvalidRequest)
+	require.ErrorContains(t, err, `provider "licensing" is a keygen provider, which resets users by email only (not by username)`)
+}
+
+func TestProviderCheckForKeygen(t *testing.T) {
+	t.Parallel()
+	b := setupKeygen(t, 3, "    token: \"{{token}}\"\n", nil)
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"provider", "check", "licensing", "--config", b.path}, &out, &errb)
+	require.Equal(t, exitOK, code, errb.String())
+	require.Contains(t, out.String(), "token: the configured token belongs to user admin@acme.example (role admin)")
+	require.Contains(t, out.String(), "API version: 1.8 accepted")
+	require.Contains(t, out.String(), "set verify_user: true")
+
+	yaml, err := os.ReadFile(b.path)
+	require.NoError(t, err)
+	for _, tt := range []struct{ from, to, want string }{
+		{b.token, "admin-0000v3", "create a new admin or product token"},
+		{"account: acme", "account: nope", `account "nope" does not exist`},
+		{"    account: acme\n", "    account: acme\n    keygen_version: \"0.9\"\n", "keygen_version"},
+	} {
+		require.NoError(t, os.WriteFile(b.path, []byte(strings.Replace(string(yaml), tt.from, tt.to, 1)), 0o600))
+		out.Reset()
+		code := run(context.Background(), []string{"provider", "check", "licensing", "--config", b.path}, &out, &errb)
+		require.Equal(t, exitFailure, code, tt.want)
+		require.Contains(t, out.String(), tt.want)
+		require.NotContains(t, out.String(), b.token)
+	}
+}
