@@ -6,6 +6,7 @@ import (
 
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/internal/halt"
+	"github.com/resetq/resetq/webhook"
 )
 
 // halt stops a provider: its queue is paused, the halt is recorded with what
@@ -23,6 +24,11 @@ func (s *Server) halt(ctx context.Context, prov *provider, d Decision) error {
 	}
 	if first {
 		s.logHalt(st)
+		if wh := s.cfg.Webhooks; wh != nil {
+			if err := wh.Emit(context.WithoutCancel(ctx), webhook.HaltEvent(st.Provider, st.Reason, st.Hint, st.Since)); err != nil {
+				s.log.Warn("could not queue the provider.halted event", "provider", prov.Name, "error", err)
+			}
+		}
 	}
 	return &haltError{provider: prov.Name, reason: d.Reason}
 }
@@ -79,6 +85,7 @@ func (s *Server) syncLoop(ctx context.Context) {
 			if err := s.syncHalts(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("could not read provider halt state from Redis", "error", err)
 			}
+			s.syncWebhookState(ctx)
 		}
 	}
 }
@@ -150,4 +157,23 @@ func (s *Server) checkProvider(ctx context.Context, p *provider) (done bool) {
 		s.log.Warn("provider check could not reach the IdP; trying again", "provider", p.Name, "error", d.Err.Error())
 	}
 	return false
+}
+
+// syncWebhookState publishes which webhook endpoints are disabled.
+func (s *Server) syncWebhookState(ctx context.Context) {
+	wh := s.cfg.Webhooks
+	if wh == nil {
+		return
+	}
+	for _, e := range wh.Endpoints() {
+		off, err := wh.States().Disabled(ctx, e.Name)
+		if err != nil {
+			return
+		}
+		v := 0.0
+		if off {
+			v = 1
+		}
+		s.m.WebhookEndpointDisabled.WithLabelValues(e.Name).Set(v)
+	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/tasks"
+	"github.com/resetq/resetq/webhook"
 )
 
 // task is what the handler knows about the task it runs.
@@ -65,7 +66,9 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 	if prev != nil && prev.Outcome == tasks.Succeeded {
 		s.log.Info("reset already accepted by the IdP; not sending it again",
 			"task_id", t.id, "provider", prov.Name, "finished_at", prev.FinishedAt)
-		return nil
+		// The event may not have been queued before whatever brought the
+		// task back; queuing it again is harmless (same webhook-id).
+		return s.emit(ctx, t, *prev)
 	}
 
 	if prov.DuplicateWindow > 0 {
@@ -215,10 +218,28 @@ func (s *Server) finish(ctx context.Context, t *task, provider string, o tasks.O
 	default:
 		s.log.Info("reset "+string(o), attrs...)
 	}
+	if err := s.emit(ctx, t, r); err != nil {
+		return err
+	}
 	if o == tasks.Succeeded {
 		return nil
 	}
 	return &finalError{reason: reason, msg: msg}
+}
+
+// emit queues the outcome's event. When that fails the task is retried,
+// and the retry queues it again.
+func (s *Server) emit(ctx context.Context, t *task, r tasks.Result) error {
+	if s.cfg.Webhooks == nil || t.payload == nil {
+		return nil // a payload that cannot be read has no user to tell about
+	}
+	err := s.cfg.Webhooks.Emit(context.WithoutCancel(ctx), webhook.ResetEvent(r, t.payload.User, t.payload.Meta))
+	if err != nil {
+		s.log.Warn("could not queue the outcome's webhook event; the task will be retried to queue it",
+			"task_id", t.id, "outcome", r.Outcome, "error", err)
+		return fmt.Errorf("queuing the %s event: %w", r.Outcome, err)
+	}
+	return nil
 }
 
 // putOutcome writes the record, retrying briefly: a short Redis hiccup must

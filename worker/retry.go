@@ -86,12 +86,15 @@ func (s *Server) retryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	d := backoff(n, s.cfg.RetryBase, s.cfg.RetryCap)
 	var r *retryError
 	if errors.As(err, &r) && r.retryAfter > 0 {
+		// Asynq keeps retry times in whole seconds and can run a retry up to
+		// a second early: the extra second keeps Retry-After honoured.
+		wait := r.retryAfter + time.Second
 		if r.notFailure {
-			// A wait for a rate limit: exactly as long as asked, plus a
-			// little spread so the waiters do not come back at once.
-			return r.retryAfter + time.Duration(rand.Int64N(int64(r.retryAfter/10)+1))
+			// A wait for a rate limit: as long as asked, plus a little
+			// spread so the waiters do not come back at once.
+			return wait + time.Duration(rand.Int64N(int64(r.retryAfter/10)+1))
 		}
-		d = max(d, r.retryAfter)
+		d = max(d, wait)
 	}
 	return d
 }

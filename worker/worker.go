@@ -19,6 +19,7 @@ import (
 	"github.com/resetq/resetq/internal/metrics"
 	"github.com/resetq/resetq/internal/outcomes"
 	"github.com/resetq/resetq/tasks"
+	"github.com/resetq/resetq/webhook"
 )
 
 const haltMarker = halt.ErrorMarker
@@ -63,6 +64,12 @@ type Config struct {
 	PollInterval time.Duration
 	// OutcomeRetention is how long outcome records live.
 	OutcomeRetention time.Duration
+
+	// Webhooks receives the outcome and halt events and runs their
+	// deliveries on its own queue; nil sends none.
+	Webhooks *webhook.Webhooks
+	// WebhookConcurrency is how many deliveries run at once (10).
+	WebhookConcurrency int
 
 	// Metrics receives every metric; nil registers on a private registry.
 	Metrics *metrics.Metrics
@@ -114,6 +121,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SyncInterval <= 0 {
 		c.SyncInterval = 2 * time.Second
+	}
+	if c.WebhookConcurrency <= 0 {
+		c.WebhookConcurrency = 10
 	}
 }
 
@@ -213,6 +223,23 @@ func New(cfg Config) (*Server, error) {
 			LogLevel:                 asynq.InfoLevel,
 		}))
 	}
+	if wh := cfg.Webhooks; wh != nil && wh.Enabled() {
+		// Deliveries have their own server and queue: a slow receiver never
+		// takes a reset's slot, and a delivery's retry never repeats a reset.
+		s.servers = append(s.servers, asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
+			Concurrency:              cfg.WebhookConcurrency,
+			Queues:                   map[string]int{tasks.WebhookQueueName: 1},
+			TaskCheckInterval:        cfg.PollInterval,
+			DelayedTaskCheckInterval: time.Second,
+			ShutdownTimeout:          cfg.ShutdownTimeout,
+			RetryDelayFunc:           wh.RetryDelay,
+			Logger:                   asynqLogger{cfg.Logger},
+			LogLevel:                 asynq.InfoLevel,
+		}))
+		for _, e := range wh.Endpoints() {
+			s.m.WebhookEndpointDisabled.WithLabelValues(e.Name).Set(0)
+		}
+	}
 	return s, nil
 }
 
@@ -227,6 +254,9 @@ func (s *Server) Start() error {
 	}
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(tasks.TypeReset, s.handle)
+	if s.cfg.Webhooks != nil {
+		mux.Handle(webhook.TypeDeliver, s.cfg.Webhooks)
+	}
 	for i, srv := range s.servers {
 		if err := srv.Start(mux); err != nil {
 			for _, started := range s.servers[:i] {

@@ -61,6 +61,8 @@ type settings struct {
 	quick bool
 	// duplicateWindow sets the provider's duplicate_window.
 	duplicateWindow string
+	// webhooks is a top-level webhooks: section.
+	webhooks string
 }
 
 // bundle is one test's world: its own redis-server, Keycloak emulator,
@@ -140,7 +142,7 @@ providers:
       client_id: resetq
       client_secret: %s
     max_retries: %d
-%s`, b.redis.URL(0), s.concurrency, s.shutdown, b.kc.URL(), s.secret, maxRetries, extra))
+%s%s`, b.redis.URL(0), s.concurrency, s.shutdown, b.kc.URL(), s.secret, maxRetries, extra, s.webhooks))
 	rdb, err := openRedis(b.cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })

@@ -261,6 +261,8 @@ func TestDevDrainsTheDemoBatch(t *testing.T) {
 	skipped, _ := strconv.Atoi(final[2])
 	require.Positive(t, skipped, "the demo shows skips too")
 	require.Regexp(t, `emulated Keycloak sent \d+ emails using 1 token requests`, o)
+	require.Regexp(t, `webhook reset\.succeeded +demo +r-[0-9a-f]{32}  signature ok`, o, "the dev receiver verified and printed events")
+	require.NotContains(t, o, "SIGNATURE REJECTED")
 	cfg := regexp.MustCompile(`configuration\s+(\S+)`).FindStringSubmatch(o)
 	require.NotNil(t, cfg)
 	_, err := os.Stat(cfg[1])

@@ -2,12 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -15,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
 	"github.com/resetq/resetq/idp/keygen/keygentest"
@@ -87,6 +94,20 @@ func runDev(ctx context.Context, g *global, o devOptions) error {
 	kgSample := kg.AddSampleUsers(acct, o.users)
 	kg.SetLatency(o.latency)
 
+	hookKey := make([]byte, 32)
+	_, _ = rand.Read(hookKey)
+	hookSecret := "whsec_" + base64.StdEncoding.EncodeToString(hookKey)
+	var shown atomic.Pointer[summary] // events that arrive before it exists are not printed
+	receiver, err := startDevReceiver(hookSecret, func(line string) {
+		if s := shown.Load(); s != nil {
+			s.event(line)
+		}
+	})
+	if err != nil {
+		return failErr(err)
+	}
+	defer receiver.Close()
+
 	dir, err := os.MkdirTemp("", "resetq-dev-")
 	if err != nil {
 		return failErr(err)
@@ -123,7 +144,15 @@ providers:
     token: %s
     verify_user: true
     max_retries: 3
-`, mr.Addr(), listen, devRealm, kc.URL(), devRealm, devClient, devSecret, devKeygen, kg.URL(), devAccount, kgToken)
+webhooks:
+  retry_schedule: [1s, 5s, 30s]
+  endpoints:
+    - name: dev
+      url: http://%s/webhooks
+      secret: %s
+      allow_private_networks: true
+`, mr.Addr(), listen, devRealm, kc.URL(), devRealm, devClient, devSecret, devKeygen, kg.URL(), devAccount, kgToken,
+		receiver.Addr, hookSecret)
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		return failErr(err)
 	}
@@ -152,19 +181,20 @@ providers:
 	fmt.Fprintf(out, "  Keycloak emulator   %s  realm %q, %d users, client %q  → provider %s\n", kc.URL(), devRealm, o.users, devClient, devRealm)
 	fmt.Fprintf(out, "  Keygen emulator     %s  account %q, %d users, admin token  → provider %s\n", kg.URL(), devAccount, o.users, devKeygen)
 	fmt.Fprintf(out, "  metrics             http://%s/metrics  (also /healthz, /readyz)\n", w.listener.Addr)
+	fmt.Fprintf(out, "  webhook receiver    http://%s/webhooks  verifies every event's signature and prints it\n", receiver.Addr)
 	fmt.Fprintf(out, "  configuration       %s\n\n", cfgPath)
 
-	n, err := enqueueDemo(ctx, client, sample, kgSample, o.demo)
-	if err != nil {
-		return failErr(err)
-	}
-	fmt.Fprintf(out, "Enqueued %d demo resets over both providers. Most succeed. Skipped: disabled or banned users,\n"+
+	fmt.Fprintf(out, "Enqueuing %d demo resets over both providers. Most succeed. Skipped: disabled or banned users,\n"+
 		"the user without an email, unknown addresses, and (on %s) a second reset of a user within the hour,\n"+
 		"which on Keygen would cancel the link already sent. Try one yourself from another terminal:\n\n"+
 		"  go run ./cmd/resetq enqueue --config %s --provider %s --email %s --wait\n\n"+
-		"Ctrl-C stops.\n\n", n, devKeygen, cfgPath, devRealm, sample.Emails[len(sample.Emails)/2])
-
+		"Ctrl-C stops.\n\n", o.demo, devKeygen, cfgPath, devRealm, sample.Emails[len(sample.Emails)/2])
 	s := newSummary(w.registry, rdb, []string{tasks.QueueName(devRealm), tasks.QueueName(devKeygen)}, out)
+	shown.Store(s)
+	if _, err := enqueueDemo(ctx, client, sample, kgSample, o.demo); err != nil {
+		return failErr(err)
+	}
+
 	t := time.NewTicker(o.every)
 	defer t.Stop()
 	for {
@@ -218,14 +248,17 @@ func enqueueDemo(ctx context.Context, c *producer.Client, kc keycloaktest.Sample
 	return n, nil
 }
 
-// summary prints a one-line view of the outcomes so far.
+// summary prints a one-line view of the outcomes so far, and the events
+// the dev receiver gets above it.
 type summary struct {
+	mu     sync.Mutex
+	last   string
 	g      prometheus.Gatherer
 	insp   *asynq.Inspector
 	queues []string
 	w      io.Writer
 	tty    bool
-	last   float64
+	done   float64
 	lastAt time.Time
 	start  time.Time
 }
@@ -258,8 +291,8 @@ func (s *summary) print(final bool) {
 	}
 	done := counts["succeeded"] + counts["skipped"] + counts["failed"]
 	now := time.Now()
-	rate := (done - s.last) / now.Sub(s.lastAt).Seconds()
-	s.last, s.lastAt = done, now
+	rate := (done - s.done) / now.Sub(s.lastAt).Seconds()
+	s.done, s.lastAt = done, now
 	waiting := 0
 	for _, q := range s.queues {
 		if info, err := s.insp.GetQueueInfo(q); err == nil {
@@ -272,6 +305,9 @@ func (s *summary) print(final bool) {
 		line = fmt.Sprintf("succeeded %d · skipped %d · failed %d in %s",
 			int(counts["succeeded"]), int(counts["skipped"]), int(counts["failed"]), now.Sub(s.start).Round(time.Second))
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last = line
 	if s.tty {
 		fmt.Fprintf(s.w, "\r\033[K%s", line)
 		if final {
@@ -281,6 +317,62 @@ func (s *summary) print(final bool) {
 	}
 	fmt.Fprintln(s.w, line)
 }
+
+// event prints a line above the summary.
+func (s *summary) event(line string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tty {
+		fmt.Fprintf(s.w, "\r\033[K%s\n%s", line, s.last)
+		return
+	}
+	fmt.Fprintln(s.w, line)
+}
+
+// devReceiver is the webhook receiver of `resetq dev`: it verifies each
+// delivery as a real receiver would, with the Standard Webhooks library.
+type devReceiver struct {
+	Addr string
+	srv  *http.Server
+}
+
+func startDevReceiver(secret string, print func(string)) (*devReceiver, error) {
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		verdict := "signature ok"
+		if err := wh.Verify(body, r.Header); err != nil {
+			verdict = "SIGNATURE REJECTED: " + err.Error()
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+		var ev struct {
+			Type string `json:"type"`
+			Data struct {
+				Provider string `json:"provider"`
+				TaskID   string `json:"task_id"`
+				Reason   string `json:"reason"`
+			} `json:"data"`
+		}
+		_ = json.Unmarshal(body, &ev)
+		line := fmt.Sprintf("  webhook %-16s %-10s %s", ev.Type, ev.Data.Provider, ev.Data.TaskID)
+		if ev.Data.Reason != "" {
+			line += " (" + ev.Data.Reason + ")"
+		}
+		print(line + "  " + verdict)
+	})}
+	go func() { _ = srv.Serve(l) }()
+	return &devReceiver{Addr: l.Addr().String(), srv: srv}, nil
+}
+
+// Close stops the receiver.
+func (d *devReceiver) Close() { _ = d.srv.Close() }
 
 // portFree reports whether addr can be listened on now.
 func portFree(addr string) bool {

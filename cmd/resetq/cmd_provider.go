@@ -12,6 +12,7 @@ import (
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/halt"
 	"github.com/resetq/resetq/internal/metrics"
+	"github.com/resetq/resetq/webhook"
 	"github.com/resetq/resetq/worker"
 )
 
@@ -153,6 +154,16 @@ func newProviderResumeCmd(g *global) *cobra.Command {
 			res, err := halt.New(rdb).Resume(ctx, p.Name)
 			if err != nil {
 				return failErr(fmt.Errorf("resuming %s: %w", p.Name, err))
+			}
+			if res.Was != nil {
+				wh, err := newWebhooks(cfg, rdb, nil, newLogger(cfg.Log, g.stderr))
+				if err != nil {
+					return err
+				}
+				ev := webhook.ResumeEvent(p.Name, res.Was.Reason, res.Was.Since, res.Requeued, time.Now())
+				if err := wh.Emit(ctx, ev); err != nil {
+					fmt.Fprintf(g.stderr, "resetq: resumed, but the provider.resumed event could not be queued: %v\n", err)
+				}
 			}
 			out := map[string]any{"provider": p.Name, "was_halted": res.Was != nil, "requeued": res.Requeued}
 			if res.Was != nil {

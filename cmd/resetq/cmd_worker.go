@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -55,6 +56,10 @@ func startWorker(ctx context.Context, cfg *config.Config, rdb redis.UniversalCli
 	reg, m := newRegistry()
 	wc, err := workerConfig(cfg, rdb, m, log)
 	if err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return nil, err
+		}
 		return nil, usageErr("%v", err)
 	}
 	w, err := worker.New(wc)

@@ -110,6 +110,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newWorkerCmd(g),
 		newEnqueueCmd(g),
 		newProviderCmd(g),
+		newWebhookCmd(g),
 		newDevCmd(g),
 		newVersionCmd(g),
 	)

@@ -20,6 +20,7 @@ import (
 	"github.com/resetq/resetq/internal/redisconn"
 	"github.com/resetq/resetq/internal/version"
 	"github.com/resetq/resetq/producer"
+	"github.com/resetq/resetq/webhook"
 	"github.com/resetq/resetq/worker"
 )
 
@@ -102,9 +103,14 @@ func buildIdP(p config.Provider, client *http.Client) (idp.Provider, error) {
 
 // workerConfig turns the configuration into the worker's.
 func workerConfig(cfg *config.Config, rdb redis.UniversalClient, m *metrics.Metrics, log *slog.Logger) (worker.Config, error) {
+	wh, err := newWebhooks(cfg, rdb, m, log)
+	if err != nil {
+		return worker.Config{}, err
+	}
 	wc := worker.Config{
 		Redis: rdb, Concurrency: cfg.Worker.Concurrency, ShutdownTimeout: cfg.Worker.ShutdownTimeout,
 		PollInterval: cfg.Worker.PollInterval, OutcomeRetention: cfg.Worker.OutcomeRetention,
+		Webhooks: wh, WebhookConcurrency: cfg.Webhooks.Concurrency,
 		Metrics: m, Logger: log,
 	}
 	for _, p := range cfg.Providers {
@@ -118,6 +124,29 @@ func workerConfig(cfg *config.Config, rdb redis.UniversalClient, m *metrics.Metr
 		})
 	}
 	return wc, nil
+}
+
+// newWebhooks turns the configuration's webhooks into the emitter and
+// deliverer. It is valid with no endpoints.
+func newWebhooks(cfg *config.Config, rdb redis.UniversalClient, m *metrics.Metrics, log *slog.Logger) (*webhook.Webhooks, error) {
+	wc := webhook.Config{Redis: rdb, Timeout: cfg.Webhooks.Timeout, ConnectTimeout: cfg.Webhooks.ConnectTimeout,
+		Schedule: cfg.Webhooks.RetrySchedule, UserAgent: version.UserAgent(), Logger: log}
+	if m != nil {
+		wc.Observer = m
+	}
+	for _, e := range cfg.Webhooks.Endpoints {
+		secrets, err := webhook.ParseSecrets(e.Secret)
+		if err != nil {
+			return nil, usageErr("webhooks endpoint %s: %v", e.Name, err)
+		}
+		wc.Endpoints = append(wc.Endpoints, webhook.Endpoint{Name: e.Name, URL: e.URL, Secrets: secrets, Events: e.Events,
+			IncludeUser: *e.IncludeUser, AllowPrivateNetworks: e.AllowPrivateNetworks})
+	}
+	w, err := webhook.New(wc)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	return w, nil
 }
 
 // producerConfig turns the configuration into the producer's.

@@ -14,6 +14,7 @@ type Config struct {
 	HTTP      HTTP       `yaml:"http"`
 	Log       Log        `yaml:"log"`
 	Providers []Provider `yaml:"providers"`
+	Webhooks  Webhooks   `yaml:"webhooks"`
 
 	// Path is the file the configuration came from ("" when built in code).
 	Path string `yaml:"-"`
@@ -127,6 +128,39 @@ type Link struct {
 	Lifespan    time.Duration `yaml:"lifespan"`
 	ClientID    string        `yaml:"client_id"`
 	RedirectURI string        `yaml:"redirect_uri"`
+}
+
+// Webhooks configures the signed events sent on completion.
+type Webhooks struct {
+	// Concurrency is how many deliveries one process makes at once.
+	Concurrency int `yaml:"concurrency"`
+	// Timeout bounds one delivery attempt; ConnectTimeout its connection.
+	Timeout        time.Duration `yaml:"timeout"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// RetrySchedule is the wait before each retry, after an immediate
+	// first attempt.
+	RetrySchedule []time.Duration   `yaml:"retry_schedule"`
+	Endpoints     []WebhookEndpoint `yaml:"endpoints"`
+}
+
+// WebhookEndpoint is one receiver.
+type WebhookEndpoint struct {
+	// Name identifies the endpoint in metrics, logs and `resetq webhook`;
+	// default endpoint-N. Keep it stable: a disabled state is kept by name.
+	Name string `yaml:"name"`
+	URL  string `yaml:"url"`
+	// Secret is one whsec_ secret, or several separated by spaces or
+	// newlines while rotating.
+	Secret     string `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+	// Events the endpoint subscribes to; default all.
+	Events []string `yaml:"events"`
+	// IncludeUser false sends a keyed hash instead of the user's address
+	// (default true).
+	IncludeUser *bool `yaml:"include_user"`
+	// AllowPrivateNetworks lets deliveries reach loopback, private and
+	// link-local addresses, and plain http.
+	AllowPrivateNetworks bool `yaml:"allow_private_networks"`
 }
 
 // Rate is a number of events per period, written "20/s", "600/m", "5/h".

@@ -303,3 +303,59 @@ providers:
 		require.Contains(t, err.Error(), w)
 	}
 }
+
+func TestWebhookEndpoints(t *testing.T) {
+	t.Parallel()
+	base := `
+providers:
+  - {name: corp, type: keycloak, base_url: "https://sso.example.com", realm: r, auth: {client_id: c, client_secret: s}}
+webhooks:
+`
+	c, err := config.Parse("resetq.yaml", []byte(base+`
+  endpoints:
+    - url: https://hooks.example.com/resetq
+      secret: ${HOOK_SECRET}
+    - name: internal
+      url: http://10.0.0.7:8080/hooks
+      secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+      events: [reset.failed, provider.halted]
+      include_user: false
+      allow_private_networks: true
+`), env(map[string]string{"HOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}))
+	require.NoError(t, err)
+	w := c.Webhooks
+	require.Equal(t, 10, w.Concurrency)
+	require.Equal(t, 15*time.Second, w.Timeout)
+	require.Equal(t, 5*time.Second, w.RetrySchedule[0], "the Standard Webhooks schedule")
+	require.Equal(t, "endpoint-0", w.Endpoints[0].Name)
+	require.Len(t, w.Endpoints[0].Events, 6, "all events by default")
+	require.True(t, *w.Endpoints[0].IncludeUser)
+	require.False(t, *w.Endpoints[1].IncludeUser)
+
+	_, err = config.Parse("resetq.yaml", []byte(base+`
+  retry_schedule: [5s, -1s]
+  endpoints:
+    - name: a
+      url: https://10.0.0.7/hooks
+      secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+    - name: a
+      url: http://hooks.example.com/
+      secret: my-plain-password
+      events: [reset.done]
+    - name: c
+      url: https://hooks.example.com/
+`), env(nil))
+	require.Error(t, err)
+	for _, want := range []string{
+		"resetq.yaml:6: webhooks.retry_schedule[1]: must be positive",
+		"resetq.yaml:9: webhooks.endpoints[0].url: 10.0.0.7 is a private, loopback or link-local address: set allow_private_networks: true",
+		`resetq.yaml:11: webhooks.endpoints[1].name: "a" is already the name of webhooks.endpoints[0]`,
+		"resetq.yaml:12: webhooks.endpoints[1].url: \"http://hooks.example.com/\" is plain http",
+		"resetq.yaml:13: webhooks.endpoints[1].secret: a secret must start with whsec_",
+		`resetq.yaml:14: webhooks.endpoints[1].events[0]: unknown event "reset.done"`,
+		"resetq.yaml:15: webhooks.endpoints[2].secret: is required (or secret_file)",
+	} {
+		require.Contains(t, err.Error(), want)
+	}
+	require.NotContains(t, err.Error(), "my-plain-password", "a wrong secret is not quoted back")
+}

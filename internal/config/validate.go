@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/resetq/resetq/tasks"
+	"github.com/resetq/resetq/webhook"
 )
 
 // Defaults.
@@ -84,6 +85,32 @@ func (c *Config) setDefaults() {
 		c.Providers[i].setDefaults()
 		if c.Providers[i].Concurrency == 0 {
 			c.Providers[i].Concurrency = w.Concurrency
+		}
+	}
+	wh := &c.Webhooks
+	if wh.Concurrency == 0 {
+		wh.Concurrency = 10
+	}
+	if wh.Timeout == 0 {
+		wh.Timeout = 15 * time.Second
+	}
+	if wh.ConnectTimeout == 0 {
+		wh.ConnectTimeout = 5 * time.Second
+	}
+	if wh.RetrySchedule == nil {
+		wh.RetrySchedule = slices.Clone(webhook.DefaultSchedule)
+	}
+	for i := range wh.Endpoints {
+		e := &wh.Endpoints[i]
+		if e.Name == "" {
+			e.Name = fmt.Sprintf("endpoint-%d", i)
+		}
+		if e.IncludeUser == nil {
+			t := true
+			e.IncludeUser = &t
+		}
+		if len(e.Events) == 0 {
+			e.Events = slices.Clone(webhook.Types)
 		}
 	}
 }
@@ -166,6 +193,7 @@ func (l *loader) validate(c *Config) {
 	if len(c.Providers) == 0 {
 		l.fieldError("providers", "at least one provider is required")
 	}
+	l.validateWebhooks(&c.Webhooks)
 	seen := map[string]int{}
 	for i := range c.Providers {
 		path := fmt.Sprintf("providers[%d]", i)
@@ -300,6 +328,53 @@ func (l *loader) validateKeygen(p *Provider, path string) {
 }
 
 var versionRE = regexp.MustCompile(`^v?\d+\.\d+$`)
+
+func (l *loader) validateWebhooks(w *Webhooks) {
+	if w.Concurrency < 1 || w.Concurrency > 1000 {
+		l.fieldError("webhooks.concurrency", "must be between 1 and 1000, not %d", w.Concurrency)
+	}
+	if w.Timeout <= 0 || w.Timeout > 2*time.Minute {
+		l.fieldError("webhooks.timeout", "must be between 1ms and 2m, not %s", w.Timeout)
+	}
+	if w.ConnectTimeout <= 0 || w.ConnectTimeout > w.Timeout {
+		l.fieldError("webhooks.connect_timeout", "must be positive and at most timeout (%s), not %s", w.Timeout, w.ConnectTimeout)
+	}
+	if len(w.RetrySchedule) > 50 {
+		l.fieldError("webhooks.retry_schedule", "at most 50 retries, not %d", len(w.RetrySchedule))
+	}
+	for i, d := range w.RetrySchedule {
+		if d <= 0 {
+			l.fieldError(fmt.Sprintf("webhooks.retry_schedule[%d]", i), "must be positive, not %s", d)
+		}
+	}
+	names := map[string]int{}
+	for i := range w.Endpoints {
+		e := &w.Endpoints[i]
+		path := fmt.Sprintf("webhooks.endpoints[%d]", i)
+		if err := tasks.ValidateName(e.Name); err != nil {
+			l.fieldError(path+".name", "%v", err)
+		} else if j, dup := names[e.Name]; dup {
+			l.fieldError(path+".name", "%q is already the name of webhooks.endpoints[%d]", e.Name, j)
+		} else {
+			names[e.Name] = i
+		}
+		if e.URL == "" {
+			l.fieldError(path+".url", "is required")
+		} else if err := webhook.CheckURL(e.URL, e.AllowPrivateNetworks); err != nil {
+			l.fieldError(path+".url", "%v", err)
+		}
+		if e.Secret == "" {
+			l.fieldError(path+".secret", "is required (or secret_file): a whsec_ secret the receiver verifies with")
+		} else if _, err := webhook.ParseSecrets(e.Secret); err != nil {
+			l.fieldError(path+".secret", "%v", err) // the message never quotes the secret
+		}
+		for j, ev := range e.Events {
+			if !slices.Contains(webhook.Types, ev) {
+				l.fieldError(fmt.Sprintf("%s.events[%d]", path, j), "unknown event %q (known: %s)", ev, strings.Join(webhook.Types, ", "))
+			}
+		}
+	}
+}
 
 func (l *loader) checkBaseURL(raw, path string) {
 	if raw == "" {

@@ -26,6 +26,10 @@ type Metrics struct {
 	RateLimitWait      *prometheus.HistogramVec
 	ProviderHalted     *prometheus.GaugeVec
 	BuildInfo          *prometheus.GaugeVec
+
+	WebhookDeliveries       *prometheus.CounterVec
+	WebhookDeliveryDuration *prometheus.HistogramVec
+	WebhookEndpointDisabled *prometheus.GaugeVec
 }
 
 // New creates the metrics on reg.
@@ -67,6 +71,27 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "resetq_build_info",
 			Help: "Always 1; labels carry the version, revision and Go version of this build.",
 		}, []string{"version", "revision", "goversion"}),
+		WebhookDeliveries: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "resetq_webhook_deliveries_total",
+			Help: "Webhook delivery attempts, by event type and outcome (delivered, retried, failed, disabled, dropped).",
+		}, []string{"event", "outcome"}),
+		WebhookDeliveryDuration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "resetq_webhook_delivery_duration_seconds",
+			Help:    "Duration of webhook delivery attempts, by endpoint name.",
+			Buckets: Buckets,
+		}, []string{"endpoint"}),
+		WebhookEndpointDisabled: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "resetq_webhook_endpoint_disabled",
+			Help: "1 while a webhook endpoint is disabled (it answered 410 Gone), else 0.",
+		}, []string{"endpoint"}),
+	}
+}
+
+// WebhookDelivery counts one delivery attempt (webhook.Observer).
+func (m *Metrics) WebhookDelivery(endpoint, event, outcome string, d time.Duration) {
+	m.WebhookDeliveries.WithLabelValues(event, outcome).Inc()
+	if d > 0 {
+		m.WebhookDeliveryDuration.WithLabelValues(endpoint).Observe(d.Seconds())
 	}
 }
 
