@@ -15,11 +15,11 @@ help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: test
-test: need-redis ## Run every test with the race detector (starts its own redis-server processes)
+test: need-tools ## Run every test with the race detector (starts its own redis-server and prometheus processes)
 	$(GO) test -race -count=1 ./...
 
 .PHONY: bench
-bench: need-redis ## Print the benchmark figures: pipeline overhead vs an Asynq no-op, idle pickup latency
+bench: need-tools ## Print the benchmark figures: pipeline overhead vs an Asynq no-op, idle pickup latency
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./internal/bench/
 
 .PHONY: lint
@@ -41,6 +41,7 @@ build: ## Build bin/resetq with the version stamped in
 dev: ## Run everything in one process against an emulated Keycloak
 	$(GO) run ./cmd/resetq dev
 
-.PHONY: need-redis
-need-redis:
-	@command -v redis-server >/dev/null || { echo "redis-server is not installed: the tests start real ones (apt-get install redis-server)"; exit 1; }
+.PHONY: need-tools
+need-tools:
+	@for t in redis-server prometheus promtool chromium; do command -v $$t >/dev/null || { \
+		echo "$$t is not installed: the tests run real ones (apt-get install redis-server prometheus chromium)"; exit 1; }; done

@@ -203,7 +203,11 @@ func (s *Server) finish(ctx context.Context, t *task, provider string, o tasks.O
 		attrs = append(attrs, "reason", reason)
 	}
 	if t.payload != nil {
-		attrs = append(attrs, "user", userHash(t.payload.User))
+		user := userHash(t.payload.User)
+		if s.cfg.LogUser {
+			user = t.payload.User.String()
+		}
+		attrs = append(attrs, "user", user)
 		if t.payload.Campaign != "" {
 			attrs = append(attrs, "campaign", t.payload.Campaign)
 		}

@@ -75,6 +75,9 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// Logger gets one line per outcome and one per halt.
 	Logger *slog.Logger
+	// LogUser logs the user's reference; by default a short hash stands
+	// for it.
+	LogUser bool
 
 	// RetryBase and RetryCap shape the backoff across attempts (10 s up to
 	// 15 min). InAttemptBase is the first wait inside an attempt (200 ms).

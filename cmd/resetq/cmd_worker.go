@@ -7,13 +7,17 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/listener"
+	"github.com/resetq/resetq/internal/metrics"
 	"github.com/resetq/resetq/internal/version"
+	"github.com/resetq/resetq/tasks"
 	"github.com/resetq/resetq/worker"
 )
 
@@ -45,6 +49,7 @@ type runningWorker struct {
 	*worker.Server
 	listener *listener.Server
 	registry *prometheus.Registry
+	ui       *asynqmon.HTTPHandler
 }
 
 func startWorker(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger) (*runningWorker, error) {
@@ -62,19 +67,45 @@ func startWorker(ctx context.Context, cfg *config.Config, rdb redis.UniversalCli
 		}
 		return nil, usageErr("%v", err)
 	}
+	if *cfg.HTTP.QueueMetrics {
+		reg.MustRegister(metrics.NewQueueCollector(rdb, queuesOf(cfg)))
+	}
 	w, err := worker.New(wc)
 	if err != nil {
 		return nil, failErr(err)
 	}
+	opts := listener.Options{Gatherer: reg, Readiness: w, Auth: listener.Auth{
+		Token: cfg.HTTP.Auth.Token, Username: cfg.HTTP.Auth.Username, Password: cfg.HTTP.Auth.Password}}
+	var ui *asynqmon.HTTPHandler
+	if *cfg.HTTP.UI {
+		conn, err := asynq.ParseRedisURI(cfg.Redis.URL)
+		if err != nil {
+			return nil, usageErr("redis.url: %v", err)
+		}
+		ui = asynqmon.New(asynqmon.Options{RootPath: "/ui", RedisConnOpt: conn, ReadOnly: *cfg.HTTP.UIReadOnly})
+		opts.UI = ui
+	}
 	if err := w.Start(); err != nil {
 		return nil, failErr(err)
 	}
-	l, err := listener.Start(cfg.HTTP.Listen, listener.Handler(reg, w))
+	l, err := listener.Start(cfg.HTTP.Listen, listener.Handler(opts))
 	if err != nil {
 		w.Shutdown()
 		return nil, failErr(fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err))
 	}
-	return &runningWorker{Server: w, listener: l, registry: reg}, nil
+	return &runningWorker{Server: w, listener: l, registry: reg, ui: ui}, nil
+}
+
+// queuesOf lists the queues a configuration uses.
+func queuesOf(cfg *config.Config) []string {
+	var qs []string
+	for _, p := range cfg.Providers {
+		qs = append(qs, tasks.QueueName(p.Name))
+	}
+	if len(cfg.Webhooks.Endpoints) > 0 {
+		qs = append(qs, tasks.WebhookQueueName)
+	}
+	return qs
 }
 
 func (r *runningWorker) stop() {
@@ -82,6 +113,9 @@ func (r *runningWorker) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = r.listener.Shutdown(ctx)
+	if r.ui != nil {
+		_ = r.ui.Close()
+	}
 }
 
 func runWorker(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger) error {

@@ -111,7 +111,7 @@ func workerConfig(cfg *config.Config, rdb redis.UniversalClient, m *metrics.Metr
 		Redis: rdb, Concurrency: cfg.Worker.Concurrency, ShutdownTimeout: cfg.Worker.ShutdownTimeout,
 		PollInterval: cfg.Worker.PollInterval, OutcomeRetention: cfg.Worker.OutcomeRetention,
 		Webhooks: wh, WebhookConcurrency: cfg.Webhooks.Concurrency,
-		Metrics: m, Logger: log,
+		Metrics: m, Logger: log, LogUser: cfg.Log.IncludeUser,
 	}
 	for _, p := range cfg.Providers {
 		ip, err := buildIdP(p, m.HTTPClient(p.Name, p.Concurrency))

@@ -42,9 +42,29 @@ type Worker struct {
 	OutcomeRetention time.Duration `yaml:"outcome_retention"`
 }
 
-// HTTP configures the worker's listener (/metrics, /healthz, /readyz).
+// HTTP configures the worker's listener: /metrics, /healthz, /readyz and
+// the queue UI at /ui/.
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// QueueMetrics: /metrics includes the queues' sizes, read from Redis at
+	// each scrape (default true). With several workers, leave it on in one.
+	QueueMetrics *bool `yaml:"queue_metrics"`
+	// UI serves the Asynq queue UI at /ui/ (default true).
+	UI *bool `yaml:"ui"`
+	// UIReadOnly lets the UI look but not touch (default true).
+	UIReadOnly *bool `yaml:"ui_read_only"`
+	// Auth protects /ui/; it is required when listen is not a loopback
+	// address.
+	Auth HTTPAuth `yaml:"auth"`
+}
+
+// HTTPAuth is a bearer token, or a user name and password (HTTP Basic).
+type HTTPAuth struct {
+	Token        string `yaml:"token"`
+	TokenFile    string `yaml:"token_file"`
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
 }
 
 // Log configures logging.
@@ -53,6 +73,9 @@ type Log struct {
 	Format string `yaml:"format"`
 	// Level is debug, info (the default), warn or error.
 	Level string `yaml:"level"`
+	// IncludeUser logs the user's address; by default a short hash stands
+	// for it.
+	IncludeUser bool `yaml:"include_user"`
 }
 
 // Provider is one identity provider resets go through. Each has its own

@@ -359,3 +359,30 @@ webhooks:
 	}
 	require.NotContains(t, err.Error(), "my-plain-password", "a wrong secret is not quoted back")
 }
+
+func TestHTTPDefaultsAndUIAuth(t *testing.T) {
+	t.Parallel()
+	base := "providers:\n  - {name: corp, type: keycloak, base_url: \"https://sso.example.com\", realm: r, auth: {client_id: c, client_secret: s}}\n"
+	c, err := config.Parse("resetq.yaml", []byte(base), env(nil))
+	require.NoError(t, err)
+	require.True(t, *c.HTTP.UI)
+	require.True(t, *c.HTTP.UIReadOnly)
+	require.True(t, *c.HTTP.QueueMetrics)
+	require.False(t, c.Log.IncludeUser)
+
+	_, err = config.Parse("resetq.yaml", []byte(base+"http: {listen: \":9464\"}\n"), env(nil))
+	require.ErrorContains(t, err, `resetq.yaml:3: http.auth: required to serve the queue UI on :9464, which is not a loopback address`)
+	_, err = config.Parse("resetq.yaml", []byte(base+"http: {listen: \":9464\", ui: false}\n"), env(nil))
+	require.NoError(t, err, "no UI, no auth needed")
+	c, err = config.Parse("resetq.yaml", []byte(base+"http: {listen: \"0.0.0.0:9464\", auth: {token: \"${UI_TOKEN}\"}}\n"),
+		env(map[string]string{"UI_TOKEN": "0123456789abcdef0123"}))
+	require.NoError(t, err)
+	require.Equal(t, "0123456789abcdef0123", c.HTTP.Auth.Token)
+	_, err = config.Parse("resetq.yaml", []byte(base+"http: {listen: \":9464\", auth: {token: short}}\n"), env(nil))
+	require.ErrorContains(t, err, "http.auth.token: must be at least 16 characters")
+	_, err = config.Parse("resetq.yaml", []byte(base+"http: {listen: \":9464\", auth: {username: ops}}\n"), env(nil))
+	require.ErrorContains(t, err, "username and password go together")
+	for addr, loop := range map[string]bool{"127.0.0.1:1": true, "[::1]:1": true, "localhost:1": true, ":1": false, "0.0.0.0:1": false, "10.0.0.1:1": false} {
+		require.Equal(t, loop, config.IsLoopback(addr), addr)
+	}
+}

@@ -388,6 +388,8 @@ func (l *loader) resolveSecrets(c *Config) {
 		l.readSecret(&p.Auth.Password, p.Auth.PasswordFile, base+"password")
 		l.readSecret(&p.Token, p.TokenFile, fmt.Sprintf("providers[%d].token", i))
 	}
+	l.readSecret(&c.HTTP.Auth.Token, c.HTTP.Auth.TokenFile, "http.auth.token")
+	l.readSecret(&c.HTTP.Auth.Password, c.HTTP.Auth.PasswordFile, "http.auth.password")
 	for i := range c.Webhooks.Endpoints {
 		e := &c.Webhooks.Endpoints[i]
 		l.readSecret(&e.Secret, e.SecretFile, fmt.Sprintf("webhooks.endpoints[%d].secret", i))

@@ -75,6 +75,12 @@ func (c *Config) setDefaults() {
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = DefaultListen
 	}
+	for _, b := range []**bool{&c.HTTP.QueueMetrics, &c.HTTP.UI, &c.HTTP.UIReadOnly} {
+		if *b == nil {
+			t := true
+			*b = &t
+		}
+	}
 	if c.Log.Format == "" {
 		c.Log.Format = "json"
 	}
@@ -184,6 +190,18 @@ func (l *loader) validate(c *Config) {
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		l.fieldError("http.listen", "%q must be host:port, like 127.0.0.1:9464 or :9464", c.HTTP.Listen)
 	}
+	a := c.HTTP.Auth
+	switch {
+	case a.Token != "" && (a.Username != "" || a.Password != ""):
+		l.fieldError("http.auth", "give a token or a username and password, not both")
+	case a.Token != "" && len(a.Token) < 16:
+		l.fieldError("http.auth.token", "must be at least 16 characters")
+	case (a.Username == "") != (a.Password == ""):
+		l.fieldError("http.auth", "username and password go together")
+	case *c.HTTP.UI && a.Token == "" && a.Username == "" && !IsLoopback(c.HTTP.Listen):
+		l.fieldError("http.auth", "required to serve the queue UI on %s, which is not a loopback address "+
+			"(give a token or a username and password, or set http.ui: false)", c.HTTP.Listen)
+	}
 	if !slices.Contains([]string{"json", "text"}, c.Log.Format) {
 		l.fieldError("log.format", "must be json or text, not %q", c.Log.Format)
 	}
@@ -209,6 +227,20 @@ func (l *loader) validate(c *Config) {
 		}
 		l.validateProvider(p, path)
 	}
+}
+
+// IsLoopback reports whether a listen address only accepts connections
+// from this machine.
+func IsLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (l *loader) validateProvider(p *Provider, path string) {

@@ -2,10 +2,12 @@ package listener
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,9 +20,65 @@ type Readiness interface {
 	Readiness(ctx context.Context) (bool, map[string]string)
 }
 
+// Auth is what protects the UI: a bearer token, or a user name and
+// password for HTTP Basic. The zero Auth lets everyone in.
+type Auth struct {
+	Token              string
+	Username, Password string
+}
+
+// Enabled reports whether the Auth asks for anything.
+func (a Auth) Enabled() bool { return a.Token != "" || a.Username != "" }
+
+// Wrap refuses requests without the credentials, comparing in constant
+// time.
+func (a Auth) Wrap(h http.Handler) http.Handler {
+	if !a.Enabled() {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.allows(r) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if a.Token != "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="resetq"`)
+		} else {
+			w.Header().Set("WWW-Authenticate", `Basic realm="resetq", charset="UTF-8"`)
+		}
+		http.Error(w, "authentication required", http.StatusUnauthorized)
+	})
+}
+
+func (a Auth) allows(r *http.Request) bool {
+	if a.Token != "" {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		return ok && subtle.ConstantTimeCompare([]byte(got), []byte(a.Token)) == 1
+	}
+	user, pass, ok := r.BasicAuth()
+	userOK := subtle.ConstantTimeCompare([]byte(user), []byte(a.Username)) == 1
+	passOK := subtle.ConstantTimeCompare([]byte(pass), []byte(a.Password)) == 1
+	return ok && userOK && passOK
+}
+
+// Options is what the listener serves besides /healthz.
+type Options struct {
+	Gatherer  prometheus.Gatherer
+	Readiness Readiness
+	// UI is served under /ui/ behind Auth; nil serves none.
+	UI   http.Handler
+	Auth Auth
+}
+
 // Handler returns the mux of the operational endpoints.
-func Handler(g prometheus.Gatherer, r Readiness) http.Handler {
+func Handler(o Options) http.Handler {
+	g, r := o.Gatherer, o.Readiness
 	mux := http.NewServeMux()
+	if o.UI != nil {
+		ui := o.Auth.Wrap(o.UI)
+		mux.Handle("/ui/", ui)
+		mux.Handle("/ui", ui)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -38,7 +96,11 @@ func Handler(g prometheus.Gatherer, r Readiness) http.Handler {
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("resetq: /metrics /healthz /readyz\n"))
+		index := "resetq: /metrics /healthz /readyz"
+		if o.UI != nil {
+			index += " /ui/"
+		}
+		_, _ = w.Write([]byte(index + "\n"))
 	})
 	return mux
 }
