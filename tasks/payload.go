@@ -204,10 +204,22 @@ func (p *Payload) Validate() error {
 	if err := checkPrintable(p.IdempotencyKey); err != nil {
 		return fmt.Errorf("idempotency_key: %w", err)
 	}
-	if len(p.Meta) > MaxMetaEntries {
-		return fmt.Errorf("meta: %d entries, at most %d allowed", len(p.Meta), MaxMetaEntries)
+	if err := ValidateMeta(p.Meta); err != nil {
+		return err
 	}
-	for k, v := range p.Meta {
+	if p.RequestedAt.IsZero() {
+		return errors.New("requested_at: is required")
+	}
+	return nil
+}
+
+// ValidateMeta checks the meta a payload carries: at most MaxMetaEntries
+// printable keys, with bounded keys and values. Errors name the key.
+func ValidateMeta(meta map[string]string) error {
+	if len(meta) > MaxMetaEntries {
+		return fmt.Errorf("meta: %d entries, at most %d allowed", len(meta), MaxMetaEntries)
+	}
+	for k, v := range meta {
 		switch {
 		case k == "":
 			return errors.New("meta: empty key")
@@ -219,9 +231,6 @@ func (p *Payload) Validate() error {
 		if err := checkPrintable(k); err != nil {
 			return fmt.Errorf("meta: key %w", err)
 		}
-	}
-	if p.RequestedAt.IsZero() {
-		return errors.New("requested_at: is required")
 	}
 	return nil
 }

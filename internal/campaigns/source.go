@@ -1,0 +1,394 @@
+package campaigns
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/resetq/resetq/tasks"
+)
+
+// Format is a source file's format.
+type Format string
+
+// Formats.
+const (
+	CSV   Format = "csv"
+	JSONL Format = "jsonl"
+)
+
+// FormatOf guesses a file's format from its name: .jsonl and .ndjson are
+// JSON lines, anything else CSV.
+func FormatOf(name string) Format {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".jsonl", ".ndjson":
+		return JSONL
+	}
+	return CSV
+}
+
+// Problem is a row that cannot be reset as it is.
+type Problem struct {
+	Line   int    `json:"line"`
+	Reason string `json:"reason"` // invalid_user, no_user, malformed, duplicate_row
+	Detail string `json:"detail"`
+}
+
+// Scan is what reading a source found.
+type Scan struct {
+	// Rows counts every row, Valid those that name one user correctly.
+	Rows, Valid int
+	// Duplicates counts valid rows naming a user an earlier row names.
+	Duplicates int
+	// Problems lists invalid and duplicate rows (the first 1000).
+	Problems []Problem
+	// Invalid counts all invalid rows, listed or not.
+	Invalid int
+	// Reasons counts every problem, listed or not, by reason.
+	Reasons map[string]int
+	// Digest is the SHA-256 of the file.
+	Digest string
+	// dups holds the indexes of duplicate rows, in order.
+	dups []int32
+}
+
+// Users counts the distinct users: the resets the campaign will send.
+func (s *Scan) Users() int { return s.Valid - s.Duplicates }
+
+// Duplicate reports whether row idx (0-based, in file order) repeats an
+// earlier row's user.
+func (s *Scan) Duplicate(idx int) bool {
+	_, found := slices.BinarySearch(s.dups, int32(idx))
+	return found
+}
+
+// DuplicateRows lists the duplicate rows' indexes.
+func (s *Scan) DuplicateRows() []int {
+	out := make([]int, len(s.dups))
+	for i, d := range s.dups {
+		out[i] = int(d)
+	}
+	return out
+}
+
+
+
+// maxProblems bounds the problems a scan keeps; the counts go on.
+const maxProblems = 1000
+
+// ReadOptions shape how rows are read.
+type ReadOptions struct {
+	Format Format
+	// EmailOnly is set for providers that reset by email only (Keygen):
+	// the email column names the user and a row without one is invalid.
+	EmailOnly bool
+}
+
+// userColumns are the columns that name a user, in order of preference:
+// an IdP id is exact, an email is what people have.
+var userColumns = []string{"id", "email", "username"}
+
+// Read parses a source, streaming: rows are handed to fn one at a time, in
+// file order, and never held. An invalid row reaches fn with its problem
+// and Invalid set. Read returns the SHA-256 of everything it read; an error
+// from fn stops it.
+func Read(r io.Reader, o ReadOptions, fn func(Row, *Problem) error) (digest string, err error) {
+	h := sha256.New()
+	r = io.TeeReader(r, h)
+	switch o.Format {
+	case JSONL:
+		err = readJSONL(r, o, fn)
+	default:
+		err = readCSV(r, o, fn)
+	}
+	if err != nil {
+		return "", err
+	}
+	_, _ = io.Copy(io.Discard, r) // the digest covers the whole file
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func pickUser(o ReadOptions, get func(col string) string) (tasks.User, *Problem) {
+	cols := userColumns
+	if o.EmailOnly {
+		cols = []string{"email"}
+	}
+	for _, c := range cols {
+		v := strings.TrimSpace(get(c))
+		if v == "" {
+			continue
+		}
+		var u tasks.User
+		switch c {
+		case "id":
+			u.ID = v
+		case "email":
+			u.Email = v
+		case "username":
+			u.Username = v
+		}
+		if err := u.Validate(); err != nil {
+			return tasks.User{}, &Problem{Reason: "invalid_user", Detail: err.Error()}
+		}
+		return u, nil
+	}
+	return tasks.User{}, &Problem{Reason: "no_user", Detail: "no " + strings.Join(cols, ", ") + " on this row"}
+}
+
+func checkMeta(meta map[string]string) *Problem {
+	if err := tasks.ValidateMeta(meta); err != nil {
+		return &Problem{Reason: "invalid_meta", Detail: err.Error()}
+	}
+	return nil
+}
+
+func readCSV(r io.Reader, o ReadOptions, fn func(Row, *Problem) error) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	if b, _ := br.Peek(3); bytes.Equal(b, []byte{0xEF, 0xBB, 0xBF}) {
+		_, _ = br.Discard(3) // a UTF-8 byte order mark
+	}
+	cr := csv.NewReader(br)
+	cr.ReuseRecord = true
+	cr.TrimLeadingSpace = true
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return errors.New("the file is empty: it needs a header row and at least one row")
+	}
+	if err != nil {
+		return fmt.Errorf("line 1: the header row cannot be read: %w", err)
+	}
+	cols := map[string]int{}
+	names := make([]string, len(header))
+	for i, h := range header {
+		names[i] = strings.ToLower(strings.TrimSpace(h))
+		if _, dup := cols[names[i]]; dup && names[i] != "" {
+			return fmt.Errorf("line 1: column %q appears twice", names[i])
+		}
+		cols[names[i]] = i
+	}
+	want := userColumns
+	if o.EmailOnly {
+		want = []string{"email"}
+	}
+	if !slices.ContainsFunc(want, func(c string) bool { _, ok := cols[c]; return ok }) {
+		return fmt.Errorf("line 1: the header has no %s column (it has: %s)", strings.Join(want, ", "), strings.Join(names, ", "))
+	}
+	if n := len(names) - 1; n > tasks.MaxMetaEntries+len(userColumns) {
+		return fmt.Errorf("line 1: %d columns; at most %d besides the user's are carried as meta", n, tasks.MaxMetaEntries)
+	}
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			detail := pe.Err.Error()
+			if errors.Is(err, csv.ErrFieldCount) {
+				detail = fmt.Sprintf("%d fields where the header has %d (an unquoted comma?)", len(rec), len(names))
+			}
+			if err := fn(Row{Line: pe.StartLine, Invalid: "unreadable"}, &Problem{Line: pe.StartLine, Reason: "malformed", Detail: detail}); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		line, _ := cr.FieldPos(0)
+		get := func(c string) string {
+			if i, ok := cols[c]; ok && i < len(rec) {
+				return rec[i]
+			}
+			return ""
+		}
+		row := Row{Line: line}
+		u, prob := pickUser(o, get)
+		if prob == nil {
+			for i, name := range names {
+				if slices.Contains(userColumns, name) || name == "" || i >= len(rec) || rec[i] == "" {
+					continue
+				}
+				if row.Meta == nil {
+					row.Meta = map[string]string{}
+				}
+				row.Meta[name] = rec[i]
+			}
+			prob = checkMeta(row.Meta)
+		}
+		if prob != nil {
+			prob.Line = line
+			row.Invalid = firstNonEmpty(get("id"), get("email"), get("username"))
+			row.Meta = nil
+		} else {
+			row.User = u
+		}
+		if err := fn(row, prob); err != nil {
+			return err
+		}
+	}
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s = strings.TrimSpace(s); s != "" {
+			if len(s) > 100 {
+				s = s[:100]
+			}
+			return s
+		}
+	}
+	return ""
+}
+
+func readJSONL(r io.Reader, o ReadOptions, fn func(Row, *Problem) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := bytes.TrimSpace(sc.Bytes())
+		if len(text) == 0 {
+			continue
+		}
+		var obj map[string]any
+		if err := json.Unmarshal(text, &obj); err != nil || obj == nil {
+			if err := fn(Row{Line: line, Invalid: "unreadable"}, &Problem{Line: line, Reason: "malformed", Detail: "not a JSON object"}); err != nil {
+				return err
+			}
+			continue
+		}
+		get := func(c string) string {
+			if s, ok := obj[c].(string); ok {
+				return s
+			}
+			return ""
+		}
+		row := Row{Line: line}
+		u, prob := pickUser(o, get)
+		if prob == nil {
+			// Other keys are meta, as is the content of a "meta" object.
+			fields := obj
+			if m, ok := obj["meta"].(map[string]any); ok {
+				fields = maps.Clone(obj)
+				delete(fields, "meta")
+				maps.Copy(fields, m)
+			}
+			for k, v := range fields {
+				if slices.Contains(userColumns, k) || v == nil {
+					continue
+				}
+				s, ok := v.(string)
+				if !ok {
+					b, _ := json.Marshal(v)
+					s = string(b)
+				}
+				if row.Meta == nil {
+					row.Meta = map[string]string{}
+				}
+				row.Meta[k] = s
+			}
+			prob = checkMeta(row.Meta)
+		}
+		if prob != nil {
+			prob.Line = line
+			row.Invalid = firstNonEmpty(get("id"), get("email"), get("username"))
+			row.Meta = nil
+		} else {
+			row.User = u
+		}
+		if err := fn(row, prob); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("line %d: %w", line+1, err)
+	}
+	return nil
+}
+
+// userKey is an 8-byte fingerprint of a user reference, ignoring case, as
+// the IdPs match: two rows with the same key name the same user.
+func userKey(u tasks.User) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(u.Kind()))
+	h.Write([]byte{0})
+	h.Write([]byte(strings.ToLower(u.Value())))
+	return h.Sum64()
+}
+
+// ScanSource reads a whole source, reporting what it holds and which rows
+// are invalid or repeat an earlier user, without storing anything. It holds
+// 16 bytes per row whatever the rows hold.
+func ScanSource(r io.Reader, o ReadOptions) (*Scan, error) {
+	s := &Scan{Reasons: map[string]int{}}
+	type seen struct {
+		key       uint64
+		row, line int32
+	}
+	var keys []seen
+	digest, err := Read(r, o, func(row Row, p *Problem) error {
+		idx := s.Rows
+		s.Rows++
+		if p != nil {
+			s.Invalid++
+			s.Reasons[p.Reason]++
+			if len(s.Problems) < maxProblems {
+				s.Problems = append(s.Problems, *p)
+			}
+			return nil
+		}
+		s.Valid++
+		keys = append(keys, seen{userKey(row.User), int32(idx), int32(row.Line)})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Digest = digest
+	// Sorted by user, then row, every row after the first of its user is a
+	// duplicate.
+	slices.SortFunc(keys, func(a, b seen) int {
+		if a.key != b.key {
+			return cmp.Compare(a.key, b.key)
+		}
+		return cmp.Compare(a.row, b.row)
+	})
+	type dup struct{ line, first int32 }
+	var dups []dup
+	first := 0
+	for i := 1; i < len(keys); i++ {
+		if keys[i].key != keys[first].key {
+			first = i
+			continue
+		}
+		s.dups = append(s.dups, keys[i].row)
+		dups = append(dups, dup{keys[i].line, keys[first].line})
+	}
+	keys = nil
+	s.Duplicates = len(s.dups)
+	if s.Duplicates > 0 {
+		s.Reasons[ReasonDuplicateRow] = s.Duplicates
+	}
+	slices.Sort(s.dups)
+	slices.SortFunc(dups, func(a, b dup) int { return cmp.Compare(a.line, b.line) })
+	for _, d := range dups[:min(len(dups), maxProblems)] {
+		s.Problems = append(s.Problems, Problem{Line: int(d.line), Reason: ReasonDuplicateRow,
+			Detail: fmt.Sprintf("the same user as line %d; reset once", d.first)})
+	}
+	slices.SortStableFunc(s.Problems, func(a, b Problem) int { return a.Line - b.Line })
+	s.Problems = s.Problems[:min(len(s.Problems), maxProblems)]
+	return s, nil
+}
