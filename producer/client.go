@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/halt"
 	"github.com/resetq/resetq/internal/outcomes"
 	"github.com/resetq/resetq/tasks"
@@ -40,6 +41,10 @@ type Provider struct {
 	// AttemptTimeout bounds one attempt; Asynq's task timeout is set a
 	// little above it so the worker's own deadline fires first.
 	AttemptTimeout time.Duration
+	// RateCount resets per RatePeriod is the provider's own rate limit
+	// (the worker enforces it); campaigns size their window by it.
+	RateCount  int
+	RatePeriod time.Duration
 }
 
 // Config configures a Client.
@@ -59,6 +64,7 @@ type Client struct {
 	asynq     *asynq.Client
 	insp      *asynq.Inspector
 	outcomes  *outcomes.Store
+	campaigns *campaigns.Store
 	halts     *halt.Registry
 	providers map[string]Provider
 }
@@ -76,6 +82,7 @@ func NewClient(cfg Config) (*Client, error) {
 		asynq:     asynq.NewClientFromRedisClient(cfg.Redis),
 		insp:      asynq.NewInspectorFromRedisClient(cfg.Redis),
 		outcomes:  outcomes.New(cfg.Redis, cfg.OutcomeRetention),
+		campaigns: campaigns.NewStore(cfg.Redis),
 		halts:     halt.New(cfg.Redis),
 		providers: map[string]Provider{},
 	}

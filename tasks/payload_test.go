@@ -146,6 +146,14 @@ func TestCampaignKeyIgnoresCaseOfTheReference(t *testing.T) {
 func TestQueueNames(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, "resetq-corp", tasks.QueueName("corp"))
+	require.Equal(t, "resetq-corp.campaigns", tasks.CampaignQueueName("corp"))
+	require.Equal(t, []string{"resetq-corp", "resetq-corp.campaigns"}, tasks.Queues("corp"))
+	require.NotEqual(t, tasks.CampaignQueueName("corp"), tasks.QueueName("corp-campaigns"))
+	for _, q := range tasks.Queues("corp-2") {
+		require.Equal(t, "corp-2", tasks.ProviderOfQueue(q))
+	}
+	require.Empty(t, tasks.ProviderOfQueue(tasks.WebhookQueueName))
+	require.Empty(t, tasks.ProviderOfQueue("default"))
 	for _, r := range tasks.ReservedProviderNames {
 		require.NotEqual(t, tasks.WebhookQueueName, tasks.QueueName(r+"x"))
 		require.Equal(t, tasks.WebhookQueueName, tasks.QueueName(r))

@@ -29,6 +29,17 @@ func CampaignKey(campaign string, u User) string {
 	return "campaign\x00" + campaign + "\x00" + u.Kind() + "\x00" + strings.ToLower(u.Value())
 }
 
+// CampaignTaskID is the task ID of one user's reset within a campaign: a
+// user listed twice, or a campaign started twice, is one task.
+func CampaignTaskID(provider, campaign string, u User) string {
+	return TaskID(provider, CampaignKey(campaign, u))
+}
+
+// CampaignRowHeader is the Asynq task header that carries a campaign
+// task's row number (from 0, in file order). It travels beside payload v1,
+// which it leaves unchanged.
+const CampaignRowHeader = "resetq-row"
+
 // RandomTaskID returns a fresh task ID for a request without an idempotency
 // key.
 func RandomTaskID() string {

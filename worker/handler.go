@@ -7,13 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/hibiken/asynq"
 	"github.com/sethvargo/go-retry"
 
 	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/tasks"
 	"github.com/resetq/resetq/webhook"
 )
@@ -25,14 +28,14 @@ type task struct {
 	maxRetry  int
 	start     time.Time
 	payload   *tasks.Payload
+	// campaign and row are set for a campaign's task: its outcome goes to
+	// the campaign's records.
+	campaign *campaigns.Campaign
+	row      int
 }
 
 func (t *task) attempts() int { return t.retried + 1 }
 func (t *task) final() bool   { return t.retried >= t.maxRetry }
-
-// providerOf names the provider a queue belongs to, for tasks whose payload
-// cannot be read.
-func providerOf(queue string) string { return strings.TrimPrefix(queue, tasks.QueuePrefix) }
 
 // handle runs one reset task.
 func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
@@ -44,12 +47,12 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 
 	p, err := tasks.Decode(at.Payload())
 	if err != nil {
-		return s.finish(ctx, t, providerOf(t.queue), tasks.Failed, tasks.ReasonInvalidPayload, "invalid payload: "+err.Error())
+		return s.finish(ctx, t, tasks.ProviderOfQueue(t.queue), tasks.Failed, tasks.ReasonInvalidPayload, "invalid payload: "+err.Error())
 	}
 	t.payload = p
 	prov := s.providers[p.Provider]
-	if prov == nil || tasks.QueueName(p.Provider) != t.queue {
-		return s.finish(ctx, t, providerOf(t.queue), tasks.Failed, tasks.ReasonUnknownProvider,
+	if prov == nil || !slices.Contains(tasks.Queues(p.Provider), t.queue) {
+		return s.finish(ctx, t, tasks.ProviderOfQueue(t.queue), tasks.Failed, tasks.ReasonUnknownProvider,
 			fmt.Sprintf("payload names provider %q, which this worker does not serve on queue %s", p.Provider, t.queue))
 	}
 	if prov.halted.Load() && s.stillHalted(ctx, prov) {
@@ -58,17 +61,24 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 
 	// The done-marker: a task the IdP already accepted is not sent again,
 	// whatever brought it back (a crash before the acknowledgement, a
-	// shutdown that requeued it, a re-enqueue of the same key).
-	prev, err := s.outcomes.Get(ctx, t.id)
-	if err != nil {
-		return err
-	}
-	if prev != nil && prev.Outcome == tasks.Succeeded {
-		s.log.Info("reset already accepted by the IdP; not sending it again",
-			"task_id", t.id, "provider", prov.Name, "finished_at", prev.FinishedAt)
-		// The event may not have been queued before whatever brought the
-		// task back; queuing it again is harmless (same webhook-id).
-		return s.emit(ctx, t, *prev)
+	// shutdown that requeued it, a re-enqueue of the same key). A
+	// campaign's task keeps its marker in the campaign's records.
+	if row, ok := at.Headers()[tasks.CampaignRowHeader]; ok && p.Campaign != "" {
+		if done, err := s.startCampaignTask(ctx, t, row); done || err != nil {
+			return err
+		}
+	} else {
+		prev, err := s.outcomes.Get(ctx, t.id)
+		if err != nil {
+			return err
+		}
+		if prev != nil && prev.Outcome == tasks.Succeeded {
+			s.log.Info("reset already accepted by the IdP; not sending it again",
+				"task_id", t.id, "provider", prov.Name, "finished_at", prev.FinishedAt)
+			// The event may not have been queued before whatever brought the
+			// task back; queuing it again is harmless (same webhook-id).
+			return s.emit(ctx, t, *prev)
+		}
 	}
 
 	if prov.DuplicateWindow > 0 {
@@ -128,7 +138,7 @@ func (s *Server) attempt(ctx context.Context, prov *provider, t *task) Decision 
 		return d, false
 	})
 	_ = retry.Do(ctx, b, func(ctx context.Context) error {
-		if err := s.waitForRate(ctx, prov); err != nil {
+		if err := s.waitForRate(ctx, prov, t); err != nil {
 			last = Classify(err)
 			return nil // a long wait goes back to the queue at once
 		}
@@ -144,40 +154,53 @@ func (s *Server) attempt(ctx context.Context, prov *provider, t *task) Decision 
 	return last
 }
 
-// waitForRate takes a slot from the provider's shared rate limit. A short
+// waitForRate takes a slot from each rate limit the task is under: its
+// campaign's, then its provider's, both shared by every worker. A short
 // wait is slept here; a long one returns a RateLimited error so the task
 // goes back to its queue instead of holding a worker.
-func (s *Server) waitForRate(ctx context.Context, prov *provider) error {
-	if prov.limit.IsZero() {
-		return nil
-	}
+func (s *Server) waitForRate(ctx context.Context, prov *provider, t *task) error {
 	var waited time.Duration
 	defer func() {
 		if waited > 0 {
 			s.m.RateLimitWait.WithLabelValues(prov.Name).Observe(waited.Seconds())
 		}
 	}()
-	for {
-		res, err := s.limiter.Allow(ctx, "resetq:rate:"+prov.Name, prov.limit)
-		if err != nil {
-			return &idp.Error{Kind: idp.Transient, Message: "rate limiter unavailable", Err: err}
-		}
-		if res.Allowed > 0 {
-			return nil
-		}
-		if waited+res.RetryAfter > s.cfg.MaxHold {
-			return &idp.Error{Kind: idp.RateLimited, Message: "provider rate limit " + prov.limit.String(),
-				RetryAfter: res.RetryAfter}
-		}
-		timer := time.NewTimer(res.RetryAfter)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return &idp.Error{Kind: idp.Transient, Message: "canceled while waiting for the rate limit", Err: ctx.Err()}
-		case <-timer.C:
-			waited += res.RetryAfter
+	type limit struct {
+		key, what string
+		redis_rate.Limit
+	}
+	var limits []limit
+	if c := t.campaign; c != nil && c.RateN > 0 {
+		limits = append(limits, limit{"resetq:rate:campaign:" + c.ID, "campaign " + c.ID,
+			redis_rate.Limit{Rate: c.RateN, Burst: 1, Period: c.RatePer}})
+	}
+	if !prov.limit.IsZero() {
+		limits = append(limits, limit{"resetq:rate:" + prov.Name, "provider " + prov.Name, prov.limit})
+	}
+	for _, l := range limits {
+		for {
+			res, err := s.limiter.Allow(ctx, l.key, l.Limit)
+			if err != nil {
+				return &idp.Error{Kind: idp.Transient, Message: "rate limiter unavailable", Err: err}
+			}
+			if res.Allowed > 0 {
+				break
+			}
+			if waited+res.RetryAfter > s.cfg.MaxHold {
+				return &idp.Error{Kind: idp.RateLimited, Message: l.what + " rate limit " + l.Limit.String(),
+					RetryAfter: res.RetryAfter}
+			}
+			timer := time.NewTimer(res.RetryAfter)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return &idp.Error{Kind: idp.Transient, Message: "canceled while waiting for the rate limit", Err: ctx.Err()}
+			case <-timer.C:
+				waited += res.RetryAfter
+			}
 		}
 	}
+	return nil
 }
 
 // finish records a task's outcome, counts it, logs it, and tells Asynq what
@@ -190,7 +213,7 @@ func (s *Server) finish(ctx context.Context, t *task, provider string, o tasks.O
 	}
 	// The record must outlive a canceled task context: for a success it is
 	// the only thing that stops a second email.
-	if err := s.putOutcome(context.WithoutCancel(ctx), r); err != nil {
+	if err := s.record(context.WithoutCancel(ctx), t, r); err != nil {
 		s.log.Error("could not record the outcome; a redelivery of this task may repeat the reset",
 			"task_id", t.id, "provider", provider, "outcome", o, "error", err)
 	}
@@ -246,13 +269,19 @@ func (s *Server) emit(ctx context.Context, t *task, r tasks.Result) error {
 	return nil
 }
 
-// putOutcome writes the record, retrying briefly: a short Redis hiccup must
-// not leave a success unrecorded.
-func (s *Server) putOutcome(ctx context.Context, r tasks.Result) error {
+// record writes the outcome, to the task's record or its campaign row,
+// retrying briefly: a short Redis hiccup must not leave a success
+// unrecorded.
+func (s *Server) record(ctx context.Context, t *task, r tasks.Result) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	b := retry.WithMaxRetries(5, retry.NewExponential(50*time.Millisecond))
 	return retry.Do(ctx, b, func(ctx context.Context) error {
+		if t.campaign != nil {
+			_, err := s.campaigns.RecordOutcome(ctx, t.campaign, t.row, campaigns.Record{
+				Outcome: r.Outcome, Reason: r.Reason, Attempts: r.Attempts, Finished: r.FinishedAt})
+			return retry.RetryableError(err)
+		}
 		return retry.RetryableError(s.outcomes.Put(ctx, r))
 	})
 }
@@ -282,9 +311,18 @@ func (s *Server) handleError(ctx context.Context, at *asynq.Task, err error) {
 		s.log.Debug("reset attempt will be retried", "task_id", t.id, "queue", t.queue, "attempt", t.attempts(), "error", err)
 		return
 	}
-	provider := providerOf(t.queue)
+	provider := tasks.ProviderOfQueue(t.queue)
 	if p, perr := tasks.Decode(at.Payload()); perr == nil {
 		t.payload, provider = p, p.Provider
+		if row, ok := at.Headers()[tasks.CampaignRowHeader]; ok && p.Campaign != "" {
+			c, n, cerr := s.campaignRow(ctx, p.Campaign, row)
+			if cerr != nil || c == nil {
+				s.log.Error("the campaign of a task whose retries ran out cannot be read; its row stays queued",
+					"task_id", t.id, "campaign", p.Campaign, "error", cerr)
+				return
+			}
+			t.campaign, t.row = c, n
+		}
 	}
 	msg := err.Error()
 	if asynq.IsPanicError(err) {

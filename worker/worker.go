@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/halt"
 	"github.com/resetq/resetq/internal/metrics"
 	"github.com/resetq/resetq/internal/outcomes"
@@ -26,8 +27,8 @@ const haltMarker = halt.ErrorMarker
 
 // Provider is one provider the worker serves, with its queue settings.
 type Provider struct {
-	// Name is the provider's configured name; its queue is
-	// tasks.QueueName(Name).
+	// Name is the provider's configured name; its queues are
+	// tasks.Queues(Name).
 	Name string
 	// IdP sends the resets. If it also implements idp.Checker, the worker
 	// checks it at start.
@@ -155,6 +156,7 @@ type Server struct {
 	order     []string
 	servers   []*asynq.Server // one per provider
 	outcomes  *outcomes.Store
+	campaigns *campaigns.Store
 	halts     *halt.Registry
 	limiter   *redis_rate.Limiter
 	log       *slog.Logger
@@ -177,6 +179,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		providers: map[string]*provider{},
 		outcomes:  outcomes.New(cfg.Redis, cfg.OutcomeRetention),
+		campaigns: campaigns.NewStore(cfg.Redis),
 		halts:     halt.New(cfg.Redis),
 		limiter:   redis_rate.NewLimiter(cfg.Redis),
 		log:       cfg.Logger,
@@ -212,10 +215,12 @@ func New(cfg Config) (*Server, error) {
 		s.order = append(s.order, p.Name)
 		s.m.InitProvider(p.Name)
 		// One Asynq server per provider: Asynq's concurrency limit is per
-		// server, and a shared one lets a slow IdP hold every slot.
+		// server, and a shared one lets a slow IdP hold every slot. Its
+		// campaign queue is served only when its own queue is empty.
 		s.servers = append(s.servers, asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 			Concurrency:              p.Concurrency,
-			Queues:                   map[string]int{tasks.QueueName(p.Name): 1},
+			Queues:                   map[string]int{tasks.QueueName(p.Name): 2, tasks.CampaignQueueName(p.Name): 1},
+			StrictPriority:           true,
 			TaskCheckInterval:        cfg.PollInterval,
 			DelayedTaskCheckInterval: time.Second,
 			ShutdownTimeout:          cfg.ShutdownTimeout,

@@ -288,6 +288,11 @@ func (s *Store) Active(ctx context.Context) ([]string, error) {
 	return ids, err
 }
 
+// Forget takes a campaign whose keys are gone off the active list.
+func (s *Store) Forget(ctx context.Context, id string) error {
+	return s.rdb.SRem(ctx, ActiveKey, id).Err()
+}
+
 // Retire takes a finished campaign off the active list and lets its keys
 // expire after keep.
 func (s *Store) Retire(ctx context.Context, c *Campaign, keep time.Duration) error {
@@ -369,6 +374,12 @@ if cur == false or cur == ARGV[1] then
   return 1
 end
 return 0`)
+
+// Leased reports whether anyone holds the campaign's lease.
+func (s *Store) Leased(ctx context.Context, id string) (bool, error) {
+	n, err := s.rdb.Exists(ctx, feederKey(id)).Result()
+	return n == 1, err
+}
 
 // Release gives the lease up if owner holds it.
 func (s *Store) Release(ctx context.Context, id, owner string) error {

@@ -83,8 +83,6 @@ func (s *Scan) DuplicateRows() []int {
 	return out
 }
 
-
-
 // maxProblems bounds the problems a scan keeps; the counts go on.
 const maxProblems = 1000
 

@@ -56,8 +56,10 @@ func (r *Registry) Halt(ctx context.Context, st State) (first bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("recording the halt of %s: %w", st.Provider, err)
 	}
-	if err := r.insp.PauseQueue(tasks.QueueName(st.Provider)); err != nil && !strings.Contains(err.Error(), "already paused") {
-		return first, fmt.Errorf("pausing the queue of %s: %w", st.Provider, err)
+	for _, q := range tasks.Queues(st.Provider) {
+		if err := r.insp.PauseQueue(q); err != nil && !strings.Contains(err.Error(), "already paused") {
+			return first, fmt.Errorf("pausing queue %s: %w", q, err)
+		}
 	}
 	return first, nil
 }
@@ -121,9 +123,20 @@ func (r *Registry) Resume(ctx context.Context, provider string) (Resumed, error)
 	if err := r.rdb.Del(ctx, key(provider)).Err(); err != nil {
 		return res, err
 	}
-	q := tasks.QueueName(provider)
+	for _, q := range tasks.Queues(provider) {
+		n, err := r.resumeQueue(q)
+		res.Requeued += n
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// resumeQueue unpauses one queue and puts back the tasks a halt archived.
+func (r *Registry) resumeQueue(q string) (requeued int, err error) {
 	if err := r.insp.UnpauseQueue(q); err != nil && !strings.Contains(err.Error(), "not paused") {
-		return res, fmt.Errorf("unpausing %s: %w", q, err)
+		return 0, fmt.Errorf("unpausing %s: %w", q, err)
 	}
 	// Collect first: running a task takes it out of the archive and would
 	// shift the pages under the loop.
@@ -134,7 +147,7 @@ func (r *Registry) Resume(ctx context.Context, provider string) (Resumed, error)
 			break
 		}
 		if err != nil {
-			return res, err
+			return 0, err
 		}
 		for _, t := range archived {
 			if strings.Contains(t.LastErr, ErrorMarker) {
@@ -147,8 +160,8 @@ func (r *Registry) Resume(ctx context.Context, provider string) (Resumed, error)
 	}
 	for _, id := range ids {
 		if err := r.insp.RunTask(q, id); err == nil {
-			res.Requeued++
+			requeued++
 		}
 	}
-	return res, nil
+	return requeued, nil
 }
