@@ -15,6 +15,8 @@ type Config struct {
 	Log       Log        `yaml:"log"`
 	Providers []Provider `yaml:"providers"`
 	Webhooks  Webhooks   `yaml:"webhooks"`
+	Campaigns Campaigns  `yaml:"campaigns"`
+	API       API        `yaml:"api"`
 
 	// Path is the file the configuration came from ("" when built in code).
 	Path string `yaml:"-"`
@@ -66,6 +68,53 @@ type HTTPAuth struct {
 	Password     string `yaml:"password"`
 	PasswordFile string `yaml:"password_file"`
 }
+
+// Campaigns tunes the campaign feeders that run in every worker.
+type Campaigns struct {
+	// Retention is how long a finished campaign's state and report stay
+	// readable (default 30 days).
+	Retention time.Duration `yaml:"retention"`
+	// FeedInterval is how often a feeder tops its campaigns' windows up
+	// (default 200ms).
+	FeedInterval time.Duration `yaml:"feed_interval"`
+	// StallAfter: a campaign whose queued rows make no progress for this
+	// long has its tasks checked, and lost ones sent again (default 5m).
+	StallAfter time.Duration `yaml:"stall_after"`
+}
+
+// API configures the HTTP producer API (`resetq api`).
+type API struct {
+	Listen string `yaml:"listen"`
+	// InWorker also serves the API under /v1/ on every worker's listener.
+	InWorker bool `yaml:"in_worker"`
+	// MaxUploadMB bounds a campaign upload (default 256); other request
+	// bodies are bounded at 64 KiB.
+	MaxUploadMB int `yaml:"max_upload_mb"`
+	// Tokens are the bearer tokens the API accepts, each with its scopes.
+	Tokens []APIToken `yaml:"tokens"`
+}
+
+// APIToken is one client of the API.
+type APIToken struct {
+	// Name identifies the client in logs.
+	Name      string `yaml:"name"`
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	// Scopes: resets (ask for resets, see whether they are done),
+	// outcomes (also read how they ended), campaigns (everything about
+	// campaigns, reports included).
+	Scopes []string `yaml:"scopes"`
+}
+
+// API scopes.
+const (
+	ScopeResets    = "resets"
+	ScopeOutcomes  = "outcomes"
+	ScopeCampaigns = "campaigns"
+)
+
+// Scopes lists every API scope.
+var Scopes = []string{ScopeResets, ScopeOutcomes, ScopeCampaigns}
 
 // Log configures logging.
 type Log struct {

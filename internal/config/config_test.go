@@ -386,3 +386,51 @@ func TestHTTPDefaultsAndUIAuth(t *testing.T) {
 		require.Equal(t, loop, config.IsLoopback(addr), addr)
 	}
 }
+
+func TestAPIAndCampaigns(t *testing.T) {
+	t.Parallel()
+	base := "providers:\n  - {name: corp, type: keycloak, base_url: \"https://sso.example.com\", realm: r, auth: {client_id: c, client_secret: s}}\n"
+	c, err := config.Parse("resetq.yaml", []byte(base), env(nil))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:8080", c.API.Listen)
+	require.Equal(t, 256, c.API.MaxUploadMB)
+	require.Empty(t, c.API.Tokens)
+	require.Equal(t, 30*24*time.Hour, c.Campaigns.Retention)
+	require.Equal(t, 200*time.Millisecond, c.Campaigns.FeedInterval)
+	require.Equal(t, 5*time.Minute, c.Campaigns.StallAfter)
+
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "helpdesk"), []byte("helpdesk-token-0123456789\n"), 0o600))
+	src := base + `api:
+  listen: ":8080"
+  tokens:
+    - {name: helpdesk, token_file: helpdesk, scopes: [resets]}
+    - {token: security-token-0123456789, scopes: [resets, outcomes, campaigns]}
+campaigns: {retention: 48h}
+`
+	path := filepath.Join(dir, "resetq.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(src), 0o600))
+	c, err = config.Load(path)
+	require.NoError(t, err)
+	require.Equal(t, []config.APIToken{
+		{Name: "helpdesk", Token: "helpdesk-token-0123456789", TokenFile: "helpdesk", Scopes: []string{"resets"}},
+		{Name: "token-1", Token: "security-token-0123456789", Scopes: []string{"resets", "outcomes", "campaigns"}},
+	}, c.API.Tokens)
+	require.Equal(t, 48*time.Hour, c.Campaigns.Retention)
+
+	for src, want := range map[string]string{
+		"api: {tokens: [{token: short, scopes: [resets]}]}":                                                                 "api.tokens[0].token: must be at least 20 characters",
+		"api: {tokens: [{token: 0123456789abcdefghij, scopes: [admin]}]}":                                                   `api.tokens[0].scopes[0]: "admin" is not a scope (known: resets, outcomes, campaigns)`,
+		"api: {tokens: [{token: 0123456789abcdefghij}]}":                                                                    "api.tokens[0].scopes: at least one of resets, outcomes, campaigns is required",
+		"api: {tokens: [{token: 0123456789abcdefghij, scopes: [resets]}, {token: 0123456789abcdefghij, scopes: [resets]}]}": "api.tokens[1].token: is the same as api.tokens[0]'s",
+		"api: {tokens: [{scopes: [resets]}]}":                                                                               "api.tokens[0].token: required",
+		"api: {listen: nowhere}":                                                                                            `api.listen: "nowhere" must be host:port`,
+		"api: {max_upload_mb: 0.5}":                                                                                         "api.max_upload_mb",
+		"campaigns: {retention: 1h}":                                                                                        "campaigns.retention: must be at least 24h",
+		"campaigns: {feed_interval: 1ms}":                                                                                   "campaigns.feed_interval: must be between 10ms and 1m",
+		"campaigns: {stall: 1m}":                                                                                            "resetq.yaml:3: campaigns.stall: unknown key",
+	} {
+		_, err := config.Parse("resetq.yaml", []byte(base+src+"\n"), env(nil))
+		require.ErrorContains(t, err, want, src)
+	}
+}

@@ -394,4 +394,8 @@ func (l *loader) resolveSecrets(c *Config) {
 		e := &c.Webhooks.Endpoints[i]
 		l.readSecret(&e.Secret, e.SecretFile, fmt.Sprintf("webhooks.endpoints[%d].secret", i))
 	}
+	for i := range c.API.Tokens {
+		t := &c.API.Tokens[i]
+		l.readSecret(&t.Token, t.TokenFile, fmt.Sprintf("api.tokens[%d].token", i))
+	}
 }

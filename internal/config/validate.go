@@ -23,6 +23,12 @@ const (
 	DefaultOutcomeRetention = 72 * time.Hour
 	MinOutcomeRetention     = 24 * time.Hour
 	DefaultListen           = "127.0.0.1:9464"
+	DefaultAPIListen        = "127.0.0.1:8080"
+	DefaultMaxUploadMB      = 256
+	DefaultCampaignKeep     = 30 * 24 * time.Hour
+	DefaultFeedInterval     = 200 * time.Millisecond
+	DefaultStallAfter       = 5 * time.Minute
+	minAPITokenLen          = 20
 	DefaultTimeout          = 30 * time.Second
 	DefaultMaxRetries       = 10
 	maxTimeout              = 5 * time.Minute
@@ -91,6 +97,26 @@ func (c *Config) setDefaults() {
 		c.Providers[i].setDefaults()
 		if c.Providers[i].Concurrency == 0 {
 			c.Providers[i].Concurrency = w.Concurrency
+		}
+	}
+	if c.Campaigns.Retention == 0 {
+		c.Campaigns.Retention = DefaultCampaignKeep
+	}
+	if c.Campaigns.FeedInterval == 0 {
+		c.Campaigns.FeedInterval = DefaultFeedInterval
+	}
+	if c.Campaigns.StallAfter == 0 {
+		c.Campaigns.StallAfter = DefaultStallAfter
+	}
+	if c.API.Listen == "" {
+		c.API.Listen = DefaultAPIListen
+	}
+	if c.API.MaxUploadMB == 0 {
+		c.API.MaxUploadMB = DefaultMaxUploadMB
+	}
+	for i := range c.API.Tokens {
+		if c.API.Tokens[i].Name == "" {
+			c.API.Tokens[i].Name = fmt.Sprintf("token-%d", i)
 		}
 	}
 	wh := &c.Webhooks
@@ -212,6 +238,8 @@ func (l *loader) validate(c *Config) {
 		l.fieldError("providers", "at least one provider is required")
 	}
 	l.validateWebhooks(&c.Webhooks)
+	l.validateCampaigns(&c.Campaigns)
+	l.validateAPI(&c.API)
 	seen := map[string]int{}
 	for i := range c.Providers {
 		path := fmt.Sprintf("providers[%d]", i)
@@ -226,6 +254,54 @@ func (l *loader) validate(c *Config) {
 			seen[p.Name] = i
 		}
 		l.validateProvider(p, path)
+	}
+}
+
+func (l *loader) validateCampaigns(c *Campaigns) {
+	if c.Retention < 24*time.Hour {
+		l.fieldError("campaigns.retention", "must be at least 24h (reports are read after the campaign), not %s", c.Retention)
+	}
+	if c.FeedInterval < 10*time.Millisecond || c.FeedInterval > time.Minute {
+		l.fieldError("campaigns.feed_interval", "must be between 10ms and 1m, not %s", c.FeedInterval)
+	}
+	if c.StallAfter < time.Second {
+		l.fieldError("campaigns.stall_after", "must be at least 1s, not %s", c.StallAfter)
+	}
+}
+
+func (l *loader) validateAPI(a *API) {
+	if _, _, err := net.SplitHostPort(a.Listen); err != nil {
+		l.fieldError("api.listen", "%q must be host:port, like 127.0.0.1:8080 or :8080", a.Listen)
+	}
+	if a.MaxUploadMB < 1 || a.MaxUploadMB > 4096 {
+		l.fieldError("api.max_upload_mb", "must be between 1 and 4096, not %d", a.MaxUploadMB)
+	}
+	names, tokens := map[string]int{}, map[string]int{}
+	for i, t := range a.Tokens {
+		path := fmt.Sprintf("api.tokens[%d]", i)
+		if j, dup := names[t.Name]; dup {
+			l.fieldError(path+".name", "%q is already the name of api.tokens[%d]", t.Name, j)
+		}
+		names[t.Name] = i
+		switch {
+		case t.Token == "":
+			l.fieldError(path+".token", "required (or token_file)")
+		case len(t.Token) < minAPITokenLen:
+			l.fieldError(path+".token", "must be at least %d characters (try: openssl rand -hex 32)", minAPITokenLen)
+		default:
+			if j, dup := tokens[t.Token]; dup {
+				l.fieldError(path+".token", "is the same as api.tokens[%d]'s; give every client its own", j)
+			}
+			tokens[t.Token] = i
+		}
+		if len(t.Scopes) == 0 {
+			l.fieldError(path+".scopes", "at least one of %s is required", strings.Join(Scopes, ", "))
+		}
+		for j, s := range t.Scopes {
+			if !slices.Contains(Scopes, s) {
+				l.fieldError(fmt.Sprintf("%s.scopes[%d]", path, j), "%q is not a scope (known: %s)", s, strings.Join(Scopes, ", "))
+			}
+		}
 	}
 }
 

@@ -1,0 +1,201 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/resetq/resetq/producer"
+)
+
+// Scopes a token can hold.
+const (
+	// ScopeResets asks for resets and sees whether they are done.
+	ScopeResets = "resets"
+	// ScopeOutcomes also sees how resets ended, which says whether the
+	// user exists.
+	ScopeOutcomes = "outcomes"
+	// ScopeCampaigns starts, steers and reports on campaigns.
+	ScopeCampaigns = "campaigns"
+)
+
+// Token is one client of the API.
+type Token struct {
+	// Name identifies the client in logs.
+	Name   string
+	Secret string
+	Scopes []string
+}
+
+// Config configures the API.
+type Config struct {
+	Client *producer.Client
+	Tokens []Token
+	// MaxUpload bounds a campaign's upload in bytes (256 MiB); other
+	// bodies are bounded at 64 KiB.
+	MaxUpload int64
+	// TempDir is where uploads wait while they are imported ("" is the
+	// system's).
+	TempDir string
+	Logger  *slog.Logger
+}
+
+// maxBody bounds every request body but a campaign upload.
+const maxBody = 64 << 10
+
+// API serves the routes under /v1/.
+type API struct {
+	cfg    Config
+	tokens []token
+	log    *slog.Logger
+	mux    *http.ServeMux
+}
+
+type token struct {
+	Token
+	sum [32]byte
+}
+
+// New checks cfg and returns the API.
+func New(cfg Config) (*API, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("httpapi: Config.Client is required")
+	}
+	if len(cfg.Tokens) == 0 {
+		return nil, errors.New("httpapi: at least one token is required (api.tokens)")
+	}
+	if cfg.MaxUpload <= 0 {
+		cfg.MaxUpload = 256 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &API{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	for _, t := range cfg.Tokens {
+		if t.Secret == "" {
+			return nil, fmt.Errorf("httpapi: token %q has no secret", t.Name)
+		}
+		a.tokens = append(a.tokens, token{Token: t, sum: sha256.Sum256([]byte(t.Secret))})
+	}
+	a.route("/v1/resets", ScopeResets, map[string]handler{http.MethodPost: a.postReset})
+	a.route("/v1/resets/{id}", ScopeResets, map[string]handler{http.MethodGet: a.getReset})
+	a.route("/v1/campaigns", ScopeCampaigns, map[string]handler{http.MethodPost: a.postCampaign, http.MethodGet: a.listCampaigns})
+	a.route("/v1/campaigns/{name}", ScopeCampaigns, map[string]handler{http.MethodGet: a.getCampaign})
+	a.route("/v1/campaigns/{name}/report", ScopeCampaigns, map[string]handler{http.MethodGet: a.getReport})
+	for _, verb := range []string{"pause", "resume", "cancel"} {
+		a.route("/v1/campaigns/{name}/"+verb, ScopeCampaigns, map[string]handler{http.MethodPost: a.control(verb)})
+	}
+	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusNotFound, "not-found", "Not found", "no such resource: "+r.URL.Path)
+	})
+	return a, nil
+}
+
+// handler serves one method of a route for an authenticated client.
+type handler func(w http.ResponseWriter, r *http.Request, t *token) error
+
+func (a *API) route(pattern, scope string, methods map[string]handler) {
+	allow := strings.Join(sortedKeys(methods), ", ")
+	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		tok, err := a.serve(rec, r, scope, methods, allow)
+		if err != nil {
+			a.fail(rec, r, err)
+		}
+		name := ""
+		if tok != nil {
+			name = tok.Name
+		}
+		a.log.Info("api request", "method", r.Method, "route", pattern, "status", rec.status, "client", name,
+			"duration", time.Since(start).Round(time.Millisecond))
+	})
+}
+
+func (a *API) serve(w http.ResponseWriter, r *http.Request, scope string, methods map[string]handler, allow string) (*token, error) {
+	tok := a.authenticate(r)
+	if tok == nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="resetq"`)
+		return nil, &problemError{status: http.StatusUnauthorized, kind: "unauthorized", title: "Unauthorized",
+			detail: "send a token from the configuration's api.tokens as: Authorization: Bearer <token>"}
+	}
+	h, ok := methods[r.Method]
+	if !ok {
+		w.Header().Set("Allow", allow)
+		return tok, &problemError{status: http.StatusMethodNotAllowed, kind: "method-not-allowed", title: "Method not allowed",
+			detail: fmt.Sprintf("%s is not allowed here (allowed: %s)", r.Method, allow)}
+	}
+	if !slices.Contains(tok.Scopes, scope) {
+		return tok, &problemError{status: http.StatusForbidden, kind: "forbidden", title: "Forbidden",
+			detail: fmt.Sprintf("token %q lacks the %s scope", tok.Name, scope)}
+	}
+	return tok, h(w, r, tok)
+}
+
+// authenticate finds the request's token. Every configured token is
+// compared, in constant time, by its SHA-256: neither the time taken nor
+// an early exit tells an attacker how close a guess came.
+func (a *API) authenticate(r *http.Request) *token {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || got == "" {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+	var found *token
+	for i := range a.tokens {
+		if subtle.ConstantTimeCompare(sum[:], a.tokens[i].sum[:]) == 1 {
+			found = &a.tokens[i]
+		}
+	}
+	return found
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+type recorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
+}
+
+// Flush lets a streamed report reach the client as it is written.
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,122 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/resetq/resetq/producer"
+	"github.com/resetq/resetq/tasks"
+)
+
+// ResetRequest is the body of POST /v1/resets.
+type ResetRequest struct {
+	Provider string            `json:"provider"`
+	User     tasks.User        `json:"user"`
+	Actions  []string          `json:"actions,omitempty"`
+	Meta     map[string]string `json:"meta,omitempty"`
+}
+
+// ResetAccepted answers POST /v1/resets.
+type ResetAccepted struct {
+	ID string `json:"id"`
+	// Duplicate: a reset with this Idempotency-Key exists; nothing new was
+	// queued.
+	Duplicate bool   `json:"duplicate"`
+	StatusURL string `json:"status_url"`
+}
+
+// ResetStatus answers GET /v1/resets/{id}.
+type ResetStatus struct {
+	ID string `json:"id"`
+	// State is queued, running, retrying or done.
+	State string `json:"state"`
+	// Held is true while the provider is halted: the reset waits for an
+	// operator.
+	Held       bool      `json:"held"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// Outcome, Reason and Attempts are shown to tokens with the outcomes
+	// scope only.
+	Outcome  string `json:"outcome,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	Attempts int    `json:"attempts,omitempty"`
+}
+
+// decodeJSON reads a bounded JSON body into v, refusing unknown fields.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if err := requireType(r, "application/json"); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return badRequest("the body is not the JSON this endpoint takes: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return badRequest("the body holds more than one JSON value")
+	}
+	return nil
+}
+
+func requireType(r *http.Request, types ...string) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || !slices.Contains(types, mt) {
+		return &problemError{status: http.StatusUnsupportedMediaType, kind: "unsupported-media-type",
+			title: "Unsupported media type", detail: fmt.Sprintf("send the body as %v", types)}
+	}
+	return nil
+}
+
+func (a *API) postReset(w http.ResponseWriter, r *http.Request, _ *token) error {
+	var body ResetRequest
+	if err := decodeJSON(w, r, &body); err != nil {
+		return err
+	}
+	res, err := a.cfg.Client.Enqueue(r.Context(), producer.Request{Provider: body.Provider, User: body.User,
+		Actions: body.Actions, Meta: body.Meta, IdempotencyKey: r.Header.Get("Idempotency-Key")})
+	if err != nil {
+		return err
+	}
+	url := "/v1/resets/" + res.TaskID
+	w.Header().Set("Location", url)
+	return writeJSON(w, http.StatusAccepted, ResetAccepted{ID: res.TaskID, Duplicate: res.Duplicate, StatusURL: url})
+}
+
+func (a *API) getReset(w http.ResponseWriter, r *http.Request, t *token) error {
+	st, err := a.cfg.Client.Status(r.Context(), r.PathValue("id"))
+	if err != nil {
+		if errors.Is(err, producer.ErrInvalidRequest) {
+			// An ID that cannot be one is simply not found.
+			return &problemError{status: http.StatusNotFound, kind: "not-found", title: "Not found", detail: err.Error()}
+		}
+		return err
+	}
+	out := ResetStatus{ID: st.TaskID, Held: st.Halt != nil}
+	switch st.State {
+	case "done", "archived", "completed":
+		out.State = "done"
+	case "active":
+		out.State = "running"
+	case "retry":
+		out.State = "retrying"
+	default:
+		out.State = "queued"
+	}
+	if res := st.Result; res != nil {
+		out.FinishedAt = res.FinishedAt
+		if slices.Contains(t.Scopes, ScopeOutcomes) {
+			out.Outcome, out.Reason, out.Attempts = string(res.Outcome), res.Reason, res.Attempts
+		}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return writeJSON(w, http.StatusOK, out)
+}
