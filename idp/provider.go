@@ -22,6 +22,11 @@ type Request struct {
 	// Actions are the required actions to request; empty means the
 	// provider's configured default.
 	Actions []string
+	// Pace, when set, is called once right before the call that sends the
+	// reset, after any lookup: the caller's rate limit covers the emails,
+	// and what reaches the IdP keeps its pace however long lookups take.
+	// An error from it ends Reset with that error, and nothing is sent.
+	Pace func(ctx context.Context) error
 }
 
 // UserRef names a user by exactly one of its fields.

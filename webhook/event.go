@@ -67,11 +67,16 @@ type ResumeData struct {
 
 // CampaignData is the data of campaign.completed.
 type CampaignData struct {
-	Campaign   string         `json:"campaign"`
-	Provider   string         `json:"provider"`
-	Totals     map[string]int `json:"totals"`
-	StartedAt  time.Time      `json:"started_at"`
-	FinishedAt time.Time      `json:"finished_at"`
+	Campaign string `json:"campaign"`
+	Provider string `json:"provider"`
+	// Status is completed, or cancelled when a cancel ended it.
+	Status string `json:"status"`
+	// Totals counts the rows by outcome: succeeded, skipped, failed,
+	// cancelled.
+	Totals map[string]int `json:"totals"`
+	// StartedAt is nil for a campaign cancelled before it started.
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt time.Time  `json:"finished_at"`
 }
 
 // messageID derives a webhook-id from what the event is about. It holds
@@ -173,8 +178,9 @@ func Sample(eventType string, at time.Time) (Event, error) {
 	case ProviderResumed:
 		return ResumeEvent("example", "configuration", at.Add(-time.Hour), 3, at), nil
 	case CampaignCompleted:
-		return CampaignEvent(CampaignData{Campaign: "example", Provider: "example",
-			Totals: map[string]int{"succeeded": 990, "skipped": 9, "failed": 1}, StartedAt: at.Add(-time.Hour), FinishedAt: at}), nil
+		started := at.Add(-time.Hour)
+		return CampaignEvent(CampaignData{Campaign: "example", Provider: "example", Status: "completed",
+			Totals: map[string]int{"succeeded": 990, "skipped": 9, "failed": 1, "cancelled": 0}, StartedAt: &started, FinishedAt: at}), nil
 	}
 	return Event{}, fmt.Errorf("unknown event type %q (known: %s)", eventType, strings.Join(Types, ", "))
 }

@@ -121,8 +121,15 @@ func (s *Server) attempt(ctx context.Context, prov *provider, t *task) Decision 
 	ctx, cancel := context.WithTimeout(ctx, prov.AttemptTimeout)
 	defer cancel()
 	deadline := time.Now().Add(prov.AttemptTimeout / 2)
+	// The rate limit is taken right before the reset is sent, after any
+	// lookup: the IdP sees the pace however long lookups take.
+	var paceErr error
 	req := idp.Request{TaskID: t.id, Actions: t.payload.Actions, User: idp.UserRef{
-		Email: t.payload.User.Email, Username: t.payload.User.Username, ID: t.payload.User.ID}}
+		Email: t.payload.User.Email, Username: t.payload.User.Username, ID: t.payload.User.ID},
+		Pace: func(ctx context.Context) error {
+			paceErr = s.waitForRate(ctx, prov, t)
+			return paceErr
+		}}
 
 	var last Decision
 	exp := retry.WithJitterPercent(20, retry.NewExponential(s.cfg.InAttemptBase))
@@ -138,11 +145,11 @@ func (s *Server) attempt(ctx context.Context, prov *provider, t *task) Decision 
 		return d, false
 	})
 	_ = retry.Do(ctx, b, func(ctx context.Context) error {
-		if err := s.waitForRate(ctx, prov, t); err != nil {
-			last = Classify(err)
-			return nil // a long wait goes back to the queue at once
-		}
+		paceErr = nil
 		last = Classify(prov.IdP.Reset(ctx, req))
+		if paceErr != nil {
+			return nil // a long wait for the rate limit goes back to the queue at once
+		}
 		if last.Action == Retry {
 			return retry.RetryableError(last.Err)
 		}
@@ -172,7 +179,7 @@ func (s *Server) waitForRate(ctx context.Context, prov *provider, t *task) error
 	var limits []limit
 	if c := t.campaign; c != nil && c.RateN > 0 {
 		limits = append(limits, limit{"resetq:rate:campaign:" + c.ID, "campaign " + c.ID,
-			redis_rate.Limit{Rate: c.RateN, Burst: 1, Period: c.RatePer}})
+			Pace(c.RateN, c.RatePer)})
 	}
 	if !prov.limit.IsZero() {
 		limits = append(limits, limit{"resetq:rate:" + prov.Name, "provider " + prov.Name, prov.limit})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,6 +150,18 @@ type provider struct {
 	lastErr string // last failed check, for /readyz
 }
 
+// Pace is the limit resetq enforces for n resets per period: a steady
+// pace, never a flood followed by silence, so the IdP's mail relay sees what
+// it was promised. Its burst is the smallest that lets a slot taken a
+// moment late be made up: 1 plus 10 ms of the pace. With a burst of 1, a
+// worker that comes back a millisecond after its slot opened loses that
+// millisecond for good, and at 200/s that is a tenth of the pace. No second
+// ever holds more than n/period plus the burst.
+func Pace(n int, per time.Duration) redis_rate.Limit {
+	perSecond := float64(n) / per.Seconds()
+	return redis_rate.Limit{Rate: n, Period: per, Burst: 1 + int(math.Ceil(perSecond*0.010))}
+}
+
 // Server runs the workers.
 type Server struct {
 	cfg       Config
@@ -207,9 +220,7 @@ func New(cfg Config) (*Server, error) {
 			if per <= 0 {
 				per = time.Second
 			}
-			// Burst 1: the limit is a steady pace, never a flood followed
-			// by silence; the IdP's mail relay sees what it was promised.
-			pp.limit = redis_rate.Limit{Rate: p.RateCount, Burst: 1, Period: per}
+			pp.limit = Pace(p.RateCount, per)
 		}
 		s.providers[p.Name] = pp
 		s.order = append(s.order, p.Name)

@@ -63,6 +63,8 @@ type settings struct {
 	duplicateWindow string
 	// webhooks is a top-level webhooks: section.
 	webhooks string
+	// top is any other top-level YAML (campaigns:, api:).
+	top string
 }
 
 // bundle is one test's world: its own redis-server, Keycloak emulator,
@@ -142,7 +144,7 @@ providers:
       client_id: resetq
       client_secret: %s
     max_retries: %d
-%s%s`, b.redis.URL(0), s.concurrency, s.shutdown, b.kc.URL(), s.secret, maxRetries, extra, s.webhooks))
+%s%s%s`, b.redis.URL(0), s.concurrency, s.shutdown, b.kc.URL(), s.secret, maxRetries, extra, s.webhooks, s.top))
 	rdb, err := openRedis(b.cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })

@@ -94,6 +94,9 @@ func runDev(ctx context.Context, g *global, o devOptions) error {
 	kgSample := kg.AddSampleUsers(acct, o.users)
 	kg.SetLatency(o.latency)
 
+	apiKey := make([]byte, 24)
+	_, _ = rand.Read(apiKey)
+	apiToken := "dev-" + base64.RawURLEncoding.EncodeToString(apiKey)
 	hookKey := make([]byte, 32)
 	_, _ = rand.Read(hookKey)
 	hookSecret := "whsec_" + base64.StdEncoding.EncodeToString(hookKey)
@@ -144,6 +147,12 @@ providers:
     token: %s
     verify_user: true
     max_retries: 3
+api:
+  in_worker: true
+  tokens:
+    - {name: dev, token: %s, scopes: [resets, outcomes, campaigns]}
+campaigns:
+  feed_interval: 100ms
 webhooks:
   retry_schedule: [1s, 5s, 30s]
   endpoints:
@@ -152,7 +161,7 @@ webhooks:
       secret: %s
       allow_private_networks: true
 `, mr.Addr(), listen, devRealm, kc.URL(), devRealm, devClient, devSecret, devKeygen, kg.URL(), devAccount, kgToken,
-		receiver.Addr, hookSecret)
+		apiToken, receiver.Addr, hookSecret)
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		return failErr(err)
 	}
@@ -181,14 +190,26 @@ webhooks:
 	fmt.Fprintf(out, "  Keycloak emulator   %s  realm %q, %d users, client %q  → provider %s\n", kc.URL(), devRealm, o.users, devClient, devRealm)
 	fmt.Fprintf(out, "  Keygen emulator     %s  account %q, %d users, admin token  → provider %s\n", kg.URL(), devAccount, o.users, devKeygen)
 	fmt.Fprintf(out, "  metrics             http://%s/metrics  (also /healthz, /readyz)\n", w.listener.Addr)
+	fmt.Fprintf(out, "  HTTP API            http://%s/v1/  bearer token %s\n", w.listener.Addr, apiToken)
 	fmt.Fprintf(out, "  webhook receiver    http://%s/webhooks  verifies every event's signature and prints it\n", receiver.Addr)
-	fmt.Fprintf(out, "  configuration       %s\n\n", cfgPath)
+	fmt.Fprintf(out, "  configuration       %s\n", cfgPath)
+	usersCSV := filepath.Join(dir, "users.csv")
+	if err := writeDevUsers(usersCSV, sample); err != nil {
+		return failErr(err)
+	}
+	fmt.Fprintf(out, "  sample users        %s  (for a campaign)\n\n", usersCSV)
 
 	fmt.Fprintf(out, "Enqueuing %d demo resets over both providers. Most succeed. Skipped: disabled or banned users,\n"+
 		"the user without an email, unknown addresses, and (on %s) a second reset of a user within the hour,\n"+
 		"which on Keygen would cancel the link already sent. Try one yourself from another terminal:\n\n"+
 		"  go run ./cmd/resetq enqueue --config %s --provider %s --email %s --wait\n\n"+
-		"Ctrl-C stops.\n\n", o.demo, devKeygen, cfgPath, devRealm, sample.Emails[len(sample.Emails)/2])
+		"or a campaign over every sample user, at 10 a second, with a progress bar:\n\n"+
+		"  go run ./cmd/resetq campaign start %s --config %s --provider %s --rate 10/s --name demo\n\n"+
+		"or the HTTP API:\n\n"+
+		"  curl -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n"+
+		"       -d '{\"provider\":\"%s\",\"user\":{\"email\":\"%s\"}}' http://%s/v1/resets\n\n"+
+		"Ctrl-C stops.\n\n", o.demo, devKeygen, cfgPath, devRealm, sample.Emails[len(sample.Emails)/2],
+		usersCSV, cfgPath, devRealm, apiToken, devRealm, sample.Emails[len(sample.Emails)/3], w.listener.Addr)
 	s := newSummary(w.registry, rdb, []string{tasks.QueueName(devRealm), tasks.QueueName(devKeygen)}, out)
 	shown.Store(s)
 	if _, err := enqueueDemo(ctx, client, sample, kgSample, o.demo); err != nil {
@@ -208,6 +229,17 @@ webhooks:
 			s.print(false)
 		}
 	}
+}
+
+// writeDevUsers writes the sample realm's users as a campaign file, with a
+// department column that travels as meta.
+func writeDevUsers(path string, s keycloaktest.Sample) error {
+	var b strings.Builder
+	b.WriteString("email,department\n")
+	for i, e := range s.Emails {
+		fmt.Fprintf(&b, "%s,%s\n", e, []string{"eng", "sales", "ops"}[i%3])
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o600)
 }
 
 // enqueueDemo enqueues a batch that shows every outcome, alternating

@@ -17,6 +17,7 @@ import (
 	"github.com/resetq/resetq/internal/listener"
 	"github.com/resetq/resetq/internal/metrics"
 	"github.com/resetq/resetq/internal/version"
+	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/tasks"
 	"github.com/resetq/resetq/worker"
 )
@@ -26,20 +27,26 @@ func newWorkerCmd(g *global) *cobra.Command {
 		Use:   "worker",
 		Short: "Run the workers and the HTTP listener (/metrics, /healthz, /readyz)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			log := newLogger(cfg.Log, g.stderr)
-			redis.SetLogger(redisLogger{log})
-			rdb, err := openRedis(cfg)
-			if err != nil {
-				return err
-			}
-			defer rdb.Close()
-			return runWorker(cmd.Context(), cfg, rdb, log)
-		},
+		RunE:  g.serve(runWorker),
+	}
+}
+
+// serve is the RunE of a long-running command: it loads the configuration,
+// sets up logging and Redis, and runs until the command's context ends.
+func (g *global) serve(run func(context.Context, *config.Config, redis.UniversalClient, *slog.Logger) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		cfg, err := g.loadConfig()
+		if err != nil {
+			return err
+		}
+		log := newLogger(cfg.Log, g.stderr)
+		redis.SetLogger(redisLogger{log})
+		rdb, err := openRedis(cfg)
+		if err != nil {
+			return err
+		}
+		defer rdb.Close()
+		return run(cmd.Context(), cfg, rdb, log)
 	}
 }
 
@@ -47,9 +54,12 @@ func newWorkerCmd(g *global) *cobra.Command {
 // `resetq dev` run it.
 type runningWorker struct {
 	*worker.Server
-	listener *listener.Server
-	registry *prometheus.Registry
-	ui       *asynqmon.HTTPHandler
+	listener   *listener.Server
+	registry   *prometheus.Registry
+	ui         *asynqmon.HTTPHandler
+	client     *producer.Client
+	feeder     *producer.Feeder
+	stopFeeder func()
 }
 
 func startWorker(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger) (*runningWorker, error) {
@@ -68,14 +78,25 @@ func startWorker(ctx context.Context, cfg *config.Config, rdb redis.UniversalCli
 		return nil, usageErr("%v", err)
 	}
 	if *cfg.HTTP.QueueMetrics {
-		reg.MustRegister(metrics.NewQueueCollector(rdb, queuesOf(cfg)))
+		reg.MustRegister(metrics.NewQueueCollector(rdb, queuesOf(cfg)), metrics.NewCampaignCollector(rdb))
 	}
 	w, err := worker.New(wc)
 	if err != nil {
 		return nil, failErr(err)
 	}
+	client, err := producer.NewClient(producerConfig(cfg, rdb))
+	if err != nil {
+		return nil, failErr(err)
+	}
 	opts := listener.Options{Gatherer: reg, Readiness: w, Auth: listener.Auth{
 		Token: cfg.HTTP.Auth.Token, Username: cfg.HTTP.Auth.Username, Password: cfg.HTTP.Auth.Password}}
+	if cfg.API.InWorker {
+		api, err := newAPI(cfg, client, log)
+		if err != nil {
+			return nil, err
+		}
+		opts.API = api
+	}
 	var ui *asynqmon.HTTPHandler
 	if *cfg.HTTP.UI {
 		conn, err := asynq.ParseRedisURI(cfg.Redis.URL)
@@ -93,14 +114,21 @@ func startWorker(ctx context.Context, cfg *config.Config, rdb redis.UniversalCli
 		w.Shutdown()
 		return nil, failErr(fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err))
 	}
-	return &runningWorker{Server: w, listener: l, registry: reg, ui: ui}, nil
+	// Every worker feeds campaigns: a lease gives each campaign to one
+	// process at a time, and another takes over when it dies.
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	fed := make(chan struct{})
+	feeder := client.NewFeeder(feederConfig(cfg, wc.Webhooks, log))
+	go func() { defer close(fed); feeder.Run(fctx) }()
+	return &runningWorker{Server: w, listener: l, registry: reg, ui: ui, client: client, feeder: feeder,
+		stopFeeder: func() { cancel(); <-fed }}, nil
 }
 
 // queuesOf lists the queues a configuration uses.
 func queuesOf(cfg *config.Config) []string {
 	var qs []string
 	for _, p := range cfg.Providers {
-		qs = append(qs, tasks.QueueName(p.Name))
+		qs = append(qs, tasks.Queues(p.Name)...)
 	}
 	if len(cfg.Webhooks.Endpoints) > 0 {
 		qs = append(qs, tasks.WebhookQueueName)
@@ -109,6 +137,7 @@ func queuesOf(cfg *config.Config) []string {
 }
 
 func (r *runningWorker) stop() {
+	r.stopFeeder()
 	r.Shutdown()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

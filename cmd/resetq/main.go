@@ -111,6 +111,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newEnqueueCmd(g),
 		newProviderCmd(g),
 		newWebhookCmd(g),
+		newCampaignCmd(g),
+		newAPICmd(g),
+		newEmulatorCmd(g),
 		newDevCmd(g),
 		newVersionCmd(g),
 	)

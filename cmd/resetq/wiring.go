@@ -20,6 +20,7 @@ import (
 	"github.com/resetq/resetq/internal/redisconn"
 	"github.com/resetq/resetq/internal/version"
 	"github.com/resetq/resetq/producer"
+	"github.com/resetq/resetq/producer/httpapi"
 	"github.com/resetq/resetq/webhook"
 	"github.com/resetq/resetq/worker"
 )
@@ -155,9 +156,51 @@ func producerConfig(cfg *config.Config, rdb redis.UniversalClient) producer.Conf
 	for _, p := range cfg.Providers {
 		pc.Providers = append(pc.Providers, producer.Provider{
 			Name: p.Name, Type: p.Type, MaxRetries: *p.MaxRetries, AttemptTimeout: p.AttemptTimeout,
+			RateCount: p.RateLimit.N, RatePeriod: p.RateLimit.Per,
 		})
 	}
 	return pc
+}
+
+// feederConfig turns the configuration into a campaign feeder's; its
+// finished campaigns are announced with campaign.completed.
+func feederConfig(cfg *config.Config, wh *webhook.Webhooks, log *slog.Logger) producer.FeederConfig {
+	fc := producer.FeederConfig{Interval: cfg.Campaigns.FeedInterval, StallAfter: cfg.Campaigns.StallAfter,
+		Keep: cfg.Campaigns.Retention, Logger: log}
+	if wh != nil && wh.Enabled() {
+		fc.OnFinished = func(ctx context.Context, c *producer.Campaign) error {
+			return wh.Emit(ctx, campaignEvent(c))
+		}
+	}
+	return fc
+}
+
+// campaignEvent is the campaign.completed event of a finished campaign.
+func campaignEvent(c *producer.Campaign) webhook.Event {
+	d := webhook.CampaignData{Campaign: c.ID, Provider: c.Provider, Status: string(c.Status), FinishedAt: c.FinishedAt,
+		Totals: map[string]int{"succeeded": c.Succeeded, "skipped": c.Skipped, "failed": c.Failed, "cancelled": c.Cancelled}}
+	if !c.StartedAt.IsZero() {
+		started := c.StartedAt
+		d.StartedAt = &started
+	}
+	return webhook.CampaignEvent(d)
+}
+
+// newAPI builds the HTTP producer API from the configuration.
+func newAPI(cfg *config.Config, client *producer.Client, log *slog.Logger) (*httpapi.API, error) {
+	if len(cfg.API.Tokens) == 0 {
+		return nil, usageErr("api.tokens: at least one token is required to serve the API " +
+			"(each with scopes from: resets, outcomes, campaigns)")
+	}
+	ac := httpapi.Config{Client: client, MaxUpload: int64(cfg.API.MaxUploadMB) << 20, Logger: log}
+	for _, t := range cfg.API.Tokens {
+		ac.Tokens = append(ac.Tokens, httpapi.Token{Name: t.Name, Secret: t.Token, Scopes: t.Scopes})
+	}
+	api, err := httpapi.New(ac)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	return api, nil
 }
 
 // shortWait bounds one-shot Redis and IdP calls of the command line.

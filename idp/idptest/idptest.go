@@ -59,6 +59,7 @@ func Run(t *testing.T, newEnv Harness) {
 		{"credentials rejected halts", caseCredentials},
 		{"token expiry mid-run", caseTokenExpiry},
 		{"timeout honoured via context", caseTimeout},
+		{"paced right before the reset", casePace},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -161,5 +162,25 @@ func caseTimeout(t *testing.T, e *Env) []error {
 	require.Equal(t, idp.Transient, kindOf(err), "%v", err)
 	require.True(t, strings.Contains(err.Error(), "timed out") || strings.Contains(err.Error(), "canceled"), "%v", err)
 	e.SetLatency(0)
+	return []error{err}
+}
+
+func casePace(t *testing.T, e *Env) []error {
+	calls := 0
+	err := e.Provider.Reset(context.Background(), idp.Request{TaskID: "r-conformance", User: e.Known,
+		Pace: func(context.Context) error {
+			calls++
+			require.Zero(t, e.Sent(), "paced before the reset is sent")
+			return nil
+		}})
+	require.NoError(t, err)
+	require.Equal(t, 1, calls, "paced once per reset")
+	require.Equal(t, 1, e.Sent())
+
+	wait := &idp.Error{Kind: idp.RateLimited, Message: "wait", RetryAfter: time.Minute}
+	err = e.Provider.Reset(context.Background(), idp.Request{TaskID: "r-conformance", User: e.Known,
+		Pace: func(context.Context) error { return wait }})
+	require.ErrorIs(t, err, wait, "the pace's error comes back as it is")
+	require.Equal(t, 1, e.Sent(), "nothing sent when the pace says no")
 	return []error{err}
 }

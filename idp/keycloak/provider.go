@@ -355,6 +355,11 @@ func (p *Provider) Reset(ctx context.Context, req idp.Request) error {
 		actions = p.cfg.Actions
 	}
 	payload, _ := json.Marshal(actions)
+	if req.Pace != nil {
+		if err := req.Pace(ctx); err != nil {
+			return err
+		}
+	}
 	q := url.Values{}
 	if p.cfg.Lifespan > 0 {
 		q.Set("lifespan", strconv.Itoa(int(p.cfg.Lifespan/time.Second)))

@@ -239,6 +239,11 @@ func (p *Provider) Reset(ctx context.Context, req idp.Request) error {
 		}
 	}
 	payload, _ := json.Marshal(map[string]any{"meta": map[string]any{"email": email, "deliver": p.cfg.Deliver}})
+	if req.Pace != nil {
+		if err := req.Pace(ctx); err != nil {
+			return err
+		}
+	}
 	res, err := p.call(ctx, idp.OpReset, http.MethodPost, p.accountURL("/passwords"), payload)
 	if err != nil {
 		return err

@@ -68,6 +68,9 @@ type Options struct {
 	// UI is served under /ui/ behind Auth; nil serves none.
 	UI   http.Handler
 	Auth Auth
+	// API is served under /v1/ (it checks its own tokens); nil serves
+	// none.
+	API http.Handler
 }
 
 // Handler returns the mux of the operational endpoints.
@@ -78,6 +81,9 @@ func Handler(o Options) http.Handler {
 		ui := o.Auth.Wrap(o.UI)
 		mux.Handle("/ui/", ui)
 		mux.Handle("/ui", ui)
+	}
+	if o.API != nil {
+		mux.Handle("/v1/", o.API)
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -99,6 +105,9 @@ func Handler(o Options) http.Handler {
 		index := "resetq: /metrics /healthz /readyz"
 		if o.UI != nil {
 			index += " /ui/"
+		}
+		if o.API != nil {
+			index += " /v1/"
 		}
 		_, _ = w.Write([]byte(index + "\n"))
 	})

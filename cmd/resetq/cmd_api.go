@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/resetq/resetq/internal/config"
+	"github.com/resetq/resetq/internal/listener"
+	"github.com/resetq/resetq/internal/version"
+	"github.com/resetq/resetq/producer"
+)
+
+func newAPICmd(g *global) *cobra.Command {
+	return &cobra.Command{
+		Use:   "api",
+		Short: "Serve the HTTP producer API (/v1/resets, /v1/campaigns)",
+		Long: "Serve the HTTP producer API on api.listen: applications in any language ask for resets\n" +
+			"and run campaigns through it, with the bearer tokens of api.tokens. docs/openapi.yaml describes it.\n" +
+			"Run it behind a TLS-terminating proxy when it listens beyond this machine.",
+		Args: cobra.NoArgs,
+		RunE: g.serve(runAPI),
+	}
+}
+
+// redisReadiness reports whether Redis answers, for /readyz.
+type redisReadiness struct{ rdb redis.UniversalClient }
+
+func (r redisReadiness) Readiness(ctx context.Context) (bool, map[string]string) {
+	if err := r.rdb.Ping(ctx).Err(); err != nil {
+		return false, map[string]string{"redis": "unreachable: " + err.Error()}
+	}
+	return true, map[string]string{"redis": "ok"}
+}
+
+func runAPI(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger) error {
+	client, err := producer.NewClient(producerConfig(cfg, rdb))
+	if err != nil {
+		return failErr(err)
+	}
+	api, err := newAPI(cfg, client, log)
+	if err != nil {
+		return err
+	}
+	reg, _ := newRegistry()
+	h := listener.Handler(listener.Options{Gatherer: reg, Readiness: redisReadiness{rdb}, API: api})
+	l, err := listener.Start(cfg.API.Listen, h)
+	if err != nil {
+		return failErr(fmt.Errorf("api.listen %s: %w", cfg.API.Listen, err))
+	}
+	v, rev, _ := version.Info()
+	log.Info("resetq api started", "version", v, "revision", rev, "listen", l.Addr, "tokens", len(cfg.API.Tokens))
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := l.Shutdown(sctx); err != nil && err != http.ErrServerClosed {
+		log.Warn("api shutdown", "error", err)
+	}
+	log.Info("resetq api stopped")
+	return nil
+}
