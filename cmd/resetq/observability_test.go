@@ -79,7 +79,7 @@ func alertRules(t *testing.T) []alertRule {
 	for _, g := range doc.Groups {
 		out = append(out, g.Rules...)
 	}
-	require.Len(t, out, 9)
+	require.Len(t, out, 10)
 	return out
 }
 
@@ -126,6 +126,12 @@ providers:
 	client, err := producer.NewClient(producerConfig(cfg, rdb))
 	require.NoError(t, err)
 
+	// A campaign scheduled for later stays unfinished, so its panels have
+	// data.
+	_, err = client.StartCampaign(context.Background(), strings.NewReader("email\n"+strings.Join(sample.Emails[:50], "\n")+"\n"),
+		producer.CampaignRequest{Name: "later", Provider: "corp", StartAt: time.Now().Add(time.Hour)})
+	require.NoError(t, err)
+
 	prom := startPrometheus(t, promBin, w.listener.Addr)
 	// Counters must be seen before they grow, or rate() has nothing to see.
 	eventually(t, 30*time.Second, func() bool {
@@ -166,7 +172,7 @@ providers:
 		return len(v) == 1 && v[0] == 1
 	}, "the halt was scraped")
 
-	expand := strings.NewReplacer("$__rate_interval", "1m", `"$provider"`, `".*"`, `"$queue"`, `".*"`)
+	expand := strings.NewReplacer("$__rate_interval", "1m", `"$provider"`, `".*"`, `"$queue"`, `".*"`, `"$campaign"`, `".*"`)
 	for _, q := range dashboards.Queries() {
 		values := prom.query(t, expand.Replace(q))
 		require.NotEmpty(t, values, "the panel query returned no data: %s", q)

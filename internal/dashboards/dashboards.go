@@ -34,7 +34,10 @@ type Row struct {
 	Panels []Panel
 }
 
-const p = `provider=~"$provider"`
+const (
+	p = `provider=~"$provider"`
+	c = `campaign=~"$campaign"`
+)
 
 func q(quantile, metric, by, filter string) Target {
 	return Target{
@@ -102,6 +105,19 @@ var Rows = []Row{
 		{Title: "Paused queues", Kind: "stat", Unit: "none", Width: 12,
 			Description: "1 while a queue is paused (its provider is halted).",
 			Targets:     []Target{{`max by (queue) (asynq_queue_paused{queue=~"$queue"})`, "{{queue}}"}}},
+	}},
+	{Title: "Campaigns", Panels: []Panel{
+		{Title: "Campaign rows by state", Kind: "timeseries", Unit: "short", Width: 12,
+			Description: "Rows of each unfinished campaign: waiting (not yet queued), queued (at most its window), and by outcome. A finished campaign leaves the graph.",
+			Targets:     []Target{{`max by (campaign, state) (resetq_campaign_tasks{` + c + `})`, "{{campaign}} {{state}}"}}},
+		{Title: "Campaign pace", Kind: "timeseries", Unit: "ops", Width: 6,
+			Description: "Users per second getting an outcome, per campaign: it should sit at the campaign's --rate (or its provider's rate_limit).",
+			Targets: []Target{{`sum by (campaign) (deriv(max by (campaign, state) (resetq_campaign_tasks{` + c +
+				`, state=~"succeeded|skipped|failed|cancelled"})[$__rate_interval:]))`, "{{campaign}}"}}},
+		{Title: "Campaign done", Kind: "stat", Unit: "percentunit", Width: 6,
+			Description: "Share of each unfinished campaign's rows that have an outcome.",
+			Targets: []Target{{`sum by (campaign) (max by (campaign, state) (resetq_campaign_tasks{` + c + `, state=~"succeeded|skipped|failed|cancelled"})) / ` +
+				`sum by (campaign) (max by (campaign, state) (resetq_campaign_tasks{` + c + `}))`, "{{campaign}}"}}},
 	}},
 	{Title: "Webhooks", Panels: []Panel{
 		{Title: "Webhook deliveries by outcome", Kind: "timeseries", Unit: "ops", Width: 8,
@@ -198,6 +214,7 @@ func Overview() ([]byte, error) {
 				"current": map[string]any{}, "hide": 0},
 			variable("provider", "Provider", "label_values(resetq_resets_total, provider)"),
 			variable("queue", "Queue", "label_values(asynq_queue_size, queue)"),
+			variable("campaign", "Campaign", "label_values(resetq_campaign_tasks, campaign)"),
 		}},
 		"panels": panels,
 	}

@@ -50,7 +50,7 @@ func TestDashboardShape(t *testing.T) {
 	for _, v := range d.Templating.List {
 		vars = append(vars, v.Name)
 	}
-	require.Equal(t, []string{"datasource", "provider", "queue"}, vars)
+	require.Equal(t, []string{"datasource", "provider", "queue", "campaign"}, vars)
 	ids := map[int]bool{}
 	for _, p := range d.Panels {
 		require.False(t, ids[p.ID], "panel ids are unique")
