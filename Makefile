@@ -19,7 +19,7 @@ test: need-tools ## Run every test with the race detector (starts its own redis-
 	$(GO) test -race -count=1 ./...
 
 .PHONY: bench
-bench: need-tools ## Print the benchmark figures: pipeline overhead vs an Asynq no-op, idle pickup latency
+bench: need-tools ## Print the benchmark figures: pipeline overhead vs an Asynq no-op, idle pickup, a million-row campaign
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./internal/bench/
 
 .PHONY: lint

@@ -152,7 +152,19 @@ func (c *Client) scan(src io.Reader, req *CampaignRequest) (Provider, *Scan, err
 	if err != nil {
 		return prov, nil, err
 	}
-	s, err := campaigns.ScanSource(src, c.readOptions(prov, req.Format))
+	o := c.readOptions(prov, req.Format)
+	if rs, ok := src.(io.ReadSeeker); ok {
+		// A quick count first sizes the scan's memory exactly.
+		n, err := campaigns.CountLines(rs)
+		if err == nil {
+			_, err = rs.Seek(0, io.SeekStart)
+		}
+		if err != nil {
+			return prov, nil, fmt.Errorf("reading %s: %w", displaySource(req.Source), err)
+		}
+		o.Rows = n
+	}
+	s, err := campaigns.ScanSource(src, o)
 	if err != nil {
 		return prov, nil, fmt.Errorf("%w: %s: %v", ErrInvalidRequest, displaySource(req.Source), err)
 	}

@@ -15,6 +15,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/resetq/resetq/tasks"
@@ -92,6 +93,9 @@ type ReadOptions struct {
 	// EmailOnly is set for providers that reset by email only (Keygen):
 	// the email column names the user and a row without one is invalid.
 	EmailOnly bool
+	// Rows, when known, is about how many rows there are (CountLines):
+	// ScanSource sizes its memory by it.
+	Rows int
 }
 
 // userColumns are the columns that name a user, in order of preference:
@@ -329,17 +333,16 @@ func userKey(u tasks.User) uint64 {
 
 // ScanSource reads a whole source, reporting what it holds and which rows
 // are invalid or repeat an earlier user, without storing anything. It holds
-// 16 bytes per row whatever the rows hold.
+// 12 bytes per row whatever the rows hold: o.Rows sized right avoids the
+// copies of a growing slice.
 func ScanSource(r io.Reader, o ReadOptions) (*Scan, error) {
 	s := &Scan{Reasons: map[string]int{}}
-	type seen struct {
-		key       uint64
-		row, line int32
-	}
-	var keys []seen
+	users := userRows{keys: make([]uint64, 0, o.Rows), rows: make([]int32, 0, o.Rows)}
+	var lines lineMap
 	digest, err := Read(r, o, func(row Row, p *Problem) error {
 		idx := s.Rows
 		s.Rows++
+		lines.add(idx, row.Line)
 		if p != nil {
 			s.Invalid++
 			s.Reasons[p.Reason]++
@@ -349,7 +352,8 @@ func ScanSource(r io.Reader, o ReadOptions) (*Scan, error) {
 			return nil
 		}
 		s.Valid++
-		keys = append(keys, seen{userKey(row.User), int32(idx), int32(row.Line)})
+		users.keys = append(users.keys, userKey(row.User))
+		users.rows = append(users.rows, int32(idx))
 		return nil
 	})
 	if err != nil {
@@ -358,35 +362,91 @@ func ScanSource(r io.Reader, o ReadOptions) (*Scan, error) {
 	s.Digest = digest
 	// Sorted by user, then row, every row after the first of its user is a
 	// duplicate.
-	slices.SortFunc(keys, func(a, b seen) int {
-		if a.key != b.key {
-			return cmp.Compare(a.key, b.key)
-		}
-		return cmp.Compare(a.row, b.row)
-	})
-	type dup struct{ line, first int32 }
+	sort.Sort(users)
+	type dup struct{ row, first int32 }
 	var dups []dup
 	first := 0
-	for i := 1; i < len(keys); i++ {
-		if keys[i].key != keys[first].key {
+	for i := 1; i < len(users.keys); i++ {
+		if users.keys[i] != users.keys[first] {
 			first = i
 			continue
 		}
-		s.dups = append(s.dups, keys[i].row)
-		dups = append(dups, dup{keys[i].line, keys[first].line})
+		dups = append(dups, dup{users.rows[i], users.rows[first]})
 	}
-	keys = nil
-	s.Duplicates = len(s.dups)
+	users = userRows{}
+	slices.SortFunc(dups, func(a, b dup) int { return cmp.Compare(a.row, b.row) })
+	s.Duplicates = len(dups)
 	if s.Duplicates > 0 {
 		s.Reasons[ReasonDuplicateRow] = s.Duplicates
 	}
-	slices.Sort(s.dups)
-	slices.SortFunc(dups, func(a, b dup) int { return cmp.Compare(a.line, b.line) })
+	s.dups = make([]int32, len(dups))
+	for i, d := range dups {
+		s.dups[i] = d.row
+	}
 	for _, d := range dups[:min(len(dups), maxProblems)] {
-		s.Problems = append(s.Problems, Problem{Line: int(d.line), Reason: ReasonDuplicateRow,
-			Detail: fmt.Sprintf("the same user as line %d; reset once", d.first)})
+		s.Problems = append(s.Problems, Problem{Line: lines.line(int(d.row)), Reason: ReasonDuplicateRow,
+			Detail: fmt.Sprintf("the same user as line %d; reset once", lines.line(int(d.first)))})
 	}
 	slices.SortStableFunc(s.Problems, func(a, b Problem) int { return a.Line - b.Line })
 	s.Problems = s.Problems[:min(len(s.Problems), maxProblems)]
 	return s, nil
+}
+
+// userRows pairs each valid row's user key with its row, in two slices
+// sorted together: 12 bytes a row, where a struct would take 16.
+type userRows struct {
+	keys []uint64
+	rows []int32
+}
+
+func (u userRows) Len() int { return len(u.keys) }
+func (u userRows) Less(i, j int) bool {
+	if u.keys[i] != u.keys[j] {
+		return u.keys[i] < u.keys[j]
+	}
+	return u.rows[i] < u.rows[j]
+}
+func (u userRows) Swap(i, j int) {
+	u.keys[i], u.keys[j] = u.keys[j], u.keys[i]
+	u.rows[i], u.rows[j] = u.rows[j], u.rows[i]
+}
+
+// lineMap finds a row's line without a number per row: it keeps only the
+// rows where line minus row changes (a field spanning lines, a blank line),
+// which in most files is the first row alone.
+type lineMap struct{ rows, lines []int }
+
+func (m *lineMap) add(row, line int) {
+	if n := len(m.rows); n > 0 && line-row == m.lines[n-1]-m.rows[n-1] {
+		return
+	}
+	m.rows, m.lines = append(m.rows, row), append(m.lines, line)
+}
+
+func (m *lineMap) line(row int) int {
+	i, found := slices.BinarySearch(m.rows, row)
+	if !found {
+		i--
+	}
+	if i < 0 {
+		return 0
+	}
+	return m.lines[i] + row - m.rows[i]
+}
+
+// CountLines counts the newlines of a source: an upper bound of its rows,
+// read quickly, to size a scan.
+func CountLines(r io.Reader) (int, error) {
+	buf := make([]byte, 256<<10)
+	n := 0
+	for {
+		k, err := r.Read(buf)
+		n += bytes.Count(buf[:k], []byte{'\n'})
+		if errors.Is(err, io.EOF) {
+			return n + 1, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }
