@@ -1,8 +1,15 @@
 // Package producer is the enqueue side of resetq: the Go client that
-// applications use to ask for a password reset and to learn how it ended.
+// applications use to ask for a password reset and to learn how it ended,
+// and the campaigns that reset every user of a file.
 //
 // A Client validates each request, routes it to its provider's queue with
 // the provider's retry settings, and derives the task ID from the
 // idempotency key, so asking twice is reported as a duplicate and never
 // sends two emails. Wait blocks until the task has an outcome.
+//
+// StartCampaign checks a CSV or JSON-lines file, stores its rows compactly
+// in Redis and registers the campaign; a Feeder, which every worker process
+// runs, moves its rows onto the provider's campaign queue a window at a
+// time. PauseCampaign, ResumeCampaign, CancelCampaign and WriteReport steer
+// and report on it. The HTTP API over all of this is in producer/httpapi.
 package producer

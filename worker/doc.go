@@ -1,6 +1,7 @@
-// Package worker is the consume side of resetq: an Asynq server with one
-// queue per provider, the reset handler, the retry policy, the shared rate
-// limit, and halting a provider.
+// Package worker is the consume side of resetq: an Asynq server per
+// provider over its two queues (its own, and its campaigns', served only when
+// the first is empty), the reset handler, the retry policy, the shared rate
+// limits (the provider's and each campaign's), and halting a provider.
 //
 // A reset task ends in exactly one outcome: succeeded, skipped (nothing to do
 // for this user) or failed (the request is wrong, or retries ran out).
@@ -15,6 +16,8 @@
 // after `resetq provider resume`. Before acknowledging a reset the IdP
 // accepted, the worker records the task's outcome, and it checks that record
 // before calling the IdP, so a redelivered task does not send a second email.
+// A campaign's task keeps that record in its campaign's row instead, and
+// gives its row back when the campaign is paused or cancelled.
 //
 // The worker never imports a concrete provider: cmd/resetq builds them and
 // hands them over as idp.Provider values.

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/resetq/resetq/producer/httpapi"
+	"github.com/resetq/resetq/tasks"
+)
+
+const apiToken = "e2e-api-token-0123456789abcdef"
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+func postReset(t *testing.T, base, email string) (int, httpapi.ResetAccepted) {
+	t.Helper()
+	req, err := http.NewRequest("POST", base+"/v1/resets", strings.NewReader(`{"provider":"corp","user":{"email":"`+email+`"}}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var acc httpapi.ResetAccepted
+	_ = json.NewDecoder(res.Body).Decode(&acc)
+	return res.StatusCode, acc
+}
+
+func TestAPICommandServesResetsUntilStopped(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t)
+	b := setup(t, settings{top: "api:\n  listen: " + addr + "\n  tokens: [{name: app, token: " + apiToken + ", scopes: [resets]}]\n"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	var out, errb syncBuffer
+	go func() { done <- run(ctx, []string{"api", "--config", b.cfgPath}, &out, &errb) }()
+	eventually(t, 10*time.Second, func() bool {
+		res, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	}, "the API is ready: %s", &errb)
+
+	code, acc := postReset(t, "http://"+addr, b.sample.Emails[0])
+	require.Equal(t, http.StatusAccepted, code)
+	require.Equal(t, tasks.Succeeded, b.wait(acc.ID, 10*time.Second).Outcome)
+	cancel()
+	select {
+	case code := <-done:
+		require.Equal(t, exitOK, code, errb.String())
+	case <-time.After(20 * time.Second):
+		t.Fatal("the API did not stop")
+	}
+	require.Contains(t, errb.String(), `"msg":"resetq api started"`)
+	require.Contains(t, errb.String(), `"msg":"api request"`)
+	require.NotContains(t, errb.String(), apiToken, "the token is never logged")
+	require.NotContains(t, errb.String(), b.sample.Emails[0], "nor the user")
+}
+
+func TestAPIWithoutTokensRefusesToStart(t *testing.T) {
+	t.Parallel()
+	b := setup(t, settings{noWorker: true, top: "api: {listen: \"" + freeAddr(t) + "\"}\n"})
+	code, _, errOut := b.cli("api")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, "api.tokens: at least one token is required to serve the API")
+}
+
+func TestTheWorkerCanServeTheAPI(t *testing.T) {
+	t.Parallel()
+	b := setup(t, settings{top: "api:\n  in_worker: true\n  tokens: [{token: " + apiToken + ", scopes: [resets]}]\n"})
+	base := "http://" + b.w.listener.Addr
+	code, acc := postReset(t, base, b.sample.Emails[1])
+	require.Equal(t, http.StatusAccepted, code)
+	require.Equal(t, tasks.Succeeded, b.wait(acc.ID, 10*time.Second).Outcome)
+	res, err := http.Get(base + "/v1/resets/" + acc.ID)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+}
