@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -75,16 +74,6 @@ func (b *bundle) startProcess() *process {
 func (p *process) kill() {
 	_ = p.cmd.Process.Kill()
 	<-p.done
-}
-
-// stop asks the process to shut down and waits for it.
-func (p *process) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(40 * time.Second):
-		p.t.Fatal("the worker process did not stop")
-	}
 }
 
 // emulatorProcess is the Keycloak emulator running as its own process: the

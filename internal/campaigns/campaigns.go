@@ -168,9 +168,8 @@ func fromMS(s string) time.Time {
 	}
 	return time.UnixMilli(n).UTC()
 }
-func chunkOf(row int) (n, offset int) { return row / ChunkRows, row % ChunkRows }
-func chunks(rows int) int             { return (rows + ChunkRows - 1) / ChunkRows }
-func recordOffset(row int) int64      { return int64(row) * RecordSize }
+func chunks(rows int) int        { return (rows + ChunkRows - 1) / ChunkRows }
+func recordOffset(row int) int64 { return int64(row) * RecordSize }
 func recordRange(from, n int) (a, b int64) {
 	return recordOffset(from), recordOffset(from+n) - 1
 }
