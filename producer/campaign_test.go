@@ -2,6 +2,7 @@ package producer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -327,4 +328,28 @@ func TestLostTasksAreFedAgain(t *testing.T) {
 		return err1 == nil && err3 == nil
 	})
 	require.Equal(t, 5, campaign(t, c, name).Inflight)
+}
+
+func TestAnInterruptedImportIsRemoved(t *testing.T) {
+	t.Parallel()
+	c, rdb := newClient(t)
+	ctx := context.Background()
+	store := campaigns.NewStore(rdb)
+	dead, alive := uniq("dead-import"), uniq("slow-import")
+	require.NoError(t, store.Create(ctx, &campaigns.Campaign{ID: dead, Provider: "idle", Status: campaigns.Importing,
+		Rows: 10, CreatedAt: time.Now().Add(-time.Hour)}))
+	require.NoError(t, store.Create(ctx, &campaigns.Campaign{ID: alive, Provider: "idle", Status: campaigns.Importing,
+		Rows: 10, CreatedAt: time.Now().Add(-time.Hour)}))
+	ok, err := store.Lease(ctx, alive, "an-importer", time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	f := startFeeder(t, c)
+	eventually(t, "the dead import is removed", func() bool {
+		_, err := c.GetCampaign(ctx, dead)
+		return errors.Is(err, producer.ErrCampaignNotFound)
+	})
+	passes(t, f, 3)
+	got := campaign(t, c, alive)
+	require.Equal(t, campaigns.Importing, got.Status, "an import still holding its lease is left alone")
 }

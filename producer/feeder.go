@@ -138,8 +138,11 @@ func (f *Feeder) campaign(ctx context.Context, c *Campaign, held map[string]bool
 		delete(f.progress, c.ID)
 		return f.notice(ctx, c)
 	}
-	if _, ok := f.c.providers[c.Provider]; !ok || c.Status == campaigns.Importing {
-		return nil // another process's provider, or not ready
+	if c.Status == campaigns.Importing {
+		return f.dropAbandoned(ctx, c)
+	}
+	if _, ok := f.c.providers[c.Provider]; !ok {
+		return nil // another process's provider
 	}
 	if c.Status == campaigns.Scheduled {
 		if c.StartAt.After(time.Now()) {
@@ -163,6 +166,20 @@ func (f *Feeder) campaign(ctx context.Context, c *Campaign, held map[string]bool
 		}
 	}
 	return f.checkStall(ctx, c)
+}
+
+// abandonAfter is how old an import with nobody holding its lease must be
+// before a feeder removes it: its `campaign start` died half way.
+const abandonAfter = 10 * time.Minute
+
+// dropAbandoned removes a campaign whose import died half way. Nothing of
+// it was ever fed; starting the file again imports it afresh.
+func (f *Feeder) dropAbandoned(ctx context.Context, c *Campaign) error {
+	if time.Since(c.CreatedAt) < abandonAfter || !f.c.abandoned(ctx, c) {
+		return nil
+	}
+	f.log.Warn("removing a campaign whose import was interrupted; start its file again to import it", "campaign", c.ID)
+	return f.c.campaigns.Delete(ctx, c)
 }
 
 // notice hands a finished campaign's event on, once, and retires it. A

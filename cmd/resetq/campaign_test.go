@@ -431,3 +431,30 @@ func TestCampaignDryRunAndRefusalNameEveryBadLine(t *testing.T) {
 	require.Equal(t, exitOK, code)
 	require.Regexp(t, `skipping\s+running\s+corp\s+3/5\s+0\s+1\s+2\s+0`, out)
 }
+
+// TestStatusWatchFollowsACampaignToItsEnd watches from a script's point of
+// view: JSON lines until the campaign ends, then exit 0.
+func TestStatusWatchFollowsACampaignToItsEnd(t *testing.T) {
+	t.Parallel()
+	b := setup(t, settings{users: 60, top: "campaigns: {feed_interval: 20ms}\n"})
+	file := b.usersFile(b.sample.Emails[:40])
+	code, out, errOut := b.cli("campaign", "start", file, "--provider", "corp", "--rate", "50/s", "--name", "watched")
+	require.Equal(t, exitOK, code, errOut)
+	require.Contains(t, out, "watched  running", "not a terminal: one plain line, then it returns")
+
+	code, out, errOut = b.cli("campaign", "status", "watched", "--watch", "--interval", "100ms", "--output", "json")
+	require.Equal(t, exitOK, code, errOut)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Greater(t, len(lines), 1, "a line per interval")
+	var first, last producer.CampaignView
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &first))
+	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &last))
+	require.Less(t, first.Totals["succeeded"], 40)
+	require.Equal(t, "completed", last.Status)
+	require.Equal(t, 40, last.Totals["succeeded"])
+
+	code, out, errOut = b.cli("campaign", "status", "watched")
+	require.Equal(t, exitOK, code, errOut)
+	require.Regexp(t, `^watched  completed  40/40 \(100\.0%\)  succeeded 40  skipped 0  failed 0  cancelled 0  queued 0\n`+
+		`provider corp, file users.csv \(sha256 [0-9a-f]{12}…\), created .+, started .+, finished .+\n$`, out)
+}

@@ -289,7 +289,11 @@ func eta(c *producer.Campaign, rate float64) string {
 	case rate <= 0:
 		return "ETA -"
 	}
-	return "ETA " + time.Duration(float64(left)/rate*float64(time.Second)).Round(time.Second).String()
+	d := time.Duration(float64(left) / rate * float64(time.Second))
+	if d < time.Second {
+		return "ETA <1s"
+	}
+	return "ETA " + d.Round(time.Second).String()
 }
 
 func counts(c *producer.Campaign) string {
