@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -66,7 +65,7 @@ func startWorker(ctx context.Context, cfg *config.Config, rdb redis.UniversalCli
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
-		return nil, failErr(fmt.Errorf("cannot reach Redis at %s: %w", redactURL(cfg.Redis.URL), err))
+		return nil, failErr(fmt.Errorf("cannot reach Redis at %s: %w", redisWhere(cfg), err))
 	}
 	reg, m := newRegistry()
 	wc, err := workerConfig(cfg, rdb, m, log)
@@ -99,7 +98,7 @@ func startWorker(ctx context.Context, cfg *config.Config, rdb redis.UniversalCli
 	}
 	var ui *asynqmon.HTTPHandler
 	if *cfg.HTTP.UI {
-		conn, err := asynq.ParseRedisURI(cfg.Redis.URL)
+		conn, err := asynqConn(cfg)
 		if err != nil {
 			return nil, usageErr("redis.url: %v", err)
 		}

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -42,11 +45,40 @@ func openRedis(cfg *config.Config) (redis.UniversalClient, error) {
 	for _, p := range cfg.Providers {
 		pool += p.Concurrency + 5
 	}
+	if cl := cfg.Redis.Cluster; len(cl.Addrs) > 0 {
+		c, err := redisconn.OpenCluster(redisconn.Cluster{Addrs: cl.Addrs, Username: cl.Username,
+			Password: cl.Password, TLS: cl.TLS}, pool)
+		if err != nil {
+			return nil, usageErr("redis.cluster: %v", err)
+		}
+		return c, nil
+	}
 	c, err := redisconn.Open(cfg.Redis.URL, pool)
 	if err != nil {
 		return nil, usageErr("redis.url: %v", err)
 	}
 	return c, nil
+}
+
+// redisWhere describes the configured Redis for messages, without its
+// password.
+func redisWhere(cfg *config.Config) string {
+	if cl := cfg.Redis.Cluster; len(cl.Addrs) > 0 {
+		return "cluster " + strings.Join(cl.Addrs, ",")
+	}
+	return redactURL(cfg.Redis.URL)
+}
+
+// asynqConn is the configured Redis as the queue UI connects to it.
+func asynqConn(cfg *config.Config) (asynq.RedisConnOpt, error) {
+	if cl := cfg.Redis.Cluster; len(cl.Addrs) > 0 {
+		opt := asynq.RedisClusterClientOpt{Addrs: cl.Addrs, Username: cl.Username, Password: cl.Password}
+		if cl.TLS {
+			opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		return opt, nil
+	}
+	return asynq.ParseRedisURI(cfg.Redis.URL)
 }
 
 func newLogger(cfg config.Log, w io.Writer) *slog.Logger {

@@ -24,8 +24,21 @@ type Config struct {
 
 // Redis says where the queues live.
 type Redis struct {
-	// URL is redis://, rediss:// (TLS) or redis-sentinel://.
+	// URL is redis://, rediss:// (TLS), redis-socket:// or
+	// redis-sentinel://.
 	URL string `yaml:"url"`
+	// Cluster, instead of URL, names a Redis Cluster's nodes.
+	Cluster RedisCluster `yaml:"cluster"`
+}
+
+// RedisCluster is a Redis Cluster: any of its nodes, the rest are found.
+type RedisCluster struct {
+	Addrs        []string `yaml:"addrs"`
+	Username     string   `yaml:"username"`
+	Password     string   `yaml:"password"`
+	PasswordFile string   `yaml:"password_file"`
+	// TLS connects with TLS, checking the nodes' certificates.
+	TLS bool `yaml:"tls"`
 }
 
 // Worker tunes `resetq worker`.

@@ -434,3 +434,25 @@ campaigns: {retention: 48h}
 		require.ErrorContains(t, err, want, src)
 	}
 }
+
+func TestRedisCluster(t *testing.T) {
+	t.Parallel()
+	base := "providers:\n  - {name: corp, type: keycloak, base_url: \"https://sso.example.com\", realm: r, auth: {client_id: c, client_secret: s}}\n"
+	c, err := config.Parse("resetq.yaml", []byte(base+"redis: {cluster: {addrs: [\"10.0.0.1:6379\", \"10.0.0.2:6379\"], password: pw, tls: true}}\n"), env(nil))
+	require.NoError(t, err)
+	require.Empty(t, c.Redis.URL, "no default URL beside a cluster")
+	require.Equal(t, []string{"10.0.0.1:6379", "10.0.0.2:6379"}, c.Redis.Cluster.Addrs)
+	require.True(t, c.Redis.Cluster.TLS)
+
+	for src, want := range map[string]string{
+		"redis: {url: \"redis://h:6379/0\", cluster: {addrs: [\"h:6379\"]}}": "redis: give url or cluster.addrs, not both",
+		"redis: {cluster: {addrs: [nowhere]}}":                               `redis.cluster.addrs[0]: "nowhere" must be host:port`,
+		"redis: {cluster: {password: pw}}":                                   "redis.cluster: username, password and tls need cluster.addrs",
+	} {
+		_, err := config.Parse("resetq.yaml", []byte(base+src+"\n"), env(nil))
+		require.ErrorContains(t, err, want, src)
+	}
+	_, err = config.Parse("resetq.yaml", []byte(base+"redis: {cluster: {addrs: [\"h:6379\"]}}\n"),
+		env(map[string]string{config.EnvRedisURL: "redis://other:6379/0"}))
+	require.ErrorContains(t, err, "give url or cluster.addrs, not both", "RESETQ_REDIS_URL beside a cluster is a conflict, not a silent choice")
+}

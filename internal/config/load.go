@@ -388,6 +388,7 @@ func (l *loader) resolveSecrets(c *Config) {
 		l.readSecret(&p.Auth.Password, p.Auth.PasswordFile, base+"password")
 		l.readSecret(&p.Token, p.TokenFile, fmt.Sprintf("providers[%d].token", i))
 	}
+	l.readSecret(&c.Redis.Cluster.Password, c.Redis.Cluster.PasswordFile, "redis.cluster.password")
 	l.readSecret(&c.HTTP.Auth.Token, c.HTTP.Auth.TokenFile, "http.auth.token")
 	l.readSecret(&c.HTTP.Auth.Password, c.HTTP.Auth.PasswordFile, "http.auth.password")
 	for i := range c.Webhooks.Endpoints {

@@ -62,7 +62,7 @@ func Default() *Config {
 }
 
 func (c *Config) setDefaults() {
-	if c.Redis.URL == "" {
+	if c.Redis.URL == "" && len(c.Redis.Cluster.Addrs) == 0 {
 		c.Redis.URL = DefaultRedisURL
 	}
 	w := &c.Worker
@@ -196,8 +196,21 @@ func (p *Provider) setDefaults() {
 }
 
 func (l *loader) validate(c *Config) {
-	if u, err := url.Parse(c.Redis.URL); err != nil || !slices.Contains([]string{"redis", "rediss", "redis-sentinel", "redis-socket"}, u.Scheme) {
-		l.fieldError("redis.url", "%q must be a redis://, rediss://, redis-sentinel:// or redis-socket:// URL", redact(c.Redis.URL))
+	switch cl := c.Redis.Cluster; {
+	case len(cl.Addrs) > 0 && c.Redis.URL != "":
+		l.fieldError("redis", "give url or cluster.addrs, not both")
+	case len(cl.Addrs) > 0:
+		for i, a := range cl.Addrs {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				l.fieldError(fmt.Sprintf("redis.cluster.addrs[%d]", i), "%q must be host:port", a)
+			}
+		}
+	case cl.Username != "" || cl.Password != "" || cl.TLS:
+		l.fieldError("redis.cluster", "username, password and tls need cluster.addrs")
+	default:
+		if u, err := url.Parse(c.Redis.URL); err != nil || !slices.Contains([]string{"redis", "rediss", "redis-sentinel", "redis-socket"}, u.Scheme) {
+			l.fieldError("redis.url", "%q must be a redis://, rediss://, redis-sentinel:// or redis-socket:// URL", redact(c.Redis.URL))
+		}
 	}
 	w := c.Worker
 	if w.Concurrency < 1 || w.Concurrency > 10000 {

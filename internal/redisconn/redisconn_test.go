@@ -27,7 +27,9 @@ func TestOpen(t *testing.T) {
 		_, err := redisconn.Open(bad, 0)
 		require.Error(t, err, bad)
 	}
-	f, err := redisconn.Open("redis-sentinel://:pw@h1:26379,h2:26379/2?master=mymaster", 0)
+	f, err := redisconn.Open("redis-sentinel://:pw@h1:26379,h2:26379/2?master=mymaster&sentinel_password=spw", 0)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
+	_, err = redisconn.OpenCluster(redisconn.Cluster{}, 0)
+	require.ErrorContains(t, err, "no addresses")
 }

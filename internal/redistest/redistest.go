@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -41,6 +44,13 @@ func Start(t testing.TB, extra ...string) *Server {
 
 // New runs a redis-server keeping its files in dir. The caller stops it.
 func New(dir string, extra ...string) (*Server, error) {
+	return newServer(dir, nil, append([]string{"--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no",
+		"--maxmemory-policy", "noeviction", "--databases", "16", "--loglevel", "warning"}, extra...)...)
+}
+
+// newServer runs redis-server with lead (a configuration file, --sentinel)
+// before its port and bind, then extra.
+func newServer(dir string, lead []string, extra ...string) (*Server, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, errors.New("redis-server is not installed; tests need a real one (apt-get install redis-server)")
@@ -52,11 +62,7 @@ func New(dir string, extra ...string) (*Server, error) {
 			return nil, err
 		}
 		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), dir: dir}
-		s.args = append([]string{bin,
-			"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
-			"--save", "", "--appendonly", "no", "--daemonize", "no",
-			"--maxmemory-policy", "noeviction", "--databases", "16", "--loglevel", "warning",
-		}, extra...)
+		s.args = append(append(append([]string{bin}, lead...), "--port", strconv.Itoa(port), "--bind", "127.0.0.1"), extra...)
 		if last = s.start(); last == nil {
 			return s, nil
 		}
@@ -157,4 +163,113 @@ func (s *Server) Client(t testing.TB) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: s.Addr})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// Sentinel is a master, its replica and three sentinels watching them,
+// every one a redis-server on loopback.
+type Sentinel struct {
+	Master, Replica *Server
+	Sentinels       []*Server
+	// MasterName is what the sentinels call the master.
+	MasterName string
+}
+
+// StartSentinel runs a master, a replica of it and three sentinels that
+// fail over one second after the master stops answering.
+func StartSentinel(t testing.TB) *Sentinel {
+	t.Helper()
+	s := &Sentinel{MasterName: "resetq", Master: Start(t)}
+	host, port, _ := net.SplitHostPort(s.Master.Addr)
+	s.Replica = Start(t, "--replicaof", host, port)
+	for range 3 {
+		dir := t.TempDir()
+		conf := filepath.Join(dir, "sentinel.conf")
+		if err := os.WriteFile(conf, []byte(fmt.Sprintf("sentinel monitor %s %s %s 2\n"+
+			"sentinel down-after-milliseconds %[1]s 1000\n"+
+			"sentinel failover-timeout %[1]s 5000\n"+
+			"sentinel parallel-syncs %[1]s 1\n", s.MasterName, host, port)), 0o600); err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+		sn, err := newServer(dir, []string{conf, "--sentinel"}, "--save", "", "--daemonize", "no", "--loglevel", "warning")
+		if err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+		t.Cleanup(sn.Stop)
+		s.Sentinels = append(s.Sentinels, sn)
+	}
+	// The sentinels must know the replica before a failover can pick it.
+	deadline := time.Now().Add(20 * time.Second)
+	for _, sn := range s.Sentinels {
+		c := redis.NewSentinelClient(&redis.Options{Addr: sn.Addr})
+		for {
+			replicas, err := c.Replicas(context.Background(), s.MasterName).Result()
+			if err == nil && len(replicas) == 1 && replicas[0]["flags"] == "slave" {
+				break
+			}
+			if time.Now().After(deadline) {
+				c.Close()
+				t.Fatalf("redistest: sentinel %s does not see the replica: %v %v", sn.Addr, replicas, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		c.Close()
+	}
+	return s
+}
+
+// URL is the redis-sentinel:// URL of the set.
+func (s *Sentinel) URL() string {
+	addrs := make([]string, len(s.Sentinels))
+	for i, sn := range s.Sentinels {
+		addrs[i] = sn.Addr
+	}
+	return fmt.Sprintf("redis-sentinel://%s/0?master=%s", strings.Join(addrs, ","), s.MasterName)
+}
+
+// Cluster is a Redis Cluster of masters, without replicas.
+type Cluster struct {
+	Nodes []*Server
+}
+
+// StartCluster runs n redis-servers in cluster mode and joins them with
+// redis-cli --cluster create, the slots spread evenly.
+func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	cl := &Cluster{}
+	args := []string{"--cluster", "create"}
+	for range n {
+		s := Start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
+		cl.Nodes = append(cl.Nodes, s)
+		args = append(args, s.Addr)
+	}
+	out, err := exec.Command("redis-cli", append(args, "--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, s := range cl.Nodes {
+		c := redis.NewClient(&redis.Options{Addr: s.Addr})
+		for {
+			info, err := c.ClusterInfo(context.Background()).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				c.Close()
+				t.Fatalf("redistest: the cluster is not ok at %s: %s %v", s.Addr, info, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		c.Close()
+	}
+	return cl
+}
+
+// Addrs lists the nodes' addresses.
+func (c *Cluster) Addrs() []string {
+	out := make([]string, len(c.Nodes))
+	for i, s := range c.Nodes {
+		out[i] = s.Addr
+	}
+	return out
 }

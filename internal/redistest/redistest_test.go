@@ -2,11 +2,14 @@ package redistest_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/resetq/resetq/internal/redisconn"
 	"github.com/resetq/resetq/internal/redistest"
 )
 
@@ -27,3 +30,42 @@ func TestStartStopRestart(t *testing.T) {
 }
 
 func redisNil() error { return redis.Nil }
+
+func TestSentinelFailsOver(t *testing.T) {
+	t.Parallel()
+	s := redistest.StartSentinel(t)
+	c, err := redisconn.Open(s.URL(), 0)
+	require.NoError(t, err)
+	defer c.Close()
+	ctx := context.Background()
+	require.NoError(t, c.Set(ctx, "k", "before", 0).Err())
+	require.Eventually(t, func() bool {
+		v, err := redis.NewClient(&redis.Options{Addr: s.Replica.Addr}).Get(ctx, "k").Result()
+		return err == nil && v == "before"
+	}, 10*time.Second, 10*time.Millisecond, "replicated")
+
+	s.Master.Stop()
+	require.Eventually(t, func() bool { return c.Set(ctx, "k", "after", 0).Err() == nil }, 30*time.Second, 50*time.Millisecond,
+		"the client follows the sentinels to the promoted replica")
+	v, err := redis.NewClient(&redis.Options{Addr: s.Replica.Addr}).Get(ctx, "k").Result()
+	require.NoError(t, err)
+	require.Equal(t, "after", v, "the replica is the master now")
+}
+
+func TestClusterSpreadsKeys(t *testing.T) {
+	t.Parallel()
+	cl := redistest.StartCluster(t, 3)
+	c, err := redisconn.OpenCluster(redisconn.Cluster{Addrs: cl.Addrs()[:1]}, 0)
+	require.NoError(t, err)
+	defer c.Close()
+	ctx := context.Background()
+	nodes := map[string]bool{}
+	for i := range 30 {
+		key := fmt.Sprintf("k%d", i)
+		require.NoError(t, c.Set(ctx, key, i, 0).Err())
+		n, err := c.(*redis.ClusterClient).MasterForKey(ctx, key)
+		require.NoError(t, err)
+		nodes[n.Options().Addr] = true
+	}
+	require.Len(t, nodes, 3, "the keys land on every shard")
+}
