@@ -277,12 +277,13 @@ func (s *Server) emit(ctx context.Context, t *task, r tasks.Result) error {
 }
 
 // record writes the outcome, to the task's record or its campaign row,
-// retrying briefly: a short Redis hiccup must not leave a success
-// unrecorded.
+// retrying for up to 15 seconds: a Redis restart or a Sentinel failover
+// must not leave a success unrecorded, or its redelivery sends a second
+// email.
 func (s *Server) record(ctx context.Context, t *task, r tasks.Result) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	b := retry.WithMaxRetries(5, retry.NewExponential(50*time.Millisecond))
+	b := retry.WithCappedDuration(time.Second, retry.NewExponential(50*time.Millisecond))
 	return retry.Do(ctx, b, func(ctx context.Context) error {
 		if t.campaign != nil {
 			_, err := s.campaigns.RecordOutcome(ctx, t.campaign, t.row, campaigns.Record{

@@ -65,6 +65,8 @@ type settings struct {
 	webhooks string
 	// top is any other top-level YAML (campaigns:, api:).
 	top string
+	// redisURL replaces the test's own redis-server (a sentinel set).
+	redisURL string
 }
 
 // bundle is one test's world: its own redis-server, Keycloak emulator,
@@ -123,6 +125,10 @@ func setup(t *testing.T, s settings) *bundle {
 	if s.link {
 		extra += "    link: {lifespan: 2h, client_id: web, redirect_uri: \"https://app.example.com/welcome\"}\n"
 	}
+	redisURL := s.redisURL
+	if redisURL == "" {
+		redisURL = b.redis.URL(0)
+	}
 	b.cfgPath = filepath.Join(t.TempDir(), "resetq.yaml")
 	b.writeConfig(fmt.Sprintf(`redis:
   url: %s
@@ -144,7 +150,7 @@ providers:
       client_id: resetq
       client_secret: %s
     max_retries: %d
-%s%s%s`, b.redis.URL(0), s.concurrency, s.shutdown, b.kc.URL(), s.secret, maxRetries, extra, s.webhooks, s.top))
+%s%s%s`, redisURL, s.concurrency, s.shutdown, b.kc.URL(), s.secret, maxRetries, extra, s.webhooks, s.top))
 	rdb, err := openRedis(b.cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })

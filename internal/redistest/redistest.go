@@ -178,9 +178,23 @@ type Sentinel struct {
 // fail over one second after the master stops answering.
 func StartSentinel(t testing.TB) *Sentinel {
 	t.Helper()
-	s := &Sentinel{MasterName: "resetq", Master: Start(t)}
+	// The master streams its first sync at once instead of waiting 5 s for
+	// more replicas to join.
+	s := &Sentinel{MasterName: "resetq", Master: Start(t, "--repl-diskless-sync-delay", "0")}
 	host, port, _ := net.SplitHostPort(s.Master.Addr)
 	s.Replica = Start(t, "--replicaof", host, port)
+	rc := redis.NewClient(&redis.Options{Addr: s.Replica.Addr})
+	defer rc.Close()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		info, err := rc.Info(context.Background(), "replication").Result()
+		if err == nil && strings.Contains(info, "master_link_status:up") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redistest: the replica did not sync: %s %v", info, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for range 3 {
 		dir := t.TempDir()
 		conf := filepath.Join(dir, "sentinel.conf")
