@@ -37,6 +37,15 @@ vulncheck: ## govulncheck (needs https://vuln.go.dev)
 build: ## Build bin/resetq with the version stamped in
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/resetq ./cmd/resetq
 
+OUT ?= bin/resetq-static
+.PHONY: static
+static: ## Build the static, stripped binary the container image ships (OUT=path)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $(OUT) ./cmd/resetq
+
+.PHONY: image
+image: ## Build the container image resetq:$(VERSION) (needs a Docker engine)
+	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t resetq:$(VERSION) .
+
 .PHONY: dev
 dev: ## Run everything in one process against an emulated Keycloak
 	$(GO) run ./cmd/resetq dev
