@@ -22,6 +22,15 @@ test: need-tools ## Run every test with the race detector (starts its own redis-
 bench: need-tools ## Print the benchmark figures: pipeline overhead vs an Asynq no-op, idle pickup, a million-row campaign
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./internal/bench/
 
+FUZZTIME ?= 10s
+FUZZ_TARGETS = ./tasks:FuzzDecode ./internal/campaigns:FuzzReadCSV ./internal/campaigns:FuzzReadJSONL \
+               ./internal/config:FuzzParse ./idp/keycloak:FuzzClassify ./idp/keygen:FuzzClassify \
+               ./webhook:FuzzSignatures
+.PHONY: fuzz
+fuzz: ## Fuzz every parser of outside input for FUZZTIME each (10s); the seed corpora run in `make test`
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; done
+
 .PHONY: lint
 lint: ## gofmt, go vet, staticcheck and a go.mod tidiness check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: not formatted:"; echo "$$out"; exit 1; fi

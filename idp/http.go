@@ -45,3 +45,14 @@ func NetworkError(op string, err error) *Error {
 	}
 	return &Error{Kind: Transient, Op: op, Message: msg, Err: err}
 }
+
+// Excerpt makes text from an IdP (a message, or a proxy's error page) fit
+// for an error message and a log line: valid UTF-8, whitespace runs made one
+// space, cut at n bytes on a character boundary.
+func Excerpt(text string, n int) string {
+	s := strings.Join(strings.Fields(strings.ToValidUTF8(text, "\uFFFD")), " ")
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}

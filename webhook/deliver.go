@@ -326,7 +326,7 @@ func describe(err error) string {
 func oneLine(b []byte) string {
 	s := strings.Join(strings.Fields(string(b)), " ")
 	if len(s) > 200 {
-		s = s[:200] + "…"
+		s = strings.ToValidUTF8(s[:200], "") + "…" // not inside a character
 	}
 	return s
 }

@@ -30,19 +30,15 @@ func parseBody(b []byte) (code, msg string) {
 	var e body
 	if json.Unmarshal(b, &e) != nil {
 		// Not JSON: a proxy's page. Keep a short, single-line excerpt.
-		s := strings.Join(strings.Fields(string(b)), " ")
-		if len(s) > 120 {
-			s = s[:120] + "…"
-		}
-		return "", s
+		return "", idp.Excerpt(string(b), 120)
 	}
 	switch {
 	case e.ErrorMessage != "":
-		return "", e.ErrorMessage
+		return "", idp.Excerpt(e.ErrorMessage, 500)
 	case e.ErrorDescription != "":
-		return e.Error, e.ErrorDescription
+		return idp.Excerpt(e.Error, 100), idp.Excerpt(e.ErrorDescription, 500)
 	}
-	return "", e.Error
+	return "", idp.Excerpt(e.Error, 500)
 }
 
 // smtpPrefix starts every message of a failed execute-actions email; newer

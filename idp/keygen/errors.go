@@ -40,13 +40,9 @@ func (p *Provider) classify(op string, res *response) *idp.Error {
 	_ = json.Unmarshal(res.body, &doc)
 	e := &idp.Error{Kind: idp.InvalidRequest, Op: op, Status: res.status, RetryAfter: retryAfter(res.header, time.Now())}
 	if len(doc.Errors) > 0 {
-		e.Code, e.Message = doc.Errors[0].Code, doc.Errors[0].Detail
+		e.Code, e.Message = idp.Excerpt(doc.Errors[0].Code, 100), idp.Excerpt(doc.Errors[0].Detail, 500)
 	} else {
-		s := strings.Join(strings.Fields(string(res.body)), " ")
-		if len(s) > 120 {
-			s = s[:120] + "…"
-		}
-		e.Message = s
+		e.Message = idp.Excerpt(string(res.body), 120)
 	}
 	who := "the configured token"
 	if p.minted != nil {

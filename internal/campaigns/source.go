@@ -247,7 +247,7 @@ func firstNonEmpty(v ...string) string {
 	for _, s := range v {
 		if s = strings.TrimSpace(s); s != "" {
 			if len(s) > 100 {
-				s = s[:100]
+				s = strings.ToValidUTF8(s[:100], "") // not inside a character
 			}
 			return s
 		}
