@@ -25,8 +25,9 @@ type Env struct {
 	Known, Unknown idp.UserRef
 	// Sent counts the resets the emulator accepted for Known.
 	Sent func() int
-	// FailNext makes the next n reset calls fail with status (a 5xx).
-	FailNext func(n, status int)
+	// FailNext makes the next n reset calls fail with status (a 5xx) and
+	// body ("" for the IdP's usual one).
+	FailNext func(n, status int, body string)
 	// RateLimitNext makes the next reset call answer 429 with Retry-After.
 	RateLimitNext func(retryAfter time.Duration)
 	// RejectCredentials makes the IdP refuse the provider's credentials
@@ -41,6 +42,9 @@ type Env struct {
 	// Secrets are strings no error may contain: client secrets,
 	// passwords, issued tokens (read after the case ran).
 	Secrets func() []string
+	// Held are the secrets the provider holds now: its configured secret
+	// or password, and the token it uses.
+	Held func() []string
 }
 
 // Harness builds a fresh Env for each case.
@@ -60,6 +64,7 @@ func Run(t *testing.T, newEnv Harness) {
 		{"token expiry mid-run", caseTokenExpiry},
 		{"timeout honoured via context", caseTimeout},
 		{"paced right before the reset", casePace},
+		{"an answer echoing the credentials", caseEcho},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -106,7 +111,7 @@ func caseUnknownUser(t *testing.T, e *Env) []error {
 }
 
 func caseTransient(t *testing.T, e *Env) []error {
-	e.FailNext(1, 503)
+	e.FailNext(1, 503, "")
 	first := reset(e, context.Background(), e.Known)
 	require.Error(t, first)
 	require.Equal(t, idp.Transient, kindOf(first), "%v", first)
@@ -182,5 +187,18 @@ func casePace(t *testing.T, e *Env) []error {
 		Pace: func(context.Context) error { return wait }})
 	require.ErrorIs(t, err, wait, "the pace's error comes back as it is")
 	require.Equal(t, 1, e.Sent(), "nothing sent when the pace says no")
+	return []error{err}
+}
+
+// caseEcho has a proxy in front of the IdP answer with an error page that
+// echoes every credential the provider holds: none may reach the error
+// (Run checks every error against Secrets).
+func caseEcho(t *testing.T, e *Env) []error {
+	require.NoError(t, reset(e, context.Background(), e.Known)) // a token exists now
+	e.FailNext(1, 502, "<html><pre>"+strings.Join(e.Held(), " | ")+"</pre><h1>502 Bad Gateway</h1></html>")
+	err := reset(e, context.Background(), e.Known)
+	require.Error(t, err)
+	require.Equal(t, idp.Transient, kindOf(err), "%v", err)
+	require.Contains(t, err.Error(), "[redacted]", "the page is quoted, its secrets are not")
 	return []error{err}
 }

@@ -21,7 +21,7 @@ func TestConformance(t *testing.T) {
 			Known:    idp.UserRef{Email: "alice@example.com"},
 			Unknown:  idp.UserRef{Email: "nobody@example.com"},
 			Sent:     func() int { return s.ResetCount(id) },
-			FailNext: func(n, status int) { s.FailNext(keycloaktest.EndpointExecuteActions, n, status, "") },
+			FailNext: func(n, status int, body string) { s.FailNext(keycloaktest.EndpointExecuteActions, n, status, body) },
 			RateLimitNext: func(d time.Duration) {
 				s.Inject(keycloaktest.Fault{Endpoint: keycloaktest.EndpointExecuteActions, Times: 1, Status: 429, RetryAfter: d})
 			},
@@ -34,6 +34,7 @@ func TestConformance(t *testing.T) {
 			TokenRequests: s.TokenRequests,
 			SetLatency:    s.SetLatency,
 			Secrets:       func() []string { return append(s.IssuedTokens(), "s3cr3t-client", "rotated-secret") },
+			Held:          func() []string { return append(s.IssuedTokens(), "s3cr3t-client") },
 		}
 	})
 }

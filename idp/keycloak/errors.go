@@ -131,9 +131,10 @@ func (p *Provider) tokenError(err error) *idp.Error {
 		return idp.NetworkError(idp.OpToken, err)
 	}
 	status := re.Response.StatusCode
-	code, desc := re.ErrorCode, re.ErrorDescription
+	scrub := func(s string) string { return string(idp.Scrub([]byte(s), p.cfg.ClientSecret, p.cfg.Password)) }
+	code, desc := scrub(re.ErrorCode), scrub(re.ErrorDescription)
 	if code == "" && desc == "" {
-		code, desc = parseBody(re.Body)
+		code, desc = parseBody(idp.Scrub(re.Body, p.cfg.ClientSecret, p.cfg.Password))
 		if code == "" {
 			code, desc = desc, ""
 		}

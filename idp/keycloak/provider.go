@@ -260,6 +260,7 @@ func (p *Provider) send(ctx context.Context, op, method, rawURL, bearer string, 
 	if err != nil {
 		return nil, idp.NetworkError(op, err)
 	}
+	b = idp.Scrub(b, bearer, p.cfg.ClientSecret, p.cfg.Password)
 	return &response{status: res.StatusCode, header: res.Header, body: b}, nil
 }
 

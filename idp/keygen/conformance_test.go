@@ -1,6 +1,7 @@
 package keygen_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -15,7 +16,7 @@ func TestConformance(t *testing.T) {
 		s := keygentest.NewServer()
 		t.Cleanup(s.Close)
 		a := s.AddAccount(keygentest.Account{Slug: "acme"})
-		s.AddAdmin(a, "admin@acme.example", "admin-password")
+		adminToken := s.AddAdmin(a, "admin@acme.example", "admin-password")
 		s.AddUser(a, keygentest.User{Email: "alice@example.com", Password: "alice-password"})
 		// A minted token, so that expiry can be survived; verify_user, so
 		// that an unknown user is known to be unknown.
@@ -36,7 +37,7 @@ func TestConformance(t *testing.T) {
 			Known:    idp.UserRef{Email: "alice@example.com"},
 			Unknown:  idp.UserRef{Email: "nobody@example.com"},
 			Sent:     sent,
-			FailNext: func(n, status int) { s.FailNext(keygentest.EndpointPasswords, n, status, "") },
+			FailNext: func(n, status int, body string) { s.FailNext(keygentest.EndpointPasswords, n, status, body) },
 			RateLimitNext: func(d time.Duration) {
 				s.Inject(keygentest.Fault{Endpoint: keygentest.EndpointPasswords, Times: 1, Status: 429, RetryAfter: d})
 			},
@@ -48,6 +49,10 @@ func TestConformance(t *testing.T) {
 			TokenRequests: s.TokenMints,
 			SetLatency:    s.SetLatency,
 			Secrets:       func() []string { return append(s.Tokens(a), "admin-password", "changed-password") },
+			// The tokens minted for the provider: all but the admin's own.
+			Held: func() []string {
+				return append(slices.DeleteFunc(s.Tokens(a), func(t string) bool { return t == adminToken }), "admin-password")
+			},
 		}
 	})
 }

@@ -137,6 +137,11 @@ func (p *Provider) send(ctx context.Context, op, method, rawURL, bearer string, 
 	if err != nil {
 		return nil, idp.NetworkError(op, err)
 	}
+	if res.StatusCode >= 300 {
+		// An error page may echo the request; a success (a minted token)
+		// is read as it is.
+		b = idp.Scrub(b, bearer, p.cfg.Token, p.cfg.Password)
+	}
 	return &response{status: res.StatusCode, header: res.Header, body: b}, nil
 }
 
