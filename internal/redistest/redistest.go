@@ -101,7 +101,7 @@ func (s *Server) start() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		err := c.Ping(ctx).Err()
 		cancel()
-		if err == nil {
+		if err == nil || strings.HasPrefix(err.Error(), "NOAUTH") { // it answers (behind a password)
 			return nil
 		}
 		select {

@@ -211,6 +211,20 @@ func (s *Server) IssuedTokens() []string {
 	return slices.Clone(s.issued)
 }
 
+// IssuedTokensIn returns the access tokens issued by one realm, oldest
+// first (expired ones included).
+func (s *Server) IssuedTokensIn(realm string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, v := range s.issued {
+		if t := s.tokens[v]; t != nil && t.realm == realm {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // ResetCount is how many execute-actions emails were sent to a user.
 func (s *Server) ResetCount(userID string) int {
 	s.mu.Lock()
