@@ -18,6 +18,11 @@ help: ## Show the targets
 test: need-tools ## Run every test with the race detector (starts its own redis-server and prometheus processes)
 	$(GO) test -race -count=1 ./...
 
+.PHONY: chaos
+chaos: need-tools ## Kill workers, restart Redis, take the IdP and a webhook receiver down, mid-campaign
+	@out=$$(mktemp); $(GO) test -race -count=1 -tags chaos -run '^TestChaos' -v -timeout 20m ./cmd/resetq/ > $$out 2>&1; s=$$?; \
+		grep -E '^(CHAOS|--- |FAIL|ok|PASS)|^\s+(chaos_test|bundle_test|campaign_test)\.go|^\s+(Error|Messages):' $$out; rm -f $$out; exit $$s
+
 .PHONY: bench
 bench: need-tools ## Print the benchmark figures: pipeline overhead vs an Asynq no-op, idle pickup, a million-row campaign
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./internal/bench/

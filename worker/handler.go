@@ -140,6 +140,11 @@ func (s *Server) attempt(ctx context.Context, prov *provider, t *task) Decision 
 			return 0, true // does not fit: hand the wait to Asynq
 		}
 		if last.Err != nil && last.Err.Kind == idp.RateLimited {
+			if d > s.cfg.MaxHold {
+				// An IdP that asks for a longer pause gets it without this
+				// task holding a worker: it waits in the queue.
+				return 0, true
+			}
 			s.m.RateLimitWait.WithLabelValues(prov.Name).Observe(d.Seconds())
 		}
 		return d, false

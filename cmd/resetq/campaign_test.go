@@ -107,8 +107,9 @@ func (e *emulatorProcess) get(path string, v any) error {
 }
 
 type emulated struct {
-	Time time.Time `json:"time"`
-	Path string    `json:"path"`
+	Time   time.Time `json:"time"`
+	Path   string    `json:"path"`
+	Status int       `json:"status"`
 }
 
 // resets returns the execute-actions-email requests the emulator received,

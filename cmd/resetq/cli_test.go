@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -268,4 +269,25 @@ func TestDevDrainsTheDemoBatch(t *testing.T) {
 	_, err := os.Stat(cfg[1])
 	require.True(t, os.IsNotExist(err), "the temporary configuration is removed")
 	require.NotContains(t, errb.String(), devSecret)
+}
+
+func TestEmulatorFaultQueryNamesTheBadField(t *testing.T) {
+	t.Parallel()
+	f, err := parseFault(url.Values{"endpoint": {"execute-actions-email"}, "status": {"429"}, "every": {"2"}, "retry_after": {"3s"}})
+	require.NoError(t, err)
+	require.Equal(t, keycloaktest.Fault{Endpoint: keycloaktest.EndpointExecuteActions, Status: 429, Every: 2, RetryAfter: 3 * time.Second}, f)
+	for query, field := range map[string]string{
+		"status=200":                "status",
+		"status=abc":                "status",
+		"status=503&times=-1":       "times",
+		"status=503&every=x":        "every",
+		"status=429&retry_after=3":  "retry_after",
+		"status=700":                "status",
+		"endpoint=reset&status=503": "endpoint",
+	} {
+		q, err := url.ParseQuery(query)
+		require.NoError(t, err)
+		_, err = parseFault(q)
+		require.ErrorContains(t, err, field+"=", query)
+	}
 }

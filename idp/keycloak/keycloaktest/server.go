@@ -274,6 +274,10 @@ const (
 	EndpointUnknown        Endpoint = "unknown"
 )
 
+// Endpoints lists every endpoint a Fault can name, EndpointAny first.
+var Endpoints = []Endpoint{EndpointAny, EndpointToken, EndpointUsers, EndpointUsersCount, EndpointUser,
+	EndpointExecuteActions, EndpointResetPassword, EndpointResetEmail, EndpointUnknown}
+
 // Stats summarises what the emulator has seen, for `resetq dev`.
 type Stats struct {
 	Requests, TokenRequests, Resets int
