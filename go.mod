@@ -2,6 +2,8 @@ module github.com/resetq/resetq
 
 go 1.26.8
 
+toolchain go1.27.3
+
 require (
 	code.dny.dev/ssrf v0.3.0
 	github.com/alicebob/miniredis/v2 v2.40.0

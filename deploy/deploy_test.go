@@ -613,6 +613,12 @@ func TestTheImageShipsAStaticStampedBinary(t *testing.T) {
 	require.Regexp(t, `(?m)^FROM gcr\.io/distroless/static-debian12:nonroot$`, string(df))
 	require.Regexp(t, `(?m)^USER nonroot:nonroot$`, string(df))
 	require.NotRegexp(t, `(?m)^HEALTHCHECK`, string(df), "Kubernetes probes /healthz and /readyz")
+	mod, err := os.ReadFile("../go.mod")
+	require.NoError(t, err)
+	toolchain := regexp.MustCompile(`(?m)^toolchain go(\S+)$`).FindSubmatch(mod)
+	require.NotNil(t, toolchain, "go.mod names the toolchain releases are built with")
+	require.Regexp(t, `(?m)^ARG GO_VERSION=`+regexp.QuoteMeta(string(toolchain[1]))+`$`, string(df),
+		"the image is built with go.mod's toolchain")
 
 	bin := filepath.Join(t.TempDir(), "resetq")
 	out, err := exec.Command("make", "-C", "..", "static", "OUT="+bin, "VERSION=v9.9.9-test", "REVISION=0123abc").CombinedOutput()
