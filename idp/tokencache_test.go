@@ -3,6 +3,7 @@ package idp_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -97,4 +98,109 @@ func TestTokenCacheDoesNotCacheErrorsAndSurvivesImpatientCallers(t *testing.T) {
 	require.EqualValues(t, 2, n.Load())
 	tok2, _ := c.Token(context.Background())
 	require.Equal(t, tok, tok2, "life 0 never expires")
+}
+
+func TestTokenCacheRefreshDoesNotStallCallers(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int32
+	second := make(chan struct{})
+	c := &idp.TokenCache[string]{Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
+		if n.Add(1) == 2 {
+			<-second // the refresh hangs until the test lets it go
+			return "tok-2", time.Hour, nil
+		}
+		return "tok-1", 200 * time.Millisecond, nil
+	}}
+	first, err := c.Token(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, "tok-1", first)
+	// Past 80 % of its life the refresh starts; until it lands, callers get
+	// the old token at once (a caller that waited would hit its deadline).
+	deadline := time.Now().Add(5 * time.Second)
+	for n.Load() < 2 && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		tok, err := c.Token(ctx)
+		cancel()
+		require.NoError(t, err)
+		require.Equal(t, "tok-1", tok)
+	}
+	require.EqualValues(t, 2, n.Load(), "the refresh started")
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		tok, err := c.Token(ctx)
+		cancel()
+		require.NoError(t, err, "a refresh in flight does not make callers wait")
+		require.Equal(t, "tok-1", tok)
+	}
+	require.EqualValues(t, 2, n.Load(), "one refresh in flight")
+	close(second)
+	deadline = time.Now().Add(5 * time.Second)
+	tok := "tok-1"
+	for tok == "tok-1" && time.Now().Before(deadline) {
+		tok, err = c.Token(context.Background())
+		require.NoError(t, err)
+	}
+	require.Equal(t, "tok-2", tok)
+}
+
+func TestTokenCacheDistrustsAFetchThatATokenRejectionOverlapped(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int32
+	gate := make(chan struct{})
+	c := &idp.TokenCache[string]{Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
+		k := n.Add(1)
+		if k == 2 {
+			<-gate // a refresh the IdP answers while it revokes every token
+		}
+		return fmt.Sprintf("tok-%d", k), 200 * time.Millisecond, nil
+	}}
+	ctx := context.Background()
+	old, err := c.Token(ctx)
+	require.NoError(t, err)
+	deadline := time.Now().Add(5 * time.Second)
+	for n.Load() < 2 && time.Now().Before(deadline) {
+		_, err = c.Token(ctx) // ages it past its refresh point
+		require.NoError(t, err)
+	}
+	c.Invalidate(old) // the IdP rejected it while the refresh was out
+	got := make(chan string)
+	go func() {
+		tok, err := c.Token(ctx)
+		require.NoError(t, err)
+		got <- tok
+	}()
+	close(gate)
+	require.Equal(t, "tok-3", <-got, "the overlapped fetch's token is not handed out; a new one is fetched")
+	require.EqualValues(t, 3, n.Load())
+}
+
+func TestTokenCacheFailedRefreshIsNotRetriedAtEveryCall(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int32
+	c := &idp.TokenCache[string]{Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
+		if n.Add(1) == 1 {
+			return "tok-1", time.Second, nil
+		}
+		return "", 0, errors.New("token endpoint down")
+	}}
+	ctx := context.Background()
+	_, err := c.Token(ctx)
+	require.NoError(t, err)
+	// From 800 ms the refresh fails; the old token serves until 1 s, and
+	// the next try comes halfway to its end, not at every call.
+	deadline := time.Now().Add(5 * time.Second)
+	for n.Load() < 2 && time.Now().Before(deadline) {
+		tok, err := c.Token(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "tok-1", tok)
+	}
+	calls := 0
+	for time.Now().Before(deadline) {
+		if _, err := c.Token(ctx); err != nil {
+			break // expired: now the error reaches the caller
+		}
+		calls++
+	}
+	require.Positive(t, calls)
+	require.LessOrEqual(t, n.Load(), int32(4), "%d calls over the last fifth of its life made %d fetches", calls, n.Load())
 }
