@@ -27,8 +27,8 @@ chaos: need-tools ## Kill workers, restart Redis, take the IdP and a webhook rec
 		grep -E '^(CHAOS|--- |FAIL|ok|PASS)|^\s+(chaos_test|bundle_test|campaign_test)\.go|^\s+(Error|Messages):' $$out; rm -f $$out; exit $$s
 
 .PHONY: bench
-bench: need-tools ## Print the benchmark figures: pipeline overhead vs an Asynq no-op, idle pickup, a million-row campaign
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./internal/bench/
+bench: need-tools ## Print the benchmark figures and write them to docs/BENCHMARKS.md with the machine and versions
+	GO=$(GO) internal/bench/report.sh docs/BENCHMARKS.md
 
 FUZZTIME ?= 10s
 FUZZ_TARGETS = ./tasks:FuzzDecode ./internal/campaigns:FuzzReadCSV ./internal/campaigns:FuzzReadJSONL \

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -211,27 +210,7 @@ providers:
 	w.Shutdown()
 	cancel()
 	_, peak := usedMemory(b, rdb)
-	var times []time.Time
-	for _, r := range kc.RequestsTo(keycloaktest.EndpointExecuteActions) {
-		times = append(times, r.Time)
-	}
-	slices.SortFunc(times, func(a, c time.Time) int { return a.Compare(c) })
-	// The first second is the limiter's burst and the workers warming up.
-	steady := times[:0:0]
-	for _, t := range times {
-		if t.Sub(times[0]) >= time.Second {
-			steady = append(steady, t)
-		}
-	}
-	achieved := float64(len(steady)-1) / steady[len(steady)-1].Sub(steady[0]).Seconds()
-	most := 0
-	j := 0
-	for i := range times {
-		for j < len(times) && times[j].Sub(times[i]) < time.Second {
-			j++
-		}
-		most = max(most, j-i)
-	}
+	achieved, most := pace(resetTimes(kc))
 
 	// What enqueueing every task at once would cost: the same tasks, 50,000
 	// of them, in a fresh Redis, scaled to a million.

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# `make bench`: runs the benchmarks of this package, printing them as they
+# go, then writes docs/BENCHMARKS.md (or $1): the machine, the versions, the
+# command, the figures against their targets, and everything the benchmarks
+# printed.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+GO=${GO:-go}
+report=${1:-docs/BENCHMARKS.md}
+command=(go test -run '^$' -bench . -benchtime 1x -count 1 -timeout 30m ./internal/bench/)
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+"$GO" "${command[@]:1}" 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" = 0 ] || { echo "bench: the benchmarks failed; $report left as it was" >&2; exit 1; }
+
+# metric UNIT: the value a benchmark reported with b.ReportMetric.
+metric() {
+  awk -v unit="$1" '/^Benchmark/ { for (i = 5; i < NF; i += 2) if ($(i+1) == unit) print $i }' "$log" | head -1
+}
+# row NAME VALUE TARGET CHECK: CHECK is an awk condition on v.
+row() {
+  local verdict
+  verdict=$(awk -v v="$2" "BEGIN { print (($4) ? \"met\" : \"**not met**\") }")
+  printf '| %s | %s | %s | %s |\n' "$1" "$2" "$3" "$verdict"
+}
+
+ratio=$(metric ratio-id); bare=$(metric ratio-id-vs-bare); limit=$(metric of-limit)
+tokens=$(metric tokens/10k); p50=$(metric p50-ms); p99=$(metric p99-ms)
+rss=$(metric import-rss-MB); redis=$(metric redis-peak-MB)
+naive=$(metric naive-resets/s); fast=$(metric resetq-resets/s)
+
+{
+  cat <<EOF
+# Benchmarks
+
+Written by \`make bench\` on $(date -u '+%Y-%m-%d %H:%M UTC'); run it again to replace this file with
+your machine's figures. Every figure comes from one run in which the things compared ran side by
+side, on the same \`redis-server\`, against the same emulator.
+
+## Machine and versions
+
+| | |
+|---|---|
+| CPU | $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs |
+| memory | $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) |
+| system | $( (. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME") || uname -s), Linux $(uname -r) |
+| Go | $("$GO" env GOVERSION) |
+| Redis | $(redis-server --version | sed 's/^Redis server //; s/ sha=.*//') |
+| Asynq | $("$GO" list -m -f '{{.Version}}' github.com/hibiken/asynq) |
+| resetq | $(git describe --tags --always --dirty 2>/dev/null || echo unknown) |
+
+Command: \`${command[*]}\`
+
+## Figures against their targets
+
+| figure | measured | target | |
+|---|---|---|---|
+$(row "pipeline: resetq (user by id) ÷ Asynq no-op handler, tasks/s" "$ratio" "≥ 0.85" "v >= 0.85")
+$(row "pipeline: resetq (user by id) ÷ the same I/O written by hand" "$bare" "≥ 0.85" "v >= 0.85")
+$(row "IdP-bound throughput ÷ the configured rate limit" "$limit" "≥ 0.95" "v >= 0.95")
+$(row "token requests per 10,000 resets (5 s tokens, at 200/s)" "$tokens" "a token per refresh, not per reset" "v < 100")
+$(row "idle pickup latency p50, ms" "$p50" "< 100" "v < 100")
+$(row "idle pickup latency p99, ms" "$p99" "< 100" "v < 100")
+$(row "1M-row campaign import: peak RSS, MB" "$rss" "≤ 64" "v <= 64")
+$(row "1M-row campaign: peak Redis used_memory, MB" "$redis" "≤ 64" "v <= 64")
+$(row "resets/s at 50 ms IdP latency: resetq ÷ naive loop" "$(awk -v a="$fast" -v b="$naive" 'BEGIN { printf "%.0f", a / b }')" "faster" "v > 1")
+
+## How to read them
+
+- **Pipeline overhead.** Asynq's no-op handler does two Redis round trips per task (dequeue and
+  acknowledge). Any reset pipeline adds at least three more: reading the task's done-marker,
+  the IdP call, and writing the marker, and the emulator answering the IdP call runs on the
+  same CPUs. On a machine where the emulator, Redis and the worker share few CPUs the
+  comparison with the no-op measures that extra I/O, not resetq: the second row, against a
+  hand-written handler doing exactly that I/O and nothing else, is what resetq's own pipeline
+  (decoding, classification, retries, rate-limit and halt checks, metrics, logs) costs.
+  A real deployment is bound by the IdP and \`rate_limit\`, thousands of times below either
+  figure.
+- **IdP-bound throughput** is measured at the IdP: the times the emulator accepted each reset,
+  after the first second (the limiter's burst and the workers' start).
+- **Tokens** are cached and refreshed when a fifth of their life is left, without stalling
+  the resets; with Keycloak's defaults (60 s master tokens, 300 s realm tokens) they are
+  fewer still.
+- **Idle pickup** is from \`Enqueue\` returning to the IdP receiving the reset, with the default
+  \`poll_interval\` of 50 ms (±50 % jitter).
+
+## What the benchmarks printed
+
+\`\`\`
+$(grep -v '^go: downloading' "$log")
+\`\`\`
+EOF
+} > "$report"
+echo "bench: wrote $report"
