@@ -23,6 +23,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/resetq/resetq/internal/config"
+	"github.com/resetq/resetq/internal/kcschema"
 	"github.com/resetq/resetq/tasks"
 )
 
@@ -190,39 +191,9 @@ func realmClient(t *testing.T, realm map[string]any, id string) map[string]any {
 	return nil
 }
 
-// strict forbids, in every object schema reachable from s, properties the
-// schema does not name: Keycloak's document leaves them open, and a typo in
-// a realm file would otherwise pass (and be ignored by the import).
-func strict(s *openapi3.Schema, seen map[*openapi3.Schema]bool) {
-	if s == nil || seen[s] {
-		return
-	}
-	seen[s] = true
-	if len(s.Properties) > 0 && s.AdditionalProperties.Has == nil && s.AdditionalProperties.Schema == nil {
-		no := false
-		s.AdditionalProperties.Has = &no
-	}
-	for _, p := range s.Properties {
-		strict(p.Value, seen)
-	}
-	if s.Items != nil {
-		strict(s.Items.Value, seen)
-	}
-	if s.AdditionalProperties.Schema != nil {
-		strict(s.AdditionalProperties.Schema.Value, seen)
-	}
-	for _, group := range []openapi3.SchemaRefs{s.AllOf, s.AnyOf, s.OneOf} {
-		for _, r := range group {
-			strict(r.Value, seen)
-		}
-	}
-}
-
 func TestTheRealmIsARealmRepresentation(t *testing.T) {
-	doc, err := openapi3.NewLoader().LoadFromFile("../idp/keycloak/keycloaktest/testdata/keycloak-admin-openapi-26.6.json")
+	schema, err := kcschema.Realm()
 	require.NoError(t, err)
-	schema := doc.Components.Schemas["RealmRepresentation"].Value
-	strict(schema, map[*openapi3.Schema]bool{})
 	realm := readRealm(t)
 	require.NoError(t, schema.VisitJSON(realm, openapi3.MultiErrors()), "against Keycloak 26.6's RealmRepresentation")
 

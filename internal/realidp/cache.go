@@ -1,0 +1,68 @@
+package realidp
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// CacheDir is where downloads and builds are kept: $RESETQ_CACHE_DIR, else
+// the .cache folder at the root of the module (git-ignored). It is created
+// when missing.
+func CacheDir() (string, error) {
+	dir := os.Getenv("RESETQ_CACHE_DIR")
+	if dir == "" {
+		root, err := moduleRoot()
+		if err != nil {
+			return "", err
+		}
+		dir = filepath.Join(root, ".cache")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("cache folder: %w", err)
+	}
+	return filepath.Abs(dir)
+}
+
+// moduleRoot walks up from the working directory to the folder holding
+// go.mod (tests run in their package's folder, commands from anywhere in
+// the checkout).
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the resetq checkout (no go.mod above the working directory): set RESETQ_CACHE_DIR")
+		}
+		dir = parent
+	}
+}
+
+// lockFile takes an exclusive lock on path (created if needed) and returns
+// its release. It serialises downloads and builds between processes: go
+// test runs packages in parallel, and each may want Keycloak.
+func lockFile(path string) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}

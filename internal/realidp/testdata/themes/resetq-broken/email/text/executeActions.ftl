@@ -1,0 +1,3 @@
+<#ftl output_format="plainText">
+<#-- Fails on purpose: resetqUndefinedVariable is not in the model. -->
+${resetqUndefinedVariable}
