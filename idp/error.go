@@ -37,20 +37,38 @@ const (
 	// Configuration: the IdP is set up in a way no retry can fix (no SMTP,
 	// wrong realm, wrong base path, bad link settings). Halt.
 	Configuration
+	// Unconfirmed: the reset request reached the IdP but its answer never
+	// came back (a timeout, a cut connection, a proxy's 504), and the IdP
+	// may well have carried it out: Keycloak finishes sending the mail
+	// after the client gives up. Sending it again would send a second
+	// mail, so the task ends succeeded, marked unconfirmed.
+	Unconfirmed
+	// MailFailed: the IdP could not hand the mail to its relay, and does
+	// not say why: the relay is down, refuses the IdP's login, throttles,
+	// or refuses this one recipient. Many in a row halt the provider; the
+	// same user refused again while others' mail goes out is skipped.
+	MailFailed
+	// RecipientRefused: the IdP refuses to send to this user's address
+	// (Keycloak: a non-ASCII local part on a realm without UTF-8 mail).
+	// Skip.
+	RecipientRefused
 )
 
 var kindNames = [...]string{
-	Transient:      "transient",
-	RateLimited:    "rate_limited",
-	UserNotFound:   "user_not_found",
-	AmbiguousUser:  "ambiguous_user",
-	UserDisabled:   "user_disabled",
-	UserNoEmail:    "no_email",
-	InvalidAction:  "invalid_action",
-	InvalidRequest: "invalid_request",
-	Credentials:    "credentials_rejected",
-	Permission:     "permission_denied",
-	Configuration:  "configuration",
+	Transient:        "transient",
+	RateLimited:      "rate_limited",
+	UserNotFound:     "user_not_found",
+	AmbiguousUser:    "ambiguous_user",
+	UserDisabled:     "user_disabled",
+	UserNoEmail:      "no_email",
+	InvalidAction:    "invalid_action",
+	InvalidRequest:   "invalid_request",
+	Credentials:      "credentials_rejected",
+	Permission:       "permission_denied",
+	Configuration:    "configuration",
+	Unconfirmed:      "unconfirmed",
+	MailFailed:       "mail_failed",
+	RecipientRefused: "recipient_refused",
 }
 
 // String returns the kind's snake_case name, which is also the reason label
@@ -69,6 +87,9 @@ const (
 	OpLookup = "lookup"
 	OpReset  = "reset"
 	OpCheck  = "check"
+	// OpConfirm reads what the IdP recorded, to settle a reset whose
+	// answer was lost.
+	OpConfirm = "confirm"
 )
 
 // Error is an IdP failure, carrying what the IdP said. It never holds a

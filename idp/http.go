@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,6 +47,32 @@ func NetworkError(op string, err error) *Error {
 		msg = "canceled"
 	}
 	return &Error{Kind: Transient, Op: op, Message: msg, Err: err}
+}
+
+// WatchSent returns ctx with a trace that notes when a request made with it
+// has been written in full, and a func that reports it. A request that went
+// out and got no answer may have been carried out; one that never went out
+// was not.
+func WatchSent(ctx context.Context) (context.Context, func() bool) {
+	var sent atomic.Bool
+	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
+		if i.Err == nil {
+			sent.Store(true)
+		}
+	}}
+	return httptrace.WithClientTrace(ctx, trace), sent.Load
+}
+
+// NoAnswer is the error for a request that was sent in full and got no
+// answer: Unconfirmed for a reset (the IdP may have sent the mail),
+// NetworkError's kind for anything else.
+func NoAnswer(op string, err error) *Error {
+	e := NetworkError(op, err)
+	if op == OpReset {
+		e.Kind = Unconfirmed
+		e.Message = "sent, but " + e.Message + " before the answer came: the IdP may have carried it out"
+	}
+	return e
 }
 
 // Excerpt makes text from an IdP (a message, or a proxy's error page) fit

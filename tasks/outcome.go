@@ -15,9 +15,16 @@ const (
 	Failed Outcome = "failed"
 )
 
-// Reasons for skipped and failed outcomes. They are metric label values, so
-// the set is closed and small.
+// Reasons for skipped and failed outcomes, and the one reason a success can
+// carry (unconfirmed). They are metric label values, so the set is closed
+// and small.
 const (
+	// ReasonUnconfirmed marks a success whose answer never came: the IdP
+	// got the request and may have sent the mail, so it is not sent again.
+	ReasonUnconfirmed = "unconfirmed"
+	// ReasonRecipientRefused: the IdP or its mail relay refuses this
+	// user's address.
+	ReasonRecipientRefused = "recipient_refused"
 	ReasonUserNotFound     = "user_not_found"
 	ReasonAmbiguousUser    = "ambiguous_user"
 	ReasonUserDisabled     = "user_disabled"

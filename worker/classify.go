@@ -12,7 +12,8 @@ type Action int
 
 // Actions.
 const (
-	// Done: the IdP accepted the reset.
+	// Done: the IdP accepted the reset (or, with Reason unconfirmed, got
+	// it and may have sent it: its answer was lost).
 	Done Action = iota
 	// Retry: try again, within the attempt and then across attempts.
 	Retry
@@ -66,6 +67,16 @@ func Classify(err error) Decision {
 		d.Action, d.Reason = Fail, tasks.ReasonInvalidRequest
 	case idp.Credentials, idp.Permission, idp.Configuration:
 		d.Action = Halt
+	case idp.Unconfirmed:
+		// Sending again risks a second mail with a second working link;
+		// the task ends succeeded, marked, and the operator can see it.
+		d.Action, d.Reason = Done, tasks.ReasonUnconfirmed
+	case idp.RecipientRefused:
+		d.Action, d.Reason = Skip, tasks.ReasonRecipientRefused
+	case idp.MailFailed:
+		// Retried, unless the provider's recent mail says otherwise
+		// (judgeMail): a relay down halts, a recipient refused is skipped.
+		d.Action = Retry
 	default: // idp.Transient and anything unknown
 		d.Action, d.RetryAfter = Retry, e.RetryAfter
 	}

@@ -94,8 +94,15 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 	}
 
 	d := s.attempt(ctx, prov, t)
+	if d.Action == Retry && d.Err != nil && d.Err.Kind == idp.MailFailed {
+		d = s.judgeMail(ctx, prov, t, d)
+	}
 	switch d.Action {
 	case Done:
+		if d.Reason == tasks.ReasonUnconfirmed {
+			return s.finish(ctx, t, prov.Name, tasks.Succeeded, d.Reason, d.Err.Error())
+		}
+		s.delivered(ctx, prov)
 		return s.finish(ctx, t, prov.Name, tasks.Succeeded, "", "")
 	case Skip:
 		s.release(ctx, prov, t)
@@ -109,6 +116,9 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 	// Retry: the attempt's budget is spent. On the last try Asynq would
 	// archive the task whatever the error, so it ends failed here.
 	if t.final() {
+		if d.Err != nil && d.Err.Kind == idp.MailFailed {
+			s.forgetMail(ctx, prov, t)
+		}
 		return s.finish(ctx, t, prov.Name, tasks.Failed, tasks.ReasonRetriesExhausted, d.Err.Error())
 	}
 	return &retryError{reason: d.Reason, retryAfter: d.RetryAfter, err: d.Err,
@@ -155,7 +165,10 @@ func (s *Server) attempt(ctx context.Context, prov *provider, t *task) Decision 
 		if paceErr != nil {
 			return nil // a long wait for the rate limit goes back to the queue at once
 		}
-		if last.Action == Retry {
+		if last.Action == Retry && last.Err.Kind != idp.MailFailed {
+			// A mail failure goes back to the queue at once: its backoff
+			// spaces the evidence judgeMail weighs, and a relay that is
+			// down gets no burst of quick retries.
 			return retry.RetryableError(last.Err)
 		}
 		return nil
@@ -254,6 +267,9 @@ func (s *Server) finish(ctx context.Context, t *task, provider string, o tasks.O
 		s.log.Warn("reset failed", attrs...)
 	case o == tasks.Failed:
 		s.log.Warn("reset failed", append(attrs, "error", msg)...)
+	case reason == tasks.ReasonUnconfirmed:
+		s.log.Warn("reset sent, unconfirmed: its answer never came and the IdP may have sent the mail, so it is not sent again",
+			append(attrs, "error", msg)...)
 	default:
 		s.log.Info("reset "+string(o), attrs...)
 	}

@@ -31,6 +31,9 @@ func TestClassifyEveryKind(t *testing.T) {
 		{idp.Credentials, Halt, "credentials_rejected"},
 		{idp.Permission, Halt, "permission_denied"},
 		{idp.Configuration, Halt, "configuration"},
+		{idp.Unconfirmed, Done, "unconfirmed"},
+		{idp.MailFailed, Retry, "mail_failed"},
+		{idp.RecipientRefused, Skip, "recipient_refused"},
 	}
 	for _, tt := range tests {
 		d := Classify(fmt.Errorf("wrapped: %w", &idp.Error{Kind: tt.kind, RetryAfter: 3 * time.Second}))

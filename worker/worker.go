@@ -18,6 +18,7 @@ import (
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/halt"
+	"github.com/resetq/resetq/internal/mailhealth"
 	"github.com/resetq/resetq/internal/metrics"
 	"github.com/resetq/resetq/internal/outcomes"
 	"github.com/resetq/resetq/tasks"
@@ -46,7 +47,25 @@ type Provider struct {
 	// DuplicateWindow: a second reset for the same user inside it ends
 	// skipped (recently_reset) without calling the IdP; 0 turns it off.
 	DuplicateWindow time.Duration
+	// MailHaltAfter: when this many different users' mail failed in a row
+	// (idp.MailFailed), none delivered in between, the provider halts
+	// (default DefaultMailHaltAfter; negative turns it off).
+	MailHaltAfter int
+	// MailRefusedAfter: a user whose mail failed this many times while the
+	// relay delivered others' is skipped as recipient_refused (default
+	// DefaultMailRefusedAfter; negative turns it off: such a user is
+	// retried until its retries run out).
+	MailRefusedAfter int
 }
+
+// Defaults for judging mail failures.
+const (
+	DefaultMailHaltAfter    = 5
+	DefaultMailRefusedAfter = 3
+)
+
+// mailWindow is how far back the delivered and failed counts reach.
+const mailWindow = mailhealth.Window
 
 // Config configures a Server.
 type Config struct {
@@ -171,6 +190,7 @@ type Server struct {
 	outcomes  *outcomes.Store
 	campaigns *campaigns.Store
 	halts     *halt.Registry
+	mail      *mailhealth.Tracker
 	limiter   *redis_rate.Limiter
 	log       *slog.Logger
 	m         *metrics.Metrics
@@ -194,6 +214,7 @@ func New(cfg Config) (*Server, error) {
 		outcomes:  outcomes.New(cfg.Redis, cfg.OutcomeRetention),
 		campaigns: campaigns.NewStore(cfg.Redis),
 		halts:     halt.New(cfg.Redis),
+		mail:      mailhealth.New(cfg.Redis),
 		limiter:   redis_rate.NewLimiter(cfg.Redis),
 		log:       cfg.Logger,
 		m:         cfg.Metrics,
@@ -213,6 +234,12 @@ func New(cfg Config) (*Server, error) {
 		}
 		if p.Concurrency <= 0 {
 			p.Concurrency = cfg.Concurrency
+		}
+		if p.MailHaltAfter == 0 {
+			p.MailHaltAfter = DefaultMailHaltAfter
+		}
+		if p.MailRefusedAfter == 0 {
+			p.MailRefusedAfter = DefaultMailRefusedAfter
 		}
 		pp := &provider{Provider: p}
 		if p.RateCount > 0 {

@@ -57,7 +57,8 @@ type settings struct {
 	noWorker      bool
 	shutdown      time.Duration
 	rateLimit     string
-	// quick shortens timeout and attempt_timeout to 1 s and 2 s.
+	// quick shortens timeout, reset_timeout and attempt_timeout to 1 s, 1 s
+	// and 2 s.
 	quick bool
 	// duplicateWindow sets the provider's duplicate_window.
 	duplicateWindow string
@@ -114,7 +115,7 @@ func setup(t *testing.T, s settings) *bundle {
 	}
 	extra := "" // provider settings beyond the basics
 	if s.quick {
-		extra += "    timeout: 1s\n    attempt_timeout: 2s\n"
+		extra += "    timeout: 1s\n    reset_timeout: 1s\n    attempt_timeout: 2s\n"
 	}
 	if s.duplicateWindow != "" {
 		extra += "    duplicate_window: " + s.duplicateWindow + "\n"

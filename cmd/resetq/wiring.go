@@ -121,7 +121,7 @@ func buildIdP(p config.Provider, client *http.Client) (idp.Provider, error) {
 			Username: p.Auth.Username, Password: p.Auth.Password,
 			Actions:  p.Actions,
 			Lifespan: p.Link.Lifespan, LinkClientID: p.Link.ClientID, RedirectURI: p.Link.RedirectURI,
-			Timeout: p.Timeout, HTTPClient: client, UserAgent: version.UserAgent(),
+			Timeout: p.Timeout, ResetTimeout: p.ResetTimeout, HTTPClient: client, UserAgent: version.UserAgent(),
 		})
 	case config.TypeKeygen:
 		return keygen.New(keygen.Config{
@@ -132,6 +132,14 @@ func buildIdP(p config.Provider, client *http.Client) (idp.Provider, error) {
 		})
 	}
 	return nil, fmt.Errorf("provider %s: unsupported type %q", p.Name, p.Type)
+}
+
+// offIfZero maps the configuration's 0 (never) to the worker's "off".
+func offIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // workerConfig turns the configuration into the worker's.
@@ -154,6 +162,7 @@ func workerConfig(cfg *config.Config, rdb redis.UniversalClient, m *metrics.Metr
 		wc.Providers = append(wc.Providers, worker.Provider{
 			Name: p.Name, IdP: ip, AttemptTimeout: p.AttemptTimeout, Concurrency: p.Concurrency,
 			RateCount: p.RateLimit.N, RatePeriod: p.RateLimit.Per, DuplicateWindow: *p.DuplicateWindow,
+			MailHaltAfter: offIfZero(*p.MailHaltAfter), MailRefusedAfter: offIfZero(*p.MailRefusedAfter),
 		})
 	}
 	return wc, nil

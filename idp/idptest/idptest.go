@@ -39,6 +39,9 @@ type Env struct {
 	TokenRequests func() int
 	// SetLatency delays every answer.
 	SetLatency func(time.Duration)
+	// SlowReset makes the IdP carry out every reset at once but answer
+	// it d later (0: at once), as Keycloak does behind a slow mail relay.
+	SlowReset func(d time.Duration)
 	// Secrets are strings no error may contain: client secrets,
 	// passwords, issued tokens (read after the case ran).
 	Secrets func() []string
@@ -63,6 +66,7 @@ func Run(t *testing.T, newEnv Harness) {
 		{"credentials rejected halts", caseCredentials},
 		{"token expiry mid-run", caseTokenExpiry},
 		{"timeout honoured via context", caseTimeout},
+		{"an answer that never comes", caseLostAnswer},
 		{"paced right before the reset", casePace},
 		{"an answer echoing the credentials", caseEcho},
 	}
@@ -168,6 +172,39 @@ func caseTimeout(t *testing.T, e *Env) []error {
 	require.True(t, strings.Contains(err.Error(), "timed out") || strings.Contains(err.Error(), "canceled"), "%v", err)
 	e.SetLatency(0)
 	return []error{err}
+}
+
+// caseLostAnswer: the reset reaches the IdP, which carries it out, but its
+// answer comes after the caller stopped waiting. The provider must not call
+// that a transient failure (a retry would send a second mail): it is
+// Unconfirmed, and the IdP did send it.
+func caseLostAnswer(t *testing.T, e *Env) []error {
+	require.NoError(t, reset(e, context.Background(), e.Known)) // warm the token
+	e.SlowReset(4 * time.Second)
+	t.Cleanup(func() { e.SlowReset(0) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	start := time.Now()
+	err := reset(e, ctx, e.Known)
+	require.Error(t, err)
+	require.Less(t, time.Since(start), 3*time.Second, "returned when the context ended")
+	require.Equal(t, idp.Unconfirmed, kindOf(err), "%v", err)
+	waitFor(t, 30*time.Second, func() bool { return e.Sent() == 2 }, "the IdP sends the reset whose answer was lost")
+	return []error{err}
+}
+
+// waitFor polls cond until it holds, failing the test after within.
+func waitFor(t *testing.T, within time.Duration, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", within, what)
+		}
+		<-tick.C
+	}
 }
 
 func casePace(t *testing.T, e *Env) []error {

@@ -98,15 +98,18 @@ func TestClassificationOfEveryKeycloakAnswer(t *testing.T) {
 		{name: "2d bad refresh token", grant: keycloak.GrantPassword, tokenStatus: 400,
 			tokenBody: `{"error":"invalid_grant","error_description":"Invalid refresh token"}`,
 			want:      worker.Halt, reason: "credentials_rejected"},
-		{name: "2d no service account (26.x)", tokenStatus: 400,
+		{name: "2d no service account (gloak's note, 400)", tokenStatus: 400,
 			tokenBody: `{"error":"unauthorized_client","error_description":"Client not enabled to retrieve service account"}`,
 			want:      worker.Halt, reason: "configuration", hint: "Service accounts roles"},
-		{name: "2d no service account (older, 401)", tokenStatus: 401,
+		{name: "2d no service account (26.7.3, 401)", tokenStatus: 401,
 			tokenBody: `{"error":"unauthorized_client","error_description":"Client not enabled to retrieve service account"}`,
 			want:      worker.Halt, reason: "configuration", hint: "Service accounts roles"},
 		{name: "2d public client", tokenStatus: 401,
 			tokenBody: `{"error":"unauthorized_client","error_description":"Public client not allowed to retrieve service account"}`,
 			want:      worker.Halt, reason: "configuration", hint: "Client authentication"},
+		{name: "2d service account disabled (26.7.3)", tokenStatus: 401,
+			tokenBody: `{"error":"invalid_request","error_description":"User 'service-account-resetq' disabled"}`,
+			want:      worker.Halt, reason: "configuration", hint: "service-account-resetq under Users"},
 		{name: "2d account not fully set up", grant: keycloak.GrantPassword, tokenStatus: 400,
 			tokenBody: `{"error":"invalid_grant","error_description":"Account is not fully set up"}`,
 			want:      worker.Halt, reason: "configuration", hint: "VERIFY_PROFILE"},
@@ -160,10 +163,23 @@ func TestClassificationOfEveryKeycloakAnswer(t *testing.T) {
 			want:      worker.Halt, reason: "configuration", hint: "Realm settings → Email"},
 		{name: "4.11 SMTP failure (≤24, bare text)", user: id, adminStatus: 500,
 			adminBody: `{"errorMessage":"Failed to send execute actions email"}`,
-			want:      worker.Retry, reason: "transient"},
-		{name: "4.12 SMTP unreachable", user: id, adminStatus: 500,
+			want:      worker.Retry, reason: "mail_failed", hint: "Test connection"},
+		{name: "4.12 SMTP unreachable, refused, throttling or 550", user: id, adminStatus: 500,
 			adminBody: `{"errorMessage":"Failed to send execute actions email: Error when attempting to send the email to the server. More information is available in the server log."}`,
-			want:      worker.Retry, reason: "transient"},
+			want:      worker.Retry, reason: "mail_failed", hint: "SMTP server"},
+		{name: "non-ASCII local part, UTF-8 mail off", user: id, adminStatus: 500,
+			adminBody: `{"errorMessage":"Failed to send execute actions email: Invalid address 'jürgen@example.org'. If the address contains UTF-8 characters in the local part please ensure the SMTP server supports the SMTPUTF8 extension and enable 'Allow UTF-8' in the email realm configuration."}`,
+			want:      worker.Skip, reason: "recipient_refused"},
+		{name: "broken email theme", user: id, adminStatus: 500,
+			adminBody: `{"errorMessage":"Failed to send execute actions email: Failed to template email"}`,
+			want:      worker.Halt, reason: "configuration", hint: "email theme"},
+		{name: "broken Reply-To", user: id, adminStatus: 500,
+			adminBody: `{"errorMessage":"Failed to send execute actions email: Invalid email address format"}`,
+			want:      worker.Halt, reason: "configuration", hint: "Reply-To"},
+		{name: "2xx other than 204: a proxy's page", user: id, adminStatus: 200, adminBody: `<html>Welcome</html>`,
+			want: worker.Halt, reason: "configuration", hint: "in front of it"},
+		{name: "proxy 504: Keycloak may have sent it", user: id, adminStatus: 504, adminBody: `<html>Gateway Timeout</html>`,
+			want: worker.Done, reason: "unconfirmed"},
 		{name: "object body, unhandled", user: id, adminStatus: 500,
 			adminBody: `{"error":"unknown_error","error_description":"For more on this error consult the server log."}`,
 			want:      worker.Retry, reason: "transient"},
@@ -202,7 +218,7 @@ func TestClassificationOfEveryKeycloakAnswer(t *testing.T) {
 		{name: "lookup: 403", user: email, adminStatus: 403, adminBody: `{"error":"HTTP 403 Forbidden"}`,
 			want: worker.Halt, reason: "permission_denied"},
 		{name: "lookup: not a list", user: email, adminStatus: 200, adminBody: `<html>login</html>`,
-			want: worker.Retry, reason: "transient"},
+			want: worker.Halt, reason: "configuration", hint: "base_url"},
 	}
 	for _, tt := range rows {
 		t.Run(tt.name, func(t *testing.T) {
@@ -233,6 +249,7 @@ func TestClassificationOfEveryKeycloakAnswer(t *testing.T) {
 				require.NotEmpty(t, d.Err.Hint, "a halt must say what to fix")
 			}
 			require.NotContains(t, err.Error(), "s3cr3t-client")
+			require.NotContains(t, err.Error(), "jürgen", "an error never quotes the user's address")
 			if tt.name == "4.1 401 twice" {
 				require.EqualValues(t, 2, c.tokenCalls.Load(), "one refresh after the first 401")
 				require.EqualValues(t, 2, c.adminCalls.Load(), "one retry after the refresh")

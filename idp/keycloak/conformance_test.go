@@ -33,6 +33,7 @@ func TestConformance(t *testing.T) {
 			ExpireTokens:  s.ExpireAllTokens,
 			TokenRequests: s.TokenRequests,
 			SetLatency:    s.SetLatency,
+			SlowReset:     func(d time.Duration) { s.SlowAnswers(keycloaktest.EndpointExecuteActions, d) },
 			Secrets:       func() []string { return append(s.IssuedTokens(), "s3cr3t-client", "rotated-secret") },
 			Held:          func() []string { return append(s.IssuedTokens(), "s3cr3t-client") },
 		}

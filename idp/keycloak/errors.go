@@ -58,14 +58,7 @@ func (p *Provider) classify(op string, status int, h http.Header, b []byte) *idp
 	case status >= 500:
 		e.Kind = idp.Transient
 		if cause, ok := strings.CutPrefix(msg, smtpPrefix); ok {
-			cause = strings.TrimPrefix(cause, ": ")
-			if strings.HasPrefix(cause, "Invalid sender address") || strings.HasPrefix(cause, "No sender address configured") {
-				e.Kind = idp.Configuration
-				e.Hint = fmt.Sprintf("realm %q has no usable mail sender: in the Keycloak admin console open Realm settings → Email, "+
-					"set the From address and the SMTP host, and use Test connection", p.cfg.Realm)
-			}
-			// Any other cause (or none, on Keycloak ≤ 24) is the mail relay
-			// failing or timing out: transient.
+			p.classifyMail(e, strings.TrimPrefix(cause, ": "))
 		}
 	case status == http.StatusForbidden:
 		e.Kind = idp.Permission
@@ -102,6 +95,46 @@ func (p *Provider) classify(op string, status int, h http.Header, b []byte) *idp
 		}
 	}
 	return e
+}
+
+// classifyMail reads the cause Keycloak gives for an execute-actions email
+// it could not send (keycloak-real.md §1; DefaultEmailSenderProvider and
+// FreeMarkerEmailTemplateProvider in Keycloak's source).
+func (p *Provider) classifyMail(e *idp.Error, cause string) {
+	realm := p.cfg.Realm
+	switch {
+	case strings.HasPrefix(cause, "Invalid sender address"), strings.HasPrefix(cause, "No sender address configured"):
+		e.Kind = idp.Configuration
+		e.Hint = fmt.Sprintf("realm %q has no usable mail sender: in the Keycloak admin console open Realm settings → Email, "+
+			"set the From address and the SMTP host, and use Test connection", realm)
+	case strings.HasPrefix(cause, "Invalid address"):
+		// The message quotes the user's address: keep it out of the error.
+		e.Kind = idp.RecipientRefused
+		e.Message = smtpPrefix + ": Invalid address [the user's address]: Keycloak will not send to an address with a " +
+			"non-ASCII local part unless the realm allows UTF-8 mail (Realm settings → Email → Allow UTF-8, with an SMTP server that supports SMTPUTF8)"
+	case strings.HasPrefix(cause, "Failed to template email"),
+		strings.HasPrefix(cause, "Failed to load email theme"),
+		strings.HasPrefix(cause, "Error embedding email resources"):
+		e.Kind = idp.Configuration
+		e.Hint = fmt.Sprintf("Keycloak cannot render its execute-actions email for realm %q (%s): the realm's email theme "+
+			"(Realm settings → Themes → Email theme) is broken or missing a template; Keycloak's log has the template error", realm, cause)
+	case strings.HasPrefix(cause, "Invalid email address format"), strings.HasPrefix(cause, "Failed to encode email address"),
+		strings.HasPrefix(cause, "MessagingException occurred"):
+		e.Kind = idp.Configuration
+		e.Hint = fmt.Sprintf("Keycloak cannot build the mail for realm %q (%s): check the From, From display name and "+
+			"Reply-To settings under Realm settings → Email", realm, cause)
+	case strings.HasPrefix(cause, "No email address configured for the user"):
+		e.Kind = idp.UserNoEmail
+	default:
+		// "Error when attempting to send the email to the server" (or, on
+		// Keycloak ≤ 24, no cause at all): the relay is down, refuses
+		// Keycloak's login, throttles, or refuses this one recipient; only
+		// Keycloak's log says which.
+		e.Kind = idp.MailFailed
+		e.Hint = fmt.Sprintf("Keycloak cannot hand realm %q's mail to its SMTP server, for user after user: the relay is "+
+			"unreachable, refuses Keycloak's login or TLS, or throttles (Keycloak's log names the cause). Fix Realm settings → "+
+			"Email (Test connection) or the relay", realm)
+	}
 }
 
 func (p *Provider) permissionHint() string {
@@ -172,6 +205,11 @@ func (p *Provider) tokenError(err error) *idp.Error {
 	case code == "invalid_grant":
 		e.Hint = fmt.Sprintf("Keycloak rejected admin user %q's password in realm %q (a brute-force lockout looks the same): "+
 			"check auth.username and auth.password", p.cfg.Username, realm)
+	case code == "invalid_request" && strings.Contains(desc, "disabled"):
+		// "User 'service-account-resetq' disabled" (Keycloak 26, 401).
+		e.Kind = idp.Configuration
+		e.Hint = fmt.Sprintf("the service account of client %q is disabled in realm %q (%s): enable user "+
+			"service-account-%s under Users, or turn \"Service accounts roles\" off and on again in the client", client, realm, desc, client)
 	case code == "invalid_request", code == "unsupported_grant_type":
 		e.Kind = idp.Configuration
 		e.Hint = "Keycloak refused the token request itself (" + desc + "): is base_url really a Keycloak server?"

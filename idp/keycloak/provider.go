@@ -53,15 +53,27 @@ type Config struct {
 	LinkClientID string
 	RedirectURI  string
 
-	// Timeout bounds each HTTP call (default 30 s; Keycloak sends mail
-	// inside the request and its own SMTP timeout is 10 s).
+	// Timeout bounds each HTTP call but the reset (default 30 s).
 	Timeout time.Duration
+	// ResetTimeout bounds the execute-actions-email call (default
+	// DefaultResetTimeout). Keycloak sends the mail inside that call and
+	// finishes it even when the client has given up, so the client must
+	// outwait Keycloak's own worst case or the mail goes out twice.
+	ResetTimeout time.Duration
 	// HTTPClient makes the calls; requests carry idp.Operation tags for
 	// instrumentation. Default: a client with a pooled transport.
 	HTTPClient *http.Client
 	// UserAgent is sent on every request.
 	UserAgent string
 }
+
+// DefaultResetTimeout outlasts Keycloak's own worst case for one
+// execute-actions email at its default SMTP timeouts (10 s for the connect
+// and for each read and write): connect, greeting, EHLO, STARTTLS and EHLO
+// again, two AUTH steps, MAIL, RCPT, DATA, the message, the final dot and
+// QUIT are 13 waits of up to 10 s, 130 s in all, plus Keycloak's own work.
+// A realm whose SMTP timeouts were raised (Keycloak 26.5+) needs more.
+const DefaultResetTimeout = 150 * time.Second
 
 // Provider sends resets through one Keycloak realm. It is safe for
 // concurrent use.
@@ -70,6 +82,7 @@ type Provider struct {
 	base   string
 	client *http.Client
 	tokens *idp.TokenCache[*oauth2.Token]
+	events eventsProbe
 }
 
 var _ idp.Provider = (*Provider)(nil)
@@ -91,6 +104,9 @@ func New(cfg Config) (*Provider, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.ResetTimeout <= 0 {
+		cfg.ResetTimeout = DefaultResetTimeout
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "resetq"
@@ -235,8 +251,13 @@ func (p *Provider) admin(ctx context.Context, op, method, rawURL string, payload
 }
 
 func (p *Provider) send(ctx context.Context, op, method, rawURL, bearer string, payload []byte) (*response, error) {
-	ctx, cancel := context.WithTimeout(idp.WithOperation(ctx, op), p.cfg.Timeout)
+	timeout := p.cfg.Timeout
+	if op == idp.OpReset {
+		timeout = p.cfg.ResetTimeout
+	}
+	ctx, cancel := context.WithTimeout(idp.WithOperation(ctx, op), timeout)
 	defer cancel()
+	ctx, sent := idp.WatchSent(ctx)
 	var rd io.Reader
 	if payload != nil {
 		rd = bytes.NewReader(payload)
@@ -253,12 +274,15 @@ func (p *Provider) send(ctx context.Context, op, method, rawURL, bearer string, 
 	}
 	res, err := p.client.Do(req)
 	if err != nil {
+		if sent() {
+			return nil, idp.NoAnswer(op, err)
+		}
 		return nil, idp.NetworkError(op, err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if err != nil {
-		return nil, idp.NetworkError(op, err)
+		return nil, idp.NoAnswer(op, err)
 	}
 	b = idp.Scrub(b, bearer, p.cfg.ClientSecret, p.cfg.Password)
 	return &response{status: res.StatusCode, header: res.Header, body: b}, nil
@@ -329,8 +353,10 @@ func (p *Provider) search(ctx context.Context, q url.Values, field, value string
 	}
 	var users []briefUser
 	if err := json.Unmarshal(resp.body, &users); err != nil {
-		return nil, &idp.Error{Kind: idp.Transient, Op: idp.OpLookup, Status: resp.status,
-			Message: "user search answered something that is not a list of users"}
+		return nil, &idp.Error{Kind: idp.Configuration, Op: idp.OpLookup, Status: resp.status,
+			Message: "the user search answered 200 with something that is not a list of users: " + idp.Excerpt(string(resp.body), 80),
+			Hint: "something in front of Keycloak (a login page, a proxy) answers for " + p.adminURL("/users", nil) +
+				": check base_url"}
 	}
 	var out []briefUser
 	for _, u := range users {
@@ -371,13 +397,31 @@ func (p *Provider) Reset(ctx context.Context, req idp.Request) error {
 	if p.cfg.RedirectURI != "" {
 		q.Set("redirect_uri", p.cfg.RedirectURI)
 	}
+	start := time.Now()
 	resp, err := p.admin(ctx, idp.OpReset, http.MethodPut,
 		p.adminURL("/users/"+url.PathEscape(id)+"/execute-actions-email", q), payload)
+	if err == nil && resp.status == http.StatusGatewayTimeout {
+		// A proxy stopped waiting; Keycloak goes on sending.
+		_, msg := parseBody(resp.body)
+		err = &idp.Error{Kind: idp.Unconfirmed, Op: idp.OpReset, Status: resp.status,
+			Message: "a proxy gave up waiting for Keycloak's answer (" + msg + "): Keycloak may have sent the mail"}
+	}
 	if err != nil {
+		if idp.AsError(err).Kind == idp.Unconfirmed {
+			return p.confirm(ctx, id, start, err)
+		}
 		return err
 	}
-	if resp.status >= 200 && resp.status < 300 {
+	switch {
+	case resp.status == http.StatusNoContent:
 		return nil
+	case resp.status >= 200 && resp.status < 300:
+		// Keycloak answers 204 and nothing else: another 2xx is something
+		// in front of it (a login page, a proxy's own answer).
+		return &idp.Error{Kind: idp.Configuration, Op: idp.OpReset, Status: resp.status,
+			Message: "execute-actions-email answered " + strconv.Itoa(resp.status) + " instead of 204: " + idp.Excerpt(string(resp.body), 80),
+			Hint: "Keycloak answers 204 to execute-actions-email; " + strconv.Itoa(resp.status) + " comes from something in front of it " +
+				"(a proxy, a login page): check base_url " + p.cfg.BaseURL + " and the proxy's routes"}
 	}
 	return p.classify(idp.OpReset, resp.status, resp.header, resp.body)
 }

@@ -48,6 +48,7 @@ func TestConformance(t *testing.T) {
 			ExpireTokens:  s.ExpireAllTokens,
 			TokenRequests: s.TokenMints,
 			SetLatency:    s.SetLatency,
+			SlowReset:     func(d time.Duration) { s.SlowAnswers(keygentest.EndpointPasswords, d) },
 			Secrets:       func() []string { return append(s.Tokens(a), "admin-password", "changed-password") },
 			// The tokens minted for the provider: all but the admin's own.
 			Held: func() []string {

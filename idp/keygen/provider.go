@@ -108,6 +108,7 @@ type response struct {
 func (p *Provider) send(ctx context.Context, op, method, rawURL, bearer string, basic [2]string, payload []byte) (*response, error) {
 	ctx, cancel := context.WithTimeout(idp.WithOperation(ctx, op), p.cfg.Timeout)
 	defer cancel()
+	ctx, sent := idp.WatchSent(ctx)
 	var rd io.Reader
 	if payload != nil {
 		rd = bytes.NewReader(payload)
@@ -130,12 +131,15 @@ func (p *Provider) send(ctx context.Context, op, method, rawURL, bearer string, 
 	}
 	res, err := p.client.Do(req)
 	if err != nil {
+		if sent() {
+			return nil, idp.NoAnswer(op, err)
+		}
 		return nil, idp.NetworkError(op, err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if err != nil {
-		return nil, idp.NetworkError(op, err)
+		return nil, idp.NoAnswer(op, err)
 	}
 	if res.StatusCode >= 300 {
 		// An error page may echo the request; a success (a minted token)

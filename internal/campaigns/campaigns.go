@@ -425,7 +425,7 @@ var outcomeCodes = []tasks.Outcome{"", tasks.Succeeded, tasks.Skipped, tasks.Fai
 var reasonCodes = []string{"", tasks.ReasonUserNotFound, tasks.ReasonAmbiguousUser, tasks.ReasonUserDisabled,
 	tasks.ReasonNoEmail, tasks.ReasonRecentlyReset, tasks.ReasonInvalidAction, tasks.ReasonInvalidRequest,
 	tasks.ReasonInvalidPayload, tasks.ReasonUnknownProvider, tasks.ReasonRetriesExhausted, ReasonDuplicateRow,
-	ReasonInvalidRow, ReasonCancelled}
+	ReasonInvalidRow, ReasonCancelled, tasks.ReasonUnconfirmed, tasks.ReasonRecipientRefused}
 
 func encodeRecord(created time.Time, r Record) []byte {
 	b := make([]byte, RecordSize)

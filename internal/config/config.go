@@ -176,8 +176,21 @@ type Provider struct {
 
 	// RateLimit caps resets per unit of time across every worker process.
 	RateLimit Rate `yaml:"rate_limit"`
-	// Timeout bounds each HTTP call to the IdP.
+	// Timeout bounds each HTTP call to the IdP (for Keycloak, each call but
+	// the reset).
 	Timeout time.Duration `yaml:"timeout"`
+	// ResetTimeout bounds Keycloak's execute-actions-email call, which
+	// sends the mail inside it and finishes even when resetq gives up:
+	// it must outlast Keycloak's own SMTP timeouts (default 2m30s, for
+	// Keycloak's default 10 s ones).
+	ResetTimeout time.Duration `yaml:"reset_timeout"`
+	// MailHaltAfter: this many different users' mail failing in a row,
+	// none delivered in between, halts the provider (default 5; 0 never).
+	MailHaltAfter *int `yaml:"mail_halt_after"`
+	// MailRefusedAfter: a user whose mail failed this many times while the
+	// relay delivered others' is skipped as recipient_refused (default 3;
+	// 0 never: retried until its retries run out).
+	MailRefusedAfter *int `yaml:"mail_refused_after"`
 	// AttemptTimeout bounds one attempt of a task: lookup, reset and the
 	// retries within the attempt.
 	AttemptTimeout time.Duration `yaml:"attempt_timeout"`

@@ -9,7 +9,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/resetq/resetq/idp/keycloak"
 	"github.com/resetq/resetq/internal/config"
+	"github.com/resetq/resetq/worker"
 )
 
 func env(vars map[string]string) func(string) (string, bool) {
@@ -57,7 +59,10 @@ func TestLoadsTheDesignExample(t *testing.T) {
 	require.Equal(t, 8, c.Worker.Concurrency)
 	require.Equal(t, 8, p.Concurrency, "a provider's concurrency defaults to worker.concurrency")
 	require.Equal(t, config.DefaultShutdownTimeout, c.Worker.ShutdownTimeout, "defaults fill the rest")
-	require.Equal(t, 2*time.Minute, p.AttemptTimeout)
+	require.Equal(t, keycloak.DefaultResetTimeout, p.ResetTimeout, "Keycloak's reset outwaits its SMTP timeouts")
+	require.Equal(t, p.ResetTimeout+2*p.Timeout, p.AttemptTimeout, "an attempt fits a lookup and the slowest reset")
+	require.Equal(t, worker.DefaultMailHaltAfter, *p.MailHaltAfter)
+	require.Equal(t, worker.DefaultMailRefusedAfter, *p.MailRefusedAfter)
 }
 
 func TestErrorsNameTheFieldAndLine(t *testing.T) {
@@ -130,6 +135,33 @@ providers:
 			`resetq.yaml:11: providers[0].link.lifespan: must be whole seconds of at least 1m, not 10s`,
 			`resetq.yaml:9: providers[0].link.client_id: required when link.redirect_uri is set`,
 			`resetq.yaml:10: providers[0].link.redirect_uri: "/relative" must be an absolute URL`}},
+		{"mail and reset timeouts", `providers:
+  - name: corp
+    type: keycloak
+    base_url: https://sso.example.com
+    realm: corp
+    auth: {client_id: resetq, client_secret: x}
+    reset_timeout: 2m
+    attempt_timeout: 1m
+    mail_halt_after: -1
+    mail_refused_after: 1000
+  - name: lic
+    type: keygen
+    account: acme
+    token: t
+    reset_timeout: 1m
+  - name: quick
+    type: keycloak
+    base_url: https://sso.example.com
+    realm: corp
+    auth: {client_id: resetq, client_secret: x}
+    reset_timeout: 500ms
+`, nil, []string{
+			"resetq.yaml:8: providers[0].attempt_timeout: must be at least reset_timeout plus timeout (2m30s), not 1m",
+			"resetq.yaml:9: providers[0].mail_halt_after: must be between 0 (never) and 1000, not -1",
+			"resetq.yaml:10: providers[0].mail_refused_after: must be between 0 (never) and 100, not 1000",
+			"resetq.yaml:15: providers[1].reset_timeout: is not a keygen setting",
+			"resetq.yaml:21: providers[2].reset_timeout: must be between 1s and 30m, not 500ms"}},
 		{"syntax error", "providers:\n  - name: corp\n   type: keycloak\n", nil, []string{"resetq.yaml: line 1: did not find expected '-' indicator"}},
 		{"worker limits", "worker:\n  concurrency: 0\n  outcome_retention: 1h\n  poll_interval: 1ms\nlog: {format: xml}\nproviders: []\n", nil, []string{
 			"resetq.yaml:4: worker.poll_interval: must be between 5ms and 10s",

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/resetq/resetq/idp/keycloak"
 	"github.com/resetq/resetq/tasks"
 	"github.com/resetq/resetq/webhook"
+	"github.com/resetq/resetq/worker"
 )
 
 // Defaults.
@@ -185,9 +187,21 @@ func (p *Provider) setDefaults() {
 	if p.Timeout == 0 {
 		p.Timeout = DefaultTimeout
 	}
+	if p.Type == TypeKeycloak && p.ResetTimeout == 0 {
+		p.ResetTimeout = keycloak.DefaultResetTimeout
+	}
 	if p.AttemptTimeout == 0 {
 		// Room for a lookup, a reset and a few quick retries of each.
-		p.AttemptTimeout = max(2*time.Minute, 4*p.Timeout)
+		p.AttemptTimeout = max(2*time.Minute, 4*p.Timeout, p.ResetTimeout+2*p.Timeout)
+	}
+	for _, n := range []struct {
+		v   **int
+		def int
+	}{{&p.MailHaltAfter, worker.DefaultMailHaltAfter}, {&p.MailRefusedAfter, worker.DefaultMailRefusedAfter}} {
+		if *n.v == nil {
+			d := n.def
+			*n.v = &d
+		}
 	}
 	if p.MaxRetries == nil {
 		n := DefaultMaxRetries
@@ -352,6 +366,16 @@ func (l *loader) validateProvider(p *Provider, path string) {
 	if p.AttemptTimeout <= p.Timeout {
 		l.fieldError(path+".attempt_timeout", "must be longer than timeout (%s), not %s", p.Timeout, p.AttemptTimeout)
 	}
+	if p.ResetTimeout != 0 && p.AttemptTimeout < p.ResetTimeout+p.Timeout {
+		l.fieldError(path+".attempt_timeout", "must be at least reset_timeout plus timeout (%s), not %s: a slow mail "+
+			"is waited for after the lookup", p.ResetTimeout+p.Timeout, p.AttemptTimeout)
+	}
+	if *p.MailHaltAfter < 0 || *p.MailHaltAfter > 1000 {
+		l.fieldError(path+".mail_halt_after", "must be between 0 (never) and 1000, not %d", *p.MailHaltAfter)
+	}
+	if *p.MailRefusedAfter < 0 || *p.MailRefusedAfter > 100 {
+		l.fieldError(path+".mail_refused_after", "must be between 0 (never) and 100, not %d", *p.MailRefusedAfter)
+	}
 	if *p.MaxRetries < 0 || *p.MaxRetries > 100 {
 		l.fieldError(path+".max_retries", "must be between 0 and 100, not %d", *p.MaxRetries)
 	}
@@ -378,6 +402,9 @@ func (l *loader) validateKeycloak(p *Provider, path string) {
 		"verify_user": p.VerifyUser, "keygen_version": p.KeygenVersion != "", "auth.email": p.Auth.Email != "",
 	})
 	l.checkBaseURL(p.BaseURL, path+".base_url")
+	if p.ResetTimeout < time.Second || p.ResetTimeout > 30*time.Minute {
+		l.fieldError(path+".reset_timeout", "must be between 1s and 30m, not %s (and outlast Keycloak's SMTP timeouts)", p.ResetTimeout)
+	}
 	if p.Realm == "" {
 		l.fieldError(path+".realm", "is required: the realm whose users are reset")
 	}
@@ -427,6 +454,7 @@ func (l *loader) validateKeygen(p *Provider, path string) {
 		"realm": p.Realm != "", "actions": len(p.Actions) > 0, "link": p.Link != (Link{}),
 		"auth.grant": p.Auth.Grant != "", "auth.realm": p.Auth.Realm != "", "auth.client_id": p.Auth.ClientID != "",
 		"auth.client_secret": p.Auth.ClientSecret != "", "auth.username": p.Auth.Username != "",
+		"reset_timeout": p.ResetTimeout != 0,
 	})
 	l.checkBaseURL(p.BaseURL, path+".base_url")
 	if p.Account == "" {

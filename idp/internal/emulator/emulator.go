@@ -76,6 +76,7 @@ type Base struct {
 	logBase int
 	faults  []*fault
 	latency time.Duration
+	slow    map[Endpoint]time.Duration
 }
 
 // NewBase returns a Base on the real clock.
@@ -88,6 +89,19 @@ func (b *Base) SetLatency(d time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.latency = d
+}
+
+// SlowAnswers holds every answer of ep (Any: of every endpoint) for d after
+// the request was carried out, as an IdP does that sends mail inside the
+// request over a slow relay: the work is done even when the client gives up
+// before the answer comes. 0 turns it off.
+func (b *Base) SlowAnswers(ep Endpoint, d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.slow == nil {
+		b.slow = map[Endpoint]time.Duration{}
+	}
+	b.slow[ep] = d
 }
 
 // Inject adds a fault. Faults are checked in the order added.
@@ -156,6 +170,7 @@ func (b *Base) Begin(w http.ResponseWriter, r *http.Request, path string, ep End
 	rec := &Recorder{ResponseWriter: w}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	rec.hold = max(b.slow[ep], b.slow[Any])
 	if len(b.log) >= maxLog {
 		b.log = append(b.log[:0], b.log[maxLog/2:]...)
 		b.logBase += maxLog - maxLog/2
@@ -166,15 +181,17 @@ func (b *Base) Begin(w http.ResponseWriter, r *http.Request, path string, ep End
 	return c, rec
 }
 
-// End records the answer in the log.
+// End records the answer in the log and, for a slow answer, sends it
+// after the hold.
 func (c *Call) End() {
 	c.b.mu.Lock()
-	defer c.b.mu.Unlock()
 	if i := c.idx - c.b.logBase; i >= 0 {
 		c.b.log[i].Status = c.rec.status
 		c.b.log[i].Response = bytes.Clone(c.rec.body.Bytes())
 		c.b.log[i].ResponseHeader = c.rec.Header().Clone()
 	}
+	c.b.mu.Unlock()
+	c.rec.release()
 }
 
 // Wait sleeps for the latency; it returns false when the client went away.
@@ -231,11 +248,14 @@ func (b *Base) take(ep Endpoint) *Fault {
 	return nil
 }
 
-// Recorder remembers the status and the start of the body it writes.
+// Recorder remembers the status and the start of the body it writes. With
+// a hold, it keeps the whole answer back until release.
 type Recorder struct {
 	http.ResponseWriter
 	status int
 	body   bytes.Buffer
+	hold   time.Duration
+	held   bytes.Buffer
 }
 
 // WriteHeader records the status.
@@ -243,7 +263,9 @@ func (r *Recorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
 	}
-	r.ResponseWriter.WriteHeader(code)
+	if r.hold == 0 {
+		r.ResponseWriter.WriteHeader(code)
+	}
 }
 
 // Write records the first 64 KiB of the body.
@@ -254,5 +276,21 @@ func (r *Recorder) Write(b []byte) (int, error) {
 	if r.body.Len() < 64<<10 {
 		r.body.Write(b)
 	}
+	if r.hold > 0 {
+		return r.held.Write(b)
+	}
 	return r.ResponseWriter.Write(b)
+}
+
+// release sends a held answer once the hold has passed; the client may be
+// gone by then, and the work stays done.
+func (r *Recorder) release() {
+	if r.hold == 0 {
+		return
+	}
+	time.Sleep(r.hold)
+	if r.status != 0 {
+		r.ResponseWriter.WriteHeader(r.status)
+	}
+	_, _ = r.ResponseWriter.Write(r.held.Bytes())
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -27,6 +29,12 @@ func route(method, path string) (ep Endpoint, realm, userID string, known bool) 
 	case len(seg) == 5 && seg[0] == "realms" && seg[2] == "protocol" && seg[3] == "openid-connect" && seg[4] == "token":
 		ep = EndpointToken
 		return want(http.MethodPost), seg[1], "", true
+	case len(seg) == 5 && seg[0] == "admin" && seg[1] == "realms" && seg[3] == "events" && seg[4] == "config":
+		ep = EndpointEventsConfig
+		return want(http.MethodGet), seg[2], "", true
+	case len(seg) == 4 && seg[0] == "admin" && seg[1] == "realms" && seg[3] == "admin-events":
+		ep = EndpointAdminEvents
+		return want(http.MethodGet), seg[2], "", true
 	case len(seg) >= 4 && seg[0] == "admin" && seg[1] == "realms" && seg[3] == "users":
 		realm = seg[2]
 		switch {
@@ -227,7 +235,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, realmName s
 			return
 		}
 		if !c.ServiceAccountEnabled {
-			oauthError(w, http.StatusBadRequest, "unauthorized_client", "Client not enabled to retrieve service account")
+			oauthError(w, http.StatusUnauthorized, "unauthorized_client", "Client not enabled to retrieve service account")
+			return
+		}
+		if c.ServiceAccountDisabled {
+			oauthError(w, http.StatusUnauthorized, "invalid_request", "User 'service-account-"+c.ClientID+"' disabled")
 			return
 		}
 	case "refresh_token":
@@ -307,6 +319,9 @@ func (s *Server) handleAdmin(w http.ResponseWriter, r *http.Request, ep Endpoint
 	switch ep {
 	case EndpointUsers:
 		s.listUsers(w, r, c, realm)
+		return
+	case EndpointEventsConfig, EndpointAdminEvents:
+		s.events(w, r, ep, c, realm)
 		return
 	case EndpointUsersCount:
 		if !c.query {
@@ -427,25 +442,62 @@ func (s *Server) executeActions(w http.ResponseWriter, r *http.Request, c *calle
 			return
 		}
 	}
-	switch realm.SMTP {
-	case SMTPOff:
-		errorMessage(w, http.StatusInternalServerError, "Failed to send execute actions email: Invalid sender address 'null'.")
+	switch {
+	case realm.SMTP == SMTPTemplateError:
+		// Templating comes before the address checks and the relay.
+		errorMessage(w, http.StatusInternalServerError, "Failed to send execute actions email: Failed to template email")
 		return
-	case SMTPOffLegacy:
+	case !realm.AllowUTF8 && !asciiLocalPart(u.Email):
+		errorMessage(w, http.StatusInternalServerError, "Failed to send execute actions email: Invalid address '"+u.Email+
+			"'. If the address contains UTF-8 characters in the local part please ensure the SMTP server supports the "+
+			"SMTPUTF8 extension and enable 'Allow UTF-8' in the email realm configuration.")
+		return
+	case realm.SMTP == SMTPOff:
+		errorMessage(w, http.StatusInternalServerError, "Failed to send execute actions email: Invalid sender address 'null'. "+
+			"If the address contains UTF-8 characters in the local part please ensure the SMTP server supports the "+
+			"SMTPUTF8 extension and enable 'Allow UTF-8' in the email realm configuration.")
+		return
+	case realm.SMTP == SMTPOffLegacy:
 		errorMessage(w, http.StatusInternalServerError, "Failed to send execute actions email")
 		return
-	case SMTPUnreachable:
-		errorMessage(w, http.StatusInternalServerError, "Failed to send execute actions email: Error when attempting to send the email to the server. More information is available in the server log.")
+	case realm.SMTP == SMTPUnreachable, realm.RefusedRecipients[u.Email]:
+		errorMessage(w, http.StatusInternalServerError, smtpFailed)
 		return
 	}
 	link := s.srv.URL + s.prefix + "/realms/" + realm.Name + "/login-actions/action-token?key=" + randomToken("", 64)
 	if clientID != "" {
 		link += "&client_id=" + url.QueryEscape(clientID)
 	}
-	s.mails = append(s.mails, Mail{Time: s.Now(), Realm: realm.Name, UserID: u.ID, To: u.Email,
-		Actions: actions, Lifespan: lifespan, ClientID: clientID, RedirectURI: redirect, Link: link})
+	s.mails = append(s.mails, Mail{Time: s.Now(), Realm: realm.Name, UserID: u.ID, To: u.Email, Actions: actions,
+		Lifespan: lifespan, ClientID: clientID, RedirectURI: redirect, Link: link})
+	if realm.AdminEventsEnabled {
+		// UserResource records the event after the mail went out.
+		path := "users/" + u.ID + "/execute-actions-email"
+		if legacy {
+			path = "users/" + u.ID + "/reset-password-email"
+		}
+		realm.adminEvents = append(realm.adminEvents, adminEvent{ID: newID(), Time: s.Now().UnixMilli(),
+			RealmID: realm.Name, OperationType: "ACTION", ResourceType: "USER", ResourcePath: path})
+	}
 	s.resets[u.ID]++
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// smtpFailed is Keycloak's answer for every failure to hand a mail to the
+// relay: unreachable, login refused, throttled, recipient refused.
+const smtpFailed = "Failed to send execute actions email: Error when attempting to send the email to the server. " +
+	"More information is available in the server log."
+
+// asciiLocalPart reports whether the part of an address before the @ is
+// ASCII, which Keycloak requires unless the realm allows UTF-8 mail.
+func asciiLocalPart(addr string) bool {
+	local, _, _ := strings.Cut(addr, "@")
+	for i := 0; i < len(local); i++ {
+		if local[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request, c *caller, u *User, body []byte) {
@@ -508,4 +560,60 @@ func parseInt32(s string) (int32, bool) {
 		return 0, false
 	}
 	return int32(n), true
+}
+
+// events serves the realm's events settings and its admin events, both
+// behind view-events (RealmAdminResource.getRealmEventsConfig and
+// getEvents). The list is newest first; the filters resetq uses are
+// applied: operationTypes, resourceTypes, resourcePath (exact), dateFrom
+// (epoch milliseconds), first and max.
+func (s *Server) events(w http.ResponseWriter, r *http.Request, ep Endpoint, c *caller, realm *Realm) {
+	if !c.events {
+		proseError(w, http.StatusForbidden, "HTTP 403 Forbidden")
+		return
+	}
+	if ep == EndpointEventsConfig {
+		writeJSON(w, http.StatusOK, map[string]any{"eventsEnabled": false, "eventsListeners": []string{"jboss-logging"},
+			"enabledEventTypes": []string{}, "adminEventsEnabled": realm.AdminEventsEnabled, "adminEventsDetailsEnabled": false})
+		return
+	}
+	q := r.URL.Query()
+	var from int64
+	if v := q.Get("dateFrom"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			// [infer] a date Keycloak cannot read
+			errorMessage(w, http.StatusBadRequest, "Invalid value for 'Date(From)', expected format is yyyy-MM-dd")
+			return
+		}
+		from = n
+	}
+	first, max := 0, 100
+	if v, err := strconv.Atoi(q.Get("first")); err == nil && v >= 0 {
+		first = v
+	}
+	if v, err := strconv.Atoi(q.Get("max")); err == nil && v >= 0 {
+		max = v
+	}
+	out := []adminEvent{}
+	for i := len(realm.adminEvents) - 1; i >= 0; i-- {
+		e := realm.adminEvents[i]
+		switch {
+		case len(q["operationTypes"]) > 0 && !slices.Contains(q["operationTypes"], e.OperationType),
+			len(q["resourceTypes"]) > 0 && !slices.Contains(q["resourceTypes"], e.ResourceType),
+			q.Has("resourcePath") && q.Get("resourcePath") != e.ResourcePath,
+			e.Time < from:
+			continue
+		}
+		out = append(out, e)
+	}
+	if first >= len(out) {
+		out = out[:0]
+	} else {
+		out = out[first:]
+	}
+	if len(out) > max {
+		out = out[:max]
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -15,6 +15,7 @@ const (
 	RoleQueryUsers  = "query-users"
 	RoleViewUsers   = "view-users"
 	RoleManageUsers = "manage-users"
+	RoleViewEvents  = "view-events"
 	RoleRealmAdmin  = "realm-admin"
 	RoleAdmin       = "admin"
 )
@@ -32,10 +33,14 @@ const (
 	// SMTPOffLegacy: no SMTP server, as Keycloak up to about 24 reports it:
 	// the bare text "Failed to send execute actions email".
 	SMTPOffLegacy
-	// SMTPUnreachable: SMTP is configured but the relay cannot be reached;
-	// Keycloak answers 500 "… Error when attempting to send the email to the
-	// server. …".
+	// SMTPUnreachable: SMTP is configured but the relay cannot be reached
+	// (or refuses Keycloak's login, or throttles: Keycloak cannot tell them
+	// apart); Keycloak answers 500 "… Error when attempting to send the
+	// email to the server. …".
 	SMTPUnreachable
+	// SMTPTemplateError: the realm's email theme cannot render the mail;
+	// Keycloak answers 500 "… Failed to template email".
+	SMTPTemplateError
 )
 
 // DefaultRequiredActions are the required-action provider ids enabled in a
@@ -60,11 +65,24 @@ type Realm struct {
 	// execute-actions email (12 h).
 	ActionTokenLifespan time.Duration
 	SMTP                SMTPMode
+	// AllowUTF8 lets mail go to addresses with a non-ASCII local part
+	// (Realm settings → Email → Allow UTF-8); without it Keycloak refuses
+	// them before it connects.
+	AllowUTF8 bool
+	// RefusedRecipients are addresses the relay refuses (a 550 for that
+	// mailbox): Keycloak answers with the same 500 as a relay that is down.
+	RefusedRecipients map[string]bool
 	// BruteForceProtected blocks concurrent password grants for one user,
 	// as Keycloak 26 does by default when brute-force detection is on.
 	BruteForceProtected bool
 	// RequiredActions are the action ids the realm accepts.
 	RequiredActions []string
+	// AdminEventsEnabled records admin events (Realm settings → Events →
+	// Admin events settings): an ACTION event for each execute-actions
+	// email sent.
+	AdminEventsEnabled bool
+
+	adminEvents []adminEvent
 
 	clients    map[string]*Client
 	users      map[string]*User    // by id
@@ -87,6 +105,9 @@ type Client struct {
 	RedirectURIs []string
 	// Grants are the service account's admin roles, by target realm name.
 	Grants map[string][]string
+	// ServiceAccountDisabled: the client's service-account user is
+	// disabled, and Keycloak refuses it a token.
+	ServiceAccountDisabled bool
 }
 
 // User is a user of a realm.
@@ -122,6 +143,16 @@ func newRealm(name string) *Realm {
 		byEmail:             map[string][]string{},
 		byUsername:          map[string]string{},
 	}
+}
+
+// adminEvent is one recorded admin event, as the admin-events list shows it.
+type adminEvent struct {
+	ID            string `json:"id"`
+	Time          int64  `json:"time"`
+	RealmID       string `json:"realmId"`
+	OperationType string `json:"operationType"`
+	ResourceType  string `json:"resourceType"`
+	ResourcePath  string `json:"resourcePath"`
 }
 
 func newID() string {
@@ -160,13 +191,17 @@ func (c *Client) redirectAllowed(uri string) bool {
 
 // roles expands composite roles: realm-admin and admin hold all, manage-users
 // implies view, view implies query.
-type roles struct{ query, view, manage bool }
+type roles struct{ query, view, manage, events bool }
 
 func expand(granted []string) roles {
 	var r roles
 	for _, g := range granted {
 		switch g {
-		case RoleAdmin, RoleRealmAdmin, RoleManageUsers:
+		case RoleAdmin, RoleRealmAdmin:
+			r.manage, r.view, r.query, r.events = true, true, true, true
+		case RoleViewEvents:
+			r.events = true
+		case RoleManageUsers:
 			r.manage, r.view, r.query = true, true, true
 		case RoleViewUsers:
 			r.view, r.query = true, true

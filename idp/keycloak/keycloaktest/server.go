@@ -170,6 +170,24 @@ func (s *Server) SetSMTP(realm string, mode SMTPMode) {
 	s.Update(func() { s.realms[realm].SMTP = mode })
 }
 
+// RefuseRecipient makes the realm's relay refuse mail to one address (a
+// 550 for that mailbox), as Keycloak reports it: the 500 of a relay that is
+// down.
+func (s *Server) RefuseRecipient(realm, email string) {
+	s.Update(func() {
+		r := s.realms[realm]
+		if r.RefusedRecipients == nil {
+			r.RefusedRecipients = map[string]bool{}
+		}
+		r.RefusedRecipients[strings.ToLower(email)] = true
+	})
+}
+
+// SetAdminEvents turns a realm's admin events on or off.
+func (s *Server) SetAdminEvents(realm string, on bool) {
+	s.Update(func() { s.realms[realm].AdminEventsEnabled = on })
+}
+
 // SetTokenLifespan sets a realm's access token lifetime.
 func (s *Server) SetTokenLifespan(realm string, d time.Duration) {
 	s.Update(func() { s.realms[realm].TokenLifespan = d })
@@ -271,12 +289,15 @@ const (
 	EndpointExecuteActions Endpoint = "execute-actions-email"
 	EndpointResetPassword  Endpoint = "reset-password"
 	EndpointResetEmail     Endpoint = "reset-password-email"
+	EndpointEventsConfig   Endpoint = "events-config"
+	EndpointAdminEvents    Endpoint = "admin-events"
 	EndpointUnknown        Endpoint = "unknown"
 )
 
 // Endpoints lists every endpoint a Fault can name, EndpointAny first.
 var Endpoints = []Endpoint{EndpointAny, EndpointToken, EndpointUsers, EndpointUsersCount, EndpointUser,
-	EndpointExecuteActions, EndpointResetPassword, EndpointResetEmail, EndpointUnknown}
+	EndpointExecuteActions, EndpointResetPassword, EndpointResetEmail, EndpointEventsConfig, EndpointAdminEvents,
+	EndpointUnknown}
 
 // Stats summarises what the emulator has seen, for `resetq dev`.
 type Stats struct {

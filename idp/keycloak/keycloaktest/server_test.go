@@ -114,7 +114,7 @@ func TestTokenEndpointAnswersLikeKeycloak(t *testing.T) {
 		{"wrong secret", cc("resetq", "wrong"), 401, `{"error":"unauthorized_client","error_description":"Invalid client or Invalid client credentials"}`},
 		{"missing grant_type", url.Values{"client_id": {"resetq"}}, 400, `{"error":"invalid_request","error_description":"Missing form parameter: grant_type"}`},
 		{"unknown grant_type", url.Values{"grant_type": {"magic"}}, 400, `{"error":"unsupported_grant_type","error_description":"Unsupported grant_type"}`},
-		{"no service account", cc("nosa", secret), 400, `{"error":"unauthorized_client","error_description":"Client not enabled to retrieve service account"}`},
+		{"no service account", cc("nosa", secret), 401, `{"error":"unauthorized_client","error_description":"Client not enabled to retrieve service account"}`},
 		{"public client credentials", cc("cli", ""), 401, `{"error":"unauthorized_client","error_description":"Public client not allowed to retrieve service account"}`},
 		{"bad refresh token", url.Values{"grant_type": {"refresh_token"}, "client_id": {"cli"}, "refresh_token": {"junk"}}, 400,
 			`{"error":"invalid_grant","error_description":"Invalid refresh token"}`},
@@ -345,7 +345,7 @@ func TestExecuteActionsChecksInKeycloaksOrder(t *testing.T) {
 		require.JSONEq(t, `{"errorMessage":"Provided invalid required actions"}`, a.body)
 		a = b.do(t, http.MethodPut, path(b.user, ""), manager, `["UPDATE_PASSWORD"]`)
 		require.Equal(t, 500, a.status)
-		require.JSONEq(t, `{"errorMessage":"Failed to send execute actions email: Invalid sender address 'null'."}`, a.body)
+		require.JSONEq(t, `{"errorMessage":"Failed to send execute actions email: Invalid sender address 'null'. If the address contains UTF-8 characters in the local part please ensure the SMTP server supports the SMTPUTF8 extension and enable 'Allow UTF-8' in the email realm configuration."}`, a.body)
 		s.SetSMTP("corp", keycloaktest.SMTPOffLegacy)
 		a = b.do(t, http.MethodPut, path(b.user, ""), manager, `["UPDATE_PASSWORD"]`)
 		require.JSONEq(t, `{"errorMessage":"Failed to send execute actions email"}`, a.body)

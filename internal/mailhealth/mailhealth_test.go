@@ -1,0 +1,143 @@
+package mailhealth
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/resetq/resetq/internal/redistest"
+)
+
+// clock is a manual clock shared by trackers standing for worker processes.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func setup(t *testing.T) (*clock, func() *Tracker, redis.UniversalClient) {
+	t.Helper()
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	c := &clock{now: time.Date(2026, 12, 1, 10, 0, 30, 0, time.UTC)}
+	return c, func() *Tracker {
+		tr := New(rdb)
+		tr.now = c.Now
+		return tr
+	}, rdb
+}
+
+func TestAStreakCountsDifferentTasksSinceTheLastDeliveredMail(t *testing.T) {
+	t.Parallel()
+	c, newTracker, _ := setup(t)
+	ctx := context.Background()
+	a, b := newTracker(), newTracker() // two worker processes
+	require.NoError(t, a.Delivered(ctx, "corp"))
+	for i, task := range []string{"t1", "t2", "t1", "t3"} {
+		c.Add(100 * time.Millisecond)
+		s, err := b.Failed(ctx, "corp", task)
+		require.NoError(t, err)
+		require.Equal(t, []int{1, 2, 2, 3}[i], s.Streak, "after %s", task)
+		require.Equal(t, 1, s.Strikes, "no mail delivered between %s's failures", task)
+	}
+	// Process a delivers a mail; its flush comes with b's next failure
+	// report only through Redis, so a reports it first.
+	c.Add(2 * time.Second)
+	require.NoError(t, a.Delivered(ctx, "corp"))
+	c.Add(100 * time.Millisecond)
+	s, err := b.Failed(ctx, "corp", "t4")
+	require.NoError(t, err)
+	require.Equal(t, 1, s.Streak, "the delivery ended the streak")
+
+	// The streak of another provider is its own.
+	s, err = b.Failed(ctx, "other", "t1")
+	require.NoError(t, err)
+	require.Equal(t, 1, s.Streak)
+}
+
+func TestStrikesNeedOthersMailDeliveredInBetween(t *testing.T) {
+	t.Parallel()
+	c, newTracker, _ := setup(t)
+	ctx := context.Background()
+	tr := newTracker()
+	strike := func() Signs {
+		t.Helper()
+		c.Add(time.Second)
+		s, err := tr.Failed(ctx, "corp", "x")
+		require.NoError(t, err)
+		return s
+	}
+	require.Equal(t, 1, strike().Strikes, "the first failure is one strike")
+	require.Equal(t, 1, strike().Strikes, "nothing delivered since: no evidence either way")
+	c.Add(time.Second)
+	require.NoError(t, tr.Delivered(ctx, "corp"))
+	s := strike()
+	require.Equal(t, 2, s.Strikes)
+	require.Equal(t, 1, s.Streak)
+	require.Equal(t, 1, s.Delivered)
+	require.Equal(t, 3, s.Failed)
+
+	require.NoError(t, tr.Forget(ctx, "corp", "x"))
+	require.Equal(t, 1, strike().Strikes, "a forgotten task starts again")
+}
+
+func TestDeliveriesAreCountedOnceWhateverTheFlushes(t *testing.T) {
+	t.Parallel()
+	c, newTracker, _ := setup(t)
+	ctx := context.Background()
+	a, b := newTracker(), newTracker()
+	for range 25 { // 25 deliveries over 2.5 s in each process: flushed now and then
+		require.NoError(t, a.Delivered(ctx, "corp"))
+		require.NoError(t, b.Delivered(ctx, "corp"))
+		c.Add(100 * time.Millisecond)
+	}
+	s, err := a.Failed(ctx, "corp", "x") // flushes a's rest
+	require.NoError(t, err)
+	require.LessOrEqual(t, s.Delivered, 50)
+	s, err = b.Failed(ctx, "corp", "y") // and b's
+	require.NoError(t, err)
+	require.Equal(t, 50, s.Delivered)
+	require.Equal(t, 2, s.Failed)
+}
+
+func TestOldCountsLeaveTheWindowAndClearForgetsTheStreak(t *testing.T) {
+	t.Parallel()
+	c, newTracker, rdb := setup(t)
+	ctx := context.Background()
+	tr := newTracker()
+	require.NoError(t, tr.Delivered(ctx, "corp"))
+	for _, task := range []string{"a", "b", "c"} {
+		_, err := tr.Failed(ctx, "corp", task)
+		require.NoError(t, err)
+	}
+	c.Add(Window + bucket)
+	s, err := tr.Failed(ctx, "corp", "d")
+	require.NoError(t, err)
+	require.Equal(t, 0, s.Delivered, "the delivery left the window")
+	require.Equal(t, 1, s.Failed)
+	require.Equal(t, 1, s.Streak, "so did the old failures")
+
+	require.NoError(t, tr.Clear(ctx, "corp"))
+	s, err = tr.Failed(ctx, "corp", "e")
+	require.NoError(t, err)
+	require.Equal(t, 1, s.Streak)
+	ttl, err := rdb.PTTL(ctx, keys("corp")[1]).Result()
+	require.NoError(t, err)
+	require.Positive(t, ttl, "every key expires")
+}
