@@ -15,9 +15,9 @@ import (
 //   - MailHaltAfter different users failed in a row with nothing delivered
 //     in between: the realm's mail is broken. The provider halts and every
 //     waiting user is delivered after the resume.
-//   - the same user failed MailRefusedAfter times with others' mail
-//     delivered in between, while most of the provider's mail goes out: the
-//     relay refuses that recipient. It is skipped.
+//   - the same user failed MailRefusedAfter times, the relay delivered
+//     others' mail since the first of them, and most of the provider's
+//     mail goes out: the relay refuses that recipient. It is skipped.
 //   - anything else is retried with the usual backoff.
 func (s *Server) judgeMail(ctx context.Context, prov *provider, t *task, d Decision) Decision {
 	signs, err := s.mail.Failed(context.WithoutCancel(ctx), prov.Name, t.id)
@@ -33,11 +33,12 @@ func (s *Server) judgeMail(ctx context.Context, prov *provider, t *task, d Decis
 		}
 		e.Message = fmt.Sprintf("%d users' mail failed in a row, none delivered in between: %s", signs.Streak, e.Message)
 		return Decision{Action: Halt, Reason: d.Reason, Err: &e}
-	case prov.MailRefusedAfter > 0 && signs.Strikes >= prov.MailRefusedAfter && signs.Failed <= signs.Delivered:
+	case prov.MailRefusedAfter > 0 && signs.Failures >= prov.MailRefusedAfter && signs.DeliveredSince &&
+		signs.Failed <= signs.Delivered:
 		s.forgetMail(ctx, prov, t)
 		e.Kind = idp.RecipientRefused
 		e.Message = fmt.Sprintf("this user's mail failed %d times while the relay delivered others' (%d delivered, %d failed "+
-			"in the last %s): the relay refuses this recipient: %s", signs.Strikes, signs.Delivered, signs.Failed,
+			"in the last %s): the relay refuses this recipient: %s", signs.Failures, signs.Delivered, signs.Failed,
 			mailWindow, e.Message)
 		return Decision{Action: Skip, Reason: tasks.ReasonRecipientRefused, Err: &e}
 	}

@@ -151,8 +151,9 @@ func TestARecipientTheRelayRefusesIsSkippedWhileOthersGetTheirMail(t *testing.T)
 			require.Equal(t, tasks.Skipped, r.Outcome, r.Error)
 			require.Equal(t, tasks.ReasonRecipientRefused, r.Reason)
 			require.Contains(t, r.Error, "relay refuses this recipient")
-			// Each strike needs others' mail delivered since the last one;
-			// every 40 ms that is almost always so.
+			// Skipped once it failed MailRefusedAfter times, others' mail
+			// went out since, and most mail goes out: every 40 ms that is
+			// soon.
 			require.GreaterOrEqual(t, r.Attempts, worker.DefaultMailRefusedAfter)
 			require.LessOrEqual(t, r.Attempts, worker.DefaultMailRefusedAfter+2, "not retried for long")
 			continue

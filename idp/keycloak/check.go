@@ -68,6 +68,16 @@ func (p *Provider) Check(ctx context.Context) (idp.CheckReport, error) {
 		r.Warnings = append(r.Warnings, "the realm has no users yet, so manage-users could not be confirmed")
 	}
 	r.Lines = append(r.Lines, "actions: "+strings.Join(p.cfg.Actions, ", "))
+	if ok, why := p.eventsUsable(ctx); ok {
+		r.Lines = append(r.Lines, "lost answers: confirmed through the realm's admin events")
+	} else {
+		r.Warnings = append(r.Warnings, "a reset whose answer is lost ends succeeded/unconfirmed, not sent again: "+why)
+	}
+	if p.cfg.ResetTimeout < DefaultResetTimeout {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("reset_timeout %s is shorter than Keycloak's worst case for one mail at its "+
+			"default SMTP timeouts (%s): behind a slow relay resetq stops waiting for mail Keycloak still sends",
+			p.cfg.ResetTimeout, DefaultResetTimeout))
+	}
 	r.Warnings = append(r.Warnings, "SMTP cannot be checked without sending mail: make sure Realm settings → Email works "+
 		"(Test connection); without it resetq halts on the first reset")
 	return r, nil

@@ -183,7 +183,7 @@ func TestClassificationOfEveryKeycloakAnswer(t *testing.T) {
 		{name: "object body, unhandled", user: id, adminStatus: 500,
 			adminBody: `{"error":"unknown_error","error_description":"For more on this error consult the server log."}`,
 			want:      worker.Retry, reason: "transient"},
-		{name: "text/plain body", user: id, adminStatus: 415, adminBody: `{"error":"HTTP 415 Unsupported Media Type"}`,
+		{name: "text/plain body", user: id, adminStatus: 415, adminBody: `{"error":"The content-type header value did not match the value in @Consumes"}`,
 			want: worker.Fail, reason: "invalid_request"},
 		{name: "unmatched path (26.7)", user: id, adminStatus: 404,
 			adminBody: `{"error":"Unable to find matching target resource method"}`,

@@ -10,10 +10,10 @@
 //   - the streak: how many different tasks failed since the provider's
 //     last delivered mail. Many in a row, none delivered in between, is the
 //     realm's mail as a whole: the provider halts.
-//   - the strikes: how many times the same task failed with other users'
-//     mail delivered in between (its first failure is one strike). A task
-//     refused again and again while the relay takes others' mail is that
-//     recipient: it is skipped.
+//   - the task's own failures, and whether the relay delivered anyone's
+//     mail since the first of them. A task refused again and again while
+//     the relay takes others' mail is that recipient: it is skipped. One
+//     that fails while nothing at all goes out may be caught in an outage.
 //
 // A relay that throttles a share of the mail looks like many refused
 // recipients; Window's counts let the caller refuse to call a recipient
@@ -45,7 +45,7 @@ const flushEvery = time.Second
 
 func keys(provider string) []string {
 	p := KeyPrefix + "{" + provider + "}:"
-	return []string{p + "ok", p + "failed", p + "strikes", p + "counts"}
+	return []string{p + "ok", p + "failed", p + "tasks", p + "counts"}
 }
 
 // Signs is what the provider's recent mail says about one failure.
@@ -53,9 +53,11 @@ type Signs struct {
 	// Streak is how many different tasks failed since the provider's last
 	// delivered mail, this one included.
 	Streak int
-	// Strikes is how many times this task failed with other mail delivered
-	// in between; its first failure is one.
-	Strikes int
+	// Failures is how many times this task failed, this one included.
+	Failures int
+	// DeliveredSince: the provider delivered someone's mail after this
+	// task first failed.
+	DeliveredSince bool
 	// Delivered and Failed count the provider's mail in the last Window
 	// (Delivered as flushed so far by each process).
 	Delivered, Failed int
@@ -128,23 +130,24 @@ return 1`,
 	return nil
 }
 
-// failedScript records one failure and reads the signs. KEYS: ok, failed,
-// strikes, counts. ARGV: now (ms), task, window (ms), this bucket's field,
-// the oldest bucket kept (s), bucket width (s).
+// failedScript records one failure and reads the signs. KEYS: ok, failed
+// (task -> its last failure), tasks (task -> "first failure:failures"),
+// counts. ARGV: now (ms), task, window (ms), this bucket's field, the oldest
+// bucket kept (s).
 var failedScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
 local task = ARGV[2]
 local window = tonumber(ARGV[3])
 local ok = tonumber(redis.call('GET', KEYS[1]) or '0')
-local prev = redis.call('ZSCORE', KEYS[2], task)
-local strikes = tonumber(redis.call('HGET', KEYS[3], task) or '0')
-if not prev then
-  strikes = 1
-elseif tonumber(prev) < ok then
-  strikes = strikes + 1
+local first, failures = now, 0
+local seen = redis.call('HGET', KEYS[3], task)
+if seen then
+  local f, n = string.match(seen, '^(%d+):(%d+)$')
+  first, failures = tonumber(f), tonumber(n)
 end
+failures = failures + 1
 redis.call('ZADD', KEYS[2], now, task)
-redis.call('HSET', KEYS[3], task, strikes)
+redis.call('HSET', KEYS[3], task, first .. ':' .. failures)
 for _, old in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - window)) do
   redis.call('HDEL', KEYS[3], old)
 end
@@ -166,7 +169,9 @@ for i = 1, #fields, 2 do
     failed = failed + tonumber(fields[i + 1])
   end
 end
-return {streak, strikes, delivered, failed}
+local since = 0
+if ok > first then since = 1 end
+return {streak, failures, since, delivered, failed}
 `)
 
 // Failed records that the provider's IdP could not send task's mail, and
@@ -195,10 +200,11 @@ func (t *Tracker) Failed(ctx context.Context, provider, task string) (Signs, err
 	if err != nil {
 		return Signs{}, fmt.Errorf("recording %s's failed mail: %w", provider, err)
 	}
-	if len(res) != 4 {
+	if len(res) != 5 {
 		return Signs{}, fmt.Errorf("recording %s's failed mail: unexpected answer %v", provider, res)
 	}
-	return Signs{Streak: int(res[0]), Strikes: int(res[1]), Delivered: int(res[2]), Failed: int(res[3])}, nil
+	return Signs{Streak: int(res[0]), Failures: int(res[1]), DeliveredSince: res[2] == 1, Delivered: int(res[3]),
+		Failed: int(res[4])}, nil
 }
 
 // Forget drops a task's failures, once it has ended.

@@ -54,7 +54,7 @@ func TestAStreakCountsDifferentTasksSinceTheLastDeliveredMail(t *testing.T) {
 		s, err := b.Failed(ctx, "corp", task)
 		require.NoError(t, err)
 		require.Equal(t, []int{1, 2, 2, 3}[i], s.Streak, "after %s", task)
-		require.Equal(t, 1, s.Strikes, "no mail delivered between %s's failures", task)
+		require.False(t, s.DeliveredSince, "no mail delivered since %s first failed", task)
 	}
 	// Process a delivers a mail; its flush comes with b's next failure
 	// report only through Redis, so a reports it first.
@@ -71,30 +71,38 @@ func TestAStreakCountsDifferentTasksSinceTheLastDeliveredMail(t *testing.T) {
 	require.Equal(t, 1, s.Streak)
 }
 
-func TestStrikesNeedOthersMailDeliveredInBetween(t *testing.T) {
+func TestATasksFailuresAndWhetherMailWentOutSinceTheFirst(t *testing.T) {
 	t.Parallel()
 	c, newTracker, _ := setup(t)
 	ctx := context.Background()
 	tr := newTracker()
-	strike := func() Signs {
+	fail := func() Signs {
 		t.Helper()
 		c.Add(time.Second)
 		s, err := tr.Failed(ctx, "corp", "x")
 		require.NoError(t, err)
 		return s
 	}
-	require.Equal(t, 1, strike().Strikes, "the first failure is one strike")
-	require.Equal(t, 1, strike().Strikes, "nothing delivered since: no evidence either way")
+	require.NoError(t, tr.Delivered(ctx, "corp")) // before: no evidence about x
+	s := fail()
+	require.Equal(t, 1, s.Failures)
+	require.False(t, s.DeliveredSince)
+	s = fail()
+	require.Equal(t, 2, s.Failures)
+	require.False(t, s.DeliveredSince, "nothing delivered since x first failed: perhaps an outage")
 	c.Add(time.Second)
 	require.NoError(t, tr.Delivered(ctx, "corp"))
-	s := strike()
-	require.Equal(t, 2, s.Strikes)
+	s = fail()
+	require.Equal(t, 3, s.Failures)
+	require.True(t, s.DeliveredSince, "the relay took someone's mail after x first failed")
 	require.Equal(t, 1, s.Streak)
-	require.Equal(t, 1, s.Delivered)
+	require.Equal(t, 2, s.Delivered)
 	require.Equal(t, 3, s.Failed)
 
 	require.NoError(t, tr.Forget(ctx, "corp", "x"))
-	require.Equal(t, 1, strike().Strikes, "a forgotten task starts again")
+	s = fail()
+	require.Equal(t, 1, s.Failures, "a forgotten task starts again")
+	require.False(t, s.DeliveredSince)
 }
 
 func TestDeliveriesAreCountedOnceWhateverTheFlushes(t *testing.T) {

@@ -19,7 +19,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,34 +26,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The tests of this file share one Keycloak (SharedKeycloak), started by
-// the first that needs it and stopped by TestMain; each works in a realm
-// of its own.
-var shared struct {
-	once sync.Once
-	kc   *Keycloak
-	err  error
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.kc != nil {
-		shared.kc.Stop()
-	}
+	StopTestKeycloak()
 	os.Exit(code)
-}
-
-func sharedKeycloak(t *testing.T) *Keycloak {
-	t.Helper()
-	shared.once.Do(func() {
-		start := time.Now()
-		shared.kc, shared.err = SharedKeycloak(context.Background())
-		if shared.err == nil {
-			fmt.Fprintf(os.Stderr, "Keycloak at %s, ready after %s\n", shared.kc.URL(), time.Since(start).Round(time.Second))
-		}
-	})
-	require.NoError(t, shared.err)
-	return shared.kc
 }
 
 // newRealm creates a fresh copy of the test realm, deleted when the test
@@ -239,7 +214,7 @@ func TestFetchKeycloakRefusesBadDownloads(t *testing.T) {
 
 func TestKeycloakTheE2ERealmLetsResetqListUsers(t *testing.T) {
 	t.Parallel()
-	kc := sharedKeycloak(t)
+	kc := TestKeycloak(t)
 	realm := newRealm(t, kc, closedPort(t))
 	token := clientToken(t, kc, realm, "resetq", E2EClientSecret)
 
@@ -287,7 +262,7 @@ func TestKeycloakTheE2ERealmLetsResetqListUsers(t *testing.T) {
 
 func TestKeycloakRevokeTokensRefusesOlderTokensOnly(t *testing.T) {
 	t.Parallel()
-	kc := sharedKeycloak(t)
+	kc := TestKeycloak(t)
 	realm := newRealm(t, kc, closedPort(t))
 	path := "/admin/realms/" + realm + "/users?max=1"
 	old := clientToken(t, kc, realm, "resetq", E2EClientSecret)
@@ -305,7 +280,7 @@ func TestKeycloakRevokeTokensRefusesOlderTokensOnly(t *testing.T) {
 
 func TestKeycloakBrokenThemeFailsToTemplate(t *testing.T) {
 	t.Parallel()
-	kc := sharedKeycloak(t)
+	kc := TestKeycloak(t)
 	realm := newRealm(t, kc, closedPort(t))
 	require.NoError(t, kc.UpdateRealm(t.Context(), realm, map[string]any{"emailTheme": "resetq-broken"}))
 	id, err := kc.UserID(t.Context(), realm, "alice")
@@ -320,7 +295,7 @@ func TestKeycloakBrokenThemeFailsToTemplate(t *testing.T) {
 
 func TestKeycloakAddUsersImportsManyUsers(t *testing.T) {
 	t.Parallel()
-	kc := sharedKeycloak(t)
+	kc := TestKeycloak(t)
 	realm := newRealm(t, kc, closedPort(t))
 	const n = 10000 // 100 batches, 4 at a time
 	users := make([]map[string]any, n)
@@ -348,7 +323,7 @@ func TestKeycloakAddUsersImportsManyUsers(t *testing.T) {
 
 func TestKeycloakAdminErrorsCarryStatusAndBody(t *testing.T) {
 	t.Parallel()
-	kc := sharedKeycloak(t)
+	kc := TestKeycloak(t)
 	err := kc.DeleteRealm(t.Context(), "t-does-not-exist")
 	var adminErr *AdminError
 	require.True(t, errors.As(err, &adminErr), "%v", err)
@@ -358,7 +333,7 @@ func TestKeycloakAdminErrorsCarryStatusAndBody(t *testing.T) {
 
 func TestKeycloakAdminHelpersChangeClientsUsersAndRecordEvents(t *testing.T) {
 	t.Parallel()
-	kc := sharedKeycloak(t)
+	kc := TestKeycloak(t)
 	realm := newRealm(t, kc, closedPort(t))
 	ctx := t.Context()
 	require.NoError(t, kc.UpdateRealm(ctx, realm, map[string]any{"adminEventsEnabled": true, "adminEventsDetailsEnabled": true}))

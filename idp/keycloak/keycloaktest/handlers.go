@@ -372,7 +372,7 @@ func (s *Server) executeActions(w http.ResponseWriter, r *http.Request, c *calle
 	// [infer] JAX-RS rejects a non-JSON media type when it matches the
 	// resource method, after the locators have found the user.
 	if !legacy && !hasJSONBody(r, body) {
-		proseError(w, http.StatusUnsupportedMediaType, "HTTP 415 Unsupported Media Type")
+		proseError(w, http.StatusUnsupportedMediaType, "The content-type header value did not match the value in @Consumes")
 		return
 	}
 	if !c.manage {
@@ -502,7 +502,7 @@ func asciiLocalPart(addr string) bool {
 
 func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request, c *caller, u *User, body []byte) {
 	if !hasJSONBody(r, body) {
-		proseError(w, http.StatusUnsupportedMediaType, "HTTP 415 Unsupported Media Type")
+		proseError(w, http.StatusUnsupportedMediaType, "The content-type header value did not match the value in @Consumes")
 		return
 	}
 	if !c.manage {

@@ -123,8 +123,9 @@ func TestEveryAdminRequestMatchesTheOpenAPIDocument(t *testing.T) {
 		}
 		validate(t, router, r)
 	}
-	// 3 configurations × (1 check + 11 calls for 8 users) + 401, retry, PUT.
-	require.Equal(t, 39, admin, "the scenario exercised the admin API")
+	// 3 configurations × (2 check calls: users, events settings + 11 calls
+	// for 8 users) + 401, retry, PUT.
+	require.Equal(t, 42, admin, "the scenario exercised the admin API")
 	require.Equal(t, 1, unauthorized)
 	require.Greater(t, s.TotalResets(), 8)
 }

@@ -312,7 +312,7 @@ func TestExecuteActionsChecksInKeycloaksOrder(t *testing.T) {
 		{"1 bad token beats everything", "garbage", missing, "lifespan=abc", "[", "", 401, `{"error":"HTTP 401 Unauthorized"}`},
 		{"2 no users role beats unknown user", nobody, missing, "", `["UPDATE_PASSWORD"]`, "", 403, `{"error":"HTTP 403 Forbidden"}`},
 		{"3 unknown user beats missing manage role", viewer, missing, "", `["UPDATE_PASSWORD"]`, "", 404, `{"error":"User not found"}`},
-		{"text/plain body", manager, b.user, "", `["UPDATE_PASSWORD"]`, "text/plain", 415, `{"error":"HTTP 415 Unsupported Media Type"}`},
+		{"text/plain body", manager, b.user, "", `["UPDATE_PASSWORD"]`, "text/plain", 415, `{"error":"The content-type header value did not match the value in @Consumes"}`},
 		{"4 no manage role", viewer, b.user, "", "[", "", 403, `{"error":"HTTP 403 Forbidden"}`},
 		{"5 bad JSON beats bad lifespan", manager, bare, "lifespan=abc", "[", "", 400, `{"error":"HTTP 400 Bad Request","error_description":"Cannot parse the JSON"}`},
 		{"object body", manager, b.user, "", `{"actions":["UPDATE_PASSWORD"]}`, "", 500, `{"error":"unknown_error","error_description":"For more on this error consult the server log."}`},
