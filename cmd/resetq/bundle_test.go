@@ -25,10 +25,14 @@ import (
 	"github.com/resetq/resetq/tasks"
 )
 
+// atExit runs after the tests, before the check for leaked goroutines:
+// build-tagged suites stop what they share there (the real Keycloak).
+var atExit []func()
+
 func TestMain(m *testing.M) {
 	// go-redis reports every failed dial; tests stop Redis on purpose.
 	redis.SetLogger(redisLogger{slog.New(slog.DiscardHandler)})
-	goleak.VerifyTestMain(m,
+	goleak.VerifyTestMain(runThenStop{m},
 		// Idle keep-alive connections of HTTP clients outlive the tests
 		// that used them until the transport is garbage.
 		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
@@ -38,6 +42,17 @@ func TestMain(m *testing.M) {
 		// a second, then notices the pool is closed and returns.
 		goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial"),
 	)
+}
+
+// runThenStop runs the tests, then atExit.
+type runThenStop struct{ m *testing.M }
+
+func (r runThenStop) Run() int {
+	code := r.m.Run()
+	for _, f := range atExit {
+		f()
+	}
+	return code
 }
 
 const (

@@ -57,15 +57,19 @@ type process struct {
 	done chan struct{}
 }
 
-func (b *bundle) startProcess() *process {
-	b.t.Helper()
-	p := &process{t: b.t, logs: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(resetqBinary(b.t), "worker", "--config", b.cfgPath)
+func (b *bundle) startProcess() *process { return startWorkerProcess(b.t, b.cfgPath) }
+
+// startWorkerProcess runs `resetq worker --config cfgPath` as a process of
+// its own until the test ends.
+func startWorkerProcess(t *testing.T, cfgPath string) *process {
+	t.Helper()
+	p := &process{t: t, logs: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(resetqBinary(t), "worker", "--config", cfgPath)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	require.NoError(b.t, p.cmd.Start())
+	require.NoError(t, p.cmd.Start())
 	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	b.t.Cleanup(func() { p.kill() })
-	eventually(b.t, 20*time.Second, func() bool { return strings.Contains(p.logs.String(), "resetq worker started") },
+	t.Cleanup(func() { p.kill() })
+	eventually(t, 20*time.Second, func() bool { return strings.Contains(p.logs.String(), "resetq worker started") },
 		"worker process started: %s", p.logs)
 	return p
 }
