@@ -21,6 +21,21 @@ help: ## Show the targets
 test: need-tools ## Run every test with the race detector (starts its own redis-server and prometheus processes)
 	$(GO) test -race -count=1 ./...
 
+.PHONY: e2e
+e2e: need-tools ## Against the real Keycloak and Mailpit (fetched from Maven Central and built on first use into .cache)
+	$(GO) run ./internal/realidp/devstack -exec -- $(MAKE) --no-print-directory e2e-suites
+
+# The suites of `make e2e`, sharing the Keycloak devstack started: the
+# provider, the emulator checked against the server, and real workers.
+.PHONY: e2e-suites
+e2e-suites:
+	$(GO) test -race -count=1 -tags e2e -timeout 30m ./internal/realidp/ ./idp/keycloak/...
+	$(GO) test -race -count=1 -tags e2e -timeout 30m -run '^TestKeycloak' ./cmd/resetq/
+
+.PHONY: keycloak
+keycloak: ## Run a real Keycloak, Mailpit and Redis here, and write resetq.keycloak.yaml for them
+	$(GO) run ./internal/realidp/devstack
+
 .PHONY: chaos
 chaos: need-tools ## Kill workers, restart Redis, take the IdP and a webhook receiver down, mid-campaign
 	@out=$$(mktemp); $(GO) test -race -count=1 -tags chaos -run '^TestChaos' -v -timeout 20m ./cmd/resetq/ > $$out 2>&1; s=$$?; \
@@ -69,5 +84,4 @@ dev: ## Run everything in one process against an emulated Keycloak
 
 .PHONY: need-tools
 need-tools:
-	@for t in redis-server prometheus promtool chromium; do command -v $$t >/dev/null || { \
-		echo "$$t is not installed: the tests run real ones (apt-get install redis-server prometheus chromium)"; exit 1; }; done
+	@.ci/need-tools redis-server prometheus promtool chromium

@@ -60,9 +60,10 @@ var Rows = []Row{
 		{Title: "Resets per second by outcome", Kind: "timeseries", Unit: "ops", Width: 12,
 			Description: "Reset tasks ending, per second: succeeded, skipped (nothing to do for that user), failed.",
 			Targets:     []Target{{`sum by (outcome) (rate(resetq_resets_total{` + p + `}[$__rate_interval]))`, "{{outcome}}"}}},
-		{Title: "Skipped and failed, by reason", Kind: "timeseries", Unit: "ops", Width: 12,
-			Description: "Why resets did not go out: user_not_found, user_disabled, recently_reset, retries_exhausted…",
-			Targets:     []Target{{`sum by (outcome, reason) (rate(resetq_resets_total{` + p + `, outcome!="succeeded"}[$__rate_interval]))`, "{{outcome}}: {{reason}}"}}},
+		{Title: "Skipped, failed and unconfirmed, by reason", Kind: "timeseries", Unit: "ops", Width: 12,
+			Description: "Why resets did not plainly go out: user_not_found, user_disabled, recipient_refused, retries_exhausted…, " +
+				"and succeeded: unconfirmed, sent but never answered.",
+			Targets: []Target{{`sum by (outcome, reason) (rate(resetq_resets_total{` + p + `, reason!=""}[$__rate_interval]))`, "{{outcome}}: {{reason}}"}}},
 		{Title: "Failure ratio", Kind: "timeseries", Unit: "percentunit", Width: 8,
 			Description: "Share of ended resets that failed. The ResetqFailureRatioHigh alert pages above 5 %.",
 			Targets: []Target{{`sum by (provider) (rate(resetq_resets_total{` + p + `, outcome="failed"}[$__rate_interval])) / ` +

@@ -47,7 +47,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"provider", "outcome"}),
 		IdPRequests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "resetq_idp_requests_total",
-			Help: "HTTP requests to identity providers, by operation (token, lookup, reset, check) and status code (error when no answer came).",
+			Help: "HTTP requests to identity providers, by operation (token, lookup, reset, check, confirm) and status code (error when no answer came).",
 		}, []string{"provider", "operation", "code"}),
 		IdPRequestDuration: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "resetq_idp_request_duration_seconds",

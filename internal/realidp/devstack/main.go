@@ -5,7 +5,8 @@
 //	devstack [-config resetq.keycloak.yaml] [-redis redis://127.0.0.1:6379/0]
 //
 // creates realm corp (internal/realidp/testdata/realm-e2e.json) sending its
-// mail to Mailpit, writes a resetq configuration for it, prints where
+// mail to Mailpit, starts a redis-server when one is installed and no
+// -redis is given, writes a resetq configuration for them, prints where
 // everything is and waits for Ctrl-C.
 //
 //	devstack -exec -- CMD ARGS…
@@ -32,11 +33,12 @@ import (
 
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/realidp"
+	"github.com/resetq/resetq/internal/redistest"
 )
 
 func main() {
 	configPath := flag.String("config", "resetq.keycloak.yaml", "the resetq configuration to write")
-	redisURL := flag.String("redis", "redis://127.0.0.1:6379/0", "the Redis the configuration points resetq at")
+	redisURL := flag.String("redis", "", "the Redis the configuration points resetq at (default: a redis-server started here, if installed, else redis://127.0.0.1:6379/0)")
 	execMode := flag.Bool("exec", false, "start Keycloak, run the command after -- with its address in the environment, stop it, exit with the command's status")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: devstack [-config FILE] [-redis URL]\n       devstack -exec -- CMD ARGS...\n")
@@ -70,6 +72,25 @@ func serve(configPath, redisURL string) error {
 		return err
 	}
 
+	if redisURL == "" {
+		redisURL = "redis://127.0.0.1:6379/0"
+		if _, err := exec.LookPath("redis-server"); err == nil {
+			dir, err := os.MkdirTemp("", "resetq-devstack-redis-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			srv, err := redistest.New(dir)
+			if err != nil {
+				return fmt.Errorf("starting redis-server: %w", err)
+			}
+			defer srv.Stop()
+			redisURL = srv.URL(0)
+		} else {
+			fmt.Fprintln(os.Stderr, "redis-server is not installed: the configuration points at "+redisURL+
+				" (apt-get install redis-server, or give -redis URL)")
+		}
+	}
 	fmt.Fprintf(os.Stderr, "Starting Keycloak %s and Mailpit %s (the first run downloads Keycloak and builds Mailpit: a few minutes)…\n",
 		realidp.KeycloakVersion, realidp.MailpitVersion)
 	start := time.Now()
@@ -104,11 +125,11 @@ func serve(configPath, redisURL string) error {
 	rel := configPath
 	fmt.Printf(`Keycloak  %s/admin/  (log in as %s / %s; realm corp)
 Mailpit   %s  (the mails Keycloak sends land here)
-Config    %s  (needs Redis at %s)
+Config    %s  (Redis at %s)
 Try, in two terminals:
   go run ./cmd/resetq worker --config %s
   go run ./cmd/resetq enqueue --config %s --provider corp --email alice@example.org --wait 60s
-Ctrl-C stops Keycloak and Mailpit.
+Ctrl-C stops Keycloak, Mailpit and Redis.
 `, kc.URL(), adminUser, adminPassword, mp.v.URL(), absConfig, redisURL, rel, rel)
 
 	<-ctx.Done()

@@ -1,0 +1,282 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/resetq/resetq/idp/keycloak"
+	"github.com/resetq/resetq/internal/realidp"
+	"github.com/resetq/resetq/tasks"
+	"github.com/resetq/resetq/worker"
+)
+
+// Against the real Keycloak (26.7.3, started here or by make bench's
+// devstack) sending through a real Mailpit: what Keycloak and Mailpit can
+// do on this machine, and how close resetq's whole pipeline comes to it.
+
+const (
+	realResets = 600 // per run, per side
+	realRounds = 3
+	bulkUsers  = 100_000
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	realidp.StopTestKeycloak()
+	os.Exit(code)
+}
+
+// kcBench is a realm on the real Keycloak that mails Mailpit directly.
+type kcBench struct {
+	*env
+	realm *realidp.Realm
+	hc    *http.Client
+	ids   []string // of the realm's 300 plain users
+}
+
+func newKCBench(b *testing.B) *kcBench {
+	b.Helper()
+	r := realidp.NewTestRealm(b, realidp.TestKeycloak(b))
+	r.SendMailTo(b, r.Mail.SMTPHost(), r.Mail.SMTPPort())
+	k := &kcBench{env: newEnv(b), realm: r,
+		hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency}, Timeout: time.Minute}}
+	for i := 1; i <= 300; i++ {
+		k.ids = append(k.ids, r.UserID(b, fmt.Sprintf("user%03d", i)))
+	}
+	return k
+}
+
+func (k *kcBench) token(b *testing.B) string {
+	b.Helper()
+	res, err := k.hc.PostForm(k.realm.KC.URL()+"/realms/"+k.realm.Name+"/protocol/openid-connect/token", url.Values{
+		"grant_type": {"client_credentials"}, "client_id": {"resetq"}, "client_secret": {realidp.E2EClientSecret}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer res.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := decodeJSON(res.Body, &tok); err != nil || tok.AccessToken == "" {
+		b.Fatalf("token: %s %v", res.Status, err)
+	}
+	return tok.AccessToken
+}
+
+// ceiling sends n execute-actions emails from conc goroutines as fast as
+// Keycloak answers, with one token and nothing else: Keycloak's and
+// Mailpit's own ceiling. byEmail looks each user up first, as resetq does
+// for an email.
+func (k *kcBench) ceiling(b *testing.B, n int, byEmail bool) (perSecond float64, errs int) {
+	b.Helper()
+	token := k.token(b)
+	admin := k.realm.KC.URL() + "/admin/realms/" + k.realm.Name
+	var next, failed atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+				id := k.ids[int(i)%len(k.ids)]
+				if byEmail {
+					email := fmt.Sprintf("user%03d@example.org", int(i)%len(k.ids)+1)
+					q := url.Values{"email": {email}, "exact": {"true"}, "briefRepresentation": {"true"}, "max": {"2"}}
+					var users []struct{ ID string }
+					if k.call(http.MethodGet, admin+"/users?"+q.Encode(), token, nil, http.StatusOK, &users) != nil || len(users) != 1 {
+						failed.Add(1)
+						continue
+					}
+					id = users[0].ID
+				}
+				if k.call(http.MethodPut, admin+"/users/"+id+"/execute-actions-email", token,
+					strings.NewReader(`["UPDATE_PASSWORD"]`), http.StatusNoContent, nil) != nil {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds(), int(failed.Load())
+}
+
+func (k *kcBench) call(method, u, token string, body io.Reader, want int, out any) error {
+	req, err := http.NewRequest(method, u, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := k.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != want {
+		_, _ = io.Copy(io.Discard, res.Body)
+		return fmt.Errorf("%s", res.Status)
+	}
+	if out != nil {
+		return decodeJSON(res.Body, out)
+	}
+	_, err = io.Copy(io.Discard, res.Body)
+	return err
+}
+
+// resetq drains n pre-enqueued resets through the real worker against the
+// realm, and returns its throughput and how many did not succeed.
+func (k *kcBench) resetq(b *testing.B, name string, n int, byEmail bool) (perSecond float64, errs int) {
+	b.Helper()
+	users := make([]tasks.User, n)
+	for i := range users {
+		users[i] = tasks.User{ID: k.ids[i%len(k.ids)]}
+		if byEmail {
+			users[i] = tasks.User{Email: fmt.Sprintf("user%03d@example.org", i%len(k.ids)+1)}
+		}
+	}
+	kcfg := keycloak.Config{BaseURL: k.realm.KC.URL(), Realm: k.realm.Name, ClientID: "resetq", ClientSecret: realidp.E2EClientSecret}
+	var r run
+	failed := k.drainWith(b, worker.Provider{Name: name}, kcfg, concurrency, users, func(w *stopwatch) { r = w.stopAfter(n) })
+	return r.perSecond, failed
+}
+
+// BenchmarkAgainstTheRealKeycloak prints Keycloak's and Mailpit's own
+// ceiling for execute-actions-email beside resetq's throughput through its
+// whole pipeline, side by side in one run, at the same concurrency.
+func BenchmarkAgainstTheRealKeycloak(b *testing.B) {
+	k := newKCBench(b)
+	k.ceiling(b, 100, false) // warm Keycloak's JIT and connection pools first
+	var ceil, rq, ceilEmail, rqEmail []float64
+	errs := 0
+	for r := range realRounds {
+		c, e1 := k.ceiling(b, realResets, false)
+		q, e2 := k.resetq(b, fmt.Sprintf("real%d", r), realResets, false)
+		ce, e3 := k.ceiling(b, realResets, true)
+		qe, e4 := k.resetq(b, fmt.Sprintf("real%d-email", r), realResets, true)
+		ceil, rq, ceilEmail, rqEmail = append(ceil, c), append(rq, q), append(ceilEmail, ce), append(rqEmail, qe)
+		errs += e1 + e2 + e3 + e4
+	}
+	ratio, ratioEmail := medianRatio(rq, ceil), medianRatio(rqEmail, ceilEmail)
+	sent, err := k.realm.Mail.Messages(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := os.Stdout
+	fmt.Fprintf(out, "\nagainst the real Keycloak %s and Mailpit %s: %d resets per run, concurrency %d, %d rounds, %d CPUs\n",
+		realidp.KeycloakVersion, realidp.MailpitVersion, realResets, concurrency, realRounds, runtime.NumCPU())
+	fmt.Fprintf(out, "  %-52s %s\n", "", "resets/s in each round")
+	fmt.Fprintf(out, "  %-52s %s\n", "ceiling: a tight loop, execute-actions-email by id", floats(ceil))
+	fmt.Fprintf(out, "  %-52s %s\n", "resetq: the whole pipeline, user by id", floats(rq))
+	fmt.Fprintf(out, "  %-52s %s\n", "ceiling: lookup by email, then execute-actions-email", floats(ceilEmail))
+	fmt.Fprintf(out, "  %-52s %s\n", "resetq: the whole pipeline, user by email", floats(rqEmail))
+	fmt.Fprintf(out, "  resetq ÷ ceiling (median of the rounds' ratios): by id %.3f, by email %.3f; errors %d; mails in Mailpit %d\n",
+		ratio, ratioEmail, errs, len(sent))
+	b.ReportMetric(ratio, "real-ratio-id")
+	b.ReportMetric(ratioEmail, "real-ratio-email")
+	b.ReportMetric(float64(errs), "real-errors")
+	b.ReportMetric(slices.Max(ceil), "real-ceiling/s")
+}
+
+// BenchmarkLookupAmongAHundredThousandUsers prints what the user search
+// resetq makes for an email costs in a realm of 100,000 users, alone and at
+// resetq's default concurrency, against its default timeout.
+func BenchmarkLookupAmongAHundredThousandUsers(b *testing.B) {
+	k := newKCBench(b)
+	start := time.Now()
+	users := make([]map[string]any, bulkUsers)
+	for i := range users {
+		name := fmt.Sprintf("bulk%06d", i)
+		users[i] = map[string]any{"username": name, "email": name + "@example.org", "firstName": "Bulk",
+			"lastName": name, "enabled": true, "emailVerified": true}
+	}
+	if err := k.realm.KC.AddUsers(context.Background(), k.realm.Name, users); err != nil {
+		b.Fatal(err)
+	}
+	imported := time.Since(start)
+	token := k.token(b)
+	admin := k.realm.KC.URL() + "/admin/realms/" + k.realm.Name
+	lookup := func(i int) (time.Duration, error) {
+		q := url.Values{"email": {fmt.Sprintf("bulk%06d@example.org", (i*7919)%bulkUsers)}, "exact": {"true"},
+			"briefRepresentation": {"true"}, "max": {"2"}}
+		var found []struct{ ID string }
+		t := time.Now()
+		err := k.call(http.MethodGet, admin+"/users?"+q.Encode(), token, nil, http.StatusOK, &found)
+		if err == nil && len(found) != 1 {
+			err = fmt.Errorf("found %d users", len(found))
+		}
+		return time.Since(t), err
+	}
+	measure := func(n, conc int) (lat []time.Duration, perSecond float64, errs int) {
+		var mu sync.Mutex
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		t := time.Now()
+		for range conc {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int(next.Add(1)); i <= n; i = int(next.Add(1)) {
+					d, err := lookup(i)
+					mu.Lock()
+					lat = append(lat, d)
+					if err != nil {
+						errs++
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		slices.Sort(lat)
+		return lat, float64(n) / time.Since(t).Seconds(), errs
+	}
+	measure(50, 1) // warm up
+	alone, _, e1 := measure(300, 1)
+	loaded, perSecond, e2 := measure(2000, concurrency)
+	qr, qerrs := k.resetq(b, "bulk", realResets, true)
+	pct := func(lat []time.Duration, p int) time.Duration { return lat[(len(lat)-1)*p/100].Round(100 * time.Microsecond) }
+	out := os.Stdout
+	fmt.Fprintf(out, "\nlookup by email=…&exact=true among %d users (imported in %s), Keycloak %s:\n",
+		bulkUsers, imported.Round(time.Second), realidp.KeycloakVersion)
+	fmt.Fprintf(out, "  one at a time:        p50 %s  p99 %s  max %s\n", pct(alone, 50), pct(alone, 99), pct(alone, 100))
+	fmt.Fprintf(out, "  %d at once:           p50 %s  p99 %s  max %s  (%.0f lookups/s)\n", concurrency,
+		pct(loaded, 50), pct(loaded, 99), pct(loaded, 100), perSecond)
+	fmt.Fprintf(out, "  resetq by email in this realm: %.0f resets/s, %d not succeeded; lookup errors %d\n", qr, qerrs, e1+e2)
+	fmt.Fprintf(out, "  resetq's default timeout (%s) is %.0f× the worst lookup at concurrency %d\n",
+		30*time.Second, (30 * time.Second).Seconds()/pct(loaded, 100).Seconds(), concurrency)
+	b.ReportMetric(float64(pct(alone, 50).Microseconds())/1000, "lookup-p50-ms")
+	b.ReportMetric(float64(pct(loaded, 99).Microseconds())/1000, "lookup-loaded-p99-ms")
+	b.ReportMetric(perSecond, "lookups/s")
+	b.ReportMetric(qr, "bulk-resets/s")
+}
+
+func medianRatio(a, b []float64) float64 {
+	var r []float64
+	for i := range a {
+		r = append(r, a[i]/b[i])
+	}
+	slices.Sort(r)
+	return r[len(r)/2]
+}
+
+func floats(v []float64) string {
+	var s []string
+	for _, f := range v {
+		s = append(s, fmt.Sprintf("%6.1f", f))
+	}
+	return strings.Join(s, " ")
+}
