@@ -248,7 +248,9 @@ func BenchmarkLookupAmongAHundredThousandUsers(b *testing.B) {
 	alone, _, e1 := measure(300, 1)
 	loaded, perSecond, e2 := measure(2000, concurrency)
 	qr, qerrs := k.resetq(b, "bulk", realResets, true)
-	pct := func(lat []time.Duration, p int) time.Duration { return lat[(len(lat)-1)*p/100].Round(100 * time.Microsecond) }
+	pct := func(lat []time.Duration, p int) time.Duration {
+		return lat[(len(lat)-1)*p/100].Round(100 * time.Microsecond)
+	}
 	out := os.Stdout
 	fmt.Fprintf(out, "\nlookup by email=…&exact=true among %d users (imported in %s), Keycloak %s:\n",
 		bulkUsers, imported.Round(time.Second), realidp.KeycloakVersion)
@@ -257,7 +259,7 @@ func BenchmarkLookupAmongAHundredThousandUsers(b *testing.B) {
 		pct(loaded, 50), pct(loaded, 99), pct(loaded, 100), perSecond)
 	fmt.Fprintf(out, "  resetq by email in this realm: %.0f resets/s, %d not succeeded; lookup errors %d\n", qr, qerrs, e1+e2)
 	fmt.Fprintf(out, "  resetq's default timeout (%s) is %.0f× the worst lookup at concurrency %d\n",
-		30*time.Second, (30 * time.Second).Seconds()/pct(loaded, 100).Seconds(), concurrency)
+		30*time.Second, (30*time.Second).Seconds()/pct(loaded, 100).Seconds(), concurrency)
 	b.ReportMetric(float64(pct(alone, 50).Microseconds())/1000, "lookup-p50-ms")
 	b.ReportMetric(float64(pct(loaded, 99).Microseconds())/1000, "lookup-loaded-p99-ms")
 	b.ReportMetric(perSecond, "lookups/s")
