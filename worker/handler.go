@@ -161,7 +161,7 @@ func (s *Server) attempt(ctx context.Context, prov *provider, t *task) Decision 
 	})
 	_ = retry.Do(ctx, b, func(ctx context.Context) error {
 		paceErr = nil
-		last = Classify(prov.IdP.Reset(ctx, req))
+		last = Classify(prov.reset(ctx, req))
 		if paceErr != nil {
 			return nil // a long wait for the rate limit goes back to the queue at once
 		}
@@ -177,6 +177,18 @@ func (s *Server) attempt(ctx context.Context, prov *provider, t *task) Decision 
 		last.Err = &idp.Error{Kind: idp.Transient, Message: "attempt ended", Err: ctx.Err()}
 	}
 	return last
+}
+
+// reset calls the IdP once a place at it is free: the provider's
+// concurrency bounds the resets at the IdP, not the tasks in hand.
+func (p *provider) reset(ctx context.Context, req idp.Request) error {
+	select {
+	case p.atIdP <- struct{}{}:
+	case <-ctx.Done():
+		return &idp.Error{Kind: idp.Transient, Message: "canceled while waiting for a place at the IdP", Err: ctx.Err()}
+	}
+	defer func() { <-p.atIdP }()
+	return p.IdP.Reset(ctx, req)
 }
 
 // waitForRate takes a slot from each rate limit the task is under: its

@@ -37,8 +37,10 @@ type Provider struct {
 	IdP idp.Provider
 	// AttemptTimeout bounds one attempt (default 2m).
 	AttemptTimeout time.Duration
-	// Concurrency is how many of this provider's resets run at once in this
-	// process; 0 means Config.Concurrency.
+	// Concurrency is how many of this provider's resets are at the IdP at
+	// once in this process; 0 means Config.Concurrency. A few more tasks
+	// than that run, so the queue's bookkeeping of one overlaps another's
+	// IdP call and the IdP sees the whole concurrency.
 	Concurrency int
 	// RateCount resets per RatePeriod, across every worker process and
 	// enforced in Redis; 0 means no limit.
@@ -162,12 +164,19 @@ const (
 
 type provider struct {
 	Provider
+	// atIdP holds a token for each reset at the IdP: Concurrency of them.
+	atIdP   chan struct{}
 	limit   redis_rate.Limit
 	halted  atomic.Bool
 	check   atomic.Int32 // checkState
 	checkMu sync.Mutex
 	lastErr string // last failed check, for /readyz
 }
+
+// bookkeeping is how many tasks beyond a provider's concurrency run, to
+// take and settle tasks in the queue (a few Redis round trips each) while
+// the provider's concurrency is at the IdP: a quarter more, at least two.
+func bookkeeping(concurrency int) int { return max(2, concurrency/4) }
 
 // Pace is the limit resetq enforces for n resets per period: a steady
 // pace, never a flood followed by silence, so the IdP's mail relay sees what
@@ -241,7 +250,7 @@ func New(cfg Config) (*Server, error) {
 		if p.MailRefusedAfter == 0 {
 			p.MailRefusedAfter = DefaultMailRefusedAfter
 		}
-		pp := &provider{Provider: p}
+		pp := &provider{Provider: p, atIdP: make(chan struct{}, p.Concurrency)}
 		if p.RateCount > 0 {
 			per := p.RatePeriod
 			if per <= 0 {
@@ -256,7 +265,7 @@ func New(cfg Config) (*Server, error) {
 		// server, and a shared one lets a slow IdP hold every slot. Its
 		// campaign queue is served only when its own queue is empty.
 		s.servers = append(s.servers, asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
-			Concurrency:              p.Concurrency,
+			Concurrency:              p.Concurrency + bookkeeping(p.Concurrency),
 			Queues:                   map[string]int{tasks.QueueName(p.Name): 2, tasks.CampaignQueueName(p.Name): 1},
 			StrictPriority:           true,
 			TaskCheckInterval:        cfg.PollInterval,

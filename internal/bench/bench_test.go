@@ -183,15 +183,16 @@ func (e *env) drainResetq(b *testing.B, round int, byID bool) run {
 func (e *env) drain(b *testing.B, p worker.Provider, conc int, users []tasks.User, done func(*stopwatch)) {
 	b.Helper()
 	kcfg := keycloak.Config{BaseURL: e.kc.URL(), Realm: "corp", ClientID: "resetq", ClientSecret: "bench-secret"}
-	if failed := e.drainWith(b, p, kcfg, conc, users, done); failed > 0 {
+	if failed := e.drainWith(b, p, kcfg, conc, users, time.Millisecond, done); failed > 0 {
 		b.Fatalf("%s: %d of %d resets did not succeed", p.Name, failed, len(users))
 	}
 }
 
-// drainWith is drain against the Keycloak kcfg names; it returns how many
-// resets ended other than succeeded.
+// drainWith is drain against the Keycloak kcfg names, looking at the
+// counter every poll; it returns how many resets ended other than
+// succeeded.
 func (e *env) drainWith(b *testing.B, p worker.Provider, kcfg keycloak.Config, conc int, users []tasks.User,
-	done func(*stopwatch)) (failed int) {
+	poll time.Duration, done func(*stopwatch)) (failed int) {
 	b.Helper()
 	pc, err := producer.NewClient(producer.Config{Redis: e.rdb, Providers: []producer.Provider{{Name: p.Name, MaxRetries: 10}}})
 	if err != nil {
@@ -220,15 +221,15 @@ func (e *env) drainWith(b *testing.B, p worker.Provider, kcfg keycloak.Config, c
 	if err := wk.Start(); err != nil {
 		b.Fatal(err)
 	}
-	// Watch the one counter every millisecond (gathering the registry that
-	// often would cost the worker a tenth of its CPU), and everything every
-	// tenth of a second, so a reset that did not succeed ends the wait too.
+	// Watch the one counter every poll (gathering the registry that often
+	// would cost the worker a tenth of its CPU), and everything every
+	// hundredth, so a reset that did not succeed ends the wait too.
 	succeeded := m.Resets.WithLabelValues(p.Name, string(tasks.Succeeded), "")
 	for i := 0; testutil.ToFloat64(succeeded) < float64(len(users)); i++ {
 		if i%100 == 99 && finished(reg, p.Name) >= float64(len(users)) {
 			break
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(poll)
 	}
 	done(w)
 	wk.Shutdown()
