@@ -79,7 +79,7 @@ func alertRules(t *testing.T) []alertRule {
 	for _, g := range doc.Groups {
 		out = append(out, g.Rules...)
 	}
-	require.Len(t, out, 10)
+	require.Len(t, out, 11)
 	return out
 }
 
