@@ -146,7 +146,27 @@ func setup(t *testing.T, s settings) *bundle {
 		redisURL = b.redis.URL(0)
 	}
 	b.cfgPath = filepath.Join(t.TempDir(), "resetq.yaml")
-	b.writeConfig(fmt.Sprintf(`redis:
+	b.writeConfig(testConfig(redisURL, s.concurrency, s.shutdown, b.kc.URL(), realm, s.secret,
+		fmt.Sprintf("    max_retries: %d\n", maxRetries)+extra) + s.webhooks + s.top)
+	rdb, err := openRedis(b.cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	b.rdb = rdb
+	b.insp = asynq.NewInspectorFromRedisClient(rdb)
+	b.client, err = producer.NewClient(producerConfig(b.cfg, rdb))
+	require.NoError(t, err)
+	if !s.noWorker {
+		b.startWorker()
+	}
+	return b
+}
+
+// testConfig is the configuration the end-to-end tests start from: one
+// worker on redisURL serving provider corp, the Keycloak realm at baseURL
+// through client resetq, logging JSON at debug level; extra is more of the
+// provider's settings (indented four spaces).
+func testConfig(redisURL string, concurrency int, shutdown time.Duration, baseURL, realm, secret, extra string) string {
+	return fmt.Sprintf(`redis:
   url: %s
 worker:
   concurrency: %d
@@ -161,23 +181,11 @@ providers:
   - name: corp
     type: keycloak
     base_url: %s
-    realm: corp
+    realm: %s
     auth:
       client_id: resetq
       client_secret: %s
-    max_retries: %d
-%s%s%s`, redisURL, s.concurrency, s.shutdown, b.kc.URL(), s.secret, maxRetries, extra, s.webhooks, s.top))
-	rdb, err := openRedis(b.cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = rdb.Close() })
-	b.rdb = rdb
-	b.insp = asynq.NewInspectorFromRedisClient(rdb)
-	b.client, err = producer.NewClient(producerConfig(b.cfg, rdb))
-	require.NoError(t, err)
-	if !s.noWorker {
-		b.startWorker()
-	}
-	return b
+%s`, redisURL, concurrency, shutdown, baseURL, realm, secret, extra)
 }
 
 func (b *bundle) writeConfig(yaml string) {

@@ -64,25 +64,8 @@ func newKCWorld(t *testing.T, s kcSettings) *kcWorld {
 	w := &kcWorld{t: t, realm: realidp.NewTestRealm(t, realidp.TestKeycloak(t))}
 	srv := redistest.Start(t)
 	w.cfgPath = filepath.Join(t.TempDir(), "resetq.yaml")
-	require.NoError(t, os.WriteFile(w.cfgPath, []byte(fmt.Sprintf(`redis:
-  url: %s
-worker:
-  concurrency: %d
-  poll_interval: 20ms
-http:
-  listen: 127.0.0.1:0
-log:
-  format: json
-  level: debug
-providers:
-  - name: corp
-    type: keycloak
-    base_url: %s
-    realm: %s
-    auth:
-      client_id: resetq
-      client_secret: %s
-%s`, srv.URL(0), s.concurrency, w.realm.KC.URL(), w.realm.Name, realidp.E2EClientSecret, s.provider)), 0o600))
+	require.NoError(t, os.WriteFile(w.cfgPath, []byte(testConfig(srv.URL(0), s.concurrency, 30*time.Second,
+		w.realm.KC.URL(), w.realm.Name, realidp.E2EClientSecret, s.provider)), 0o600))
 	b := &bundle{t: t, cfgPath: w.cfgPath}
 	b.writeConfig(mustRead(t, w.cfgPath))
 	rdb, err := openRedis(b.cfg)
