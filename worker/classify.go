@@ -40,6 +40,9 @@ type Decision struct {
 	RetryAfter time.Duration
 	// Err is the provider's error, nil for Done.
 	Err *idp.Error
+	// parked: the provider was halted while the task waited for its place
+	// at the IdP; the task waits for the resume, untried.
+	parked bool
 }
 
 // Classify maps the result of a provider call to what happens to the task.

@@ -94,6 +94,9 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 	}
 
 	d := s.attempt(ctx, prov, t)
+	if d.parked {
+		return &haltError{provider: prov.Name, reason: "halted"}
+	}
 	if d.Action == Retry && d.Err != nil && d.Err.Kind == idp.MailFailed {
 		d = s.judgeMail(ctx, prov, t, d)
 	}
@@ -161,7 +164,12 @@ func (s *Server) attempt(ctx context.Context, prov *provider, t *task) Decision 
 	})
 	_ = retry.Do(ctx, b, func(ctx context.Context) error {
 		paceErr = nil
-		last = Classify(prov.reset(ctx, req))
+		err := prov.reset(ctx, req)
+		if errors.Is(err, errHalted) {
+			last = Decision{Action: Halt, parked: true}
+			return nil
+		}
+		last = Classify(err)
 		if paceErr != nil {
 			return nil // a long wait for the rate limit goes back to the queue at once
 		}
@@ -179,8 +187,13 @@ func (s *Server) attempt(ctx context.Context, prov *provider, t *task) Decision 
 	return last
 }
 
+// errHalted is what reset returns when the provider halted while the reset
+// waited for its place at the IdP.
+var errHalted = errors.New("the provider halted while the reset waited for its place at the IdP")
+
 // reset calls the IdP once a place at it is free: the provider's
-// concurrency bounds the resets at the IdP, not the tasks in hand.
+// concurrency bounds the resets at the IdP, not the tasks in hand. A
+// provider halted meanwhile is not called.
 func (p *provider) reset(ctx context.Context, req idp.Request) error {
 	select {
 	case p.atIdP <- struct{}{}:
@@ -188,6 +201,9 @@ func (p *provider) reset(ctx context.Context, req idp.Request) error {
 		return &idp.Error{Kind: idp.Transient, Message: "canceled while waiting for a place at the IdP", Err: ctx.Err()}
 	}
 	defer func() { <-p.atIdP }()
+	if p.halted.Load() {
+		return errHalted
+	}
 	return p.IdP.Reset(ctx, req)
 }
 
