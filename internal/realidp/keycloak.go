@@ -367,6 +367,10 @@ func startKeycloakOnce(ctx context.Context, cfg KeycloakConfig, home, dir string
 		"--http-host=127.0.0.1", "--http-port=" + strconv.Itoa(httpPort),
 		"--http-management-port=" + strconv.Itoa(mgmtPort),
 		"--db=dev-mem", "--health-enabled=true",
+		// Dev mode renders every mail's templates from the theme files
+		// again; a production server caches them, and so does this one, or
+		// sending mail costs it several times the CPU.
+		"--spi-theme--cache-themes=true", "--spi-theme--cache-templates=true",
 	}
 	if cfg.ThemesDir != "" {
 		// The format Keycloak's guide gives since 26.4: double dashes
