@@ -294,8 +294,9 @@ func BenchmarkAgainstTheRealKeycloak(b *testing.B) {
 			func() {
 				sink(&rqEmail, func() (float64, int) { return k.resetq(b, fmt.Sprintf("real%d-email", r), realResets, true) })
 			},
-			// One at a time Keycloak fills one CPU, not both: what is left
-			// between the two is the pipeline's own cost, not the CPUs'.
+			// One reset at a time, every wait the pipeline adds between two
+			// resets would show in full (its bookkeeping overlaps the reset
+			// at the IdP instead).
 			func() {
 				k.conc = 1
 				defer func() { k.conc = concurrency }()
