@@ -19,7 +19,7 @@ func Path() string {
 func Load() (*openapi3.T, error) {
 	doc, err := openapi3.NewLoader().LoadFromFile(Path())
 	if err != nil {
-		return nil, fmt.Errorf("Keycloak's admin OpenAPI document: %w", err)
+		return nil, fmt.Errorf("loading Keycloak's admin OpenAPI document: %w", err)
 	}
 	return doc, nil
 }
