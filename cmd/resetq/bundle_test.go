@@ -216,18 +216,31 @@ func (b *bundle) stopWorker() {
 // enqueue asks for a reset and returns the task id.
 func (b *bundle) enqueue(u tasks.User, key string) string {
 	b.t.Helper()
-	res, err := b.client.Enqueue(context.Background(), producer.Request{Provider: "corp", User: u, IdempotencyKey: key})
-	require.NoError(b.t, err)
-	return res.TaskID
+	return enqueueReset(b.t, b.client, u, key)
 }
 
 // wait returns the task's outcome, failing the test after within.
 func (b *bundle) wait(id string, within time.Duration) *tasks.Result {
 	b.t.Helper()
+	return waitOutcome(b.t, b.client, id, within, "waiting for %s", id)
+}
+
+// enqueueReset asks provider corp for a reset of u and returns the task id.
+func enqueueReset(t *testing.T, c *producer.Client, u tasks.User, key string) string {
+	t.Helper()
+	res, err := c.Enqueue(context.Background(), producer.Request{Provider: "corp", User: u, IdempotencyKey: key})
+	require.NoError(t, err)
+	return res.TaskID
+}
+
+// waitOutcome returns the task's outcome, failing the test with msgAndArgs
+// after within.
+func waitOutcome(t *testing.T, c *producer.Client, id string, within time.Duration, msgAndArgs ...any) *tasks.Result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
-	r, err := b.client.Wait(ctx, id)
-	require.NoError(b.t, err, "waiting for %s", id)
+	r, err := c.Wait(ctx, id)
+	require.NoError(t, err, msgAndArgs...)
 	return r
 }
 

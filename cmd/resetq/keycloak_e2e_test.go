@@ -111,18 +111,12 @@ func (w *kcWorld) cli(args ...string) (int, string, string) {
 
 func (w *kcWorld) enqueue(email string) string {
 	w.t.Helper()
-	res, err := w.client.Enqueue(context.Background(), producer.Request{Provider: "corp", User: tasks.User{Email: email}})
-	require.NoError(w.t, err)
-	return res.TaskID
+	return enqueueReset(w.t, w.client, tasks.User{Email: email}, "")
 }
 
 func (w *kcWorld) wait(id string, within time.Duration) *tasks.Result {
 	w.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	r, err := w.client.Wait(ctx, id)
-	require.NoError(w.t, err, "task %s has no outcome; the worker's log:\n%s", id, w.worker.logs)
-	return r
+	return waitOutcome(w.t, w.client, id, within, "task %s has no outcome; the worker's log:\n%s", id, w.worker.logs)
 }
 
 // mailsTo returns the mails that reached Mailpit for addr.
