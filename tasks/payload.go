@@ -112,6 +112,14 @@ func ValidateEmail(s string) error {
 	if len(s) > 254 {
 		return fmt.Errorf("%q is longer than 254 characters", s)
 	}
+	if !utf8.ValidString(s) {
+		return errors.New("is not valid UTF-8")
+	}
+	if strings.ContainsRune(s, utf8.RuneError) {
+		// U+FFFD is what a decoder leaves where bytes were not UTF-8 (JSON
+		// does so silently): the address as typed is lost.
+		return fmt.Errorf("%q contains U+FFFD, the mark of bytes that were not UTF-8", s)
+	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || a.Name != "" {
 		return fmt.Errorf("%q is not an email address", s)
@@ -178,7 +186,11 @@ func checkPrintable(s string) error {
 
 // Validate checks every field of the payload. The error names the first
 // field that is wrong.
-func (p *Payload) Validate() error {
+func (p *Payload) Validate() error { return p.validate(true) }
+
+// validate checks the payload; strictMeta also checks meta values, which
+// earlier versions let through: a task they queued must still be read.
+func (p *Payload) validate(strictMeta bool) error {
 	if p.V != PayloadVersion {
 		return fmt.Errorf("v: unsupported payload version %d (this build reads %d)", p.V, PayloadVersion)
 	}
@@ -204,7 +216,7 @@ func (p *Payload) Validate() error {
 	if err := checkPrintable(p.IdempotencyKey); err != nil {
 		return fmt.Errorf("idempotency_key: %w", err)
 	}
-	if err := ValidateMeta(p.Meta); err != nil {
+	if err := validateMeta(p.Meta, strictMeta); err != nil {
 		return err
 	}
 	if p.RequestedAt.IsZero() {
@@ -214,8 +226,12 @@ func (p *Payload) Validate() error {
 }
 
 // ValidateMeta checks the meta a payload carries: at most MaxMetaEntries
-// printable keys, with bounded keys and values. Errors name the key.
-func ValidateMeta(meta map[string]string) error {
+// printable keys, with bounded keys and values of valid UTF-8 free of
+// control characters but tab and line breaks (a CSV field can span lines).
+// Errors name the key.
+func ValidateMeta(meta map[string]string) error { return validateMeta(meta, true) }
+
+func validateMeta(meta map[string]string, values bool) error {
 	if len(meta) > MaxMetaEntries {
 		return fmt.Errorf("meta: %d entries, at most %d allowed", len(meta), MaxMetaEntries)
 	}
@@ -230,6 +246,25 @@ func ValidateMeta(meta map[string]string) error {
 		}
 		if err := checkPrintable(k); err != nil {
 			return fmt.Errorf("meta: key %w", err)
+		}
+		if values {
+			if err := checkText(v); err != nil {
+				return fmt.Errorf("meta.%s: value %w", k, err)
+			}
+		}
+	}
+	return nil
+}
+
+// checkText refuses invalid UTF-8 and control characters (escape sequences
+// that would drive a terminal showing the value) but tab and line breaks.
+func checkText(s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("is not valid UTF-8")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' {
+			return fmt.Errorf("contains the control character %U", r)
 		}
 	}
 	return nil
@@ -262,7 +297,7 @@ func Decode(b []byte) (*Payload, error) {
 	if dec.More() {
 		return nil, errors.New("payload has data after the JSON object")
 	}
-	if err := p.Validate(); err != nil {
+	if err := p.validate(false); err != nil {
 		return nil, err
 	}
 	return &p, nil

@@ -73,6 +73,10 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"version", func(p *tasks.Payload) { p.V = 2 }, "v: unsupported payload version 2"},
 		{"key too long", func(p *tasks.Payload) { p.IdempotencyKey = strings.Repeat("k", 201) }, "idempotency_key:"},
 		{"meta value too long", func(p *tasks.Payload) { p.Meta["ticket"] = strings.Repeat("x", 1025) }, "meta.ticket:"},
+		{"meta value with escape", func(p *tasks.Payload) { p.Meta["ticket"] = "HD-1\x1b[2J" }, "meta.ticket: value contains the control character U+001B"},
+		{"meta value not UTF-8", func(p *tasks.Payload) { p.Meta["ticket"] = "HD-\xff" }, "meta.ticket: value is not valid UTF-8"},
+		{"email not UTF-8", func(p *tasks.Payload) { p.User.Email = "al\xffce@example.com" }, "user.email: is not valid UTF-8"},
+		{"email with U+FFFD", func(p *tasks.Payload) { p.User.Email = "al\ufffdce@example.com" }, "U+FFFD"},
 		{"no requested_at", func(p *tasks.Payload) { p.RequestedAt = time.Time{} }, "requested_at: is required"},
 	}
 	for _, tt := range tests {
@@ -99,6 +103,22 @@ func TestValidateAcceptsEveryUserKind(t *testing.T) {
 		p.User = u
 		require.NoError(t, p.Validate(), u.String())
 	}
+}
+
+func TestMetaValuesKeepLineBreaksAndOldTasksStillDecode(t *testing.T) {
+	t.Parallel()
+	p := validPayload()
+	p.Meta = map[string]string{"note": "line 1\r\n\tline 2", "name": "Jürgen"}
+	require.NoError(t, p.Validate(), "tab and line breaks are text, as in a multi-line CSV field")
+
+	// A task an earlier version queued with an escape in its meta is still
+	// read: refusing it now would lose its reset.
+	old := `{"v":1,"provider":"corp","user":{"email":"a@b.co"},"actions":[],"meta":{"t":"\u001b[2J"},"requested_at":"2026-11-22T10:00:00Z"}`
+	got, err := tasks.Decode([]byte(old))
+	require.NoError(t, err)
+	require.Equal(t, "\x1b[2J", got.Meta["t"])
+	_, err = got.Encode()
+	require.ErrorContains(t, err, "meta.t: value contains the control character U+001B", "but it cannot be queued anew")
 }
 
 func TestDecodeRejectsWhatIsNotAPayload(t *testing.T) {

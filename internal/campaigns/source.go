@@ -17,6 +17,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/resetq/resetq/tasks"
 )
@@ -256,18 +257,31 @@ func firstNonEmpty(v ...string) string {
 }
 
 func readJSONL(r io.Reader, o ReadOptions, fn func(Row, *Problem) error) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		text := bytes.TrimSpace(sc.Bytes())
-		if len(text) == 0 {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for line := 1; ; line++ {
+		text, long, err := readLine(br, maxJSONLine)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		if errors.Is(err, io.EOF) && len(text) == 0 && !long {
+			return nil
+		}
+		text = bytes.TrimSpace(text)
+		if len(text) == 0 && !long {
 			continue
 		}
 		var obj map[string]any
-		if err := json.Unmarshal(text, &obj); err != nil || obj == nil {
-			if err := fn(Row{Line: line, Invalid: "unreadable"}, &Problem{Line: line, Reason: "malformed", Detail: "not a JSON object"}); err != nil {
+		detail := ""
+		switch {
+		case long:
+			detail = fmt.Sprintf("longer than %d KiB", maxJSONLine>>10)
+		case !utf8.Valid(text):
+			detail = "not valid UTF-8"
+		case json.Unmarshal(text, &obj) != nil || obj == nil:
+			detail = "not a JSON object"
+		}
+		if detail != "" {
+			if err := fn(Row{Line: line, Invalid: "unreadable"}, &Problem{Line: line, Reason: "malformed", Detail: detail}); err != nil {
 				return err
 			}
 			continue
@@ -315,10 +329,30 @@ func readJSONL(r io.Reader, o ReadOptions, fn func(Row, *Problem) error) error {
 			return err
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("line %d: %w", line+1, err)
+}
+
+// maxJSONLine bounds one JSON-lines row: a user and their meta fit in a
+// few KiB.
+const maxJSONLine = 1 << 20
+
+// readLine reads one line without its newline. A line longer than max is
+// read to its end but not kept: long reports it, so one bad row costs one
+// row, not the file.
+func readLine(br *bufio.Reader, max int) (line []byte, long bool, err error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !long {
+			if len(line)+len(chunk) > max+1 { // +1: the newline
+				long, line = true, nil
+			} else {
+				line = append(line, chunk...)
+			}
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		return bytes.TrimSuffix(line, []byte("\n")), long, err
 	}
-	return nil
 }
 
 // userKey is an 8-byte fingerprint of a user reference, ignoring case, as

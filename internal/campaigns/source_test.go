@@ -140,6 +140,35 @@ func TestJSONLinesAreReadLikeCSV(t *testing.T) {
 	require.Equal(t, 3, rows[1].Line)
 }
 
+// TestAnOverLongJSONLineIsOneInvalidRow: a line past the bound, or one
+// that is not UTF-8, costs its row, as a bad CSV row does, not the file.
+func TestAnOverLongJSONLineIsOneInvalidRow(t *testing.T) {
+	long := `{"email":"carol@example.com","note":"` + strings.Repeat("x", 2<<20) + `"}`
+	src := `{"email":"alice@example.com"}` + "\n" +
+		long + "\n" +
+		`{"email":"b` + "\xff" + `b@example.com"}` + "\n" +
+		`{"email":"dave@example.com"}` // the last line has no newline
+	s, err := ScanSource(strings.NewReader(src), ReadOptions{Format: JSONL})
+	require.NoError(t, err)
+	require.Equal(t, 4, s.Rows)
+	require.Equal(t, 2, s.Valid)
+	var got []string
+	for _, p := range s.Problems {
+		got = append(got, fmt.Sprintf("%d %s: %s", p.Line, p.Reason, p.Detail))
+	}
+	require.Equal(t, []string{"2 malformed: longer than 1024 KiB", "3 malformed: not valid UTF-8"}, got)
+
+	var users []string
+	_, err = Read(strings.NewReader(src), ReadOptions{Format: JSONL}, func(r Row, p *Problem) error {
+		if p == nil {
+			users = append(users, fmt.Sprintf("%d %s", r.Line, r.User.Email))
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{"1 alice@example.com", "4 dave@example.com"}, users)
+}
+
 func TestFormatOf(t *testing.T) {
 	require.Equal(t, JSONL, FormatOf("users.JSONL"))
 	require.Equal(t, JSONL, FormatOf("users.ndjson"))

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/tasks"
@@ -52,13 +54,18 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if err := requireType(r, "application/json"); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		return err
+	}
+	// JSON decoding would turn bytes that are not UTF-8 into U+FFFD
+	// without a word: an address would reach the IdP changed.
+	if !utf8.Valid(body) {
+		return badRequest("the body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
 		return badRequest("the body is not the JSON this endpoint takes: %v", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
