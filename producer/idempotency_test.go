@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/resetq/resetq/internal/outcomes"
 	"github.com/resetq/resetq/internal/redistest"
 	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/tasks"
@@ -147,7 +148,7 @@ func TestAKeyIsComparedWithATaskThatOutlivedItsRecord(t *testing.T) {
 	res, err := c.Enqueue(ctx, alice)
 	require.NoError(t, err)
 	// The task waited longer than its request is recorded (a long halt).
-	n, err := rdb.Del(ctx, "resetq:request:"+res.TaskID).Result()
+	n, err := rdb.Del(ctx, outcomes.RequestKey(res.TaskID)).Result()
 	require.NoError(t, err)
 
 	bob := keyed("idle", "bob@example.com", key)
