@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -23,10 +24,15 @@ const size = 32
 // Redis holds none yet. Concurrent first calls from many processes agree:
 // only the first SET NX writes.
 func Load(ctx context.Context, rdb redis.UniversalClient) ([]byte, error) {
-	var b [size]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+).
-	fresh := base64.RawStdEncoding.EncodeToString(b[:])
-	if err := rdb.SetNX(ctx, Key, fresh, 0).Err(); err != nil {
+	b := make([]byte, size)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+).
+	return loadOrSeed(ctx, rdb, b)
+}
+
+// loadOrSeed returns the secret in Redis, storing candidate first when
+// there is none.
+func loadOrSeed(ctx context.Context, rdb redis.UniversalClient, candidate []byte) ([]byte, error) {
+	if err := rdb.SetNX(ctx, Key, base64.RawStdEncoding.EncodeToString(candidate), 0).Err(); err != nil {
 		return nil, fmt.Errorf("storing the deployment secret: %w", err)
 	}
 	got, err := rdb.Get(ctx, Key).Result()
@@ -58,31 +64,48 @@ func Derive(secret []byte, purpose string) []byte {
 }
 
 // Source loads the secret on first use and keeps it. A failed load is
-// tried again on the next call. It is safe for concurrent use.
+// tried again on the next call. Now and then (Recheck) it reads the secret
+// again, offering the one it holds: a Redis that lost the key (restarted
+// without persistence) gets the secret the running processes use back,
+// instead of a new one from the next process to start. It is safe for
+// concurrent use.
 type Source struct {
-	rdb redis.UniversalClient
+	rdb     redis.UniversalClient
+	recheck time.Duration
 
-	mu     sync.Mutex
-	secret []byte
+	mu      sync.Mutex
+	secret  []byte
+	checked time.Time
 }
 
+// Recheck is how often a Source reads the secret again.
+const Recheck = time.Minute
+
 // NewSource returns a Source on rdb. It does not touch Redis.
-func NewSource(rdb redis.UniversalClient) *Source { return &Source{rdb: rdb} }
+func NewSource(rdb redis.UniversalClient) *Source { return &Source{rdb: rdb, recheck: Recheck} }
 
 // Get returns the deployment's secret.
 func (s *Source) Get(ctx context.Context) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.secret != nil {
+	if s.secret != nil && time.Since(s.checked) < s.recheck {
 		return s.secret, nil
 	}
 	if s.rdb == nil {
 		return nil, errors.New("deploysecret: no Redis")
 	}
-	secret, err := Load(ctx, s.rdb)
+	candidate := s.secret
+	if candidate == nil {
+		candidate = make([]byte, size)
+		_, _ = rand.Read(candidate)
+	}
+	secret, err := loadOrSeed(ctx, s.rdb, candidate)
 	if err != nil {
+		if s.secret != nil {
+			return s.secret, nil // Redis is down: what needs it will say so
+		}
 		return nil, err
 	}
-	s.secret = secret
+	s.secret, s.checked = secret, time.Now()
 	return secret, nil
 }

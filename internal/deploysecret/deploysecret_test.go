@@ -51,3 +51,29 @@ func TestACorruptSecretIsAnError(t *testing.T) {
 	_, err := deploysecret.Load(context.Background(), rdb)
 	require.ErrorContains(t, err, "corrupt")
 }
+
+func TestARedisThatLostTheSecretGetsTheRunningOneBack(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	running := deploysecret.NewSource(rdb)
+	running.SetRecheck(0)
+	s, err := running.Get(ctx)
+	require.NoError(t, err)
+
+	require.NoError(t, rdb.Del(ctx, deploysecret.Key).Err()) // restarted empty
+	again, err := running.Get(ctx)
+	require.NoError(t, err)
+	require.Equal(t, s, again)
+	started, err := deploysecret.NewSource(rdb).Get(ctx)
+	require.NoError(t, err)
+	require.Equal(t, s, started, "a process started now agrees with the running ones")
+
+	cached := deploysecret.NewSource(rdb)
+	_, err = cached.Get(ctx)
+	require.NoError(t, err)
+	require.NoError(t, rdb.Set(ctx, deploysecret.Key, "Zm9vYmFyYmF6Zm9vYmFyYmF6Zm9vYmFyYmF6Zm9vYmE", 0).Err())
+	kept, err := cached.Get(ctx)
+	require.NoError(t, err)
+	require.Equal(t, s, kept, "read again only after Recheck")
+}
