@@ -17,6 +17,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/resetq/resetq/internal/campaigns"
+	"github.com/resetq/resetq/internal/deploysecret"
 	"github.com/resetq/resetq/tasks"
 )
 
@@ -217,7 +218,7 @@ func (c *Client) StartCampaign(ctx context.Context, src io.ReadSeeker, req Campa
 	camp := &Campaign{
 		ID: name, Provider: prov.Name, Actions: req.Actions, Source: filepath.Base(req.Source), Digest: scan.Digest,
 		Status: campaigns.Importing, Rows: scan.Rows, RateN: req.RateN, RatePer: req.RatePer,
-		CreatedAt: now, StartAt: req.StartAt.UTC(), Window: req.Window,
+		CreatedAt: now, StartAt: req.StartAt.UTC(), Window: req.Window, KeyedTaskIDs: true,
 	}
 	if req.Spread > 0 && scan.Users() > 0 {
 		camp.RateN, camp.RatePer = scan.Users(), req.Spread
@@ -502,6 +503,10 @@ func (c *Client) withdrawQueued(ctx context.Context, camp *Campaign, cancel bool
 // eachQueued calls fn for every row of the campaign that is fed and has no
 // outcome, with its task's ID.
 func (c *Client) eachQueued(ctx context.Context, camp *Campaign, fn func(row int, taskID string) error) error {
+	taskID, err := c.campaignTaskIDs(ctx, camp)
+	if err != nil {
+		return err
+	}
 	for from := 0; from < camp.Rows; from += campaigns.ChunkRows {
 		n := min(campaigns.ChunkRows, camp.Rows-from)
 		fed, err := c.campaigns.Fed(ctx, camp, from, n)
@@ -525,12 +530,25 @@ func (c *Client) eachQueued(ctx context.Context, camp *Campaign, fn func(row int
 					return err
 				}
 			}
-			if err := fn(from+i, tasks.CampaignTaskID(camp.Provider, camp.ID, rows[i].User)); err != nil {
+			if err := fn(from+i, taskID(rows[i].User)); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// campaignTaskIDs returns what names the task of a user's row in camp.
+func (c *Client) campaignTaskIDs(ctx context.Context, camp *Campaign) (func(tasks.User) string, error) {
+	if !camp.KeyedTaskIDs {
+		return func(u tasks.User) string { return tasks.LegacyCampaignTaskID(camp.Provider, camp.ID, u) }, nil
+	}
+	secret, err := c.secret.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key := deploysecret.Derive(secret, deploysecret.TaskIDs)
+	return func(u tasks.User) string { return tasks.CampaignTaskID(key, camp.Provider, camp.ID, u) }, nil
 }
 
 // ReportRow is one row of a campaign's report.

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/internal/campaigns"
+	"github.com/resetq/resetq/internal/deploysecret"
 	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/tasks"
 )
@@ -169,7 +170,7 @@ func TestTheFeederKeepsOnlyAWindowQueued(t *testing.T) {
 			continue
 		}
 		mine++
-		require.Equal(t, tasks.CampaignTaskID("idle", name, p.User), ti.ID)
+		require.Equal(t, campaignTaskID(t, rdb, "idle", name, p.User), ti.ID)
 		require.NotEmpty(t, p.Meta["ticket"], "extra columns travel as meta")
 		require.Empty(t, p.IdempotencyKey)
 		require.Equal(t, 3, ti.MaxRetry, "the provider's settings apply")
@@ -320,11 +321,11 @@ func TestLostTasksAreFedAgain(t *testing.T) {
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	q := tasks.CampaignQueueName("idle")
 	for _, u := range []string{"user1@lost.example", "user3@lost.example"} {
-		require.NoError(t, insp.DeleteTask(q, tasks.CampaignTaskID("idle", name, tasks.User{Email: u})))
+		require.NoError(t, insp.DeleteTask(q, campaignTaskID(t, rdb, "idle", name, tasks.User{Email: u})))
 	}
 	eventually(t, "the lost rows are queued again", func() bool {
-		_, err1 := insp.GetTaskInfo(q, tasks.CampaignTaskID("idle", name, tasks.User{Email: "user1@lost.example"}))
-		_, err3 := insp.GetTaskInfo(q, tasks.CampaignTaskID("idle", name, tasks.User{Email: "user3@lost.example"}))
+		_, err1 := insp.GetTaskInfo(q, campaignTaskID(t, rdb, "idle", name, tasks.User{Email: "user1@lost.example"}))
+		_, err3 := insp.GetTaskInfo(q, campaignTaskID(t, rdb, "idle", name, tasks.User{Email: "user3@lost.example"}))
 		return err1 == nil && err3 == nil
 	})
 	require.Equal(t, 5, campaign(t, c, name).Inflight)
@@ -352,4 +353,41 @@ func TestAnInterruptedImportIsRemoved(t *testing.T) {
 	passes(t, f, 3)
 	got := campaign(t, c, alive)
 	require.Equal(t, campaigns.Importing, got.Status, "an import still holding its lease is left alone")
+}
+
+// campaignTaskID is the task ID of a user's row in a campaign started by
+// this build.
+func campaignTaskID(t *testing.T, rdb redis.UniversalClient, provider, campaign string, u tasks.User) string {
+	t.Helper()
+	secret, err := deploysecret.Load(context.Background(), rdb)
+	require.NoError(t, err)
+	return tasks.CampaignTaskID(deploysecret.Derive(secret, deploysecret.TaskIDs), provider, campaign, u)
+}
+
+func TestACampaignStartedBeforeKeyedTaskIDsKeepsItsTaskIDs(t *testing.T) {
+	t.Parallel()
+	c, rdb := newClient(t)
+	ctx := context.Background()
+	name := uniq("legacy")
+	_, err := c.StartCampaign(ctx, strings.NewReader(users(5, "legacy.example")),
+		producer.CampaignRequest{Name: name, Provider: "idle", StartAt: time.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	// As an older build stored it: without the field. Then it may start.
+	key := "resetq:campaign:{" + name + "}"
+	require.NoError(t, rdb.HDel(ctx, key, "task_ids").Err())
+	require.NoError(t, rdb.HSet(ctx, key, "start_at", time.Now().UnixMilli()).Err())
+	startFeeder(t, c)
+	eventually(t, "fed", func() bool { return campaign(t, c, name).Inflight == 5 })
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	q := tasks.CampaignQueueName("idle")
+	u := tasks.User{Email: "user1@legacy.example"}
+	_, err = insp.GetTaskInfo(q, tasks.LegacyCampaignTaskID("idle", name, u))
+	require.NoError(t, err, "fed under its old IDs")
+
+	// Pausing finds its queued tasks by those IDs and takes them back.
+	_, err = c.PauseCampaign(ctx, name)
+	require.NoError(t, err)
+	_, err = insp.GetTaskInfo(q, tasks.LegacyCampaignTaskID("idle", name, u))
+	require.ErrorIs(t, err, asynq.ErrTaskNotFound)
+	require.Zero(t, campaign(t, c, name).Inflight)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/resetq/resetq/internal/campaigns"
+	"github.com/resetq/resetq/internal/deploysecret"
 	"github.com/resetq/resetq/internal/halt"
 	"github.com/resetq/resetq/internal/outcomes"
 	"github.com/resetq/resetq/tasks"
@@ -21,6 +22,11 @@ import (
 // ErrInvalidRequest wraps every error that is the request's fault: a bad
 // user reference, an unknown action or provider. Retrying it is pointless.
 var ErrInvalidRequest = errors.New("invalid request")
+
+// ErrIdempotencyConflict is returned when an idempotency key that names a
+// task is used again for a different request (another user, provider,
+// actions or meta). Nothing is enqueued: a new request needs a new key.
+var ErrIdempotencyConflict = errors.New("idempotency key already used for a different request")
 
 // ErrTaskNotFound is returned for a task ID resetq does not know (or whose
 // outcome has expired).
@@ -66,6 +72,7 @@ type Client struct {
 	outcomes  *outcomes.Store
 	campaigns *campaigns.Store
 	halts     *halt.Registry
+	secret    *deploysecret.Source
 	providers map[string]Provider
 }
 
@@ -84,6 +91,7 @@ func NewClient(cfg Config) (*Client, error) {
 		outcomes:  outcomes.New(cfg.Redis, cfg.OutcomeRetention),
 		campaigns: campaigns.NewStore(cfg.Redis),
 		halts:     halt.New(cfg.Redis),
+		secret:    deploysecret.NewSource(cfg.Redis),
 		providers: map[string]Provider{},
 	}
 	for _, p := range cfg.Providers {
@@ -114,9 +122,16 @@ type Request struct {
 	// (UPDATE_PASSWORD).
 	Actions []string
 	// IdempotencyKey makes the request safe to repeat: the same key for the
-	// same provider names the same task, which runs once. Empty means every
-	// call is a new reset.
+	// same provider, in the same Scope, names the same task, which runs
+	// once. Repeating the key with a different request (another user,
+	// actions or meta) is refused with ErrIdempotencyConflict. Empty means
+	// every call is a new reset.
 	IdempotencyKey string
+	// Scope keeps the idempotency keys of different clients apart: the
+	// same key in two scopes names two tasks. The HTTP API gives each
+	// token its own; empty is the scope of callers on Redis itself (this
+	// client in an application, resetq enqueue, resetq dev).
+	Scope string
 	// Meta is carried to the outcome's webhook event untouched.
 	Meta map[string]string
 }
@@ -125,8 +140,9 @@ type Request struct {
 type Enqueued struct {
 	TaskID string
 	Queue  string
-	// Duplicate is true when a task with the same idempotency key exists
-	// or has finished: nothing new was enqueued, and TaskID names it.
+	// Duplicate is true when a task for the same request with the same
+	// idempotency key exists or has finished: nothing new was enqueued, and
+	// TaskID names it.
 	Duplicate bool
 }
 
@@ -150,33 +166,119 @@ func (c *Client) Enqueue(ctx context.Context, req Request) (Enqueued, error) {
 	if err != nil {
 		return Enqueued{}, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
 	}
-	id := tasks.RandomTaskID()
-	if req.IdempotencyKey != "" {
-		id = tasks.TaskID(req.Provider, req.IdempotencyKey)
-	}
-	out := Enqueued{TaskID: id, Queue: tasks.QueueName(req.Provider)}
-	if req.IdempotencyKey != "" {
-		// A finished task leaves its outcome behind after Asynq forgets it.
-		prev, err := c.outcomes.Get(ctx, id)
-		if err != nil {
+	if req.IdempotencyKey == "" {
+		id := tasks.RandomTaskID()
+		if err := c.submit(ctx, prov, body, id); err != nil {
 			return Enqueued{}, err
 		}
-		if prev != nil {
-			out.Duplicate = true
-			return out, nil
-		}
+		return Enqueued{TaskID: id, Queue: tasks.QueueName(prov.Name)}, nil
 	}
-	_, err = c.asynq.EnqueueContext(ctx, asynq.NewTask(tasks.TypeReset, body),
-		asynq.TaskID(id), asynq.Queue(out.Queue), asynq.MaxRetry(prov.MaxRetries),
-		asynq.Timeout(prov.AttemptTimeout+15*time.Second))
-	if errors.Is(err, asynq.ErrTaskIDConflict) {
+	if err := checkScope(req.Scope); err != nil {
+		return Enqueued{}, err
+	}
+	secret, err := c.secret.Get(ctx)
+	if err != nil {
+		return Enqueued{}, err
+	}
+	id := tasks.TaskID(deploysecret.Derive(secret, deploysecret.TaskIDs), req.Scope, req.Provider, req.IdempotencyKey)
+	return c.submitKeyed(ctx, prov, p, body, id, p.Fingerprint(deploysecret.Derive(secret, deploysecret.RequestFingerprints)))
+}
+
+// requestTTL is how long the fingerprint of a keyed request is kept while
+// its task waits. It is cut to the outcome's retention when the task ends;
+// a task still waiting after it is compared by its payload instead.
+const requestTTL = 30 * 24 * time.Hour
+
+// submitKeyed enqueues a task with an idempotency key, unless the key names
+// a task already: then it is a duplicate when that task was made for the
+// same request (fingerprint), and a conflict otherwise.
+//
+// The fingerprint is recorded before the task is enqueued, atomically with
+// the check for one recorded before it: of two requests racing with the
+// same key, one records its fingerprint and the other is compared with it.
+func (c *Client) submitKeyed(ctx context.Context, prov Provider, p *tasks.Payload, body []byte, id, fp string) (Enqueued, error) {
+	out := Enqueued{TaskID: id, Queue: tasks.QueueName(prov.Name)}
+	prev, err := c.outcomes.ClaimRequest(ctx, id, fp, requestTTL)
+	if err != nil {
+		return Enqueued{}, err
+	}
+	if prev != "" && prev != fp {
+		return Enqueued{}, conflict(p)
+	}
+	// A finished task leaves its outcome behind after Asynq forgets it.
+	r, err := c.outcomes.Get(ctx, id)
+	if err != nil {
+		return Enqueued{}, err
+	}
+	if r != nil {
+		out.Duplicate = true
+		return out, nil
+	}
+	err = c.submit(ctx, prov, body, id)
+	switch {
+	case err == nil:
+		return out, nil
+	case !errors.Is(err, asynq.ErrTaskIDConflict):
+		return Enqueued{}, err
+	case prev != "":
+		out.Duplicate = true // the same request as the one recorded
+		return out, nil
+	}
+	// The task was there before this call recorded its fingerprint (it
+	// has waited longer than requestTTL): compare with its payload.
+	info, err := c.insp.GetTaskInfo(out.Queue, id)
+	if errors.Is(err, asynq.ErrTaskNotFound) {
+		// Finished this instant: nothing is left to compare with.
 		out.Duplicate = true
 		return out, nil
 	}
 	if err != nil {
-		return Enqueued{}, fmt.Errorf("enqueueing to %s: %w", out.Queue, err)
+		return Enqueued{}, err
 	}
+	queued, err := tasks.Decode(info.Payload)
+	if err != nil {
+		return Enqueued{}, fmt.Errorf("reading task %s: %w", id, err)
+	}
+	secret, err := c.secret.Get(ctx)
+	if err != nil {
+		return Enqueued{}, err
+	}
+	if qfp := queued.Fingerprint(deploysecret.Derive(secret, deploysecret.RequestFingerprints)); qfp != fp {
+		if err := c.outcomes.ReplaceRequest(ctx, id, qfp); err != nil {
+			return Enqueued{}, err
+		}
+		return Enqueued{}, conflict(p)
+	}
+	out.Duplicate = true
 	return out, nil
+}
+
+// submit puts a task on its provider's queue. A task ID that is taken
+// gives asynq.ErrTaskIDConflict.
+func (c *Client) submit(ctx context.Context, prov Provider, body []byte, id string) error {
+	queue := tasks.QueueName(prov.Name)
+	_, err := c.asynq.EnqueueContext(ctx, asynq.NewTask(tasks.TypeReset, body),
+		asynq.TaskID(id), asynq.Queue(queue), asynq.MaxRetry(prov.MaxRetries),
+		asynq.Timeout(prov.AttemptTimeout+15*time.Second))
+	if err != nil {
+		return fmt.Errorf("enqueueing to %s: %w", queue, err)
+	}
+	return nil
+}
+
+// conflict is the error for a key reused by another request. It names the
+// key, never the user.
+func conflict(p *tasks.Payload) error {
+	return fmt.Errorf("%w: idempotency key %q already names a reset through %s for another user, other actions or other meta; "+
+		"send a new key for a new request", ErrIdempotencyConflict, p.IdempotencyKey, p.Provider)
+}
+
+// checkScope bounds a Request's Scope as a key is bounded.
+func checkScope(scope string) error {
+	if len(scope) > tasks.MaxIdempotencyKeyLen {
+		return fmt.Errorf("%w: scope: longer than %d characters", ErrInvalidRequest, tasks.MaxIdempotencyKeyLen)
+	}
+	return nil
 }
 
 // Status is where a task stands.

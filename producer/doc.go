@@ -4,8 +4,10 @@
 //
 // A Client validates each request, routes it to its provider's queue with
 // the provider's retry settings, and derives the task ID from the
-// idempotency key, so asking twice is reported as a duplicate and never
-// sends two emails. Wait blocks until the task has an outcome.
+// idempotency key (keyed with the deployment's secret, within the caller's
+// scope), so asking twice is reported as a duplicate and never sends two
+// emails, while reusing a key for a different request is refused with
+// ErrIdempotencyConflict. Wait blocks until the task has an outcome.
 //
 // StartCampaign checks a CSV or JSON-lines file, stores its rows compactly
 // in Redis and registers the campaign; a Feeder, which every worker process

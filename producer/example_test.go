@@ -2,6 +2,7 @@ package producer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"time"
@@ -56,6 +57,26 @@ func Example() {
 	// queue: resetq-corp duplicate: false
 	// outcome: succeeded attempts: 1
 	// duplicate: true same task: true
+}
+
+// A key already used for another request is refused: nothing is queued,
+// and the caller picks a new key for the new request.
+func ExampleClient_Enqueue_conflict() {
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	defer rdb.Close()
+	client, err := producer.NewClient(producer.Config{Redis: rdb, Providers: []producer.Provider{{Name: "corp"}}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = client.Enqueue(ctx, producer.Request{Provider: "corp", User: tasks.User{Email: "alice@example.com"}, IdempotencyKey: "HD-5150"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = client.Enqueue(ctx, producer.Request{Provider: "corp", User: tasks.User{Email: "bob@example.com"}, IdempotencyKey: "HD-5150"})
+	fmt.Println(errors.Is(err, producer.ErrIdempotencyConflict))
+	// Output:
+	// true
 }
 
 // A request that cannot be right is refused before it reaches a queue, with

@@ -259,7 +259,13 @@ func (f *Feeder) topUp(ctx context.Context, c *Campaign) error {
 			r := rows[i-n*campaigns.ChunkRows]
 			batch = append(batch, &feed{row: i, user: r.User, meta: r.Meta})
 		}
-		f.enqueue(ctx, c, batch)
+		if len(batch) > 0 {
+			taskID, err := f.c.campaignTaskIDs(ctx, c)
+			if err != nil {
+				return err
+			}
+			f.enqueue(ctx, c, batch, taskID)
+		}
 		// Walk the rows looked at in order: the cursor passes every row
 		// that needs nothing more, up to the first that does.
 		b := 0
@@ -300,7 +306,7 @@ func (f *Feeder) topUp(ctx context.Context, c *Campaign) error {
 }
 
 // enqueue puts the batch's tasks on the campaign queue, a few at a time.
-func (f *Feeder) enqueue(ctx context.Context, c *Campaign, batch []*feed) {
+func (f *Feeder) enqueue(ctx context.Context, c *Campaign, batch []*feed, taskID func(tasks.User) string) {
 	prov := f.c.providers[c.Provider]
 	queue := tasks.CampaignQueueName(c.Provider)
 	now := time.Now().UTC().Truncate(time.Millisecond)
@@ -323,7 +329,7 @@ func (f *Feeder) enqueue(ctx context.Context, c *Campaign, batch []*feed) {
 				}
 				return
 			}
-			id := tasks.CampaignTaskID(c.Provider, c.ID, b.user)
+			id := taskID(b.user)
 			task := asynq.NewTaskWithHeaders(tasks.TypeReset, body, map[string]string{tasks.CampaignRowHeader: strconv.Itoa(b.row)})
 			_, err = f.c.asynq.EnqueueContext(ctx, task, asynq.TaskID(id), asynq.Queue(queue),
 				asynq.MaxRetry(prov.MaxRetries), asynq.Timeout(prov.AttemptTimeout+15*time.Second))

@@ -1,6 +1,8 @@
 package tasks_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -135,14 +137,17 @@ func TestDecodeRejectsWhatIsNotAPayload(t *testing.T) {
 	}
 }
 
-func TestTaskIDIsDeterministicAndScopedToTheProvider(t *testing.T) {
+func TestTaskIDIsDeterministicAndScopedToTheProviderAndCaller(t *testing.T) {
 	t.Parallel()
-	a := tasks.TaskID("corp", "HD-4411")
-	require.Equal(t, a, tasks.TaskID("corp", "HD-4411"))
-	require.NotEqual(t, a, tasks.TaskID("corp", "HD-4412"))
-	require.NotEqual(t, a, tasks.TaskID("corp2", "HD-4411"))
-	// The separator keeps ("ab","c") and ("a","bc") apart.
-	require.NotEqual(t, tasks.TaskID("ab", "c"), tasks.TaskID("a", "bc"))
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	a := tasks.TaskID(secret, "", "corp", "HD-4411")
+	require.Equal(t, a, tasks.TaskID(secret, "", "corp", "HD-4411"))
+	require.NotEqual(t, a, tasks.TaskID(secret, "", "corp", "HD-4412"))
+	require.NotEqual(t, a, tasks.TaskID(secret, "", "corp2", "HD-4411"))
+	require.NotEqual(t, a, tasks.TaskID(secret, "token:app", "corp", "HD-4411"), "another caller's key")
+	// Lengths keep ("ab","c") and ("a","bc") apart.
+	require.NotEqual(t, tasks.TaskID(secret, "", "ab", "c"), tasks.TaskID(secret, "", "a", "bc"))
+	require.NotEqual(t, tasks.TaskID(secret, "x", "", "c"), tasks.TaskID(secret, "", "x", "c"))
 	require.True(t, tasks.ValidTaskID(a))
 	require.NotContains(t, a, "HD-4411")
 
@@ -151,6 +156,70 @@ func TestTaskIDIsDeterministicAndScopedToTheProvider(t *testing.T) {
 	require.True(t, tasks.ValidTaskID(r1))
 	require.False(t, tasks.ValidTaskID("r-xyz"))
 	require.False(t, tasks.ValidTaskID("../../etc/passwd"))
+}
+
+// unkeyedTaskID is how task IDs were derived before they were keyed: from
+// the provider and the key alone.
+func unkeyedTaskID(provider, key string) string {
+	h := sha256.Sum256([]byte("resetq/v1\x00" + provider + "\x00" + key))
+	return "r-" + hex.EncodeToString(h[:16])
+}
+
+func TestTaskIDCannotBeComputedWithoutTheSecret(t *testing.T) {
+	t.Parallel()
+	one, other := []byte("0123456789abcdef0123456789abcdef"), []byte("fedcba9876543210fedcba9876543210")
+	id := tasks.TaskID(one, "", "corp", "HD-4411")
+	require.NotEqual(t, unkeyedTaskID("corp", "HD-4411"), id)
+	require.NotEqual(t, id, tasks.TaskID(other, "", "corp", "HD-4411"), "another secret, another ID")
+	u := tasks.User{Email: "alice@example.com"}
+	require.NotEqual(t, tasks.LegacyCampaignTaskID("corp", "breach", u), tasks.CampaignTaskID(one, "corp", "breach", u))
+	require.NotEqual(t, tasks.CampaignTaskID(one, "corp", "breach", u), tasks.CampaignTaskID(other, "corp", "breach", u))
+	require.Equal(t, unkeyedTaskID("corp", tasks.CampaignKey("breach", u)), tasks.LegacyCampaignTaskID("corp", "breach", u),
+		"a campaign started before keyed IDs keeps its IDs")
+}
+
+func TestFingerprintIsCanonicalAndCoversTheRequest(t *testing.T) {
+	t.Parallel()
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	base := func() *tasks.Payload {
+		return &tasks.Payload{V: 1, Provider: "corp", User: tasks.User{Email: "alice@example.com"},
+			Actions: []string{"UPDATE_PASSWORD", "VERIFY_EMAIL"}, Meta: map[string]string{"a": "1", "b": "2"}}
+	}
+	fp := base().Fingerprint(secret)
+	same := map[string]func(p *tasks.Payload){
+		"actions reordered":    func(p *tasks.Payload) { p.Actions = []string{"VERIFY_EMAIL", "UPDATE_PASSWORD"} },
+		"an action repeated":   func(p *tasks.Payload) { p.Actions = append(p.Actions, "VERIFY_EMAIL") },
+		"meta built otherwise": func(p *tasks.Payload) { p.Meta = map[string]string{"b": "2", "a": "1"} },
+		"email case":           func(p *tasks.Payload) { p.User.Email = "Alice@Example.COM" },
+		"another key and time": func(p *tasks.Payload) { p.IdempotencyKey, p.RequestedAt = "K", time.Now() },
+	}
+	for name, change := range same {
+		p := base()
+		change(p)
+		require.Equal(t, fp, p.Fingerprint(secret), name)
+	}
+	different := map[string]func(p *tasks.Payload){
+		"user":            func(p *tasks.Payload) { p.User.Email = "bob@example.com" },
+		"user kind":       func(p *tasks.Payload) { p.User = tasks.User{Username: "alice@example.com"} },
+		"provider":        func(p *tasks.Payload) { p.Provider = "staff" },
+		"actions":         func(p *tasks.Payload) { p.Actions = []string{"UPDATE_PASSWORD"} },
+		"no actions":      func(p *tasks.Payload) { p.Actions = nil },
+		"meta value":      func(p *tasks.Payload) { p.Meta["b"] = "3" },
+		"meta entry more": func(p *tasks.Payload) { p.Meta["c"] = "" },
+		"no meta":         func(p *tasks.Payload) { p.Meta = nil },
+	}
+	for name, change := range different {
+		p := base()
+		change(p)
+		require.NotEqual(t, fp, p.Fingerprint(secret), name)
+	}
+	p := base()
+	p.Meta = nil
+	q := base()
+	q.Meta = map[string]string{}
+	require.Equal(t, p.Fingerprint(secret), q.Fingerprint(secret), "no meta is empty meta")
+	require.NotEqual(t, fp, base().Fingerprint([]byte("another secret")))
+	require.NotContains(t, fp, "alice")
 }
 
 func TestCampaignKeyIgnoresCaseOfTheReference(t *testing.T) {

@@ -163,7 +163,7 @@ func Sample(eventType string, at time.Time) (Event, error) {
 	at = at.UTC().Truncate(time.Second)
 	switch eventType {
 	case ResetSucceeded, ResetSkipped, ResetFailed:
-		r := tasks.Result{TaskID: tasks.TaskID("example", "sample"), Provider: "example", Attempts: 1, FinishedAt: at}
+		r := tasks.Result{TaskID: tasks.TaskID(nil, "", "example", "sample"), Provider: "example", Attempts: 1, FinishedAt: at}
 		switch eventType {
 		case ResetSucceeded:
 			r.Outcome = tasks.Succeeded

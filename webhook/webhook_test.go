@@ -66,7 +66,7 @@ func TestEveryEventValidatesAgainstItsSchema(t *testing.T) {
 			validateEvent(t, c, body)
 		}
 	}
-	r := tasks.Result{TaskID: tasks.TaskID("corp", "k"), Provider: "corp", Outcome: tasks.Skipped, Reason: tasks.ReasonUserDisabled, Attempts: 2, FinishedAt: at}
+	r := tasks.Result{TaskID: tasks.RandomTaskID(), Provider: "corp", Outcome: tasks.Skipped, Reason: tasks.ReasonUserDisabled, Attempts: 2, FinishedAt: at}
 	for _, u := range []tasks.User{{Email: "a@example.com"}, {Username: "alice"}, {ID: "42"}} {
 		body, err := webhook.ResetEvent(r, u, nil).Body(true, nil)
 		require.NoError(t, err)
@@ -90,7 +90,7 @@ func TestEveryEventValidatesAgainstItsSchema(t *testing.T) {
 
 func TestTheDesignExampleShape(t *testing.T) {
 	t.Parallel()
-	r := tasks.Result{TaskID: tasks.TaskID("corp", "HD-4411"), Provider: "corp", Outcome: tasks.Succeeded, Attempts: 1,
+	r := tasks.Result{TaskID: tasks.RandomTaskID(), Provider: "corp", Outcome: tasks.Succeeded, Attempts: 1,
 		FinishedAt: time.Date(2026, 11, 22, 10, 0, 3, 0, time.UTC)}
 	body, err := webhook.ResetEvent(r, tasks.User{Email: "alice@example.com"}, map[string]string{"ticket": "HD-4411"}).Body(true, nil)
 	require.NoError(t, err)
@@ -101,7 +101,7 @@ func TestTheDesignExampleShape(t *testing.T) {
 
 func TestWebhookIDIsStablePerEvent(t *testing.T) {
 	t.Parallel()
-	r := tasks.Result{TaskID: tasks.TaskID("corp", "k"), Provider: "corp", Outcome: tasks.Succeeded, FinishedAt: time.Now()}
+	r := tasks.Result{TaskID: tasks.RandomTaskID(), Provider: "corp", Outcome: tasks.Succeeded, FinishedAt: time.Now()}
 	a := webhook.ResetEvent(r, tasks.User{Email: "a@example.com"}, nil)
 	r.FinishedAt = r.FinishedAt.Add(time.Minute) // re-emitted later: same event
 	b := webhook.ResetEvent(r, tasks.User{Email: "a@example.com"}, nil)

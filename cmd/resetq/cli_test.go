@@ -72,6 +72,28 @@ func TestEnqueueRejectsBadInputAndEnqueuesNothing(t *testing.T) {
 	require.Empty(t, b.taskKeys(), "bad input enqueued nothing")
 }
 
+func TestEnqueueRefusesAKeyUsedForAnotherUser(t *testing.T) {
+	t.Parallel()
+	b := setup(t, settings{noWorker: true})
+	code, out, errb := b.cli("enqueue", "--provider", "corp", "--email", "alice@example.com", "--idempotency-key", "HD-7")
+	require.Equal(t, exitOK, code, errb)
+	first := strings.Fields(out)[0]
+
+	code, out, errb = b.cli("enqueue", "--provider", "corp", "--email", "bob@example.com", "--idempotency-key", "HD-7")
+	require.Equal(t, exitUsage, code, "a used key for another user is refused: %s", out)
+	require.Empty(t, out)
+	require.Equal(t, "resetq: idempotency key \"HD-7\" already names a reset through corp for another user, other actions "+
+		"or other meta; send a new key for a new request (nothing was enqueued)\n", errb)
+
+	code, out, errb = b.cli("enqueue", "--provider", "corp", "--email", "alice@example.com", "--idempotency-key", "HD-7", "--output", "json")
+	require.Equal(t, exitOK, code, errb)
+	var res enqueueOutput
+	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+	require.True(t, res.Duplicate, "the same request is still a duplicate")
+	require.Equal(t, first, res.TaskID)
+	require.Len(t, b.taskKeys(), 1)
+}
+
 func TestEnqueueWaitExitCodes(t *testing.T) {
 	t.Parallel()
 	b := setup(t, settings{})

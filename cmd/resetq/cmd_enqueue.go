@@ -28,7 +28,11 @@ func newEnqueueCmd(g *global) *cobra.Command {
 		Short: "Enqueue one password reset and print its task id",
 		Long: "Enqueue one password reset and print its task id.\n\n" +
 			"With --wait, block until the reset ends and exit 0 only if it succeeded\n" +
-			"(1: skipped or failed, 3: still waiting when --wait ran out).",
+			"(1: skipped or failed, 3: still waiting when --wait ran out).\n\n" +
+			"Repeating a request with the same --idempotency-key enqueues nothing new and reports\n" +
+			"a duplicate; using the key for a different request (another user, actions or meta)\n" +
+			"is refused with exit 2. Keys given here and through the Go client share one scope;\n" +
+			"each API token has its own.",
 		Example: "  resetq enqueue --provider corp --email alice@example.com --idempotency-key HD-4411 --wait\n" +
 			"  resetq enqueue --provider corp --username alice --meta ticket=HD-4411 --output json",
 		Args: cobra.ArbitraryArgs,
@@ -82,6 +86,11 @@ func newEnqueueCmd(g *global) *cobra.Command {
 			if errors.Is(err, producer.ErrInvalidRequest) {
 				return usageErr("%v", strings.TrimPrefix(err.Error(), producer.ErrInvalidRequest.Error()+": "))
 			}
+			if errors.Is(err, producer.ErrIdempotencyConflict) {
+				// The same command would be refused again: it is the input
+				// (the key) that has to change.
+				return usageErr("%v (nothing was enqueued)", strings.TrimPrefix(err.Error(), producer.ErrIdempotencyConflict.Error()+": "))
+			}
 			if err != nil {
 				return failErr(err)
 			}
@@ -117,7 +126,8 @@ func newEnqueueCmd(g *global) *cobra.Command {
 	f.StringVar(&userRef.Username, "username", "", "the user's username")
 	f.StringVar(&userRef.ID, "user-id", "", "the user's id in the identity provider")
 	f.StringArrayVar(&req.Actions, "action", nil, "required action to request (repeatable; default UPDATE_PASSWORD)")
-	f.StringVar(&req.IdempotencyKey, "idempotency-key", "", "makes the request safe to repeat: the same key never sends two emails")
+	f.StringVar(&req.IdempotencyKey, "idempotency-key", "", "makes the request safe to repeat: the same key never sends two emails; "+
+		"reusing it for another user, actions or meta is refused")
 	f.StringArrayVar(&meta, "meta", nil, "key=value carried to the outcome (repeatable)")
 	f.DurationVar(&wait, "wait", 5*time.Minute, "wait up to this long for the outcome (--wait alone: 5m)")
 	f.Lookup("wait").NoOptDefVal = "5m"

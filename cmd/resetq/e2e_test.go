@@ -330,7 +330,7 @@ func TestRedeliveredTaskIsNotSentAgain(t *testing.T) {
 	t.Parallel()
 	b := setup(t, settings{})
 	// As if a worker got 204 and recorded it, then died before acking.
-	id := tasks.TaskID("corp", "crashed")
+	id := tasks.RandomTaskID()
 	require.NoError(t, outcomes.New(b.rdb, time.Hour).Put(context.Background(), tasks.Result{
 		TaskID: id, Provider: "corp", Outcome: tasks.Succeeded, Attempts: 1, FinishedAt: time.Now()}))
 	p := tasks.Payload{V: 1, Provider: "corp", User: tasks.User{Email: b.sample.Emails[0]}, RequestedAt: time.Now()}

@@ -249,7 +249,7 @@ func enqueueAllCost(b *testing.B, n int) int64 {
 	for i := range n {
 		u := tasks.User{Email: fmt.Sprintf("user%07d@example.com", i)}
 		if _, err := pc.Enqueue(context.Background(), producer.Request{Provider: "corp", User: u,
-			IdempotencyKey: tasks.CampaignTaskID("corp", "million", u), Meta: map[string]string{"department": "engineering"}}); err != nil {
+			IdempotencyKey: "million/" + u.Email, Meta: map[string]string{"department": "engineering"}}); err != nil {
 			b.Fatal(err)
 		}
 	}

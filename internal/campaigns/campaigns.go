@@ -106,6 +106,10 @@ type Campaign struct {
 	Succeeded, Skipped, Failed, Cancelled int
 	// Notified is set once campaign.completed has been handed on.
 	Notified bool
+	// KeyedTaskIDs is set for a campaign whose task IDs are keyed with the
+	// deployment's secret (tasks.CampaignTaskID); one created by an older
+	// build keeps its unkeyed IDs (tasks.LegacyCampaignTaskID) to the end.
+	KeyedTaskIDs bool
 }
 
 // Finished counts rows with an outcome.
@@ -190,6 +194,9 @@ func (s *Store) Create(ctx context.Context, c *Campaign) error {
 		"start_at": ms(c.StartAt), "cursor": 0, "inflight": 0,
 		"succeeded": 0, "skipped": 0, "failed": 0, "cancelled": 0,
 	}
+	if c.KeyedTaskIDs {
+		fields["task_ids"] = "keyed"
+	}
 	args := []any{recordOffset(max(c.Rows, 1)) - 1}
 	for k, v := range fields {
 		args = append(args, k, v)
@@ -250,7 +257,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Campaign, error) {
 	}
 	return &Campaign{
 		ID: m["id"], Provider: m["provider"], Actions: actions, Source: m["source"], Digest: m["digest"],
-		Status: Status(m["status"]), Notified: m["notified"] == "1",
+		Status: Status(m["status"]), Notified: m["notified"] == "1", KeyedTaskIDs: m["task_ids"] == "keyed",
 		Rows: atoi(m["rows"]), RateN: atoi(m["rate_n"]), RatePer: time.Duration(atoi(m["rate_per_ms"])) * time.Millisecond,
 		Window: atoi(m["window"]), CreatedAt: fromMS(m["created_at"]), StartAt: fromMS(m["start_at"]),
 		StartedAt: fromMS(m["started_at"]), FinishedAt: fromMS(m["finished_at"]), Cursor: atoi(m["cursor"]),

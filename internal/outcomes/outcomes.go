@@ -35,7 +35,13 @@ func (s *Store) Put(ctx context.Context, r tasks.Result) error {
 	if err != nil {
 		return err
 	}
-	if err := s.rdb.Set(ctx, Key(r.TaskID), b, s.ttl).Err(); err != nil {
+	// The request the task answered is kept as long as its outcome (the
+	// keys may be on different cluster nodes, so not in one transaction;
+	// a request key left longer only holds its key longer).
+	pipe := s.rdb.Pipeline()
+	pipe.Set(ctx, Key(r.TaskID), b, s.ttl)
+	pipe.PExpire(ctx, RequestKey(r.TaskID), s.ttl)
+	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("recording the outcome of %s: %w", r.TaskID, err)
 	}
 	return nil

@@ -25,6 +25,7 @@ import (
 	"github.com/resetq/resetq/internal/redistest"
 	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/producer/httpapi"
+	"github.com/resetq/resetq/tasks"
 	"github.com/resetq/resetq/worker"
 )
 
@@ -220,6 +221,55 @@ func TestTheDocumentIsValidOpenAPI31(t *testing.T) {
 	loadSpec(t)
 	require.Equal(t, "3.1.0", specOnce.doc.OpenAPI)
 	require.True(t, specOnce.doc.IsOpenAPI31OrLater())
+}
+
+func TestAnIdempotencyKeyReusedForAnotherUserIsAConflict(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 1<<20)
+	alice := map[string]any{"provider": "corp", "user": map[string]string{"email": "alice@example.com"}, "meta": map[string]string{"ticket": "HD-1"}}
+	bob := map[string]any{"provider": "corp", "user": map[string]string{"email": "bob@example.com"}, "meta": map[string]string{"ticket": "HD-1"}}
+	code, _, b := e.json(t, "POST", "/v1/resets", appToken, alice, "Idempotency-Key", "KEY-1")
+	require.Equal(t, http.StatusAccepted, code, "%s", b)
+	first := decode[httpapi.ResetAccepted](t, b)
+
+	code, h, b := e.json(t, "POST", "/v1/resets", appToken, bob, "Idempotency-Key", "KEY-1")
+	require.Equal(t, http.StatusConflict, code, "another user under a used key: %s", b)
+	p := problem(t, h, b)
+	require.Equal(t, httpapi.ProblemTypePrefix+"idempotency-conflict", p.Type)
+	require.Equal(t, "Idempotency key already used", p.Title)
+	require.Contains(t, p.Detail, `"KEY-1"`)
+	require.NotContains(t, string(b), "bob")
+	require.NotContains(t, string(b), "alice")
+	require.NotContains(t, string(b), first.ID, "the other request's task is not named")
+
+	code, _, b = e.json(t, "POST", "/v1/resets", appToken, alice, "Idempotency-Key", "KEY-1")
+	require.Equal(t, http.StatusAccepted, code, "%s", b)
+	again := decode[httpapi.ResetAccepted](t, b)
+	require.True(t, again.Duplicate, "the same request is still a duplicate")
+	require.Equal(t, first.ID, again.ID)
+}
+
+func TestIdempotencyKeysAreScopedToTheToken(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 1<<20)
+	ids := map[string]bool{}
+	for _, tok := range []string{appToken, opsToken} {
+		for _, email := range []string{"alice@example.com", "bob@example.com"} {
+			body := map[string]any{"provider": "corp", "user": map[string]string{"email": email}}
+			code, _, b := e.json(t, "POST", "/v1/resets", tok, body, "Idempotency-Key", "KEY-"+email)
+			require.Equal(t, http.StatusAccepted, code, "%s", b)
+			acc := decode[httpapi.ResetAccepted](t, b)
+			require.False(t, acc.Duplicate, "one token's key is not another's")
+			ids[acc.ID] = true
+		}
+	}
+	require.Len(t, ids, 4)
+	// Without a token's scope (the Go client, the CLI), the key is new too.
+	res, err := e.client.Enqueue(context.Background(), producer.Request{Provider: "corp",
+		User: tasks.User{Email: "alice@example.com"}, IdempotencyKey: "KEY-alice@example.com"})
+	require.NoError(t, err)
+	require.False(t, res.Duplicate)
+	require.False(t, ids[res.TaskID])
 }
 
 func TestResetsThroughTheAPI(t *testing.T) {

@@ -75,6 +75,9 @@ func (a *API) fail(w *recorder, r *http.Request, err error) {
 	case errors.Is(err, producer.ErrInvalidRequest):
 		pe = &problemError{status: http.StatusUnprocessableEntity, kind: "invalid-request", title: "Invalid request",
 			detail: strings.TrimPrefix(err.Error(), producer.ErrInvalidRequest.Error()+": ")}
+	case errors.Is(err, producer.ErrIdempotencyConflict):
+		pe = &problemError{status: http.StatusConflict, kind: "idempotency-conflict", title: "Idempotency key already used",
+			detail: strings.TrimPrefix(err.Error(), producer.ErrIdempotencyConflict.Error()+": ")}
 	case errors.Is(err, producer.ErrCampaignNotFound), errors.Is(err, producer.ErrTaskNotFound):
 		pe = &problemError{status: http.StatusNotFound, kind: "not-found", title: "Not found", detail: err.Error()}
 	case errors.Is(err, producer.ErrCampaignExists), errors.Is(err, producer.ErrCampaignState):

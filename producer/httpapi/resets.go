@@ -83,13 +83,18 @@ func requireType(r *http.Request, types ...string) error {
 	return nil
 }
 
-func (a *API) postReset(w http.ResponseWriter, r *http.Request, _ *token) error {
+// keyScope is the scope of a token's idempotency keys (producer.Request's
+// Scope): its name, so that two clients' keys never name one reset, and a
+// token whose secret is rotated keeps its keys.
+func keyScope(tokenName string) string { return "api-token:" + tokenName }
+
+func (a *API) postReset(w http.ResponseWriter, r *http.Request, t *token) error {
 	var body ResetRequest
 	if err := decodeJSON(w, r, &body); err != nil {
 		return err
 	}
 	res, err := a.cfg.Client.Enqueue(r.Context(), producer.Request{Provider: body.Provider, User: body.User,
-		Actions: body.Actions, Meta: body.Meta, IdempotencyKey: r.Header.Get("Idempotency-Key")})
+		Actions: body.Actions, Meta: body.Meta, IdempotencyKey: r.Header.Get("Idempotency-Key"), Scope: keyScope(t.Name)})
 	if err != nil {
 		return err
 	}
