@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/internal/campaigns"
+	"github.com/resetq/resetq/internal/deploysecret"
 	"github.com/resetq/resetq/tasks"
 	"github.com/resetq/resetq/webhook"
 )
@@ -279,7 +281,7 @@ func (s *Server) finish(ctx context.Context, t *task, provider string, o tasks.O
 		attrs = append(attrs, "reason", reason)
 	}
 	if t.payload != nil {
-		user := userHash(t.payload.User)
+		user := s.userHash(ctx, t.payload.User)
 		if s.cfg.LogUser {
 			user = t.payload.User.String()
 		}
@@ -343,11 +345,21 @@ func (s *Server) record(ctx context.Context, t *task, r tasks.Result) error {
 	})
 }
 
-// userHash identifies a user in logs without naming them: the same user
-// always gets the same short hash.
-func userHash(u tasks.User) string {
-	h := sha256.Sum256([]byte(u.Kind() + ":" + strings.ToLower(u.Value())))
-	return u.Kind() + ":" + hex.EncodeToString(h[:6])
+// userHash names a user in logs without naming them: the same user always
+// gets the same short hash, keyed with the deployment's secret so that a
+// list of known addresses cannot be hashed to find who is who.
+func (s *Server) userHash(ctx context.Context, u tasks.User) string {
+	secret, err := s.secret.Get(ctx)
+	if err != nil {
+		return u.Kind() + ":?" // the secret is loaded at Start; this is a lost Redis
+	}
+	return userHash(deploysecret.Derive(secret, deploysecret.LogUsers), u)
+}
+
+func userHash(key []byte, u tasks.User) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(u.Kind() + ":" + strings.ToLower(u.Value())))
+	return u.Kind() + ":" + hex.EncodeToString(m.Sum(nil)[:6])
 }
 
 // handleError is Asynq's ErrorHandler. Errors the handler did not classify

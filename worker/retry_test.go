@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"testing"
@@ -86,12 +88,18 @@ func TestIsFailure(t *testing.T) {
 	require.Contains(t, (&haltError{provider: "corp", reason: "configuration"}).Error(), "resetq: provider halted: corp")
 }
 
-func TestUserHashIsStableAndHidesTheUser(t *testing.T) {
+func TestUserHashIsStableKeyedAndHidesTheUser(t *testing.T) {
 	t.Parallel()
-	a := userHash(userRef("Alice@Example.com"))
-	require.Equal(t, a, userHash(userRef("alice@example.com")))
+	key := []byte("deployment-one")
+	a := userHash(key, userRef("Alice@Example.com"))
+	require.Equal(t, a, userHash(key, userRef("alice@example.com")))
 	require.NotContains(t, a, "alice")
 	require.Regexp(t, `^email:[0-9a-f]{12}$`, a)
+
+	// Without the key, hashing a list of known addresses finds nobody.
+	unkeyed := sha256.Sum256([]byte("email:alice@example.com"))
+	require.NotEqual(t, "email:"+hex.EncodeToString(unkeyed[:6]), a)
+	require.NotEqual(t, a, userHash([]byte("deployment-two"), userRef("alice@example.com")))
 }
 
 func userRef(email string) tasks.User { return tasks.User{Email: email} }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/internal/campaigns"
+	"github.com/resetq/resetq/internal/deploysecret"
 	"github.com/resetq/resetq/internal/halt"
 	"github.com/resetq/resetq/internal/mailhealth"
 	"github.com/resetq/resetq/internal/metrics"
@@ -203,6 +204,8 @@ type Server struct {
 	limiter   *redis_rate.Limiter
 	log       *slog.Logger
 	m         *metrics.Metrics
+	// secret keys the user hashes in log lines.
+	secret *deploysecret.Source
 
 	stop context.CancelFunc
 	bg   sync.WaitGroup
@@ -225,6 +228,7 @@ func New(cfg Config) (*Server, error) {
 		halts:     halt.New(cfg.Redis),
 		mail:      mailhealth.New(cfg.Redis),
 		limiter:   redis_rate.NewLimiter(cfg.Redis),
+		secret:    deploysecret.NewSource(cfg.Redis),
 		log:       cfg.Logger,
 		m:         cfg.Metrics,
 	}
@@ -306,6 +310,10 @@ func (s *Server) Start() error {
 	if err := s.syncHalts(ctx); err != nil {
 		cancel()
 		return fmt.Errorf("reading provider state from Redis: %w", err)
+	}
+	if _, err := s.secret.Get(ctx); err != nil {
+		cancel()
+		return err
 	}
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(tasks.TypeReset, s.handle)

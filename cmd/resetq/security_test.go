@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,11 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
 	"github.com/resetq/resetq/idp/keygen/keygentest"
 	"github.com/resetq/resetq/internal/config"
+	"github.com/resetq/resetq/internal/deploysecret"
 	"github.com/resetq/resetq/internal/redistest"
 	"github.com/resetq/resetq/producer"
 )
@@ -257,5 +261,15 @@ providers:
 		require.NotContains(t, log, u, "the log names a user")
 	}
 	require.Contains(t, log, `"user":"email:`, "users are logged as a hash")
+	// A keyed one: hashing a list of known addresses finds nobody in it.
+	for _, u := range sample.Emails[:14] {
+		unkeyed := sha256.Sum256([]byte("email:" + u))
+		require.False(t, strings.Contains(log, "email:"+hex.EncodeToString(unkeyed[:6])), "an unkeyed hash in the log reverses to %s", u)
+	}
+	rc := redis.NewClient(&redis.Options{Addr: rs.Addr, Password: redisPassword})
+	defer rc.Close()
+	secret, err := rc.Get(context.Background(), deploysecret.Key).Result()
+	require.NoError(t, err)
+	require.NotContains(t, all, secret, "the deployment secret leaked")
 	require.Contains(t, log, "[redacted]", "the echoed error page was quoted with its secrets redacted")
 }

@@ -54,6 +54,9 @@ const (
 	// RequestFingerprints keys the fingerprints of keyed requests
 	// (tasks.Payload.Fingerprint).
 	RequestFingerprints = "request-fingerprint"
+	// LogUsers keys the hash that names a user in log lines when
+	// log.include_user is off.
+	LogUsers = "log-user"
 )
 
 // Derive returns the subkey of secret for one purpose.
