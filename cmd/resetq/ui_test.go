@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
@@ -22,6 +23,13 @@ import (
 
 // uiWorker runs a worker with three providers and the given http section.
 func uiWorker(t *testing.T, httpSection string) (*runningWorker, *producer.Client) {
+	t.Helper()
+	w, client, _ := uiWorkerRedis(t, httpSection)
+	return w, client
+}
+
+// uiWorkerRedis is uiWorker, with its Redis.
+func uiWorkerRedis(t *testing.T, httpSection string) (*runningWorker, *producer.Client, redis.UniversalClient) {
 	t.Helper()
 	r := redistest.Start(t)
 	kc := keycloaktest.NewServer()
@@ -54,7 +62,7 @@ func uiWorker(t *testing.T, httpSection string) (*runningWorker, *producer.Clien
 		cancel()
 		require.NoError(t, err)
 	}
-	return w, client
+	return w, client, rdb
 }
 
 // TestQueueUIListsEveryProviderQueue loads /ui/ in headless Chromium,
