@@ -39,19 +39,9 @@ func (r redisReadiness) Readiness(ctx context.Context) (bool, map[string]string)
 }
 
 func runAPI(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger) error {
-	client, err := producer.NewClient(producerConfig(cfg, rdb))
-	if err != nil {
-		return failErr(err)
-	}
-	api, err := newAPI(cfg, client, log)
+	l, err := startAPI(cfg, rdb, log, listener.Limits{})
 	if err != nil {
 		return err
-	}
-	reg, _ := newRegistry()
-	h := listener.Handler(listener.Options{Gatherer: reg, Readiness: redisReadiness{rdb}, API: api})
-	l, err := listener.Start(cfg.API.Listen, h)
-	if err != nil {
-		return failErr(fmt.Errorf("api.listen %s: %w", cfg.API.Listen, err))
 	}
 	v, rev, _ := version.Info()
 	log.Info("resetq api started", "version", v, "revision", rev, "listen", l.Addr, "tokens", len(cfg.API.Tokens))
@@ -63,4 +53,24 @@ func runAPI(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, 
 	}
 	log.Info("resetq api stopped")
 	return nil
+}
+
+// startAPI serves the API on api.listen within limits (a zero field takes
+// its default; tests shorten them).
+func startAPI(cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger, limits listener.Limits) (*listener.Server, error) {
+	client, err := producer.NewClient(producerConfig(cfg, rdb))
+	if err != nil {
+		return nil, failErr(err)
+	}
+	api, err := newAPI(cfg, client, log)
+	if err != nil {
+		return nil, err
+	}
+	reg, _ := newRegistry()
+	h := listener.Handler(listener.Options{Gatherer: reg, Readiness: redisReadiness{rdb}, API: api})
+	l, err := listener.Start(cfg.API.Listen, h, limits)
+	if err != nil {
+		return nil, failErr(fmt.Errorf("api.listen %s: %w", cfg.API.Listen, err))
+	}
+	return l, nil
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
 	"github.com/resetq/resetq/idp/keygen/keygentest"
 	"github.com/resetq/resetq/internal/config"
+	"github.com/resetq/resetq/internal/listener"
 	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/tasks"
 )
@@ -365,7 +366,7 @@ func (s *summary) event(line string) {
 // delivery as a real receiver would, with the Standard Webhooks library.
 type devReceiver struct {
 	Addr string
-	srv  *http.Server
+	srv  *listener.Server
 }
 
 func startDevReceiver(secret string, print func(string)) (*devReceiver, error) {
@@ -373,11 +374,7 @@ func startDevReceiver(secret string, print func(string)) (*devReceiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		verdict := "signature ok"
 		if err := wh.Verify(body, r.Header); err != nil {
@@ -398,13 +395,20 @@ func startDevReceiver(secret string, print func(string)) (*devReceiver, error) {
 			line += " (" + ev.Data.Reason + ")"
 		}
 		print(line + "  " + verdict)
-	})}
-	go func() { _ = srv.Serve(l) }()
-	return &devReceiver{Addr: l.Addr().String(), srv: srv}, nil
+	})
+	srv, err := listener.Start("127.0.0.1:0", h, listener.Limits{})
+	if err != nil {
+		return nil, err
+	}
+	return &devReceiver{Addr: srv.Addr, srv: srv}, nil
 }
 
 // Close stops the receiver.
-func (d *devReceiver) Close() { _ = d.srv.Close() }
+func (d *devReceiver) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = d.srv.Shutdown(ctx)
+}
 
 // portFree reports whether addr can be listened on now.
 func portFree(addr string) bool {

@@ -75,7 +75,7 @@ func newEmulatorCmd(g *global) *cobra.Command {
 				kc.AddServiceAccount(realm, client, v)
 				kc.ExpireAllTokens()
 			})
-			l, err := listener.Start(control, mux)
+			l, err := listener.Start(control, mux, listener.Limits{})
 			if err != nil {
 				return failErr(err)
 			}

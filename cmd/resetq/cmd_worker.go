@@ -62,6 +62,12 @@ type runningWorker struct {
 }
 
 func startWorker(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger) (*runningWorker, error) {
+	return startWorkerWithin(ctx, cfg, rdb, log, listener.Limits{})
+}
+
+// startWorkerWithin starts a worker whose listener runs within limits (a
+// zero field takes its default; tests shorten them).
+func startWorkerWithin(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger, limits listener.Limits) (*runningWorker, error) {
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
@@ -88,7 +94,8 @@ func startWorker(ctx context.Context, cfg *config.Config, rdb redis.UniversalCli
 		return nil, failErr(err)
 	}
 	opts := listener.Options{Gatherer: reg, Readiness: w, Auth: listener.Auth{
-		Token: cfg.HTTP.Auth.Token, Username: cfg.HTTP.Auth.Username, Password: cfg.HTTP.Auth.Password}}
+		Token: cfg.HTTP.Auth.Token, Username: cfg.HTTP.Auth.Username, Password: cfg.HTTP.Auth.Password},
+		Hosts: uiHosts(cfg.HTTP)}
 	if cfg.API.InWorker {
 		api, err := newAPI(cfg, client, log)
 		if err != nil {
@@ -102,13 +109,14 @@ func startWorker(ctx context.Context, cfg *config.Config, rdb redis.UniversalCli
 		if err != nil {
 			return nil, usageErr("redis.url: %v", err)
 		}
-		ui = asynqmon.New(asynqmon.Options{RootPath: "/ui", RedisConnOpt: conn, ReadOnly: *cfg.HTTP.UIReadOnly})
+		ui = asynqmon.New(asynqmon.Options{RootPath: "/ui", RedisConnOpt: conn, ReadOnly: *cfg.HTTP.UIReadOnly,
+			PayloadFormatter: uiPayloadFormatter(cfg.Log.IncludeUser)})
 		opts.UI = ui
 	}
 	if err := w.Start(); err != nil {
 		return nil, failErr(err)
 	}
-	l, err := listener.Start(cfg.HTTP.Listen, listener.Handler(opts))
+	l, err := listener.Start(cfg.HTTP.Listen, listener.Handler(opts), limits)
 	if err != nil {
 		w.Shutdown()
 		return nil, failErr(fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err))

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
@@ -22,6 +25,13 @@ import (
 
 // uiWorker runs a worker with three providers and the given http section.
 func uiWorker(t *testing.T, httpSection string) (*runningWorker, *producer.Client) {
+	t.Helper()
+	w, client, _ := uiWorkerRedis(t, httpSection)
+	return w, client
+}
+
+// uiWorkerRedis is uiWorker, with its Redis.
+func uiWorkerRedis(t *testing.T, httpSection string) (*runningWorker, *producer.Client, redis.UniversalClient) {
 	t.Helper()
 	r := redistest.Start(t)
 	kc := keycloaktest.NewServer()
@@ -54,7 +64,7 @@ func uiWorker(t *testing.T, httpSection string) (*runningWorker, *producer.Clien
 		cancel()
 		require.NoError(t, err)
 	}
-	return w, client
+	return w, client, rdb
 }
 
 // TestQueueUIListsEveryProviderQueue loads /ui/ in headless Chromium,
@@ -124,4 +134,52 @@ func TestQueueUIBasicAuth(t *testing.T) {
 	require.NoError(t, err)
 	res.Body.Close()
 	require.Equal(t, 200, res.StatusCode)
+}
+
+// TestQueueUIHidesUsersUnlessIncludeUser: the UI shows a task's payload
+// as the logs show its user, without the address unless
+// log.include_user; a webhook delivery's body too.
+func TestQueueUIHidesUsersUnlessIncludeUser(t *testing.T) {
+	t.Parallel()
+	for _, include := range []bool{false, true} {
+		section := fmt.Sprintf("http: {listen: \"127.0.0.1:0\", auth: {token: ui-token-0123456789abcdef}}\nlog: {include_user: %v}\n", include)
+		w, _, rdb := uiWorkerRedis(t, section)
+		ac := asynq.NewClientFromRedisClient(rdb)
+		t.Cleanup(func() { _ = ac.Close() })
+		p := tasks.Payload{V: tasks.PayloadVersion, Provider: "corp", User: tasks.User{Email: "hidden.person@example.com"},
+			Actions: []string{"UPDATE_PASSWORD"}, Meta: map[string]string{"ticket": "HD-1"}, RequestedAt: time.Now().UTC()}
+		body, err := p.Encode()
+		require.NoError(t, err)
+		info, err := ac.Enqueue(asynq.NewTask(tasks.TypeReset, body), asynq.Queue(tasks.QueueName("corp")), asynq.ProcessIn(time.Hour))
+		require.NoError(t, err)
+		for _, path := range []string{"/ui/api/queues/resetq-corp/scheduled_tasks", "/ui/api/queues/resetq-corp/tasks/" + info.ID} {
+			req, _ := http.NewRequest("GET", "http://"+w.listener.Addr+path, nil)
+			req.Header.Set("Authorization", "Bearer ui-token-0123456789abcdef")
+			res, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			require.Equal(t, 200, res.StatusCode, "%s", b)
+			require.Contains(t, string(b), "HD-1", "%s shows the payload", path)
+			if include {
+				require.Contains(t, string(b), "hidden.person@example.com", "log.include_user: true shows the user")
+			} else {
+				require.NotContains(t, string(b), "hidden.person", "%s shows the user's address", path)
+				require.Contains(t, string(b), "log.include_user is off")
+			}
+		}
+	}
+}
+
+func TestUIPayloadFormatterHidesNestedUsers(t *testing.T) {
+	t.Parallel()
+	f := uiPayloadFormatter(false)
+	delivery := `{"v":1,"endpoint":"app","id":"msg_1","type":"reset.succeeded","body":{"type":"reset.succeeded","data":{"task_id":"r-1","user":{"email":"alice@example.com"}}}}`
+	out := f.FormatPayload("webhook:deliver", []byte(delivery))
+	require.NotContains(t, out, "alice")
+	require.Contains(t, out, `"task_id":"r-1"`)
+	hashed := `{"body":{"data":{"user":{"ref":"hmac-sha256:abc"}}}}`
+	require.Contains(t, f.FormatPayload("webhook:deliver", []byte(hashed)), "hmac-sha256:abc", "a keyed hash is not an address")
+	require.Equal(t, "[9 bytes, not shown]", f.FormatPayload("x", []byte("alice@x.y")))
+	require.Equal(t, delivery, uiPayloadFormatter(true).FormatPayload("webhook:deliver", []byte(delivery)))
 }

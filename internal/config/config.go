@@ -69,8 +69,12 @@ type HTTP struct {
 	// UIReadOnly lets the UI look but not touch (default true).
 	UIReadOnly *bool `yaml:"ui_read_only"`
 	// Auth protects /ui/; it is required when listen is not a loopback
-	// address.
+	// address, and whenever the UI is not read-only.
 	Auth HTTPAuth `yaml:"auth"`
+	// AllowedHosts are the host names, besides IP addresses, localhost and
+	// listen's own host, by which browsers reach the UI (a proxy's public
+	// name). Any other Host is refused, which defeats DNS rebinding.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // HTTPAuth is a bearer token, or a user name and password (HTTP Basic).

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -416,6 +417,31 @@ func TestHTTPDefaultsAndUIAuth(t *testing.T) {
 	require.ErrorContains(t, err, "username and password go together")
 	for addr, loop := range map[string]bool{"127.0.0.1:1": true, "[::1]:1": true, "localhost:1": true, ":1": false, "0.0.0.0:1": false, "10.0.0.1:1": false} {
 		require.Equal(t, loop, config.IsLoopback(addr), addr)
+	}
+}
+
+// A writable UI can pause queues and delete resets: it needs credentials
+// even where only this machine can reach it.
+func TestWritableUIRequiresAuthEvenOnLoopback(t *testing.T) {
+	t.Parallel()
+	base := "providers:\n  - {name: corp, type: keycloak, base_url: \"https://sso.example.com\", realm: r, auth: {client_id: c, client_secret: s}}\n"
+	_, err := config.Parse("resetq.yaml", []byte(base+"http: {listen: \"127.0.0.1:9464\", ui_read_only: false}\n"), env(nil))
+	require.ErrorContains(t, err, "resetq.yaml:3: http.auth: required when http.ui_read_only is false, even on a loopback address")
+	_, err = config.Parse("resetq.yaml", []byte(base+"http: {listen: \"127.0.0.1:9464\", ui_read_only: false, auth: {username: ops, password: pw}}\n"), env(nil))
+	require.NoError(t, err)
+	_, err = config.Parse("resetq.yaml", []byte(base+"http: {listen: \"127.0.0.1:9464\", ui: false, ui_read_only: false}\n"), env(nil))
+	require.NoError(t, err, "no UI, nothing to protect")
+}
+
+func TestAllowedHostsAreHostNames(t *testing.T) {
+	t.Parallel()
+	base := "providers:\n  - {name: corp, type: keycloak, base_url: \"https://sso.example.com\", realm: r, auth: {client_id: c, client_secret: s}}\n"
+	c, err := config.Parse("resetq.yaml", []byte(base+"http: {allowed_hosts: [resetq.example.com, queue-ui, 10.1.2.3]}\n"), env(nil))
+	require.NoError(t, err)
+	require.Equal(t, []string{"resetq.example.com", "queue-ui", "10.1.2.3"}, c.HTTP.AllowedHosts)
+	for _, bad := range []string{"https://resetq.example.com", "resetq.example.com:443", "*.example.com", "a/b", "-x.example.com", ""} {
+		_, err := config.Parse("resetq.yaml", []byte(base+fmt.Sprintf("http: {allowed_hosts: [%q]}\n", bad)), env(nil))
+		require.ErrorContains(t, err, "http.allowed_hosts[0]: ", bad)
 	}
 }
 

@@ -251,9 +251,19 @@ func (l *loader) validate(c *Config) {
 		l.fieldError("http.auth.token", "must be at least 16 characters")
 	case (a.Username == "") != (a.Password == ""):
 		l.fieldError("http.auth", "username and password go together")
+	case *c.HTTP.UI && a.Token == "" && a.Username == "" && !*c.HTTP.UIReadOnly:
+		l.fieldError("http.auth", "required when http.ui_read_only is false, even on a loopback address: "+
+			"any local process or web page could otherwise pause queues and delete resets "+
+			"(give a token or a username and password, or leave the UI read-only)")
 	case *c.HTTP.UI && a.Token == "" && a.Username == "" && !IsLoopback(c.HTTP.Listen):
 		l.fieldError("http.auth", "required to serve the queue UI on %s, which is not a loopback address "+
 			"(give a token or a username and password, or set http.ui: false)", c.HTTP.Listen)
+	}
+	for i, h := range c.HTTP.AllowedHosts {
+		if !validHostName(h) {
+			l.fieldError(fmt.Sprintf("http.allowed_hosts[%d]", i),
+				"%q must be a host name as browsers send it, like resetq.example.com (no scheme, port, path or wildcard)", h)
+		}
 	}
 	if !slices.Contains([]string{"json", "text"}, c.Log.Format) {
 		l.fieldError("log.format", "must be json or text, not %q", c.Log.Format)
@@ -330,6 +340,29 @@ func (l *loader) validateAPI(a *API) {
 			}
 		}
 	}
+}
+
+// validHostName reports whether s is a DNS name (or an IP address):
+// letters, digits, hyphens and underscores in dot-separated labels.
+func validHostName(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	if net.ParseIP(s) != nil {
+		return true
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // IsLoopback reports whether a listen address only accepts connections

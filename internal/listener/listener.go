@@ -47,18 +47,29 @@ func (a Auth) Wrap(h http.Handler) http.Handler {
 		} else {
 			w.Header().Set("WWW-Authenticate", `Basic realm="resetq", charset="UTF-8"`)
 		}
-		http.Error(w, "authentication required", http.StatusUnauthorized)
+		refuse(w, http.StatusUnauthorized, "authentication required")
 	})
 }
 
 func (a Auth) allows(r *http.Request) bool {
 	if a.Token != "" {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got, ok := BearerToken(r)
 		return ok && same(got, a.Token)
 	}
 	user, pass, ok := r.BasicAuth()
 	userOK, passOK := same(user, a.Username), same(pass, a.Password)
 	return ok && userOK && passOK
+}
+
+// BearerToken returns the token of a request's "Authorization: Bearer"
+// header. The scheme is matched without regard to case, as RFC 9110 says.
+func BearerToken(r *http.Request) (string, bool) {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
 }
 
 // same compares in constant time, lengths included: digests of equal size
@@ -75,22 +86,26 @@ type Options struct {
 	// UI is served under /ui/ behind Auth; nil serves none.
 	UI   http.Handler
 	Auth Auth
+	// Hosts are the names the UI answers to besides IP addresses and
+	// localhost: the listen address's name and http.allowed_hosts.
+	Hosts []string
 	// API is served under /v1/ (it checks its own tokens); nil serves
 	// none.
 	API http.Handler
 }
 
-// Handler returns the mux of the operational endpoints.
+// Handler returns the mux of the operational endpoints. The UI's and the
+// API's answers carry users, and are never cached.
 func Handler(o Options) http.Handler {
 	g, r := o.Gatherer, o.Readiness
 	mux := http.NewServeMux()
 	if o.UI != nil {
-		ui := o.Auth.Wrap(o.UI)
+		ui := noStore(guardUI(o.UI, o.Auth, o.Hosts))
 		mux.Handle("/ui/", ui)
 		mux.Handle("/ui", ui)
 	}
 	if o.API != nil {
-		mux.Handle("/v1/", o.API)
+		mux.Handle("/v1/", noStore(o.API))
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -128,15 +143,17 @@ type Server struct {
 	done chan error
 }
 
-// Start listens on addr and serves h until Shutdown.
-func Start(addr string, h http.Handler) (*Server, error) {
+// Start listens on addr and serves h within limits (its zero fields take
+// DefaultLimits') until Shutdown. Every answer says nosniff and may not
+// be framed.
+func Start(addr string, h http.Handler, limits Limits) (*Server, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Addr: l.Addr().String(), done: make(chan error, 1),
-		srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}}
-	go func() { s.done <- s.srv.Serve(l) }()
+	limits = limits.WithDefaults()
+	s := &Server{Addr: l.Addr().String(), done: make(chan error, 1), srv: limits.server(secureHeaders(h))}
+	go func() { s.done <- s.srv.Serve(newLimitListener(l, limits.MaxConns)) }()
 	return s, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/resetq/resetq/internal/listener"
 	"github.com/resetq/resetq/producer"
 )
 
@@ -44,7 +45,11 @@ type Config struct {
 	// TempDir is where uploads wait while they are imported ("" is the
 	// system's).
 	TempDir string
-	Logger  *slog.Logger
+	// TransferTimeout is how long an authenticated campaign upload may take
+	// to arrive and be imported, and a report to be sent (1h). Every other
+	// request keeps the listener's read and write deadlines.
+	TransferTimeout time.Duration
+	Logger          *slog.Logger
 }
 
 // maxBody bounds every request body but a campaign upload.
@@ -73,6 +78,9 @@ func New(cfg Config) (*API, error) {
 	}
 	if cfg.MaxUpload <= 0 {
 		cfg.MaxUpload = 256 << 20
+	}
+	if cfg.TransferTimeout <= 0 {
+		cfg.TransferTimeout = time.Hour
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -105,8 +113,11 @@ func (a *API) route(pattern, scope string, methods map[string]handler) {
 	allow := strings.Join(sortedKeys(methods), ", ")
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// Answers name campaigns, resets and, in reports, users: no cache
+		// keeps them.
+		w.Header().Set("Cache-Control", "no-store")
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-		tok, err := a.serve(rec, r, scope, methods, allow)
+		tok, err := a.serve(rec, r, pattern, scope, methods, allow)
 		if err != nil {
 			a.fail(rec, r, err)
 		}
@@ -119,7 +130,7 @@ func (a *API) route(pattern, scope string, methods map[string]handler) {
 	})
 }
 
-func (a *API) serve(w http.ResponseWriter, r *http.Request, scope string, methods map[string]handler, allow string) (*token, error) {
+func (a *API) serve(w http.ResponseWriter, r *http.Request, pattern, scope string, methods map[string]handler, allow string) (*token, error) {
 	tok := a.authenticate(r)
 	if tok == nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="resetq"`)
@@ -136,18 +147,43 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, scope string, method
 		return tok, &problemError{status: http.StatusForbidden, kind: "forbidden", title: "Forbidden",
 			detail: fmt.Sprintf("token %q lacks the %s scope", tok.Name, scope)}
 	}
+	// A body announced too large is refused before a byte of it is read.
+	if limit := a.bodyLimit(pattern, r.Method); r.ContentLength > limit {
+		return tok, &http.MaxBytesError{Limit: limit}
+	}
 	return tok, h(w, r, tok)
+}
+
+// bodyLimit is the largest body a route takes: a campaign upload's, or
+// 64 KiB.
+func (a *API) bodyLimit(pattern, method string) int64 {
+	if pattern == "/v1/campaigns" && method == http.MethodPost {
+		return a.cfg.MaxUpload
+	}
+	return maxBody
+}
+
+// lift gives an authenticated transfer — a campaign upload, a streamed
+// report — TransferTimeout instead of the listener's deadlines, which are
+// short so that nobody else can hold a connection open.
+func (a *API) lift(w http.ResponseWriter, read bool) {
+	rc := http.NewResponseController(w)
+	until := time.Now().Add(a.cfg.TransferTimeout)
+	if read {
+		_ = rc.SetReadDeadline(until)
+	}
+	_ = rc.SetWriteDeadline(until)
 }
 
 // authenticate finds the request's token. Every configured token is
 // compared, in constant time, by its SHA-256: neither the time taken nor
 // an early exit tells an attacker how close a guess came.
 func (a *API) authenticate(r *http.Request) *token {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || got == "" {
+	got, ok := listener.BearerToken(r)
+	if !ok {
 		return nil
 	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+	sum := sha256.Sum256([]byte(got))
 	var found *token
 	for i := range a.tokens {
 		if subtle.ConstantTimeCompare(sum[:], a.tokens[i].sum[:]) == 1 {
@@ -177,6 +213,9 @@ func (r *recorder) Write(b []byte) (int, error) {
 	r.wrote = true
 	return r.ResponseWriter.Write(b)
 }
+
+// Unwrap lets http.ResponseController reach the connection.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // Flush lets a streamed report reach the client as it is written.
 func (r *recorder) Flush() {

@@ -385,6 +385,19 @@ func TestOnlyTokensGetIn(t *testing.T) {
 	require.Zero(t, e.kc.TotalResets())
 }
 
+// RFC 9110: the scheme of an Authorization header is case-insensitive.
+func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 1<<20)
+	for _, scheme := range []string{"bearer", "BEARER", "bEaReR", "Bearer"} {
+		code, h, b := e.call(t, "GET", "/v1/campaigns", "", "", nil, "Authorization", scheme+" "+opsToken)
+		require.Equal(t, http.StatusOK, code, "%s: %s", scheme, b)
+		require.Equal(t, "no-store", h.Get("Cache-Control"), "campaigns carry users")
+	}
+	code, _, _ := e.call(t, "GET", "/v1/campaigns", "", "", nil, "Authorization", "Bearer"+opsToken)
+	require.Equal(t, http.StatusUnauthorized, code, "a scheme and its token are separated by a space")
+}
+
 // multipartBody builds a campaign upload.
 func multipartBody(t *testing.T, filename, content string, fields ...string) (string, io.Reader) {
 	t.Helper()

@@ -299,6 +299,7 @@ func compact(b []byte) []byte {
 }
 
 func (a *API) postCampaign(w http.ResponseWriter, r *http.Request, _ *token) error {
+	a.lift(w, true)
 	o, up, err := a.readCampaign(w, r)
 	if err != nil {
 		return err
@@ -345,7 +346,6 @@ func (a *API) getCampaign(w http.ResponseWriter, r *http.Request, _ *token) erro
 	if err != nil {
 		return notFoundIfInvalid(err)
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	return writeJSON(w, http.StatusOK, producer.ViewOf(c))
 }
 
@@ -401,5 +401,6 @@ func (a *API) getReport(w http.ResponseWriter, r *http.Request, _ *token) error 
 		return fmt.Errorf("%w: format must be csv or json, not %q", producer.ErrInvalidRequest, format)
 	}
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-report.%s"`, name, format))
+	a.lift(w, false)
 	return a.cfg.Client.WriteReport(r.Context(), name, format, states, w)
 }

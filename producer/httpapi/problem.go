@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/resetq/resetq/internal/campaigns"
+	"github.com/resetq/resetq/internal/listener"
 	"github.com/resetq/resetq/producer"
 )
 
@@ -32,6 +33,11 @@ func writeProblem(w http.ResponseWriter, status int, kind, title, detail string)
 }
 
 func writeProblemDoc(w http.ResponseWriter, p Problem) {
+	switch p.Status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusRequestEntityTooLarge:
+		// The body, if any, will not be read: answer now and close.
+		listener.CloseWithoutBody(w)
+	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(p.Status)
