@@ -343,7 +343,8 @@ func TestKeygenDeliverFalseWithoutASubscribedEndpointHalts(t *testing.T) {
 	var o, e bytes.Buffer
 	require.Equal(t, exitOK, run(context.Background(), []string{"provider", "resume", "licensing", "--config", b.path}, &o, &e), e.String())
 	require.Equal(t, map[string]int{"succeeded/": 1}, b.waitAll([]string{id}, 20*time.Second))
-	require.Len(t, b.kg.Deliveries(), 1)
+	b.kg.WaitForWebhooks()
+	require.Len(t, b.kg.Deliveries(), 1, "to the endpoint that subscribes")
 }
 
 // TestKeygenProductTokenCannotVerifyStaff: a product token sees only users

@@ -217,9 +217,13 @@ func (s *Server) URL() string { return s.srv.URL }
 
 // Close waits for webhook deliveries in flight and shuts the server down.
 func (s *Server) Close() {
-	s.webhookWait.Wait()
+	s.WaitForWebhooks()
 	s.srv.Close()
 }
+
+// WaitForWebhooks returns once every webhook delivery started so far has
+// ended: delivered, or failed for good.
+func (s *Server) WaitForWebhooks() { s.webhookWait.Wait() }
 
 // PublicKey verifies the Keygen-Signature of the emulator's webhooks.
 func (s *Server) PublicKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }

@@ -570,7 +570,7 @@ func TestWebhookToARefusedConnectionIsNeverRetried(t *testing.T) {
 	b.srv.SetWebhook(b.acct, url+"/hooks")
 	b.srv.SetWebhookRetries(3, time.Millisecond)
 	require.Equal(t, 204, b.reset(t, b.sample.Emails[0], "false").status)
-	b.srv.Close() // waits for the deliveries the reset started
+	b.srv.WaitForWebhooks()
 	ds := b.srv.Deliveries()
 	require.Len(t, ds, 1, "one attempt, no retry")
 	require.True(t, ds[0].Failed)
@@ -635,7 +635,7 @@ func TestWebhookEndpointsAreListedAndDeliveredAsKeygenDoes(t *testing.T) {
 
 	require.Equal(t, 204, b.reset(t, b.sample.Emails[0], "false").status)
 	require.Equal(t, 204, b.reset(t, "admin@acme.example", "false").status)
-	b.srv.Close()
+	b.srv.WaitForWebhooks()
 	mu.Lock()
 	defer mu.Unlock()
 	require.Equal(t, map[string]int{"/all": 2, "/product": 1}, hits,
