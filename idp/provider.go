@@ -52,3 +52,12 @@ type CheckReport struct {
 	// Warnings are things that work but deserve attention.
 	Warnings []string
 }
+
+// Releaser is implemented by providers that hold something at the IdP that
+// would outlive the process unless given back, such as a token minted at
+// start-up. The owner calls Release once no Reset or Check is running.
+type Releaser interface {
+	// Release gives back what the provider holds. Afterwards the provider
+	// mints nothing new.
+	Release(ctx context.Context) error
+}

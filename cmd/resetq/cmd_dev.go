@@ -200,9 +200,9 @@ webhooks:
 	}
 	fmt.Fprintf(out, "  sample users        %s  (for a campaign)\n\n", usersCSV)
 
-	fmt.Fprintf(out, "Enqueuing %d demo resets over both providers. Most succeed. Skipped: disabled or banned users,\n"+
-		"the user without an email, unknown addresses, and (on %s) a second reset of a user within the hour,\n"+
-		"which on Keygen would cancel the link already sent. Try one yourself from another terminal:\n\n"+
+	fmt.Fprintf(out, "Enqueuing %d demo resets over both providers. Most succeed (banned Keygen users too, as Keygen resets them).\n"+
+		"Skipped: disabled Keycloak users, the user without an email, unknown addresses, and (on %s) a second\n"+
+		"reset of a user within the hour, which on Keygen would cancel the link already sent. Try one yourself from another terminal:\n\n"+
 		"  go run ./cmd/resetq enqueue --config %s --provider %s --email %s --wait\n\n"+
 		"or a campaign over every sample user, at 10 a second, with a progress bar:\n\n"+
 		"  go run ./cmd/resetq campaign start %s --config %s --provider %s --rate 10/s --name demo\n\n"+

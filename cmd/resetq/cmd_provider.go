@@ -76,6 +76,13 @@ func newProviderCheckCmd(g *global) *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), p.AttemptTimeout)
 			defer cancel()
 			rep, cerr := checker.Check(ctx)
+			if r, ok := ip.(idp.Releaser); ok { // a token minted for the check is revoked
+				rctx, rcancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 10*time.Second)
+				defer rcancel()
+				if err := r.Release(rctx); err != nil {
+					rep.Warnings = append(rep.Warnings, err.Error())
+				}
+			}
 			out.Lines, out.Warnings = append(out.Lines, rep.Lines...), rep.Warnings
 			if cerr == nil {
 				out.OK = true

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/listener"
 	"github.com/resetq/resetq/internal/metrics"
@@ -59,6 +60,9 @@ type runningWorker struct {
 	client     *producer.Client
 	feeder     *producer.Feeder
 	stopFeeder func()
+	// release gives back what the providers hold at their IdPs (minted
+	// Keygen tokens), once no reset runs.
+	release func()
 }
 
 func startWorker(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger) (*runningWorker, error) {
@@ -119,6 +123,7 @@ func startWorkerWithin(ctx context.Context, cfg *config.Config, rdb redis.Univer
 	l, err := listener.Start(cfg.HTTP.Listen, listener.Handler(opts), limits)
 	if err != nil {
 		w.Shutdown()
+		releaseProviders(wc.Providers, log)
 		return nil, failErr(fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err))
 	}
 	// Every worker feeds campaigns: a lease gives each campaign to one
@@ -128,7 +133,22 @@ func startWorkerWithin(ctx context.Context, cfg *config.Config, rdb redis.Univer
 	feeder := client.NewFeeder(feederConfig(cfg, wc.Webhooks, log))
 	go func() { defer close(fed); feeder.Run(fctx) }()
 	return &runningWorker{Server: w, listener: l, registry: reg, ui: ui, client: client, feeder: feeder,
-		stopFeeder: func() { cancel(); <-fed }}, nil
+		stopFeeder: func() { cancel(); <-fed }, release: func() { releaseProviders(wc.Providers, log) }}, nil
+}
+
+// releaseProviders revokes what the providers hold at their IdPs, such as
+// a Keygen token minted at start-up, so that a stopped worker leaves no
+// credential behind.
+func releaseProviders(ps []worker.Provider, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, p := range ps {
+		if r, ok := p.IdP.(idp.Releaser); ok {
+			if err := r.Release(ctx); err != nil {
+				log.Warn("could not give back what the provider holds at its IdP", "provider", p.Name, "error", err)
+			}
+		}
+	}
 }
 
 // queuesOf lists the queues a configuration uses.
@@ -146,6 +166,7 @@ func queuesOf(cfg *config.Config) []string {
 func (r *runningWorker) stop() {
 	r.stopFeeder()
 	r.Shutdown()
+	r.release()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = r.listener.Shutdown(ctx)

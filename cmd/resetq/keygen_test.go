@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/idp/keygen/keygentest"
@@ -37,10 +38,13 @@ type kgBundle struct {
 	w      *runningWorker
 	logs   *syncBuffer
 	path   string
+	cfg    *config.Config
+	rdb    redis.UniversalClient
 }
 
 // setupKeygen starts a worker whose provider is configured by settings,
-// given as YAML lines ({{token}} becomes the admin token).
+// given as YAML lines ({{token}} becomes the admin token, {{url}} the
+// emulator's).
 func setupKeygen(t *testing.T, users int, provider string, before func(*kgBundle)) *kgBundle {
 	t.Helper()
 	b := &kgBundle{t: t, kg: keygentest.NewServer(), logs: &syncBuffer{}}
@@ -63,28 +67,69 @@ providers:
     base_url: %s
     account: acme
 %s`, r.URL(0), b.kg.URL(), provider)
-	yaml = strings.ReplaceAll(yaml, "{{token}}", b.token)
+	yaml = strings.NewReplacer("{{token}}", b.token, "{{url}}", b.kg.URL()).Replace(yaml)
 	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
 	b.path = path
 	cfg, err := config.Load(path)
 	require.NoError(t, err)
-	rdb, err := openRedis(cfg)
+	b.cfg = cfg
+	b.rdb, err = openRedis(cfg)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = rdb.Close() })
-	b.client, err = producer.NewClient(producerConfig(cfg, rdb))
+	t.Cleanup(func() { _ = b.rdb.Close() })
+	b.client, err = producer.NewClient(producerConfig(cfg, b.rdb))
 	require.NoError(t, err)
-	b.w, err = startWorker(context.Background(), cfg, rdb, newLogger(cfg.Log, b.logs))
-	require.NoError(t, err)
-	t.Cleanup(b.w.stop)
-	eventually(t, 10*time.Second, func() bool { ready, _ := b.w.Readiness(context.Background()); return ready }, "ready")
+	b.start()
+	t.Cleanup(b.stop)
 	return b
+}
+
+// stop stops the running worker, if one runs.
+func (b *kgBundle) stop() {
+	if b.w != nil {
+		b.w.stop()
+		b.w = nil
+	}
+}
+
+// start starts a worker and waits until it is ready: its providers checked,
+// or halted with a reason.
+func (b *kgBundle) start() {
+	b.t.Helper()
+	var err error
+	b.w, err = startWorker(context.Background(), b.cfg, b.rdb, newLogger(b.cfg.Log, b.logs))
+	require.NoError(b.t, err)
+	eventually(b.t, 10*time.Second, func() bool { ready, _ := b.w.Readiness(context.Background()); return ready }, "ready")
 }
 
 func (b *kgBundle) enqueue(email, key string) string {
 	b.t.Helper()
-	res, err := b.client.Enqueue(context.Background(), producer.Request{Provider: "licensing", User: tasks.User{Email: email}, IdempotencyKey: key})
+	return b.enqueueTo("licensing", email, key)
+}
+
+func (b *kgBundle) enqueueTo(provider, email, key string) string {
+	b.t.Helper()
+	res, err := b.client.Enqueue(context.Background(), producer.Request{Provider: provider, User: tasks.User{Email: email}, IdempotencyKey: key})
 	require.NoError(b.t, err)
 	return res.TaskID
+}
+
+// check runs `resetq provider check` and returns its exit code and output.
+func (b *kgBundle) check(provider string) (int, string) {
+	b.t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"provider", "check", provider, "--config", b.path}, &out, &errb)
+	return code, out.String() + errb.String()
+}
+
+// minted returns the live tokens of the account other than the admin's own.
+func (b *kgBundle) minted() []keygentest.Token {
+	var out []keygentest.Token
+	for _, tok := range b.kg.LiveTokens(b.acct) {
+		if tok.Value != b.token {
+			out = append(out, tok)
+		}
+	}
+	return out
 }
 
 func (b *kgBundle) waitAll(ids []string, within time.Duration) map[string]int {
@@ -207,9 +252,12 @@ func TestDeliverFalseFiresTheWebhookWithTheResetToken(t *testing.T) {
 	b.assertNoSecretsInLogs()
 }
 
-func TestMintedTokenExpiringMidRunIsMintedAgainOnce(t *testing.T) {
+// TestKeygenMintedTokenExpiringMidRunIsNoticedByLookups: Keygen never
+// looks at the bearer of a reset, so an expired token is noticed where
+// one is read: by verify_user's lookups, which mint a new one, once.
+func TestKeygenMintedTokenExpiringMidRunIsNoticedByLookups(t *testing.T) {
 	t.Parallel()
-	b := setupKeygen(t, 120, fmt.Sprintf("    auth: {email: admin@acme.example, password: %q}\n", kgAdminPassword), nil)
+	b := setupKeygen(t, 120, fmt.Sprintf("    verify_user: true\n    auth: {email: admin@acme.example, password: %q}\n", kgAdminPassword), nil)
 	require.Equal(t, 1, b.kg.TokenMints(), "minted once, by the start-up check")
 	var ids []string
 	for i, e := range b.sample.Emails[:50] {
@@ -223,8 +271,127 @@ func TestMintedTokenExpiringMidRunIsMintedAgainOnce(t *testing.T) {
 	}
 	got := b.waitAll(ids, 30*time.Second)
 	require.Equal(t, 50, got["succeeded/"], "%v", got)
-	require.Equal(t, 2, b.kg.TokenMints(), "minted again once, however many workers saw the 401")
+	require.Equal(t, 2, b.kg.TokenMints(), "minted again once, however many lookups saw the 401")
 	b.assertNoSecretsInLogs()
+}
+
+// TestKeygenRevokedTokenIsNoticedByCheckNotByResets: as in production, a
+// revoked token goes unnoticed by resets (Keygen ignores the bearer of
+// /passwords); `provider check` says what to fix.
+func TestKeygenRevokedTokenIsNoticedByCheckNotByResets(t *testing.T) {
+	t.Parallel()
+	b := setupKeygen(t, 10, "    token: \"{{token}}\"\n", nil)
+	b.kg.RevokeToken(b.acct, b.token)
+	id := b.enqueue(b.sample.Emails[0], "after-revoke")
+	require.Equal(t, map[string]int{"succeeded/": 1}, b.waitAll([]string{id}, 20*time.Second))
+	code, out := b.check("licensing")
+	require.Equal(t, exitFailure, code, out)
+	require.Contains(t, out, "create a new admin or product token")
+	require.NotContains(t, out, b.token)
+}
+
+// TestKeygenWorkerRestartsLeaveNoMintedTokenBehind: each start mints a
+// token with an expiry, each stop revokes it. Ten restarts leave none but
+// the running worker's.
+func TestKeygenWorkerRestartsLeaveNoMintedTokenBehind(t *testing.T) {
+	t.Parallel()
+	// Keygen allows 5 mints a minute; eleven in a few seconds are this
+	// test's doing, not a worker's.
+	b := setupKeygen(t, 3, fmt.Sprintf("    auth: {email: admin@acme.example, password: %q}\n    token_expiry: 30m\n", kgAdminPassword),
+		func(b *kgBundle) { b.kg.DisableThrottles() })
+	for i := range 10 {
+		live := b.minted()
+		require.Len(t, live, 1, "restart %d: the running worker's token only", i)
+		require.False(t, live[0].Expiry.IsZero(), "an explicit expiry")
+		require.WithinDuration(t, time.Now().Add(30*time.Minute), live[0].Expiry, time.Minute)
+		b.stop()
+		require.Empty(t, b.minted(), "restart %d: revoked on shutdown", i)
+		b.start()
+	}
+	require.Equal(t, 11, b.kg.TokenMints())
+	require.Len(t, b.minted(), 1)
+	code, out := b.check("licensing")
+	require.Equal(t, exitOK, code, out)
+	require.Len(t, b.minted(), 1, "the check revokes the token it minted")
+	b.assertNoSecretsInLogs()
+}
+
+// TestKeygenDeliverFalseWithoutASubscribedEndpointHalts: Keygen would send
+// the resets to nobody and answer 204, so the worker halts before any goes
+// out, and `provider check` says what to do; once an endpoint subscribes,
+// resume finishes the work.
+func TestKeygenDeliverFalseWithoutASubscribedEndpointHalts(t *testing.T) {
+	t.Parallel()
+	recv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer recv.Close()
+	b := setupKeygen(t, 10, "    token: \"{{token}}\"\n    deliver: false\n", func(b *kgBundle) {
+		b.kg.AddWebhookEndpoint(b.acct, keygentest.WebhookEndpoint{URL: recv.URL + "/licenses", Subscriptions: []string{"license.created"}})
+	})
+	_, checks := b.w.Readiness(context.Background())
+	require.Contains(t, checks["licensing"], "halted", "%v", checks)
+	id := b.enqueue(b.sample.Emails[0], "held")
+	code, out := b.check("licensing")
+	require.Equal(t, exitFailure, code, out)
+	require.Contains(t, out, "none of the account's 1 webhook endpoints subscribes to user.password-reset")
+	require.Contains(t, out, "add a webhook endpoint subscribed to user.password-reset (or *)")
+	require.Empty(t, b.kg.RequestsTo(keygentest.EndpointPasswords), "no reset went out")
+
+	b.kg.AddWebhookEndpoint(b.acct, keygentest.WebhookEndpoint{URL: recv.URL + "/resets", Subscriptions: []string{"*"}})
+	code, out = b.check("licensing")
+	require.Equal(t, exitOK, code, out)
+	require.Contains(t, out, "never retries a delivery whose connection is refused")
+	var o, e bytes.Buffer
+	require.Equal(t, exitOK, run(context.Background(), []string{"provider", "resume", "licensing", "--config", b.path}, &o, &e), e.String())
+	require.Equal(t, map[string]int{"succeeded/": 1}, b.waitAll([]string{id}, 20*time.Second))
+	b.kg.WaitForWebhooks()
+	require.Len(t, b.kg.Deliveries(), 1, "to the endpoint that subscribes")
+}
+
+// TestKeygenProductTokenCannotVerifyStaff: a product token sees only users
+// with role user, so verify_user would report an admin user_not_found; the
+// configuration refuses it, naming the field.
+func TestKeygenProductTokenCannotVerifyStaff(t *testing.T) {
+	t.Parallel()
+	kg := keygentest.NewServer()
+	t.Cleanup(kg.Close)
+	acct := kg.AddAccount(keygentest.Account{Slug: "acme"})
+	product := kg.AddProduct(acct, "Widget")
+	path := filepath.Join(t.TempDir(), "resetq.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(`providers:
+  - {name: licensing, type: keygen, base_url: %s, account: acme, token: %q, verify_user: true}
+`, kg.URL(), product)), 0o600))
+	_, err := config.Load(path)
+	require.ErrorContains(t, err, "providers[0].verify_user: needs a token that sees every user, and token is a product token")
+	require.NotContains(t, err.Error(), product)
+}
+
+// TestKeygenEnvironmentIsSentOnLookups: on Enterprise Edition a lookup
+// without Keygen-Environment sees only global users; with environment set,
+// a user of that environment is found and reset.
+func TestKeygenEnvironmentIsSentOnLookups(t *testing.T) {
+	t.Parallel()
+	b := setupKeygen(t, 3, "    token: \"{{token}}\"\n    verify_user: true\n    environment: production\n", func(b *kgBundle) {
+		b.kg.SetEdition(keygentest.EditionEE)
+		b.kg.Update(func() { b.acct.Environments = []string{"production"} })
+		b.kg.AddUser(b.acct, keygentest.User{Email: "prod-user@example.com", Password: "pw-123456", Environment: "production"})
+	})
+	id := b.enqueue("prod-user@example.com", "env")
+	require.Equal(t, map[string]int{"succeeded/": 1}, b.waitAll([]string{id}, 20*time.Second))
+	require.True(t, b.kg.Resets()[0].Known)
+	code, out := b.check("licensing")
+	require.Equal(t, exitOK, code, out)
+	require.Contains(t, out, "environment: production")
+}
+
+// TestKeygenBannedUsersEndTheSameWayWithAndWithoutVerifyUser: Keygen sends
+// the reset to a banned user; with verify_user resetq does not skip it.
+func TestKeygenBannedUsersEndTheSameWayWithAndWithoutVerifyUser(t *testing.T) {
+	t.Parallel()
+	b := setupKeygen(t, 10, "    token: \"{{token}}\"\n  - {name: verified, type: keygen, base_url: \"{{url}}\", account: acme, token: \"{{token}}\", verify_user: true}\n", nil)
+	banned := b.sample.Banned[0]
+	ids := []string{b.enqueueTo("licensing", banned, "plain"), b.enqueueTo("verified", banned, "verified")}
+	require.Equal(t, map[string]int{"succeeded/": 2}, b.waitAll(ids, 20*time.Second))
+	require.Equal(t, 2, b.kg.ResetCount(banned))
 }
 
 func TestKeygenRefusesUsernamesAtEnqueue(t *testing.T) {

@@ -126,7 +126,7 @@ func buildIdP(p config.Provider, client *http.Client) (idp.Provider, error) {
 	case config.TypeKeygen:
 		return keygen.New(keygen.Config{
 			BaseURL: p.BaseURL, Account: p.Account, Token: p.Token,
-			Email: p.Auth.Email, Password: p.Auth.Password,
+			Email: p.Auth.Email, Password: p.Auth.Password, TokenExpiry: p.TokenExpiry, Environment: p.Environment,
 			Deliver: *p.Deliver, VerifyUser: p.VerifyUser, APIVersion: p.KeygenVersion,
 			Timeout: p.Timeout, HTTPClient: client, UserAgent: version.UserAgent(),
 		})

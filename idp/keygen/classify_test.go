@@ -2,10 +2,12 @@ package keygen_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,26 +41,54 @@ type answer struct {
 	header map[string]string
 }
 
-// canned answers by route: "passwords", "users", "tokens".
+// canned answers by route: "passwords", "users", "tokens", "me",
+// "webhook-endpoints".
 type canned struct {
 	routes map[string]answer
 	calls  map[string]*atomic.Int32
 }
 
-func (c *canned) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	route := "passwords"
+const (
+	adminMe        = `{"data":{"id":"u0","type":"users","attributes":{"email":"admin@acme.example","role":"admin"}}}`
+	subscribedHook = `{"data":[{"id":"e1","type":"webhook-endpoints","attributes":{"url":"https://hooks.example.com/k","subscriptions":["user.password-reset"]},"relationships":{"product":{"data":null}}}]}`
+)
+
+func route(path string) string {
 	switch {
-	case strings.Contains(r.URL.Path, "/users/"):
-		route = "users"
-	case strings.HasSuffix(r.URL.Path, "/tokens"):
-		route = "tokens"
+	case strings.Contains(path, "/users/"):
+		return "users"
+	case strings.HasSuffix(path, "/tokens"):
+		return "tokens"
+	case strings.HasSuffix(path, "/me"):
+		return "me"
+	case strings.HasSuffix(path, "/webhook-endpoints"):
+		return "webhook-endpoints"
 	}
+	return "passwords"
+}
+
+func newCanned(routes map[string]answer) *canned {
+	c := &canned{routes: routes, calls: map[string]*atomic.Int32{}}
+	for _, r := range []string{"passwords", "users", "tokens", "me", "webhook-endpoints"} {
+		c.calls[r] = &atomic.Int32{}
+	}
+	return c
+}
+
+func (c *canned) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	route := route(r.URL.Path)
 	c.calls[route].Add(1)
 	a, ok := c.routes[route]
 	if !ok {
-		a = answer{status: 204}
-		if route == "tokens" {
+		switch route {
+		case "tokens":
 			a = answer{status: 201, body: `{"data":{"id":"t1","type":"tokens","attributes":{"kind":"admin-token","token":"admin-minted000v3","expiry":null}}}`}
+		case "me":
+			a = answer{status: 200, body: adminMe}
+		case "webhook-endpoints":
+			a = answer{status: 200, body: subscribedHook}
+		default:
+			a = answer{status: 204}
 		}
 	}
 	for k, v := range a.header {
@@ -92,10 +122,20 @@ func TestClassificationOfEveryKeygenAnswer(t *testing.T) {
 	}
 	pw := func(a answer) map[string]answer { return map[string]answer{"passwords": a} }
 	verify := func(c *keygen.Config) { c.VerifyUser = true }
+	hooked := func(c *keygen.Config) { c.Deliver = false }
 	minting := func(c *keygen.Config) { c.Token, c.Email, c.Password = "", "admin@acme.example", "pw-secret" }
 	rows := []row{
 		{name: "204 (the server)", routes: pw(answer{status: 204}), want: worker.Done},
-		{name: "202 (the docs)", routes: pw(answer{status: 202}), want: worker.Done},
+		// Keygen answers 204 and nothing else: another 2xx is something in
+		// front of it, and no reset can be trusted to have gone out.
+		{name: "202 (the docs, not the server)", routes: pw(answer{status: 202}), want: worker.Halt, reason: "configuration", hint: "something other than Keygen"},
+		{name: "200 with a login page", routes: pw(answer{200, `<html>Sign in</html>`, nil}), want: worker.Halt, reason: "configuration", hint: "captive portal"},
+		{name: "400 ENVIRONMENT_NOT_SUPPORTED", mutate: func(c *keygen.Config) { c.Environment = "production"; c.VerifyUser = true },
+			routes: map[string]answer{"me": {400, `{"meta":{"id":"r"},"errors":[{"title":"Bad request","detail":"is unsupported","code":"ENVIRONMENT_NOT_SUPPORTED","source":{"header":"Keygen-Environment"}}]}`, nil}},
+			want:   worker.Halt, reason: "configuration", hint: "remove environment"},
+		{name: "400 ENVIRONMENT_INVALID", mutate: func(c *keygen.Config) { c.Environment = "prod"; c.VerifyUser = true },
+			routes: map[string]answer{"me": {400, `{"meta":{"id":"r"},"errors":[{"title":"Bad request","detail":"environment is invalid","code":"ENVIRONMENT_INVALID","source":{"header":"Keygen-Environment"}}]}`, nil}},
+			want:   worker.Halt, reason: "configuration", hint: `no environment "prod"`},
 		{name: "400 missing meta.email", routes: pw(answer{400, `{"meta":{"id":"r"},"errors":[{"title":"Bad request","detail":"is missing","source":{"pointer":"/meta/email"}}]}`, nil}),
 			want: worker.Fail, reason: "invalid_request"},
 		{name: "400 INVALID_API_VERSION", routes: pw(answer{400, errDoc("Bad request", "unsupported API version requested", "INVALID_API_VERSION"), nil}),
@@ -132,9 +172,36 @@ func TestClassificationOfEveryKeygenAnswer(t *testing.T) {
 		{name: "verify: unknown user", mutate: verify,
 			routes: map[string]answer{"users": {404, errDoc("Not found", "The requested user 'alice@example.com' was not found", "NOT_FOUND"), nil}},
 			want:   worker.Skip, reason: "user_not_found"},
-		{name: "verify: banned user", mutate: verify,
+		// Keygen resets banned users too; without verify_user nobody could
+		// tell, so with it the reset goes out as well.
+		{name: "verify: banned user is reset, as without verify_user", mutate: verify,
 			routes: map[string]answer{"users": {200, `{"data":{"id":"u1","type":"users","attributes":{"email":"alice@example.com","status":"BANNED"}}}`, nil}},
-			want:   worker.Skip, reason: "user_disabled"},
+			want:   worker.Done},
+		{name: "verify: a product token cannot see staff", mutate: verify,
+			routes: map[string]answer{"me": {200, `{"data":{"id":"p1","type":"products","attributes":{"name":"Widget"}}}`, nil},
+				"users": {404, errDoc("Not found", "The requested user 'alice@example.com' was not found", "NOT_FOUND"), nil}},
+			want: worker.Halt, reason: "permission_denied", hint: "verify_user"},
+		{name: "verify: a role-user token sees only itself", mutate: verify,
+			routes: map[string]answer{"me": {200, `{"data":{"id":"u9","type":"users","attributes":{"email":"bob@example.com","role":"user"}}}`, nil}},
+			want:   worker.Halt, reason: "permission_denied", hint: "admin token"},
+		{name: "verify: a read-only token sees everyone", mutate: verify,
+			routes: map[string]answer{"me": {200, `{"data":{"id":"u8","type":"users","attributes":{"email":"ro@example.com","role":"read-only"}}}`, nil},
+				"users": {200, `{"data":{"id":"u1","type":"users","attributes":{"email":"alice@example.com","status":"ACTIVE"}}}`, nil}},
+			want: worker.Done},
+
+		{name: "deliver false: an endpoint subscribes", mutate: hooked, want: worker.Done},
+		{name: "deliver false: an endpoint subscribes to *", mutate: hooked,
+			routes: map[string]answer{"webhook-endpoints": {200, `{"data":[{"id":"e1","attributes":{"url":"https://h.example/","subscriptions":["*"]}}]}`, nil}},
+			want:   worker.Done},
+		{name: "deliver false: no endpoint at all", mutate: hooked,
+			routes: map[string]answer{"webhook-endpoints": {200, `{"data":[],"links":{}}`, nil}},
+			want:   worker.Halt, reason: "configuration", hint: "add a webhook endpoint subscribed to user.password-reset"},
+		{name: "deliver false: endpoints, none subscribed", mutate: hooked,
+			routes: map[string]answer{"webhook-endpoints": {200, `{"data":[{"id":"e1","attributes":{"url":"https://h.example/","subscriptions":["license.created"]}},{"id":"e2","attributes":{"url":"https://g.example/","subscriptions":[]}}]}`, nil}},
+			want:   worker.Halt, reason: "configuration", hint: "deliver: true"},
+		{name: "deliver false: the token may not list endpoints", mutate: hooked,
+			routes: map[string]answer{"webhook-endpoints": {403, errDoc("Access denied", "You do not have permission to complete the request", ""), nil}},
+			want:   worker.Halt, reason: "permission_denied", hint: "list webhook endpoints"},
 		{name: "verify: known user", mutate: verify,
 			routes: map[string]answer{"users": {200, `{"data":{"id":"u1","type":"users","attributes":{"email":"Alice@Example.com","status":"ACTIVE"}}}`, nil}},
 			want:   worker.Done},
@@ -157,7 +224,7 @@ func TestClassificationOfEveryKeygenAnswer(t *testing.T) {
 	for _, tt := range rows {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := &canned{routes: tt.routes, calls: map[string]*atomic.Int32{"passwords": {}, "users": {}, "tokens": {}}}
+			c := newCanned(tt.routes)
 			srv := httptest.NewServer(c)
 			defer srv.Close()
 			var muts []func(*keygen.Config)
@@ -190,30 +257,85 @@ func TestClassificationOfEveryKeygenAnswer(t *testing.T) {
 	}
 }
 
+// recorder answers like canned and keeps every request with its body.
+type recorder struct {
+	*canned
+	mu   sync.Mutex
+	reqs map[string][]recorded
+}
+
+type recorded struct {
+	req  *http.Request
+	body string
+}
+
+func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	rc.reqs[route(r.URL.Path)] = append(rc.reqs[route(r.URL.Path)], recorded{r.Clone(context.Background()), string(b)})
+	rc.mu.Unlock()
+	rc.canned.ServeHTTP(w, r)
+}
+
+func (rc *recorder) last(route string) recorded {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rs := rc.reqs[route]
+	if len(rs) == 0 {
+		return recorded{}
+	}
+	return rs[len(rs)-1]
+}
+
+func newRecorder(t *testing.T, routes map[string]answer) (*recorder, string) {
+	rc := &recorder{canned: newCanned(routes), reqs: map[string][]recorded{}}
+	srv := httptest.NewServer(rc)
+	t.Cleanup(srv.Close)
+	return rc, srv.URL
+}
+
 func TestRequestShape(t *testing.T) {
 	t.Parallel()
-	var got *http.Request
-	var body string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b := make([]byte, 512)
-		n, _ := r.Body.Read(b)
-		got, body = r, string(b[:n])
-		w.WriteHeader(204)
-	}))
-	defer srv.Close()
-	p := newProvider(t, srv.URL+"/", func(c *keygen.Config) {
+	rc, base := newRecorder(t, nil)
+	p := newProvider(t, base+"/", func(c *keygen.Config) {
 		c.Deliver = false
 		c.APIVersion = "1.7"
 		c.Account = "00000000-0000-0000-0000-000000000000"
 	})
 	require.NoError(t, p.Reset(context.Background(), idp.Request{User: idp.UserRef{Email: "bob+x@example.com"}}))
-	require.Equal(t, http.MethodPost, got.Method)
-	require.Equal(t, "/v1/accounts/00000000-0000-0000-0000-000000000000/passwords", got.URL.Path)
-	require.JSONEq(t, `{"meta":{"email":"bob+x@example.com","deliver":false}}`, body)
-	require.Equal(t, "application/vnd.api+json", got.Header.Get("Content-Type"))
-	require.Equal(t, "application/vnd.api+json", got.Header.Get("Accept"))
-	require.Equal(t, "1.7", got.Header.Get("Keygen-Version"))
-	require.Equal(t, "Bearer "+staticToken, got.Header.Get("Authorization"))
+	got := rc.last("passwords")
+	require.Equal(t, http.MethodPost, got.req.Method)
+	require.Equal(t, "/v1/accounts/00000000-0000-0000-0000-000000000000/passwords", got.req.URL.Path)
+	require.JSONEq(t, `{"meta":{"email":"bob+x@example.com","deliver":false}}`, got.body)
+	require.Equal(t, "application/vnd.api+json", got.req.Header.Get("Content-Type"))
+	require.Equal(t, "application/vnd.api+json", got.req.Header.Get("Accept"))
+	require.Equal(t, "1.7", got.req.Header.Get("Keygen-Version"))
+	require.Equal(t, "Bearer "+staticToken, got.req.Header.Get("Authorization"))
+	hooks := rc.last("webhook-endpoints")
+	require.NotNil(t, hooks.req, "deliver false: the endpoints are listed before the first reset")
+	require.Equal(t, "1", hooks.req.URL.Query().Get("page[number]"))
+	require.Equal(t, "100", hooks.req.URL.Query().Get("page[size]"), "the largest page Keygen serves")
+}
+
+// TestEnvironmentIsSentOnAdminCallsNotOnResets: with an Enterprise Edition
+// environment, every authenticated call carries Keygen-Environment (a
+// lookup without it sees only global users); the forgot-password call does
+// not, so that Keygen takes the user's own environment for its webhook.
+func TestEnvironmentIsSentOnAdminCallsNotOnResets(t *testing.T) {
+	t.Parallel()
+	rc, base := newRecorder(t, map[string]answer{"users": {200, `{"data":{"id":"u1","type":"users","attributes":{"email":"bob@example.com","status":"ACTIVE"}}}`, nil}})
+	p := newProvider(t, base, func(c *keygen.Config) {
+		c.Token, c.Email, c.Password = "", "admin@acme.example", "pw-secret"
+		c.Environment, c.VerifyUser, c.Deliver = "production", true, false
+	})
+	_, err := p.Check(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, p.Reset(context.Background(), idp.Request{User: idp.UserRef{Email: "bob@example.com"}}))
+	for _, route := range []string{"tokens", "me", "webhook-endpoints", "users"} {
+		require.Equal(t, "production", rc.last(route).req.Header.Get("Keygen-Environment"), route)
+	}
+	require.NotNil(t, rc.last("passwords").req)
+	require.Empty(t, rc.last("passwords").req.Header.Values("Keygen-Environment"))
 }
 
 func TestNewRefusesIncompleteConfigs(t *testing.T) {

@@ -73,7 +73,13 @@ func (p *Provider) classify(op string, res *response) *idp.Error {
 	case res.status == http.StatusBadRequest && e.Code == "INVALID_API_VERSION":
 		e.Kind = idp.Configuration
 		e.Hint = fmt.Sprintf("this Keygen server does not support API version %q: set keygen_version to one it does (1.8 for current servers)", p.cfg.APIVersion)
-	case res.status == http.StatusBadRequest && (e.Code == "MIME_TYPE_INVALID" || e.Code == "ENVIRONMENT_INVALID"):
+	case res.status == http.StatusBadRequest && e.Code == "ENVIRONMENT_INVALID":
+		e.Kind = idp.Configuration
+		e.Hint = fmt.Sprintf("account %q has no environment %q: set environment to an environment's code or id, or remove it", p.cfg.Account, p.cfg.Environment)
+	case res.status == http.StatusBadRequest && e.Code == "ENVIRONMENT_NOT_SUPPORTED":
+		e.Kind = idp.Configuration
+		e.Hint = "this Keygen server has no environments (they are an Enterprise Edition feature): remove environment"
+	case res.status == http.StatusBadRequest && e.Code == "MIME_TYPE_INVALID":
 		e.Kind = idp.Configuration
 		e.Hint = "Keygen refused the request itself (" + e.Code + "): a proxy in front of " + p.base + " may rewrite headers"
 	case res.status == http.StatusForbidden && res.header.Get("X-RateLimit-Window") == "blacklist":

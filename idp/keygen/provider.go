@@ -19,7 +19,9 @@ import (
 const (
 	DefaultBaseURL    = "https://api.keygen.sh"
 	DefaultAPIVersion = "1.8"
-	mediaType         = "application/vnd.api+json"
+	// DefaultTokenExpiry is the life of a token minted with a password.
+	DefaultTokenExpiry = time.Hour
+	mediaType          = "application/vnd.api+json"
 )
 
 // Config configures a Provider.
@@ -33,11 +35,21 @@ type Config struct {
 	Token    string
 	Email    string
 	Password string
+	// TokenExpiry is the life of a minted token (default 1 h). Keygen gives
+	// an admin's token no expiry of its own, so without one every token a
+	// killed process lost track of would stay valid for good.
+	TokenExpiry time.Duration
+	// Environment is an Enterprise Edition environment's code or id, sent
+	// as Keygen-Environment on every authenticated call. Without it, a
+	// lookup sees only the users outside every environment.
+	Environment string
 	// Deliver false asks Keygen to send no email and only fire its
-	// user.password-reset webhook.
+	// user.password-reset webhook; the provider then refuses to work
+	// while no webhook endpoint of the account subscribes to that event.
 	Deliver bool
 	// VerifyUser looks the user up first, so an unknown email is reported
-	// skipped/user_not_found instead of Keygen's silent 204.
+	// skipped/user_not_found instead of Keygen's silent 204. It needs a
+	// token that sees every user; a product token sees only role user.
 	VerifyUser bool
 	// APIVersion is sent as Keygen-Version (default 1.8).
 	APIVersion string
@@ -53,11 +65,16 @@ type Provider struct {
 	cfg    Config
 	base   string
 	client *http.Client
-	minted *idp.TokenCache[string] // nil with a static token
+	minted *idp.TokenCache[mintedToken] // nil with a static token
+	held   heldTokens
+	pre    preflight
 }
 
-var _ idp.Provider = (*Provider)(nil)
-var _ idp.Checker = (*Provider)(nil)
+var (
+	_ idp.Provider = (*Provider)(nil)
+	_ idp.Checker  = (*Provider)(nil)
+	_ idp.Releaser = (*Provider)(nil)
+)
 
 // New checks cfg and returns a Provider. It makes no request.
 func New(cfg Config) (*Provider, error) {
@@ -72,6 +89,9 @@ func New(cfg Config) (*Provider, error) {
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "resetq"
+	}
+	if cfg.TokenExpiry <= 0 {
+		cfg.TokenExpiry = DefaultTokenExpiry
 	}
 	u, err := url.Parse(cfg.BaseURL)
 	switch {
@@ -89,7 +109,7 @@ func New(cfg Config) (*Provider, error) {
 		p.client = &http.Client{Transport: http.DefaultTransport}
 	}
 	if cfg.Token == "" {
-		p.minted = &idp.TokenCache[string]{Fetch: p.mint, Timeout: cfg.Timeout}
+		p.minted = &idp.TokenCache[mintedToken]{Fetch: p.mint, Timeout: cfg.Timeout}
 	}
 	return p, nil
 }
@@ -105,55 +125,71 @@ type response struct {
 	body   []byte
 }
 
-func (p *Provider) send(ctx context.Context, op, method, rawURL, bearer string, basic [2]string, payload []byte) (*response, error) {
-	ctx, cancel := context.WithTimeout(idp.WithOperation(ctx, op), p.cfg.Timeout)
+// request is one call to Keygen.
+type request struct {
+	op, method, url string
+	bearer          string
+	basic           [2]string
+	payload         []byte
+	// admin calls carry Keygen-Environment. The forgot-password call does
+	// not: Keygen finds its user in any environment, and picks the
+	// webhook endpoints of the user's own.
+	admin bool
+}
+
+func (p *Provider) send(ctx context.Context, r request) (*response, error) {
+	ctx, cancel := context.WithTimeout(idp.WithOperation(ctx, r.op), p.cfg.Timeout)
 	defer cancel()
 	ctx, sent := idp.WatchSent(ctx)
 	var rd io.Reader
-	if payload != nil {
-		rd = bytes.NewReader(payload)
+	if r.payload != nil {
+		rd = bytes.NewReader(r.payload)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, rawURL, rd)
+	req, err := http.NewRequestWithContext(ctx, r.method, r.url, rd)
 	if err != nil {
-		return nil, &idp.Error{Kind: idp.Configuration, Op: op, Message: "cannot build request", Err: err}
+		return nil, &idp.Error{Kind: idp.Configuration, Op: r.op, Message: "cannot build request", Err: err}
 	}
 	req.Header.Set("Accept", mediaType)
 	req.Header.Set("Keygen-Version", p.cfg.APIVersion)
 	req.Header.Set("User-Agent", p.cfg.UserAgent)
-	if payload != nil {
+	if r.admin && p.cfg.Environment != "" {
+		req.Header.Set("Keygen-Environment", p.cfg.Environment)
+	}
+	if r.payload != nil {
 		req.Header.Set("Content-Type", mediaType)
 	}
 	switch {
-	case bearer != "":
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	case basic[0] != "":
-		req.SetBasicAuth(basic[0], basic[1])
+	case r.bearer != "":
+		req.Header.Set("Authorization", "Bearer "+r.bearer)
+	case r.basic[0] != "":
+		req.SetBasicAuth(r.basic[0], r.basic[1])
 	}
 	res, err := p.client.Do(req)
 	if err != nil {
 		if sent() {
-			return nil, idp.NoAnswer(op, err)
+			return nil, idp.NoAnswer(r.op, err)
 		}
-		return nil, idp.NetworkError(op, err)
+		return nil, idp.NetworkError(r.op, err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if err != nil {
-		return nil, idp.NoAnswer(op, err)
+		return nil, idp.NoAnswer(r.op, err)
 	}
 	if res.StatusCode >= 300 {
 		// An error page may echo the request; a success (a minted token)
 		// is read as it is.
-		b = idp.Scrub(b, bearer, p.cfg.Token, p.cfg.Password)
+		b = idp.Scrub(b, r.bearer, p.cfg.Token, p.cfg.Password)
 	}
 	return &response{status: res.StatusCode, header: res.Header, body: b}, nil
 }
 
 // call makes an authenticated request. With a minted token, a 401 mints a
 // new one and tries once more; a static token that Keygen rejects halts.
-func (p *Provider) call(ctx context.Context, op, method, rawURL string, payload []byte) (*response, error) {
+// admin says whether it carries Keygen-Environment.
+func (p *Provider) call(ctx context.Context, op, method, rawURL string, payload []byte, admin bool) (*response, error) {
 	for attempt := 0; ; attempt++ {
-		bearer := p.cfg.Token
+		bearer := mintedToken{value: p.cfg.Token}
 		if p.minted != nil {
 			var err error
 			if bearer, err = p.minted.Token(ctx); err != nil {
@@ -163,7 +199,7 @@ func (p *Provider) call(ctx context.Context, op, method, rawURL string, payload 
 				return nil, err
 			}
 		}
-		res, err := p.send(ctx, op, method, rawURL, bearer, [2]string{}, payload)
+		res, err := p.send(ctx, request{op: op, method: method, url: rawURL, bearer: bearer.value, payload: payload, admin: admin})
 		if err != nil {
 			return nil, err
 		}
@@ -172,39 +208,6 @@ func (p *Provider) call(ctx context.Context, op, method, rawURL string, payload 
 		}
 		p.minted.Invalidate(bearer)
 	}
-}
-
-// mint creates a token with HTTP Basic. Keygen returns its secret once.
-func (p *Provider) mint(ctx context.Context, _ string) (string, time.Duration, error) {
-	body := []byte(`{"data":{"type":"tokens","attributes":{"name":"resetq"}}}`)
-	res, err := p.send(ctx, idp.OpToken, http.MethodPost, p.accountURL("/tokens"), "",
-		[2]string{p.cfg.Email, p.cfg.Password}, body)
-	if err != nil {
-		return "", 0, err
-	}
-	if res.status != http.StatusCreated && res.status != http.StatusOK {
-		return "", 0, p.classify(idp.OpToken, res)
-	}
-	var doc struct {
-		Data struct {
-			Attributes struct {
-				Token  string     `json:"token"`
-				Expiry *time.Time `json:"expiry"`
-			} `json:"attributes"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(res.body, &doc); err != nil || doc.Data.Attributes.Token == "" {
-		return "", 0, &idp.Error{Kind: idp.Configuration, Op: idp.OpToken, Status: res.status,
-			Message: "the token endpoint answered without a token", Hint: "check base_url: is it a Keygen server?"}
-	}
-	var life time.Duration
-	if e := doc.Data.Attributes.Expiry; e != nil {
-		if life = time.Until(*e); life <= 0 {
-			return "", 0, &idp.Error{Kind: idp.Configuration, Op: idp.OpToken, Status: res.status,
-				Message: "Keygen minted a token that has already expired", Hint: "check the clock of this machine"}
-		}
-	}
-	return doc.Data.Attributes.Token, life, nil
 }
 
 // keygenUser is what resetq reads of a user resource.
@@ -222,14 +225,21 @@ type keygenUser struct {
 }
 
 // Reset asks Keygen to send a password reset for the user's email.
+//
+// A banned user is reset like any other: Keygen sends the reset to banned
+// users (they still cannot sign in), and without verify_user resetq could
+// not tell, so both ways end the same.
 func (p *Provider) Reset(ctx context.Context, req idp.Request) error {
 	email := req.User.Email
 	if email == "" {
 		return &idp.Error{Kind: idp.InvalidRequest, Op: idp.OpReset,
 			Message: "Keygen resets passwords by email only; this request names the user another way"}
 	}
+	if err := p.pre.run(ctx, p); err != nil {
+		return err
+	}
 	if p.cfg.VerifyUser {
-		res, err := p.call(ctx, idp.OpLookup, http.MethodGet, p.accountURL("/users/"+url.PathEscape(email)), nil)
+		res, err := p.call(ctx, idp.OpLookup, http.MethodGet, p.accountURL("/users/"+url.PathEscape(email)), nil, true)
 		if err != nil {
 			return err
 		}
@@ -243,9 +253,6 @@ func (p *Provider) Reset(ctx context.Context, req idp.Request) error {
 		if !strings.EqualFold(u.Data.Attributes.Email, email) {
 			return &idp.Error{Kind: idp.UserNotFound, Op: idp.OpLookup, Status: res.status, Message: "no user with that email"}
 		}
-		if u.Data.Attributes.Status == "BANNED" {
-			return &idp.Error{Kind: idp.UserDisabled, Op: idp.OpLookup, Status: res.status, Message: "user is banned"}
-		}
 	}
 	payload, _ := json.Marshal(map[string]any{"meta": map[string]any{"email": email, "deliver": p.cfg.Deliver}})
 	if req.Pace != nil {
@@ -253,13 +260,21 @@ func (p *Provider) Reset(ctx context.Context, req idp.Request) error {
 			return err
 		}
 	}
-	res, err := p.call(ctx, idp.OpReset, http.MethodPost, p.accountURL("/passwords"), payload)
+	// Keygen never looks at a bearer here; it is sent all the same, as
+	// Keygen Cloud may rate-limit by the kind of token.
+	res, err := p.call(ctx, idp.OpReset, http.MethodPost, p.accountURL("/passwords"), payload, false)
 	if err != nil {
 		return err
 	}
-	// Keygen's server answers 204; its documentation says 202.
-	if res.status >= 200 && res.status < 300 {
+	switch {
+	case res.status == http.StatusNoContent:
 		return nil
+	case res.status >= 200 && res.status < 300:
+		// Keygen answers 204 and nothing else, whoever the user: another
+		// 2xx (a 200 with a login page) is something in front of it.
+		return &idp.Error{Kind: idp.Configuration, Op: idp.OpReset, Status: res.status,
+			Message: fmt.Sprintf("answered %d where Keygen always answers 204", res.status),
+			Hint:    fmt.Sprintf("something other than Keygen answers at %s (a proxy, a captive portal, a wrong base_url): no reset can be trusted to have gone out", p.base)}
 	}
 	return p.classify(idp.OpReset, res)
 }

@@ -165,9 +165,17 @@ type Provider struct {
 	// auth.password to mint one).
 	Token     string `yaml:"token"`
 	TokenFile string `yaml:"token_file"`
-	// Deliver false: Keygen sends no email, only its webhook (default true).
+	// TokenExpiry is the life of a token minted with auth.email and
+	// auth.password (default 1h); it is revoked when the worker stops.
+	TokenExpiry time.Duration `yaml:"token_expiry"`
+	// Environment is a Keygen Enterprise Edition environment (its code or
+	// id), sent as Keygen-Environment on lookups and other admin calls.
+	Environment string `yaml:"environment"`
+	// Deliver false: Keygen sends no email, only its webhook (default
+	// true); a webhook endpoint must subscribe to user.password-reset.
 	Deliver *bool `yaml:"deliver"`
 	// VerifyUser looks the user up first, so unknown emails end skipped.
+	// It needs a token that sees every user: not a product token.
 	VerifyUser bool `yaml:"verify_user"`
 	// KeygenVersion is sent as the Keygen-Version header (default 1.8).
 	KeygenVersion string `yaml:"keygen_version"`

@@ -514,3 +514,62 @@ func TestRedisCluster(t *testing.T) {
 		env(map[string]string{config.EnvRedisURL: "redis://other:6379/0"}))
 	require.ErrorContains(t, err, "give url or cluster.addrs, not both", "RESETQ_REDIS_URL beside a cluster is a conflict, not a silent choice")
 }
+
+func TestKeygenTokensAndEnvironments(t *testing.T) {
+	t.Parallel()
+	c, err := config.Parse("resetq.yaml", []byte(`
+providers:
+  - name: minted
+    type: keygen
+    account: acme
+    auth: {email: admin@example.com, password: pw}
+  - name: longer
+    type: keygen
+    account: acme
+    auth: {email: admin@example.com, password: pw}
+    token_expiry: 12h
+    environment: production
+  - name: static
+    type: keygen
+    account: acme
+    token: admin-0123v3
+    verify_user: true
+`), env(nil))
+	require.NoError(t, err)
+	require.Equal(t, time.Hour, c.Provider("minted").TokenExpiry, "minted tokens expire after 1h by default")
+	require.Equal(t, 12*time.Hour, c.Provider("longer").TokenExpiry)
+	require.Equal(t, "production", c.Provider("longer").Environment)
+	require.Zero(t, c.Provider("static").TokenExpiry, "a static token is the operator's")
+
+	_, err = config.Parse("resetq.yaml", []byte(`
+providers:
+  - name: a
+    type: keygen
+    account: acme
+    token: prod-0123456789abcdefv3
+    verify_user: true
+    token_expiry: 1h
+  - name: b
+    type: keygen
+    account: acme
+    auth: {email: admin@example.com, password: pw}
+    token_expiry: 1m
+    environment: "not an environment"
+  - name: c
+    type: keycloak
+    base_url: https://sso.example.com
+    realm: r
+    auth: {client_id: c, client_secret: s}
+    environment: production
+`), env(nil))
+	require.Error(t, err)
+	for _, w := range []string{
+		"resetq.yaml:7: providers[0].verify_user: needs a token that sees every user, and token is a product token",
+		"resetq.yaml:8: providers[0].token_expiry: applies to a token minted with auth.email and auth.password only",
+		"resetq.yaml:13: providers[1].token_expiry: must be between 10m0s and 720h0m0s, not 1m0s",
+		`resetq.yaml:14: providers[1].environment: "not an environment" is not an environment's code or id`,
+		"resetq.yaml:20: providers[2].environment: is not a keycloak setting",
+	} {
+		require.Contains(t, err.Error(), w)
+	}
+}

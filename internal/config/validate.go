@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/resetq/resetq/idp/keycloak"
+	"github.com/resetq/resetq/idp/keygen"
 	"github.com/resetq/resetq/tasks"
 	"github.com/resetq/resetq/webhook"
 	"github.com/resetq/resetq/worker"
@@ -178,6 +179,9 @@ func (p *Provider) setDefaults() {
 		if p.DuplicateWindow == nil {
 			d := DefaultKeygenDuplicate
 			p.DuplicateWindow = &d
+		}
+		if p.TokenExpiry == 0 && p.Auth.Email != "" {
+			p.TokenExpiry = keygen.DefaultTokenExpiry
 		}
 	}
 	if p.DuplicateWindow == nil {
@@ -433,6 +437,7 @@ func (l *loader) validateKeycloak(p *Provider, path string) {
 	l.notFor(TypeKeycloak, path, map[string]bool{
 		"account": p.Account != "", "token": p.Token != "", "deliver": p.Deliver != nil,
 		"verify_user": p.VerifyUser, "keygen_version": p.KeygenVersion != "", "auth.email": p.Auth.Email != "",
+		"token_expiry": p.TokenExpiry != 0, "environment": p.Environment != "",
 	})
 	l.checkBaseURL(p.BaseURL, path+".base_url")
 	if p.ResetTimeout < time.Second || p.ResetTimeout > 30*time.Minute {
@@ -507,6 +512,42 @@ func (l *loader) validateKeygen(p *Provider, path string) {
 	if !versionRE.MatchString(p.KeygenVersion) {
 		l.fieldError(path+".keygen_version", "%q must look like 1.8", p.KeygenVersion)
 	}
+	switch {
+	case p.TokenExpiry != 0 && !minting:
+		l.fieldError(path+".token_expiry", "applies to a token minted with auth.email and auth.password only")
+	case minting && (p.TokenExpiry < minTokenExpiry || p.TokenExpiry > maxTokenExpiry):
+		l.fieldError(path+".token_expiry", "must be between %s and %s, not %s", minTokenExpiry, maxTokenExpiry, p.TokenExpiry)
+	}
+	if p.Environment != "" && !environmentRE.MatchString(p.Environment) {
+		l.fieldError(path+".environment", "%q is not an environment's code or id", p.Environment)
+	}
+	if kind := tokenKind(p.Token); p.VerifyUser && kind != "" {
+		l.fieldError(path+".verify_user", "needs a token that sees every user, and token is a %s token, which sees only users "+
+			"with role user: staff (admins, developers, …) would be reported user_not_found. Use an admin token "+
+			"(or a developer, sales, support or read-only one), or set verify_user: false", kind)
+	}
+}
+
+// Minted Keygen tokens live at least long enough not to be minted again
+// and again (Keygen allows 5 mints a minute), and at most a month.
+const (
+	minTokenExpiry = 10 * time.Minute
+	maxTokenExpiry = 30 * 24 * time.Hour
+)
+
+var environmentRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$`)
+
+// tokenKind names, from its prefix, a Keygen token that cannot see staff
+// users (prod-, env-, user-, activ- since v3; prod-, envi-, user-, acti-
+// in v2), or returns "" for any other. Older tokens carry no prefix: the
+// provider's check reads their kind from GET /me.
+func tokenKind(token string) string {
+	prefix, _, ok := strings.Cut(token, "-")
+	if !ok {
+		return ""
+	}
+	return map[string]string{"prod": "product", "env": "environment", "envi": "environment",
+		"user": "user", "activ": "activation", "acti": "activation"}[prefix]
 }
 
 var versionRE = regexp.MustCompile(`^v?\d+\.\d+$`)

@@ -7,17 +7,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
 
 const (
-	jsonAPI     = "application/vnd.api+json"
-	authAbout   = "https://keygen.sh/docs/api/authentication/#token-authentication"
-	resetSecret = "keygentest-password-reset-hmac"
+	jsonAPI      = "application/vnd.api+json"
+	authDocs     = "https://keygen.sh/docs/api/authentication/"
+	tokenAuthDoc = authDocs + "#token-authentication"
+	resetSecret  = "keygentest-password-reset-hmac"
+	envHeader    = "Keygen-Environment"
 )
 
 // apiError is one JSON:API error object.
@@ -29,7 +35,8 @@ type apiError struct {
 	Links  map[string]string `json:"links,omitempty"`
 }
 
-// writeErrors writes rack-attack's bare {"errors":[…]} document.
+// writeErrors writes the bare {"errors":[…]} document of the layers in
+// front of the controllers: rack-attack and Keygen's middleware.
 func writeErrors(w http.ResponseWriter, status int, errs ...apiError) {
 	w.Header().Set("Content-Type", jsonAPI+"; charset=utf-8")
 	w.WriteHeader(status)
@@ -51,14 +58,26 @@ func writeDoc(w http.ResponseWriter, status int, doc any) {
 
 func unauthorized(w http.ResponseWriter, detail, code string) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="keygen"`)
+	about := tokenAuthDoc
+	if code == "TOKEN_MISSING" {
+		about = authDocs
+	}
 	render(w, http.StatusUnauthorized, apiError{Title: "Unauthorized", Detail: detail, Code: code,
-		Links: map[string]string{"about": authAbout}})
+		Links: map[string]string{"about": about}})
 }
 
+// notFound is render_not_found for a missing record: no source.
 func notFound(w http.ResponseWriter, model, id string) {
 	render(w, http.StatusNotFound, apiError{Title: "Not found",
-		Detail: fmt.Sprintf("The requested %s '%s' was not found", model, id), Code: "NOT_FOUND",
-		Source: map[string]string{"parameter": "id"}})
+		Detail: fmt.Sprintf("The requested %s '%s' was not found", model, id), Code: "NOT_FOUND"})
+}
+
+func forbidden(w http.ResponseWriter) {
+	render(w, http.StatusForbidden, apiError{Title: "Access denied", Detail: "You do not have permission to complete the request"})
+}
+
+func badParam(w http.ResponseWriter, pointer, detail string) {
+	render(w, http.StatusBadRequest, apiError{Title: "Bad request", Detail: detail, Source: map[string]string{"pointer": pointer}})
 }
 
 // defaultBody is what Keygen answers for an injected status.
@@ -79,6 +98,10 @@ func route(method, path string) (ep Endpoint, account, id string) {
 		return EndpointPasswords, account, ""
 	case len(rest) == 1 && rest[0] == "tokens" && method == http.MethodPost:
 		return EndpointTokens, account, ""
+	case len(rest) == 2 && rest[0] == "tokens" && method == http.MethodDelete:
+		return EndpointToken, account, rest[1]
+	case len(rest) == 1 && rest[0] == "webhook-endpoints" && method == http.MethodGet:
+		return EndpointWebhookEndpoints, account, ""
 	case len(rest) == 1 && rest[0] == "me" && method == http.MethodGet:
 		return EndpointMe, account, ""
 	case len(rest) == 2 && rest[0] == "users" && method == http.MethodGet:
@@ -169,12 +192,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		version = v
 	}
 	w.Header().Set("Keygen-Version", version)
-	w.Header().Set("Keygen-Edition", "CE")
 	w.Header().Set("Keygen-Mode", "multiplayer")
 	w.Header().Set("Cache-Control", "no-transform, no-store, max-age=0")
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	w.Header().Set("Keygen-Edition", s.edition)
 	acct := s.accounts[accountSeg]
 	if ep == EndpointUnknown {
 		render(w, http.StatusNotFound, apiError{Title: "Not found",
@@ -186,18 +209,48 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Keygen-Account", acct.ID)
+	env, ok := s.environment(w, r, acct)
+	if !ok {
+		return
+	}
 	switch ep {
 	case EndpointPasswords:
-		s.passwords(w, r, acct, body)
+		s.passwords(w, acct, body)
 	case EndpointTokens:
 		s.mint(w, r, acct, body)
+	case EndpointToken:
+		s.revoke(w, r, acct, id)
 	case EndpointUser:
-		s.showUser(w, r, acct, id)
+		s.showUser(w, r, acct, env, id)
 	case EndpointMe:
 		s.me(w, r, acct)
+	case EndpointWebhookEndpoints:
+		s.listEndpoints(w, r, acct, env)
 	case EndpointResetPassword:
 		s.completeReset(w, acct, id, body)
 	}
+}
+
+// environment resolves Keygen-Environment once the account is known, as
+// CurrentEnvironmentScope does: a header on a server without environments
+// is refused, and so is an unknown environment. The caller holds the lock.
+func (s *Server) environment(w http.ResponseWriter, r *http.Request, a *Account) (string, bool) {
+	if _, ok := r.Header[http.CanonicalHeaderKey(envHeader)]; !ok {
+		return "", true
+	}
+	if s.edition != EditionEE {
+		render(w, http.StatusBadRequest, apiError{Title: "Bad request", Detail: "is unsupported",
+			Code: "ENVIRONMENT_NOT_SUPPORTED", Source: map[string]string{"header": envHeader}})
+		return "", false
+	}
+	env := r.Header.Get(envHeader)
+	if !slices.Contains(a.Environments, env) {
+		render(w, http.StatusBadRequest, apiError{Title: "Bad request", Detail: "environment is invalid",
+			Code: "ENVIRONMENT_INVALID", Source: map[string]string{"header": envHeader}})
+		return "", false
+	}
+	w.Header().Set(envHeader, env)
+	return env, true
 }
 
 func supportedVersion(v string) bool {
@@ -227,6 +280,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a *Account
 		return nil, false
 	}
 	t := a.tokens[value]
+	if t != nil && t.Revoked {
+		t = nil // Keygen deletes a revoked token
+	}
 	switch {
 	case t == nil && isUUID(value):
 		unauthorized(w, "Token format is invalid (make sure that you're providing the token value, not the token's ID)", "TOKEN_FORMAT_INVALID")
@@ -247,32 +303,19 @@ func isUUID(s string) bool {
 	return len(s) == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-'
 }
 
-func (s *Server) passwords(w http.ResponseWriter, r *http.Request, a *Account, body []byte) {
-	if _, ok := s.authenticate(w, r, a, false); !ok {
+// passwords is PasswordsController#reset. It never looks at a bearer, so a
+// revoked or expired token goes unnoticed here.
+func (s *Server) passwords(w http.ResponseWriter, a *Account, body []byte) {
+	meta, ok := metaParams(w, body, map[string]string{"email": "string", "deliver": "boolean"}, "email")
+	if !ok {
 		return
 	}
-	var in struct {
-		Meta *struct {
-			Email   *string `json:"email"`
-			Deliver *bool   `json:"deliver"`
-		} `json:"meta"`
-	}
-	if err := json.Unmarshal(body, &in); err != nil {
-		render(w, http.StatusBadRequest, apiError{Title: "Bad request", Detail: "The request data is not valid JSON", Code: "JSON_INVALID"}) // [infer]
-		return
-	}
-	if in.Meta == nil || in.Meta.Email == nil || *in.Meta.Email == "" {
-		// A typed-params validation error. [infer] no code
-		render(w, http.StatusBadRequest, apiError{Title: "Bad request", Detail: "is missing",
-			Source: map[string]string{"pointer": "/meta/email"}})
-		return
-	}
-	email := strings.ToLower(*in.Meta.Email)
-	deliver := in.Meta.Deliver == nil || *in.Meta.Deliver
+	email := strings.ToLower(meta["email"].(string))
+	deliver := meta["deliver"] != false
 	rs := Reset{Time: s.Now(), Account: a.ID, Email: email, Deliver: deliver}
 	if u := a.users[a.byEmail[email]]; u != nil {
 		// PasswordResettable: a new token replaces the old one, so only the
-		// newest link works.
+		// newest link works. Banned users get one too.
 		raw := randomHex(24) + "v3"
 		u.resetHash = hmacHex(raw)
 		u.resetSentAt = s.Now()
@@ -281,6 +324,77 @@ func (s *Server) passwords(w http.ResponseWriter, r *http.Request, a *Account, b
 	}
 	s.resets = append(s.resets, rs)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// jsonType names a decoded JSON value as typed_params does.
+func jsonType(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "string"
+	case bool:
+		return "boolean"
+	case float64:
+		if v == float64(int64(v)) {
+			return "integer"
+		}
+		return "float"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
+	}
+	return "unknown"
+}
+
+// metaParams checks a body of the shape {"meta":{…}} the way typed_params
+// does for the forgot-password and reset-password actions: every key
+// known, of its type, the required ones present and not blank. It writes
+// the 400 and returns false when the body does not fit.
+func metaParams(w http.ResponseWriter, body []byte, schema map[string]string, required ...string) (map[string]any, bool) {
+	var root map[string]any
+	if err := json.Unmarshal(body, &root); err != nil {
+		render(w, http.StatusBadRequest, apiError{Title: "Bad request", Detail: "The request data is not valid JSON", Code: "JSON_INVALID"}) // [infer]
+		return nil, false
+	}
+	for _, k := range slices.Sorted(maps.Keys(root)) {
+		if k != "meta" {
+			badParam(w, "/"+k, "unpermitted parameter")
+			return nil, false
+		}
+	}
+	raw, ok := root["meta"]
+	if !ok {
+		badParam(w, "/meta", "is missing")
+		return nil, false
+	}
+	meta, ok := raw.(map[string]any)
+	if !ok {
+		badParam(w, "/meta", "type mismatch (received "+jsonType(raw)+" expected object)")
+		return nil, false
+	}
+	for _, k := range slices.Sorted(maps.Keys(meta)) {
+		want, known := schema[k]
+		switch {
+		case !known:
+			badParam(w, "/meta/"+k, "unpermitted parameter")
+			return nil, false
+		case jsonType(meta[k]) != want:
+			badParam(w, "/meta/"+k, "type mismatch (received "+jsonType(meta[k])+" expected "+want+")")
+			return nil, false
+		case meta[k] == "":
+			badParam(w, "/meta/"+k, "cannot be blank")
+			return nil, false
+		}
+	}
+	for _, k := range required {
+		if _, ok := meta[k]; !ok {
+			badParam(w, "/meta/"+k, "is missing")
+			return nil, false
+		}
+	}
+	return meta, true
 }
 
 func hmacHex(raw string) string {
@@ -323,13 +437,18 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request, a *Account, body [
 		} `json:"data"`
 	}
 	_ = json.Unmarshal(body, &in)
-	expiry := s.Now().Add(s.mintedLife)
-	if in.Data.Attributes.Expiry != nil {
-		expiry = *in.Data.Attributes.Expiry
-	}
 	kind := KindUser
 	if u.Role == "admin" {
 		kind = KindAdmin
+	}
+	// Token#set_default_expiry: only a role-user bearer's token expires
+	// unless asked; a staff member's never does.
+	var expiry time.Time
+	if kind == KindUser {
+		expiry = s.Now().Add(s.mintedLife)
+	}
+	if in.Data.Attributes.Expiry != nil {
+		expiry = *in.Data.Attributes.Expiry
 	}
 	value := s.addToken(a, kind, u.ID, expiry, in.Data.Attributes.Name)
 	t := a.tokens[value]
@@ -337,7 +456,7 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request, a *Account, body [
 	w.Header().Set("Location", "/v1/accounts/"+a.ID+"/tokens/"+t.ID)
 	writeDoc(w, http.StatusCreated, map[string]any{"data": map[string]any{
 		"id": t.ID, "type": "tokens",
-		"attributes": map[string]any{"kind": t.Kind, "token": t.Value, "expiry": t.Expiry.UTC().Format(time.RFC3339Nano),
+		"attributes": map[string]any{"kind": t.Kind, "token": t.Value, "expiry": nullableTime(t.Expiry),
 			"name": nullable(t.Name), "permissions": []string{"*"}, "created": s.Now().UTC(), "updated": s.Now().UTC()},
 		"relationships": map[string]any{
 			"account": map[string]any{"data": map[string]string{"type": "accounts", "id": a.ID}},
@@ -352,6 +471,113 @@ func nullable(s string) any {
 		return nil
 	}
 	return s
+}
+
+func nullableTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// revoke is TokensController#revoke: an admin or environment token revokes
+// any token, and every bearer its own. The caller holds the lock.
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request, a *Account, id string) {
+	t, ok := s.authenticate(w, r, a, true)
+	if !ok {
+		return
+	}
+	var target *Token
+	for _, x := range a.tokens {
+		if x.ID == id && !x.Revoked {
+			target = x
+		}
+	}
+	switch {
+	case target == nil:
+		notFound(w, "token", id)
+	case t.Kind != KindAdmin && t.Kind != KindEnvironment && target.Bearer != t.Bearer:
+		forbidden(w)
+	default:
+		target.Revoked = true
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// pageParam reads page[name], a number from 1 to 100 (Pageable), or def
+// when absent. It writes the 400 and returns false when it is not one.
+func pageParam(w http.ResponseWriter, q url.Values, name string, def int) (int, bool) {
+	v := q.Get("page[" + name + "]")
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 100 {
+		render(w, http.StatusBadRequest, apiError{Title: "Bad request",
+			Detail: fmt.Sprintf("page %s must be a number between 1 and 100 (got %s)", name, v), Source: map[string]string{"parameter": "page[" + name + "]"}})
+		return 0, false
+	}
+	return n, true
+}
+
+// listEndpoints is WebhookEndpointsController#index, paginated as Keygen
+// does (page[number] and page[size] up to 100, else the first 10). Admin
+// and read-only tokens see every endpoint, a product token its own. The
+// caller holds the lock.
+func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request, a *Account, env string) {
+	t, ok := s.authenticate(w, r, a, true)
+	if !ok {
+		return
+	}
+	var seen []*WebhookEndpoint
+	for _, e := range a.endpoints {
+		// Outside an environment, the global endpoints; inside one, its
+		// own and the global ones. [infer] for shared environments
+		if e.Environment != "" && e.Environment != env {
+			continue
+		}
+		switch {
+		case t.Kind == KindProduct && e.Product != t.Bearer:
+			continue
+		case t.Kind == KindUser:
+			forbidden(w)
+			return
+		}
+		seen = append(seen, e)
+	}
+	q := r.URL.Query()
+	number, ok := pageParam(w, q, "number", 1)
+	if !ok {
+		return
+	}
+	size, ok := pageParam(w, q, "size", 10)
+	if !ok {
+		return
+	}
+	from := min((number-1)*size, len(seen))
+	to := min(from+size, len(seen))
+	data := []any{}
+	for _, e := range seen[from:to] {
+		var product, environment any
+		if e.Product != "" {
+			product = map[string]string{"type": "products", "id": e.Product}
+		}
+		if e.Environment != "" {
+			environment = map[string]string{"type": "environments", "id": e.Environment}
+		}
+		data = append(data, map[string]any{
+			"id": e.ID, "type": "webhook-endpoints",
+			"attributes": map[string]any{"url": e.URL, "subscriptions": e.Subscriptions, "signatureAlgorithm": "ed25519",
+				"apiVersion": APIVersion, "created": s.Now().UTC(), "updated": s.Now().UTC()},
+			"relationships": map[string]any{
+				"account":     map[string]any{"data": map[string]string{"type": "accounts", "id": a.ID}},
+				"environment": map[string]any{"data": environment},
+				"product":     map[string]any{"data": product},
+			},
+			"links": map[string]string{"self": "/v1/accounts/" + a.ID + "/webhook-endpoints/" + e.ID},
+		})
+	}
+	writeDoc(w, http.StatusOK, map[string]any{"data": data, "links": map[string]any{}})
 }
 
 // userDoc is a user resource.
@@ -380,15 +606,29 @@ func findUser(a *Account, id string) *User {
 	return a.users[a.byEmail[strings.ToLower(id)]]
 }
 
-func (s *Server) showUser(w http.ResponseWriter, r *http.Request, a *Account, id string) {
+func (s *Server) showUser(w http.ResponseWriter, r *http.Request, a *Account, env, id string) {
 	t, ok := s.authenticate(w, r, a, true)
 	if !ok {
 		return
 	}
-	u := findUser(a, id)
-	// Admin, environment and product tokens read users; a user token reads
-	// only its own user, and others are hidden as not found. [infer]
-	if u == nil || t.Kind == KindUser && t.Bearer != u.ID {
+	u := findUser(a, strings.ToLower(id))
+	visible := u != nil
+	if visible {
+		// Outside an environment a lookup sees the global users only;
+		// inside one, that environment's and the global ones. [infer] for
+		// shared environments
+		visible = u.Environment == "" || u.Environment == env
+	}
+	if visible {
+		switch t.Kind {
+		case KindProduct, KindEnvironment:
+			// User.accessible_by: products read only users with role user.
+			visible = u.Role == "user"
+		case KindUser:
+			visible = t.Bearer == u.ID
+		}
+	}
+	if !visible {
 		notFound(w, "user", id)
 		return
 	}
@@ -410,20 +650,29 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request, a *Account) {
 	}})
 }
 
+// completeReset is Users::Actions::PasswordController#reset, checking in
+// its order: the user (404), the policy (403 for a protected account's
+// managed user), the parameters (400, read only now), the token (404, on
+// purpose: a wrong token looks like no user), its age (401), the password
+// (422).
 func (s *Server) completeReset(w http.ResponseWriter, a *Account, id string, body []byte) {
-	var in struct {
-		Meta *struct {
-			Token       string `json:"passwordResetToken"`
-			NewPassword string `json:"newPassword"`
-		} `json:"meta"`
-	}
-	if json.Unmarshal(body, &in) != nil || in.Meta == nil {
-		render(w, http.StatusBadRequest, apiError{Title: "Bad request", Detail: "is missing", Source: map[string]string{"pointer": "/meta"}})
+	u := findUser(a, id)
+	if u == nil {
+		notFound(w, "user", id)
 		return
 	}
-	u := findUser(a, id)
-	if u == nil || u.resetHash == "" || !hmac.Equal([]byte(u.resetHash), []byte(hmacHex(in.Meta.Token))) {
-		notFound(w, "user", id) // on purpose: a wrong token looks like no user
+	if a.Protected && u.Role == "user" && u.Password == "" {
+		forbidden(w)
+		return
+	}
+	meta, ok := metaParams(w, body, map[string]string{"passwordResetToken": "string", "newPassword": "string"},
+		"passwordResetToken", "newPassword")
+	if !ok {
+		return
+	}
+	token, password := meta["passwordResetToken"].(string), meta["newPassword"].(string)
+	if u.resetHash == "" || !hmac.Equal([]byte(u.resetHash), []byte(hmacHex(token))) {
+		notFound(w, "user", id)
 		return
 	}
 	if s.Now().Sub(u.resetSentAt) > 24*time.Hour {
@@ -431,19 +680,16 @@ func (s *Server) completeReset(w http.ResponseWriter, a *Account, id string, bod
 			Source: map[string]string{"pointer": "/meta/passwordResetToken"}})
 		return
 	}
-	if a.Protected && u.Role == "user" && u.Password == "" {
-		render(w, http.StatusForbidden, apiError{Title: "Access denied", Detail: "You do not have permission to complete the request"})
-		return
-	}
-	if len(in.Meta.NewPassword) < 6 {
+	if len(password) < 6 {
 		render(w, http.StatusUnprocessableEntity, apiError{Title: "Unprocessable resource", Detail: "is too short (minimum is 6 characters)",
-			Code: "PASSWORD_TOO_SHORT", Source: map[string]string{"pointer": "/data/attributes/password"}})
+			Code: "PASSWORD_TOO_SHORT", Source: map[string]string{"pointer": "/data/attributes/password"},
+			Links: map[string]string{"about": "https://keygen.sh/docs/api/users/#users-object-attrs-password"}})
 		return
 	}
-	u.Password, u.resetHash = in.Meta.NewPassword, ""
-	for v, t := range a.tokens {
+	u.Password, u.resetHash = password, ""
+	for _, t := range a.tokens {
 		if t.Bearer == u.ID {
-			delete(a.tokens, v) // a reset revokes every token of the user
+			t.Revoked = true // a reset revokes every token of the user
 		}
 	}
 	writeDoc(w, http.StatusOK, map[string]any{"data": s.userDoc(a, u)})

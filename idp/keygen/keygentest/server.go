@@ -33,7 +33,19 @@ const (
 	EndpointUser          Endpoint = "user"
 	EndpointMe            Endpoint = "me"
 	EndpointResetPassword Endpoint = "reset-password"
-	EndpointUnknown       Endpoint = "unknown"
+	// EndpointToken is DELETE …/tokens/{id}, which revokes a token.
+	EndpointToken Endpoint = "token"
+	// EndpointWebhookEndpoints lists the account's webhook endpoints.
+	EndpointWebhookEndpoints Endpoint = "webhook-endpoints"
+	EndpointUnknown          Endpoint = "unknown"
+)
+
+// Editions.
+const (
+	// EditionCE has no environments: a Keygen-Environment header is a 400.
+	EditionCE = "CE"
+	// EditionEE has environments.
+	EditionEE = "EE"
 )
 
 // Token kinds.
@@ -57,6 +69,7 @@ type Server struct {
 	hook *http.Client
 
 	mu          sync.Mutex
+	edition     string
 	accounts    map[string]*Account // by id and by slug
 	throttles   map[string]*window
 	noThrottle  bool
@@ -78,13 +91,34 @@ type Account struct {
 	// Protected accounts do not let managed users (role user, no password)
 	// set their first password through a reset.
 	Protected bool
-	// WebhookURL receives user.password-reset events.
-	WebhookURL string
+	// Environments are the codes of an Enterprise Edition account's
+	// environments.
+	Environments []string
 
-	users    map[string]*User // by id
-	byEmail  map[string]string
-	tokens   map[string]*Token // by token string
-	products map[string]string // id -> name
+	users     map[string]*User // by id
+	byEmail   map[string]string
+	tokens    map[string]*Token // by token string
+	products  map[string]string // id -> name
+	endpoints []*WebhookEndpoint
+}
+
+// WebhookEndpoint is where Keygen sends an account's webhook events.
+type WebhookEndpoint struct {
+	ID  string
+	URL string
+	// Subscriptions are event names, or "*" for all. Keygen empties them
+	// when it disables an endpoint (a 410 answer).
+	Subscriptions []string
+	// Product, when set, scopes the endpoint to a product: it gets user
+	// events only for users with role user.
+	Product string
+	// Environment is the code of the environment the endpoint belongs to;
+	// events match it strictly.
+	Environment string
+}
+
+func (e *WebhookEndpoint) subscribed(event string) bool {
+	return slices.Contains(e.Subscriptions, "*") || slices.Contains(e.Subscriptions, event)
 }
 
 // User is a user of an account.
@@ -98,6 +132,9 @@ type User struct {
 	Role     string
 	Password string
 	Banned   bool
+	// Environment is the code of the environment the user belongs to, or
+	// empty for a global user.
+	Environment string
 
 	resetHash   string
 	resetSentAt time.Time
@@ -113,6 +150,8 @@ type Token struct {
 	// Expiry is when the token stops working; zero means never.
 	Expiry time.Time
 	Name   string
+	// Revoked tokens are kept for Tokens' sake but no longer work.
+	Revoked bool
 }
 
 // Reset is one accepted POST …/passwords.
@@ -130,12 +169,17 @@ type Reset struct {
 
 // Delivery is one attempt to deliver a webhook.
 type Delivery struct {
-	Time    time.Time
-	Event   string
-	EventID string
-	Attempt int
-	Status  int
-	Err     string
+	Time     time.Time
+	Event    string
+	EventID  string
+	Endpoint string // the endpoint's id
+	Attempt  int
+	Status   int
+	Err      string
+	// Failed marks the last attempt of an event that was never delivered
+	// (Keygen's status FAILED): retries ran out, or the error is one
+	// Keygen never retries, such as a refused connection.
+	Failed bool
 }
 
 // Option configures a Server.
@@ -152,6 +196,7 @@ func NewServer(opts ...Option) *Server {
 	}
 	s := &Server{
 		Base:       emulator.NewBase(defaultBody),
+		edition:    EditionCE,
 		key:        key,
 		hook:       &http.Client{Timeout: 15 * time.Second},
 		accounts:   map[string]*Account{},
@@ -172,9 +217,13 @@ func (s *Server) URL() string { return s.srv.URL }
 
 // Close waits for webhook deliveries in flight and shuts the server down.
 func (s *Server) Close() {
-	s.webhookWait.Wait()
+	s.WaitForWebhooks()
 	s.srv.Close()
 }
+
+// WaitForWebhooks returns once every webhook delivery started so far has
+// ended: delivered, or failed for good.
+func (s *Server) WaitForWebhooks() { s.webhookWait.Wait() }
 
 // PublicKey verifies the Keygen-Signature of the emulator's webhooks.
 func (s *Server) PublicKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
@@ -280,8 +329,32 @@ func (s *Server) SetPassword(a *Account, email, password string) {
 	})
 }
 
-// SetWebhook points an account's user.password-reset events at url.
-func (s *Server) SetWebhook(a *Account, url string) { s.Update(func() { a.WebhookURL = url }) }
+// SetWebhook makes url the account's one webhook endpoint, subscribed to
+// user.password-reset.
+func (s *Server) SetWebhook(a *Account, url string) {
+	s.Update(func() { a.endpoints = nil })
+	s.AddWebhookEndpoint(a, WebhookEndpoint{URL: url, Subscriptions: []string{"user.password-reset"}})
+}
+
+// AddWebhookEndpoint adds a webhook endpoint and returns its id.
+func (s *Server) AddWebhookEndpoint(a *Account, e WebhookEndpoint) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ee := e
+	if ee.ID == "" {
+		ee.ID = newID()
+	}
+	ee.Subscriptions = slices.Clone(e.Subscriptions)
+	a.endpoints = append(a.endpoints, &ee)
+	return ee.ID
+}
+
+// RemoveWebhookEndpoints deletes every webhook endpoint of the account.
+func (s *Server) RemoveWebhookEndpoints(a *Account) { s.Update(func() { a.endpoints = nil }) }
+
+// SetEdition makes the server Community (EditionCE, the default) or
+// Enterprise Edition (EditionEE, with environments).
+func (s *Server) SetEdition(edition string) { s.Update(func() { s.edition = edition }) }
 
 // SetWebhookRetries sets how many times a failed delivery is retried and
 // the first wait (doubling); Keygen retries 15 times over days, the
@@ -290,8 +363,9 @@ func (s *Server) SetWebhookRetries(n int, backoff time.Duration) {
 	s.Update(func() { s.retries, s.backoff = n, backoff })
 }
 
-// SetMintedTokenLife sets the expiry of tokens minted with Basic auth
-// (default 2 weeks).
+// SetMintedTokenLife sets the default expiry of tokens minted with Basic
+// auth by users with role user (2 weeks, Token::TOKEN_DURATION). Staff
+// tokens minted without an expiry never expire, as Keygen's.
 func (s *Server) SetMintedTokenLife(d time.Duration) { s.Update(func() { s.mintedLife = d }) }
 
 // DisableThrottles turns rack-attack off, as NO_RACK_ATTACK does.
@@ -363,8 +437,33 @@ func (s *Server) Deliveries() []Delivery {
 	return slices.Clone(s.deliveries)
 }
 
-// Tokens returns every token secret of an account, for tests that scan
-// output for leaks.
+// LiveTokens returns the account's tokens that still work: not revoked, not
+// expired.
+func (s *Server) LiveTokens(a *Account) []Token {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Token
+	now := s.Now()
+	for _, t := range a.tokens {
+		if !t.Revoked && (t.Expiry.IsZero() || now.Before(t.Expiry)) {
+			out = append(out, *t)
+		}
+	}
+	return out
+}
+
+// RevokeToken revokes a token by its secret, as an operator would in the
+// dashboard.
+func (s *Server) RevokeToken(a *Account, value string) {
+	s.Update(func() {
+		if t := a.tokens[value]; t != nil {
+			t.Revoked = true
+		}
+	})
+}
+
+// Tokens returns every token secret of an account, revoked ones included,
+// for tests that scan output for leaks.
 func (s *Server) Tokens(a *Account) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

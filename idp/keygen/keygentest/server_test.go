@@ -1,7 +1,10 @@
 package keygentest_test
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -213,7 +216,9 @@ func TestBearerChecks(t *testing.T) {
 	require.Equal(t, 401, a.status)
 	require.Equal(t, "TOKEN_EXPIRED", errorCode(t, a))
 	a = b.do(t, http.MethodPost, "/v1/accounts/acme/passwords", `{"meta":{"email":"a@example.com"}}`, "Authorization", "Bearer "+b.admin)
-	require.Equal(t, 401, a.status, "a bearer on the forgot-password route is checked when given") // [infer]
+	require.Equal(t, 204, a.status, "PasswordsController never looks at the bearer, expired or not")
+	a = b.do(t, http.MethodPost, "/v1/accounts/acme/passwords", `{"meta":{"email":"a@example.com"}}`, "Authorization", "Bearer nonsense")
+	require.Equal(t, 204, a.status, "nor at one Keygen never issued")
 }
 
 func TestVersionAndMediaTypes(t *testing.T) {
@@ -241,16 +246,7 @@ func TestVersionAndMediaTypes(t *testing.T) {
 func TestMintingTokensWithBasicAuth(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	mint := func(user, pass string) answer {
-		req, _ := http.NewRequest(http.MethodPost, b.srv.URL()+"/v1/accounts/"+b.acct.ID+"/tokens", nil)
-		req.SetBasicAuth(user, pass)
-		req.Header.Set("Accept", "application/vnd.api+json")
-		res, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer res.Body.Close()
-		raw, _ := io.ReadAll(res.Body)
-		return answer{res.StatusCode, res.Header, string(raw)}
-	}
+	mint := func(user, pass string) answer { return b.mintWith(t, user, pass, "") }
 	a := mint("admin@acme.example", "admin-password")
 	require.Equal(t, 201, a.status, a.body)
 	require.NotEmpty(t, a.header.Get("Location"))
@@ -266,7 +262,7 @@ func TestMintingTokensWithBasicAuth(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(a.body), &doc))
 	require.Equal(t, keygentest.KindAdmin, doc.Data.Attributes.Kind)
 	require.True(t, strings.HasPrefix(doc.Data.Attributes.Token, "admin-"))
-	require.Equal(t, b.clock().Add(14*24*time.Hour), doc.Data.Attributes.Expiry.UTC())
+	require.Contains(t, a.body, `"expiry":null`, "Token#set_default_expiry: an admin's token never expires unless asked")
 	require.Equal(t, 200, b.do(t, http.MethodGet, "/v1/accounts/acme/me", "", "Authorization", "Bearer "+doc.Data.Attributes.Token).status)
 
 	require.Equal(t, "PASSWORD_INVALID", errorCode(t, mint("admin@acme.example", "wrong")))
@@ -314,7 +310,7 @@ func TestWebhookCarriesTheResetTokenSigned(t *testing.T) {
 			} `json:"meta"`
 		}
 		_ = json.Unmarshal([]byte(ev.Data.Attributes.Payload), &payload) // a JSON string inside the JSON
-		received <- got{ev.Data.Attributes.Event, payload.Meta.PasswordResetToken, keygentest.VerifyWebhook(b.srv.PublicKey(), r, body)}
+		received <- got{ev.Data.Attributes.Event, payload.Meta.PasswordResetToken, keygentest.VerifyWebhookAt(b.srv.PublicKey(), r, body, b.clock())}
 	}))
 	defer recv.Close()
 	b.srv.SetWebhook(b.acct, recv.URL+"/hooks/keygen")
@@ -355,4 +351,333 @@ func TestRequestLimitsAndFaults(t *testing.T) {
 	require.Equal(t, "SERVICE_UNAVAILABLE", errorCode(t, a))
 	require.Equal(t, 204, b.reset(t, "d@example.com").status)
 	require.Len(t, b.srv.RequestsTo(keygentest.EndpointPasswords), 5)
+}
+
+func (b *bundle) mintWith(t *testing.T, email, password, body string) answer {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, b.srv.URL()+"/v1/accounts/acme/tokens", strings.NewReader(body))
+	require.NoError(t, err)
+	req.SetBasicAuth(email, password)
+	req.Header.Set("Accept", "application/vnd.api+json")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	return answer{res.StatusCode, res.Header, string(raw)}
+}
+
+func TestMintedTokensKeepTheExpiryAskedForAndCanBeRevoked(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := b.mintWith(t, "admin@acme.example", "admin-password",
+		`{"data":{"type":"tokens","attributes":{"name":"resetq","expiry":"2026-11-22T11:00:30Z"}}}`)
+	require.Equal(t, 201, a.status, a.body)
+	var doc struct {
+		Data struct {
+			ID         string `json:"id"`
+			Attributes struct {
+				Token  string    `json:"token"`
+				Expiry time.Time `json:"expiry"`
+			} `json:"attributes"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(a.body), &doc))
+	require.Equal(t, b.clock().Add(time.Hour), doc.Data.Attributes.Expiry)
+	require.Len(t, b.srv.LiveTokens(b.acct), 3, "the admin's, the product's and the minted one")
+
+	bearer := "Bearer " + doc.Data.Attributes.Token
+	require.Equal(t, 404, b.do(t, http.MethodDelete, "/v1/accounts/acme/tokens/"+newUUID(), "", "Authorization", bearer).status)
+	require.Equal(t, 403, b.do(t, http.MethodDelete, "/v1/accounts/acme/tokens/"+doc.Data.ID, "", "Authorization", "Bearer "+b.product).status,
+		"a product token may not revoke an admin's")
+	a = b.do(t, http.MethodDelete, "/v1/accounts/acme/tokens/"+doc.Data.ID, "", "Authorization", bearer)
+	require.Equal(t, 204, a.status, "a token revokes itself")
+	require.Empty(t, a.body)
+	a = b.do(t, http.MethodGet, "/v1/accounts/acme/me", "", "Authorization", bearer)
+	require.Equal(t, 401, a.status)
+	require.Equal(t, "TOKEN_INVALID", errorCode(t, a))
+	require.Len(t, b.srv.LiveTokens(b.acct), 2)
+
+	b.advance(time.Hour)
+	id := b.srv.AddUser(b.acct, keygentest.User{Email: "member@acme.example", Password: "member-password"})
+	require.NotEmpty(t, id)
+	a = b.mintWith(t, "member@acme.example", "member-password", "")
+	require.Equal(t, 201, a.status, a.body)
+	require.NoError(t, json.Unmarshal([]byte(a.body), &doc))
+	require.Equal(t, b.clock().Add(14*24*time.Hour), doc.Data.Attributes.Expiry, "a role-user bearer's token gets 2 weeks")
+}
+
+func newUUID() string { return "1b4e28ba-2fa1-41d2-883f-0016d3cca427" }
+
+// TestForgotPasswordChecksItsParamsAsTypedParams: 400 with a pointer and
+// the controller's meta, no code, for every shape typed_params refuses.
+func TestForgotPasswordChecksItsParamsAsTypedParams(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, tt := range []struct{ body, pointer, detail string }{
+		{`{"meta":{}}`, "/meta/email", "is missing"},
+		{`{}`, "/meta", "is missing"},
+		{`{"meta":{"email":42}}`, "/meta/email", "type mismatch (received integer expected string)"},
+		{`{"meta":{"email":"a@example.com","deliver":"no"}}`, "/meta/deliver", "type mismatch (received string expected boolean)"},
+		{`{"meta":{"email":""}}`, "/meta/email", "cannot be blank"},
+		{`{"meta":{"email":"a@example.com","name":"x"}}`, "/meta/name", "unpermitted parameter"},
+		{`{"meta":{"email":"a@example.com"},"data":{}}`, "/data", "unpermitted parameter"},
+	} {
+		a := b.do(t, http.MethodPost, "/v1/accounts/acme/passwords", tt.body)
+		require.Equal(t, 400, a.status, tt.body)
+		var doc struct {
+			Meta   map[string]string `json:"meta"`
+			Errors []struct {
+				Title, Detail, Code string
+				Source              map[string]string
+			} `json:"errors"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(a.body), &doc), tt.body)
+		require.NotEmpty(t, doc.Meta["id"], "a controller error carries the request id")
+		require.Equal(t, "Bad request", doc.Errors[0].Title)
+		require.Equal(t, tt.detail, doc.Errors[0].Detail, tt.body)
+		require.Empty(t, doc.Errors[0].Code, tt.body)
+		require.Equal(t, map[string]string{"pointer": tt.pointer}, doc.Errors[0].Source, tt.body)
+	}
+	require.Empty(t, b.srv.Resets())
+	a := b.do(t, http.MethodPost, "/v1/accounts/acme/passwords", `{"meta":{"email":"a@example.com"}}`, "Content-Type", "application/json")
+	require.Equal(t, 204, a.status, "plain JSON is accepted")
+}
+
+// TestErrorBodiesHaveKeygensShapes: the controllers' errors carry
+// meta.id; the throttle's and the middleware's do not; a missing record
+// has no source.
+func TestErrorBodiesHaveKeygensShapes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	hasMeta := func(a answer) bool {
+		var doc map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal([]byte(a.body), &doc), a.body)
+		_, ok := doc["meta"]
+		return ok
+	}
+	admin := []string{"Authorization", "Bearer " + b.admin}
+	a := b.do(t, http.MethodGet, "/v1/accounts/nope/me", "", admin...)
+	require.Equal(t, 404, a.status)
+	require.True(t, hasMeta(a))
+	require.JSONEq(t, `[{"title":"Not found","detail":"The requested account 'nope' was not found","code":"NOT_FOUND"}]`, errorsOf(t, a))
+	a = b.do(t, http.MethodGet, "/v1/accounts/acme/users/nobody@example.com", "", admin...)
+	require.JSONEq(t, `[{"title":"Not found","detail":"The requested user 'nobody@example.com' was not found","code":"NOT_FOUND"}]`, errorsOf(t, a))
+	a = b.do(t, http.MethodGet, "/v1/accounts/acme/me", "")
+	require.True(t, hasMeta(a))
+	require.JSONEq(t, `[{"title":"Unauthorized","detail":"You must be authenticated to complete the request","code":"TOKEN_MISSING","links":{"about":"https://keygen.sh/docs/api/authentication/"}}]`, errorsOf(t, a))
+	a = b.do(t, http.MethodGet, "/v1/accounts/acme/me", "", append(admin, "Keygen-Version", "0.1")...)
+	require.True(t, hasMeta(a), "INVALID_API_VERSION is rescued in the controller")
+	a = b.do(t, http.MethodGet, "/v1/accounts/acme/me", "", append(admin, "Accept", "text/html")...)
+	require.Equal(t, "MIME_TYPE_INVALID", errorCode(t, a))
+	require.False(t, hasMeta(a), "the middleware's error has no meta")
+	for range 5 {
+		b.reset(t, "x@example.com")
+	}
+	a = b.reset(t, "x@example.com")
+	require.Equal(t, 429, a.status)
+	require.False(t, hasMeta(a), "rack-attack's error has no meta")
+}
+
+func errorsOf(t *testing.T, a answer) string {
+	t.Helper()
+	var doc struct {
+		Errors json.RawMessage `json:"errors"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(a.body), &doc), a.body)
+	return string(doc.Errors)
+}
+
+// TestCompletionChecksInKeygensOrder: the user, then the policy (a
+// protected account's managed user), then the parameters, then the token,
+// then its age, then the password.
+func TestCompletionChecksInKeygensOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.srv.Update(func() { b.acct.Protected = true })
+	complete := func(user, body string) answer {
+		return b.do(t, http.MethodPost, "/v1/accounts/acme/users/"+user+"/actions/reset-password", body)
+	}
+	require.Equal(t, 404, complete("nobody@example.com", `{}`).status, "no user: 404 before the parameters are read")
+	require.Equal(t, 403, complete(b.sample.Managed, `{"meta":{"passwordResetToken":"wrong","newPassword":"long-enough"}}`).status,
+		"the policy is checked before the token")
+	require.Equal(t, 403, complete(b.sample.Managed, `{}`).status, "and before the parameters")
+	user := b.sample.Emails[0]
+	a := complete(user, `{"meta":{"newPassword":"long-enough"}}`)
+	require.Equal(t, 400, a.status)
+	require.Contains(t, a.body, `"pointer":"/meta/passwordResetToken"`)
+	require.Equal(t, 404, complete(user, `{"meta":{"passwordResetToken":"wrong","newPassword":"x"}}`).status,
+		"a wrong token before a short password")
+	b.reset(t, user)
+	tok := b.srv.Resets()[0].Token
+	b.advance(25 * time.Hour)
+	require.Equal(t, 401, complete(user, `{"meta":{"passwordResetToken":"`+tok+`","newPassword":"x"}}`).status,
+		"an expired token before a short password")
+}
+
+// TestWebhookSignatureCoversHostWithoutPortAndQuery: Keygen signs the
+// endpoint URL's host without its port and its path with the query.
+func TestWebhookSignatureCoversHostWithoutPortAndQuery(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	type got struct {
+		req  *http.Request
+		body []byte
+	}
+	received := make(chan got, 1)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		received <- got{r.Clone(r.Context()), body}
+	}))
+	defer recv.Close()
+	b.srv.SetWebhook(b.acct, recv.URL+"/hooks/keygen?source=keygen&v=1")
+	require.Equal(t, 204, b.reset(t, b.sample.Emails[0], "false").status)
+	var g got
+	select {
+	case g = <-received:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no webhook")
+	}
+	require.NoError(t, keygentest.VerifyWebhookAt(b.srv.PublicKey(), g.req, g.body, b.clock()))
+	require.Empty(t, g.req.Header.Get("X-Signature"), "no legacy signature for an account made today")
+
+	// The signing string, built by hand as WebhookWorker builds it.
+	sig := g.req.Header.Get("Keygen-Signature")
+	require.Contains(t, sig, `keyid="`+b.acct.ID+`", algorithm="ed25519"`)
+	raw := sig[strings.Index(sig, `signature="`)+len(`signature="`):]
+	raw = raw[:strings.Index(raw, `"`)]
+	sigBytes, err := base64.StdEncoding.DecodeString(raw)
+	require.NoError(t, err)
+	signing := "(request-target): post /hooks/keygen?source=keygen&v=1\nhost: 127.0.0.1\ndate: " +
+		g.req.Header.Get("Date") + "\ndigest: " + g.req.Header.Get("Digest")
+	require.True(t, ed25519.Verify(b.srv.PublicKey(), []byte(signing), sigBytes), "host without port, path with query")
+
+	tampered := g.req.Clone(g.req.Context())
+	tampered.RequestURI = "/hooks/keygen?source=keygen&v=2"
+	require.Error(t, keygentest.VerifyWebhookAt(b.srv.PublicKey(), tampered, g.body, b.clock()), "the query is signed")
+	require.ErrorContains(t, keygentest.VerifyWebhookAt(b.srv.PublicKey(), g.req, g.body, b.clock().Add(10*time.Minute)),
+		"not within", "a delivery replayed later is refused")
+	require.ErrorContains(t, keygentest.VerifyWebhookAt(b.srv.PublicKey(), g.req, append(g.body, ' '), b.clock()), "digest")
+}
+
+// TestWebhookToARefusedConnectionIsNeverRetried: Keygen marks the event
+// FAILED at once; only error statuses and timeouts are retried.
+func TestWebhookToARefusedConnectionIsNeverRetried(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	url := closed.URL
+	closed.Close() // nothing listens there now
+	b.srv.SetWebhook(b.acct, url+"/hooks")
+	b.srv.SetWebhookRetries(3, time.Millisecond)
+	require.Equal(t, 204, b.reset(t, b.sample.Emails[0], "false").status)
+	b.srv.WaitForWebhooks()
+	ds := b.srv.Deliveries()
+	require.Len(t, ds, 1, "one attempt, no retry")
+	require.True(t, ds[0].Failed)
+	require.Contains(t, ds[0].Err, "refused")
+}
+
+func TestWebhookEndpointsAreListedAndDeliveredAsKeygenDoes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var mu sync.Mutex
+	hits := map[string]int{}
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits[r.URL.Path]++
+		mu.Unlock()
+	}))
+	defer recv.Close()
+	me := b.do(t, http.MethodGet, "/v1/accounts/acme/me", "", "Authorization", "Bearer "+b.product)
+	var doc struct {
+		Data struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(me.body), &doc))
+	productID := doc.Data.ID
+	b.srv.AddWebhookEndpoint(b.acct, keygentest.WebhookEndpoint{URL: recv.URL + "/all", Subscriptions: []string{"*"}})
+	b.srv.AddWebhookEndpoint(b.acct, keygentest.WebhookEndpoint{URL: recv.URL + "/licenses", Subscriptions: []string{"license.created"}})
+	b.srv.AddWebhookEndpoint(b.acct, keygentest.WebhookEndpoint{URL: recv.URL + "/product", Subscriptions: []string{"user.password-reset"}, Product: productID})
+	for i := range 12 {
+		b.srv.AddWebhookEndpoint(b.acct, keygentest.WebhookEndpoint{URL: fmt.Sprintf("%s/spare-%d", recv.URL, i), Subscriptions: []string{"machine.created"}})
+	}
+
+	list := func(bearer, query string) (int, []string) {
+		a := b.do(t, http.MethodGet, "/v1/accounts/acme/webhook-endpoints"+query, "", "Authorization", "Bearer "+bearer)
+		var doc struct {
+			Data []struct {
+				Attributes struct {
+					URL string `json:"url"`
+				} `json:"attributes"`
+			} `json:"data"`
+		}
+		if a.status == 200 {
+			require.NoError(t, json.Unmarshal([]byte(a.body), &doc))
+		}
+		var urls []string
+		for _, d := range doc.Data {
+			urls = append(urls, d.Attributes.URL)
+		}
+		return a.status, urls
+	}
+	status, urls := list(b.admin, "")
+	require.Equal(t, 200, status)
+	require.Len(t, urls, 10, "the first 10 without a page")
+	_, urls = list(b.admin, "?page[number]=1&page[size]=100")
+	require.Len(t, urls, 15)
+	_, urls = list(b.admin, "?page[number]=2&page[size]=10")
+	require.Len(t, urls, 5)
+	_, urls = list(b.product, "?page[number]=1&page[size]=100")
+	require.Equal(t, []string{recv.URL + "/product"}, urls, "a product sees its own endpoints")
+	status, _ = list("nonsense", "")
+	require.Equal(t, 401, status)
+
+	require.Equal(t, 204, b.reset(t, b.sample.Emails[0], "false").status)
+	require.Equal(t, 204, b.reset(t, "admin@acme.example", "false").status)
+	b.srv.WaitForWebhooks()
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, map[string]int{"/all": 2, "/product": 1}, hits,
+		"* takes every event; a product's endpoint gets no staff user's; others are not subscribed")
+}
+
+// TestEnvironmentsAsEnterpriseEdition: a header on Community Edition is
+// refused; on Enterprise Edition a lookup without it sees only global
+// users, and an unknown environment is refused. Product tokens never see
+// staff.
+func TestEnvironmentsAsEnterpriseEdition(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.srv.AddUser(b.acct, keygentest.User{Email: "prod-user@example.com", Environment: "production"})
+	admin := []string{"Authorization", "Bearer " + b.admin}
+	path := "/v1/accounts/acme/users/prod-user@example.com"
+	a := b.do(t, http.MethodGet, path, "", append(admin, "Keygen-Environment", "production")...)
+	require.Equal(t, 400, a.status)
+	require.Equal(t, "ENVIRONMENT_NOT_SUPPORTED", errorCode(t, a))
+
+	b.srv.SetEdition(keygentest.EditionEE)
+	b.srv.Update(func() { b.acct.Environments = []string{"production"} })
+	require.Equal(t, 404, b.do(t, http.MethodGet, path, "", admin...).status, "without the header: global users only")
+	a = b.do(t, http.MethodGet, path, "", append(admin, "Keygen-Environment", "production")...)
+	require.Equal(t, 200, a.status)
+	require.Equal(t, "EE", a.header.Get("Keygen-Edition"))
+	a = b.do(t, http.MethodGet, path, "", append(admin, "Keygen-Environment", "staging")...)
+	require.Equal(t, "ENVIRONMENT_INVALID", errorCode(t, a))
+	require.Equal(t, 204, b.reset(t, "prod-user@example.com").status, "the forgot-password call finds users in any environment")
+	require.True(t, b.srv.Resets()[0].Known)
+
+	a = b.do(t, http.MethodGet, "/v1/accounts/acme/users/admin@acme.example", "", "Authorization", "Bearer "+b.product)
+	require.Equal(t, 404, a.status, "a product token cannot see staff")
+	require.Equal(t, 200, b.do(t, http.MethodGet, "/v1/accounts/acme/users/"+b.sample.Emails[0], "", "Authorization", "Bearer "+b.product).status)
+}
+
+// TestBannedUsersGetTheResetAnyway: Keygen does not look at the ban.
+func TestBannedUsersGetTheResetAnyway(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	require.NotEmpty(t, b.sample.Banned)
+	require.Equal(t, 204, b.reset(t, b.sample.Banned[0]).status)
+	require.True(t, b.srv.Resets()[0].Known)
+	require.Equal(t, 1, b.srv.Emails())
 }
