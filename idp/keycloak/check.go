@@ -37,12 +37,12 @@ func (p *Provider) Check(ctx context.Context) (idp.CheckReport, error) {
 	if err != nil {
 		return r, err
 	}
-	if resp.status != http.StatusOK {
-		return r, p.classify(idp.OpCheck, resp.status, resp.header, resp.body)
+	if resp.Status != http.StatusOK {
+		return r, p.classify(idp.OpCheck, resp.Status, resp.Header, resp.Body)
 	}
 	var users []briefUser
-	if err := json.Unmarshal(resp.body, &users); err != nil {
-		return r, &idp.Error{Kind: idp.Configuration, Op: idp.OpCheck, Status: resp.status,
+	if err := json.Unmarshal(resp.Body, &users); err != nil {
+		return r, &idp.Error{Kind: idp.Configuration, Op: idp.OpCheck, Status: resp.Status,
 			Message: "the user list is not JSON", Hint: "base_url " + p.cfg.BaseURL + " does not look like Keycloak's admin API"}
 	}
 	r.Lines = append(r.Lines, fmt.Sprintf("realm: %q found at %s", p.cfg.Realm, p.adminURL("", nil)))
@@ -58,8 +58,8 @@ func (p *Provider) Check(ctx context.Context) (idp.CheckReport, error) {
 			return r, err
 		}
 		var n int
-		if cresp.status != http.StatusOK || json.Unmarshal(cresp.body, &n) != nil {
-			return r, p.classify(idp.OpCheck, cresp.status, cresp.header, cresp.body)
+		if cresp.Status != http.StatusOK || json.Unmarshal(cresp.Body, &n) != nil {
+			return r, p.classify(idp.OpCheck, cresp.Status, cresp.Header, cresp.Body)
 		}
 		if n > 0 {
 			return r, &idp.Error{Kind: idp.Permission, Op: idp.OpCheck, Status: http.StatusOK,

@@ -55,10 +55,10 @@ func (p *Provider) eventsUsable(ctx context.Context) (bool, string) {
 		AdminEventsEnabled bool `json:"adminEventsEnabled"`
 	}
 	switch {
-	case resp.status == http.StatusForbidden:
+	case resp.Status == http.StatusForbidden:
 		e.ok, e.why = false, "resetq may not read the realm's events (give its service account the view-events role)"
-	case resp.status != http.StatusOK || json.Unmarshal(resp.body, &conf) != nil:
-		e.ok, e.why = false, "the events settings answered "+strconv.Itoa(resp.status)
+	case resp.Status != http.StatusOK || json.Unmarshal(resp.Body, &conf) != nil:
+		e.ok, e.why = false, "the events settings answered "+strconv.Itoa(resp.Status)
 	case !conf.AdminEventsEnabled:
 		e.ok, e.why = false, "the realm does not record admin events (Realm settings → Events → Admin events settings)"
 	default:
@@ -119,16 +119,16 @@ func (p *Provider) findEvent(ctx context.Context, q url.Values, path string, sta
 	if err != nil {
 		return false, err
 	}
-	if resp.status != http.StatusOK {
-		return false, p.classify(idp.OpConfirm, resp.status, resp.header, resp.body)
+	if resp.Status != http.StatusOK {
+		return false, p.classify(idp.OpConfirm, resp.Status, resp.Header, resp.Body)
 	}
 	var events []struct {
 		Time          int64  `json:"time"`
 		OperationType string `json:"operationType"`
 		ResourcePath  string `json:"resourcePath"`
 	}
-	if err := json.Unmarshal(resp.body, &events); err != nil {
-		return false, &idp.Error{Kind: idp.Transient, Op: idp.OpConfirm, Status: resp.status,
+	if err := json.Unmarshal(resp.Body, &events); err != nil {
+		return false, &idp.Error{Kind: idp.Transient, Op: idp.OpConfirm, Status: resp.Status,
 			Message: "the admin events are not a JSON list"}
 	}
 	from := start.Add(-confirmSkew).UnixMilli()

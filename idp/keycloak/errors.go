@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/idp/internal/apiclient"
 )
 
 // body is the union of Keycloak's four error shapes (keycloak.md §7):
@@ -30,15 +31,15 @@ func parseBody(b []byte) (code, msg string) {
 	var e body
 	if json.Unmarshal(b, &e) != nil {
 		// Not JSON: a proxy's page. Keep a short, single-line excerpt.
-		return "", idp.Excerpt(string(b), 120)
+		return "", apiclient.Excerpt(string(b), 120)
 	}
 	switch {
 	case e.ErrorMessage != "":
-		return "", idp.Excerpt(e.ErrorMessage, 500)
+		return "", apiclient.Excerpt(e.ErrorMessage, 500)
 	case e.ErrorDescription != "":
-		return idp.Excerpt(e.Error, 100), idp.Excerpt(e.ErrorDescription, 500)
+		return apiclient.Excerpt(e.Error, 100), apiclient.Excerpt(e.ErrorDescription, 500)
 	}
-	return "", idp.Excerpt(e.Error, 500)
+	return "", apiclient.Excerpt(e.Error, 500)
 }
 
 // smtpPrefix starts every message of a failed execute-actions email; newer
@@ -50,7 +51,7 @@ const smtpPrefix = "Failed to send execute actions email"
 func (p *Provider) classify(op string, status int, h http.Header, b []byte) *idp.Error {
 	code, msg := parseBody(b)
 	e := &idp.Error{Kind: idp.InvalidRequest, Op: op, Status: status, Code: code, Message: msg,
-		RetryAfter: idp.ParseRetryAfter(h, time.Now())}
+		RetryAfter: apiclient.RetryAfter(h, time.Now())}
 	switch {
 	case status == http.StatusTooManyRequests,
 		status == http.StatusServiceUnavailable && e.RetryAfter > 0:
@@ -161,19 +162,19 @@ func (p *Provider) tokenError(err error) *idp.Error {
 			return &idp.Error{Kind: idp.Configuration, Op: idp.OpToken, Message: "the token endpoint did not answer with a token",
 				Hint: "check base_url: " + p.tokenURL() + " answered 2xx with something that is not an OAuth token"}
 		}
-		return idp.NetworkError(idp.OpToken, err)
+		return apiclient.NetworkError(idp.OpToken, err)
 	}
 	status := re.Response.StatusCode
-	scrub := func(s string) string { return string(idp.Scrub([]byte(s), p.cfg.ClientSecret, p.cfg.Password)) }
+	scrub := func(s string) string { return string(apiclient.Scrub([]byte(s), p.cfg.ClientSecret, p.cfg.Password)) }
 	code, desc := scrub(re.ErrorCode), scrub(re.ErrorDescription)
 	if code == "" && desc == "" {
-		code, desc = parseBody(idp.Scrub(re.Body, p.cfg.ClientSecret, p.cfg.Password))
+		code, desc = parseBody(apiclient.Scrub(re.Body, p.cfg.ClientSecret, p.cfg.Password))
 		if code == "" {
 			code, desc = desc, ""
 		}
 	}
 	e := &idp.Error{Kind: idp.Credentials, Op: idp.OpToken, Status: status, Code: code, Message: desc,
-		RetryAfter: idp.ParseRetryAfter(re.Response.Header, time.Now())}
+		RetryAfter: apiclient.RetryAfter(re.Response.Header, time.Now())}
 	client, realm := p.cfg.ClientID, p.tokenRealm()
 	switch {
 	case status == http.StatusTooManyRequests, status == http.StatusServiceUnavailable && e.RetryAfter > 0:

@@ -1,12 +1,10 @@
 package keycloak
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,6 +15,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/idp/internal/apiclient"
 )
 
 // Grants resetq can take an admin token with.
@@ -80,8 +79,8 @@ const DefaultResetTimeout = 150 * time.Second
 type Provider struct {
 	cfg    Config
 	base   string
-	client *http.Client
-	tokens *idp.TokenCache[*oauth2.Token]
+	client *apiclient.Client
+	tokens *apiclient.TokenCache[*oauth2.Token]
 	events eventsProbe
 }
 
@@ -128,11 +127,15 @@ func New(cfg Config) (*Provider, error) {
 	case cfg.RedirectURI != "" && cfg.LinkClientID == "":
 		return nil, errors.New("keycloak: a redirect URI needs a link client id")
 	}
-	p := &Provider{cfg: cfg, base: strings.TrimSuffix(cfg.BaseURL, "/"), client: cfg.HTTPClient}
-	if p.client == nil {
-		p.client = &http.Client{Transport: http.DefaultTransport}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: http.DefaultTransport}
 	}
-	p.tokens = &idp.TokenCache[*oauth2.Token]{Fetch: p.fetchToken, Timeout: cfg.Timeout}
+	p := &Provider{cfg: cfg, base: strings.TrimSuffix(cfg.BaseURL, "/"), client: &apiclient.Client{
+		HTTP: hc, MediaType: "application/json", UserAgent: cfg.UserAgent, Timeout: cfg.Timeout,
+		Secrets: []string{cfg.ClientSecret, cfg.Password},
+	}}
+	p.tokens = &apiclient.TokenCache[*oauth2.Token]{Fetch: p.fetchToken, Timeout: cfg.Timeout}
 	return p, nil
 }
 
@@ -154,7 +157,7 @@ func (p *Provider) adminURL(path string, q url.Values) string {
 // grant it first tries the previous token's refresh token, which saves a
 // password login (brute-force detection counts those).
 func (p *Provider) fetchToken(ctx context.Context, prev *oauth2.Token) (*oauth2.Token, time.Duration, error) {
-	ctx = context.WithValue(idp.WithOperation(ctx, idp.OpToken), oauth2.HTTPClient, p.uaClient())
+	ctx = context.WithValue(idp.WithOperation(ctx, idp.OpToken), oauth2.HTTPClient, p.client.WithUserAgent())
 	endpoint := oauth2.Endpoint{TokenURL: p.tokenURL(), AuthStyle: oauth2.AuthStyleInParams}
 	start := time.Now()
 	var t *oauth2.Token
@@ -194,98 +197,22 @@ func (p *Provider) fetchToken(ctx context.Context, prev *oauth2.Token) (*oauth2.
 
 var errNoAccessToken = errors.New("token endpoint answered without an access_token")
 
-// uaClient returns the HTTP client with the User-Agent added, for the
-// oauth2 package, which builds its own requests.
-func (p *Provider) uaClient() *http.Client {
-	c := *p.client
-	next := c.Transport
-	if next == nil {
-		next = http.DefaultTransport
-	}
-	c.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		r = r.Clone(r.Context())
-		r.Header.Set("User-Agent", p.cfg.UserAgent)
-		return next.RoundTrip(r)
-	})
-	return &c
-}
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// response is an admin API answer, read in full.
-type response struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
 // admin makes one admin API call with a valid token. A 401 gets one more
 // try with a freshly fetched token; a second 401 means Keycloak rejects
 // what it just issued, which no retry will fix.
-func (p *Provider) admin(ctx context.Context, op, method, rawURL string, payload []byte) (*response, error) {
-	for attempt := 0; ; attempt++ {
-		tok, err := p.tokens.Token(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, idp.NetworkError(op, ctx.Err())
-			}
-			return nil, p.tokenError(err)
-		}
-		resp, err := p.send(ctx, op, method, rawURL, tok.AccessToken, payload)
-		if err != nil {
-			return nil, err
-		}
-		if resp.status != http.StatusUnauthorized {
-			return resp, nil
-		}
-		p.tokens.Invalidate(tok)
-		if attempt > 0 {
-			_, msg := parseBody(resp.body)
-			return nil, &idp.Error{Kind: idp.Credentials, Op: op, Status: resp.status, Message: msg,
-				Hint: fmt.Sprintf("Keycloak answers 401 to a token realm %q just issued: the token realm cannot "+
-					"administer realm %q, or a proxy strips the Authorization header", p.cfg.TokenRealm, p.cfg.Realm)}
-		}
-	}
-}
-
-func (p *Provider) send(ctx context.Context, op, method, rawURL, bearer string, payload []byte) (*response, error) {
-	timeout := p.cfg.Timeout
+func (p *Provider) admin(ctx context.Context, op, method, rawURL string, payload []byte) (*apiclient.Response, error) {
+	r := apiclient.Request{Op: op, Method: method, URL: rawURL, Body: payload}
 	if op == idp.OpReset {
-		timeout = p.cfg.ResetTimeout
+		r.Timeout = p.cfg.ResetTimeout
 	}
-	ctx, cancel := context.WithTimeout(idp.WithOperation(ctx, op), timeout)
-	defer cancel()
-	ctx, sent := idp.WatchSent(ctx)
-	var rd io.Reader
-	if payload != nil {
-		rd = bytes.NewReader(payload)
+	resp, err := apiclient.WithToken(ctx, p.client, p.tokens, func(t *oauth2.Token) string { return t.AccessToken }, r)
+	if err != nil || resp.Status != http.StatusUnauthorized {
+		return resp, err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, rawURL, rd)
-	if err != nil {
-		return nil, &idp.Error{Kind: idp.Configuration, Op: op, Message: "cannot build request", Err: err}
-	}
-	req.Header.Set("Authorization", "Bearer "+bearer)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", p.cfg.UserAgent)
-	if payload != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := p.client.Do(req)
-	if err != nil {
-		if sent() {
-			return nil, idp.NoAnswer(op, err)
-		}
-		return nil, idp.NetworkError(op, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	if err != nil {
-		return nil, idp.NoAnswer(op, err)
-	}
-	b = idp.Scrub(b, bearer, p.cfg.ClientSecret, p.cfg.Password)
-	return &response{status: res.StatusCode, header: res.Header, body: b}, nil
+	_, msg := parseBody(resp.Body)
+	return nil, &idp.Error{Kind: idp.Credentials, Op: op, Status: resp.Status, Message: msg,
+		Hint: fmt.Sprintf("Keycloak answers 401 to a token realm %q just issued: the token realm cannot "+
+			"administer realm %q, or a proxy strips the Authorization header", p.cfg.TokenRealm, p.cfg.Realm)}
 }
 
 // briefUser is what a brief user search returns that resetq reads.
@@ -348,13 +275,13 @@ func (p *Provider) search(ctx context.Context, q url.Values, field, value string
 	if err != nil {
 		return nil, err
 	}
-	if resp.status != http.StatusOK {
-		return nil, p.classify(idp.OpLookup, resp.status, resp.header, resp.body)
+	if resp.Status != http.StatusOK {
+		return nil, p.classify(idp.OpLookup, resp.Status, resp.Header, resp.Body)
 	}
 	var users []briefUser
-	if err := json.Unmarshal(resp.body, &users); err != nil {
-		return nil, &idp.Error{Kind: idp.Configuration, Op: idp.OpLookup, Status: resp.status,
-			Message: "the user search answered 200 with something that is not a list of users: " + idp.Excerpt(string(resp.body), 80),
+	if err := json.Unmarshal(resp.Body, &users); err != nil {
+		return nil, &idp.Error{Kind: idp.Configuration, Op: idp.OpLookup, Status: resp.Status,
+			Message: "the user search answered 200 with something that is not a list of users: " + apiclient.Excerpt(string(resp.Body), 80),
 			Hint: "something in front of Keycloak (a login page, a proxy) answers for " + p.adminURL("/users", nil) +
 				": check base_url"}
 	}
@@ -400,10 +327,10 @@ func (p *Provider) Reset(ctx context.Context, req idp.Request) error {
 	start := time.Now()
 	resp, err := p.admin(ctx, idp.OpReset, http.MethodPut,
 		p.adminURL("/users/"+url.PathEscape(id)+"/execute-actions-email", q), payload)
-	if err == nil && resp.status == http.StatusGatewayTimeout {
+	if err == nil && resp.Status == http.StatusGatewayTimeout {
 		// A proxy stopped waiting; Keycloak goes on sending.
-		_, msg := parseBody(resp.body)
-		err = &idp.Error{Kind: idp.Unconfirmed, Op: idp.OpReset, Status: resp.status,
+		_, msg := parseBody(resp.Body)
+		err = &idp.Error{Kind: idp.Unconfirmed, Op: idp.OpReset, Status: resp.Status,
 			Message: "a proxy gave up waiting for Keycloak's answer (" + msg + "): Keycloak may have sent the mail"}
 	}
 	if err != nil {
@@ -413,15 +340,15 @@ func (p *Provider) Reset(ctx context.Context, req idp.Request) error {
 		return err
 	}
 	switch {
-	case resp.status == http.StatusNoContent:
+	case resp.Status == http.StatusNoContent:
 		return nil
-	case resp.status >= 200 && resp.status < 300:
+	case resp.Status >= 200 && resp.Status < 300:
 		// Keycloak answers 204 and nothing else: another 2xx is something
 		// in front of it (a login page, a proxy's own answer).
-		return &idp.Error{Kind: idp.Configuration, Op: idp.OpReset, Status: resp.status,
-			Message: "execute-actions-email answered " + strconv.Itoa(resp.status) + " instead of 204: " + idp.Excerpt(string(resp.body), 80),
-			Hint: "Keycloak answers 204 to execute-actions-email; " + strconv.Itoa(resp.status) + " comes from something in front of it " +
+		return &idp.Error{Kind: idp.Configuration, Op: idp.OpReset, Status: resp.Status,
+			Message: "execute-actions-email answered " + strconv.Itoa(resp.Status) + " instead of 204: " + apiclient.Excerpt(string(resp.Body), 80),
+			Hint: "Keycloak answers 204 to execute-actions-email; " + strconv.Itoa(resp.Status) + " comes from something in front of it " +
 				"(a proxy, a login page): check base_url " + p.cfg.BaseURL + " and the proxy's routes"}
 	}
-	return p.classify(idp.OpReset, resp.status, resp.header, resp.body)
+	return p.classify(idp.OpReset, resp.Status, resp.Header, resp.Body)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/idp/internal/apiclient"
 )
 
 // preflightEvery is how long a passed preflight is trusted before a reset
@@ -47,12 +48,12 @@ func (p *Provider) Check(ctx context.Context) (idp.CheckReport, error) {
 	if p.minted != nil {
 		r.Lines = append(r.Lines, fmt.Sprintf("minted tokens expire after %s and are revoked when the worker stops", p.cfg.TokenExpiry))
 	}
-	account := res.header.Get("Keygen-Account")
+	account := res.Header.Get("Keygen-Account")
 	if account == "" {
 		account = p.cfg.Account
 	}
 	r.Lines = append(r.Lines, fmt.Sprintf("account: %s reachable at %s", account, p.accountURL("")))
-	version := res.header.Get("Keygen-Version")
+	version := res.Header.Get("Keygen-Version")
 	if version == "" {
 		version = p.cfg.APIVersion + " (not echoed)"
 	}
@@ -88,12 +89,12 @@ type bearer struct {
 	Email, Role, Name string
 }
 
-func (p *Provider) whoami(ctx context.Context) (bearer, *response, error) {
+func (p *Provider) whoami(ctx context.Context) (bearer, *apiclient.Response, error) {
 	res, err := p.call(ctx, idp.OpCheck, http.MethodGet, p.accountURL("/me"), nil, true)
 	if err != nil {
 		return bearer{}, nil, err
 	}
-	if res.status != http.StatusOK {
+	if res.Status != http.StatusOK {
 		return bearer{}, nil, p.classify(idp.OpCheck, res)
 	}
 	var me struct {
@@ -107,8 +108,8 @@ func (p *Provider) whoami(ctx context.Context) (bearer, *response, error) {
 			} `json:"attributes"`
 		} `json:"data"`
 	}
-	if err := json.Unmarshal(res.body, &me); err != nil || me.Data.ID == "" {
-		return bearer{}, nil, &idp.Error{Kind: idp.Configuration, Op: idp.OpCheck, Status: res.status,
+	if err := json.Unmarshal(res.Body, &me); err != nil || me.Data.ID == "" {
+		return bearer{}, nil, &idp.Error{Kind: idp.Configuration, Op: idp.OpCheck, Status: res.Status,
 			Message: "GET /me did not answer with a bearer", Hint: p.base + " does not look like Keygen's API"}
 	}
 	a := me.Data.Attributes
@@ -173,9 +174,9 @@ func (p *Provider) webhookEndpoints(ctx context.Context) ([]hookEndpoint, error)
 		if err != nil {
 			return nil, err
 		}
-		if res.status != http.StatusOK {
+		if res.Status != http.StatusOK {
 			e := p.classify(idp.OpCheck, res)
-			if res.status == http.StatusForbidden && e.Kind == idp.Permission {
+			if res.Status == http.StatusForbidden && e.Kind == idp.Permission {
 				e.Hint = "with deliver: false resetq must see that a webhook endpoint subscribes to " + EventPasswordReset +
 					", and this token may not list webhook endpoints: use an admin, developer, read-only or product token"
 			}
@@ -184,8 +185,8 @@ func (p *Provider) webhookEndpoints(ctx context.Context) ([]hookEndpoint, error)
 		var doc struct {
 			Data []hookEndpoint `json:"data"`
 		}
-		if err := json.Unmarshal(res.body, &doc); err != nil {
-			return nil, &idp.Error{Kind: idp.Configuration, Op: idp.OpCheck, Status: res.status,
+		if err := json.Unmarshal(res.Body, &doc); err != nil {
+			return nil, &idp.Error{Kind: idp.Configuration, Op: idp.OpCheck, Status: res.Status,
 				Message: "the webhook endpoint list is not JSON:API", Hint: p.base + " does not look like Keygen's API"}
 		}
 		all = append(all, doc.Data...)

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/idp/internal/apiclient"
 )
 
 // FuzzClassify feeds any answer to the error classifier: it must not panic,
@@ -29,7 +30,7 @@ func FuzzClassify(f *testing.F) {
 		if reset != "" {
 			h.Set("X-RateLimit-Reset", reset)
 		}
-		e := p.classify(idp.OpReset, &response{status: status, header: h, body: body})
+		e := p.classify(idp.OpReset, &apiclient.Response{Status: status, Header: h, Body: body})
 		if e == nil || e.Kind.String() == "" {
 			t.Fatalf("no kind for %d %q", status, body)
 		}

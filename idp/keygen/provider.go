@@ -1,18 +1,17 @@
 package keygen
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/idp/internal/apiclient"
 )
 
 // Defaults.
@@ -64,10 +63,12 @@ type Config struct {
 type Provider struct {
 	cfg    Config
 	base   string
-	client *http.Client
-	minted *idp.TokenCache[mintedToken] // nil with a static token
-	held   heldTokens
-	pre    preflight
+	client *apiclient.Client
+	// adminHeader is sent on admin calls.
+	adminHeader http.Header
+	minted      *apiclient.TokenCache[mintedToken] // nil with a static token
+	held        heldTokens
+	pre         preflight
 }
 
 var (
@@ -104,12 +105,20 @@ func New(cfg Config) (*Provider, error) {
 	case cfg.Token != "" && cfg.Email != "":
 		return nil, errors.New("keygen: give a token or an email and password, not both")
 	}
-	p := &Provider{cfg: cfg, base: strings.TrimSuffix(cfg.BaseURL, "/"), client: cfg.HTTPClient}
-	if p.client == nil {
-		p.client = &http.Client{Transport: http.DefaultTransport}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: http.DefaultTransport}
+	}
+	p := &Provider{cfg: cfg, base: strings.TrimSuffix(cfg.BaseURL, "/"), client: &apiclient.Client{
+		HTTP: hc, MediaType: mediaType, UserAgent: cfg.UserAgent, Timeout: cfg.Timeout,
+		Header:  http.Header{"Keygen-Version": {cfg.APIVersion}},
+		Secrets: []string{cfg.Token, cfg.Password},
+	}}
+	if cfg.Environment != "" {
+		p.adminHeader = http.Header{"Keygen-Environment": {cfg.Environment}}
 	}
 	if cfg.Token == "" {
-		p.minted = &idp.TokenCache[mintedToken]{Fetch: p.mint, Timeout: cfg.Timeout}
+		p.minted = &apiclient.TokenCache[mintedToken]{Fetch: p.mint, Timeout: cfg.Timeout}
 	}
 	return p, nil
 }
@@ -118,96 +127,21 @@ func (p *Provider) accountURL(path string) string {
 	return p.base + "/v1/accounts/" + url.PathEscape(p.cfg.Account) + path
 }
 
-// response is an answer, read in full.
-type response struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-// request is one call to Keygen.
-type request struct {
-	op, method, url string
-	bearer          string
-	basic           [2]string
-	payload         []byte
-	// admin calls carry Keygen-Environment. The forgot-password call does
-	// not: Keygen finds its user in any environment, and picks the
-	// webhook endpoints of the user's own.
-	admin bool
-}
-
-func (p *Provider) send(ctx context.Context, r request) (*response, error) {
-	ctx, cancel := context.WithTimeout(idp.WithOperation(ctx, r.op), p.cfg.Timeout)
-	defer cancel()
-	ctx, sent := idp.WatchSent(ctx)
-	var rd io.Reader
-	if r.payload != nil {
-		rd = bytes.NewReader(r.payload)
-	}
-	req, err := http.NewRequestWithContext(ctx, r.method, r.url, rd)
-	if err != nil {
-		return nil, &idp.Error{Kind: idp.Configuration, Op: r.op, Message: "cannot build request", Err: err}
-	}
-	req.Header.Set("Accept", mediaType)
-	req.Header.Set("Keygen-Version", p.cfg.APIVersion)
-	req.Header.Set("User-Agent", p.cfg.UserAgent)
-	if r.admin && p.cfg.Environment != "" {
-		req.Header.Set("Keygen-Environment", p.cfg.Environment)
-	}
-	if r.payload != nil {
-		req.Header.Set("Content-Type", mediaType)
-	}
-	switch {
-	case r.bearer != "":
-		req.Header.Set("Authorization", "Bearer "+r.bearer)
-	case r.basic[0] != "":
-		req.SetBasicAuth(r.basic[0], r.basic[1])
-	}
-	res, err := p.client.Do(req)
-	if err != nil {
-		if sent() {
-			return nil, idp.NoAnswer(r.op, err)
-		}
-		return nil, idp.NetworkError(r.op, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	if err != nil {
-		return nil, idp.NoAnswer(r.op, err)
-	}
-	if res.StatusCode >= 300 {
-		// An error page may echo the request; a success (a minted token)
-		// is read as it is.
-		b = idp.Scrub(b, r.bearer, p.cfg.Token, p.cfg.Password)
-	}
-	return &response{status: res.StatusCode, header: res.Header, body: b}, nil
-}
-
 // call makes an authenticated request. With a minted token, a 401 mints a
 // new one and tries once more; a static token that Keygen rejects halts.
-// admin says whether it carries Keygen-Environment.
-func (p *Provider) call(ctx context.Context, op, method, rawURL string, payload []byte, admin bool) (*response, error) {
-	for attempt := 0; ; attempt++ {
-		bearer := mintedToken{value: p.cfg.Token}
-		if p.minted != nil {
-			var err error
-			if bearer, err = p.minted.Token(ctx); err != nil {
-				if ctx.Err() != nil {
-					return nil, idp.NetworkError(op, ctx.Err())
-				}
-				return nil, err
-			}
-		}
-		res, err := p.send(ctx, request{op: op, method: method, url: rawURL, bearer: bearer.value, payload: payload, admin: admin})
-		if err != nil {
-			return nil, err
-		}
-		if res.status != http.StatusUnauthorized || p.minted == nil || attempt > 0 {
-			return res, nil
-		}
-		p.minted.Invalidate(bearer)
+// admin calls carry Keygen-Environment. The forgot-password call does not:
+// Keygen finds its user in any environment, and picks the webhook endpoints
+// of the user's own.
+func (p *Provider) call(ctx context.Context, op, method, rawURL string, payload []byte, admin bool) (*apiclient.Response, error) {
+	r := apiclient.Request{Op: op, Method: method, URL: rawURL, Body: payload}
+	if admin {
+		r.Header = p.adminHeader
 	}
+	if p.minted == nil {
+		r.Bearer = p.cfg.Token
+		return p.client.Do(ctx, r)
+	}
+	return apiclient.WithToken(ctx, p.client, p.minted, func(t mintedToken) string { return t.value }, r)
 }
 
 // keygenUser is what resetq reads of a user resource.
@@ -243,15 +177,15 @@ func (p *Provider) Reset(ctx context.Context, req idp.Request) error {
 		if err != nil {
 			return err
 		}
-		if res.status != http.StatusOK {
+		if res.Status != http.StatusOK {
 			return p.classify(idp.OpLookup, res)
 		}
 		var u keygenUser
-		if err := json.Unmarshal(res.body, &u); err != nil || u.Data.Type != "users" {
-			return &idp.Error{Kind: idp.Transient, Op: idp.OpLookup, Status: res.status, Message: "the user lookup answered something that is not a user"}
+		if err := json.Unmarshal(res.Body, &u); err != nil || u.Data.Type != "users" {
+			return &idp.Error{Kind: idp.Transient, Op: idp.OpLookup, Status: res.Status, Message: "the user lookup answered something that is not a user"}
 		}
 		if !strings.EqualFold(u.Data.Attributes.Email, email) {
-			return &idp.Error{Kind: idp.UserNotFound, Op: idp.OpLookup, Status: res.status, Message: "no user with that email"}
+			return &idp.Error{Kind: idp.UserNotFound, Op: idp.OpLookup, Status: res.Status, Message: "no user with that email"}
 		}
 	}
 	payload, _ := json.Marshal(map[string]any{"meta": map[string]any{"email": email, "deliver": p.cfg.Deliver}})
@@ -267,13 +201,13 @@ func (p *Provider) Reset(ctx context.Context, req idp.Request) error {
 		return err
 	}
 	switch {
-	case res.status == http.StatusNoContent:
+	case res.Status == http.StatusNoContent:
 		return nil
-	case res.status >= 200 && res.status < 300:
+	case res.Status >= 200 && res.Status < 300:
 		// Keygen answers 204 and nothing else, whoever the user: another
 		// 2xx (a 200 with a login page) is something in front of it.
-		return &idp.Error{Kind: idp.Configuration, Op: idp.OpReset, Status: res.status,
-			Message: fmt.Sprintf("answered %d where Keygen always answers 204", res.status),
+		return &idp.Error{Kind: idp.Configuration, Op: idp.OpReset, Status: res.Status,
+			Message: fmt.Sprintf("answered %d where Keygen always answers 204", res.Status),
 			Hint:    fmt.Sprintf("something other than Keygen answers at %s (a proxy, a captive portal, a wrong base_url): no reset can be trusted to have gone out", p.base)}
 	}
 	return p.classify(idp.OpReset, res)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/idp/internal/apiclient"
 )
 
 // mintedToken is a token minted with a password: its id, to revoke it, and
@@ -75,12 +76,12 @@ func (p *Provider) mint(ctx context.Context, _ mintedToken) (mintedToken, time.D
 	}
 	expiry := time.Now().Add(p.cfg.TokenExpiry).UTC().Truncate(time.Second)
 	body := fmt.Appendf(nil, `{"data":{"type":"tokens","attributes":{"name":"resetq","expiry":%q}}}`, expiry.Format(time.RFC3339))
-	res, err := p.send(ctx, request{op: idp.OpToken, method: http.MethodPost, url: p.accountURL("/tokens"),
-		basic: [2]string{p.cfg.Email, p.cfg.Password}, payload: body, admin: true})
+	res, err := p.client.Do(ctx, apiclient.Request{Op: idp.OpToken, Method: http.MethodPost, URL: p.accountURL("/tokens"),
+		Basic: [2]string{p.cfg.Email, p.cfg.Password}, Body: body, Header: p.adminHeader})
 	if err != nil {
 		return mintedToken{}, 0, err
 	}
-	if res.status != http.StatusCreated && res.status != http.StatusOK {
+	if res.Status != http.StatusCreated && res.Status != http.StatusOK {
 		return mintedToken{}, 0, p.classify(idp.OpToken, res)
 	}
 	var doc struct {
@@ -92,8 +93,8 @@ func (p *Provider) mint(ctx context.Context, _ mintedToken) (mintedToken, time.D
 			} `json:"attributes"`
 		} `json:"data"`
 	}
-	if err := json.Unmarshal(res.body, &doc); err != nil || doc.Data.Attributes.Token == "" {
-		return mintedToken{}, 0, &idp.Error{Kind: idp.Configuration, Op: idp.OpToken, Status: res.status,
+	if err := json.Unmarshal(res.Body, &doc); err != nil || doc.Data.Attributes.Token == "" {
+		return mintedToken{}, 0, &idp.Error{Kind: idp.Configuration, Op: idp.OpToken, Status: res.Status,
 			Message: "the token endpoint answered without a token", Hint: "check base_url: is it a Keygen server?"}
 	}
 	tok := mintedToken{id: doc.Data.ID, value: doc.Data.Attributes.Token}
@@ -104,7 +105,7 @@ func (p *Provider) mint(ctx context.Context, _ mintedToken) (mintedToken, time.D
 	p.held.add(tok, end)
 	life := time.Until(end)
 	if life <= 0 {
-		return mintedToken{}, 0, &idp.Error{Kind: idp.Configuration, Op: idp.OpToken, Status: res.status,
+		return mintedToken{}, 0, &idp.Error{Kind: idp.Configuration, Op: idp.OpToken, Status: res.Status,
 			Message: "Keygen minted a token that has already expired", Hint: "check the clock of this machine"}
 	}
 	return tok, life, nil
@@ -121,13 +122,13 @@ func (p *Provider) Release(ctx context.Context) error {
 		if t.id == "" {
 			continue // a server that did not say; it expires by itself
 		}
-		res, err := p.send(ctx, request{op: idp.OpToken, method: http.MethodDelete,
-			url: p.accountURL("/tokens/" + url.PathEscape(t.id)), bearer: t.value, admin: true})
+		res, err := p.client.Do(ctx, apiclient.Request{Op: idp.OpToken, Method: http.MethodDelete,
+			URL: p.accountURL("/tokens/" + url.PathEscape(t.id)), Bearer: t.value, Header: p.adminHeader})
 		switch {
 		case err != nil:
 			errs = append(errs, err)
-		case res.status == http.StatusNoContent, res.status == http.StatusOK,
-			res.status == http.StatusNotFound, res.status == http.StatusUnauthorized:
+		case res.Status == http.StatusNoContent, res.Status == http.StatusOK,
+			res.Status == http.StatusNotFound, res.Status == http.StatusUnauthorized:
 		default:
 			errs = append(errs, p.classify(idp.OpToken, res))
 		}

@@ -1,4 +1,4 @@
-package idp_test
+package apiclient_test
 
 import (
 	"context"
@@ -11,14 +11,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/idp/internal/apiclient"
 )
 
 func TestTokenCacheFetchesOnceForManyCallers(t *testing.T) {
 	t.Parallel()
 	var fetches atomic.Int32
 	release := make(chan struct{})
-	c := &idp.TokenCache[string]{Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
+	c := &apiclient.TokenCache[string]{Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
 		fetches.Add(1)
 		<-release
 		return "tok-1", time.Hour, nil
@@ -46,7 +46,7 @@ func TestTokenCacheRefreshesEarlyAndAfterInvalidate(t *testing.T) {
 	var n atomic.Int32
 	var prevs []string
 	var mu sync.Mutex
-	c := &idp.TokenCache[string]{Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
+	c := &apiclient.TokenCache[string]{Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
 		mu.Lock()
 		prevs = append(prevs, prev)
 		mu.Unlock()
@@ -77,7 +77,7 @@ func TestTokenCacheDoesNotCacheErrorsAndSurvivesImpatientCallers(t *testing.T) {
 	t.Parallel()
 	var n atomic.Int32
 	slow := make(chan struct{})
-	c := &idp.TokenCache[string]{Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
+	c := &apiclient.TokenCache[string]{Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
 		if n.Add(1) == 1 {
 			return "", 0, errors.New("denied")
 		}
@@ -104,7 +104,7 @@ func TestTokenCacheRefreshDoesNotStallCallers(t *testing.T) {
 	t.Parallel()
 	var n atomic.Int32
 	second := make(chan struct{})
-	c := &idp.TokenCache[string]{Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
+	c := &apiclient.TokenCache[string]{Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
 		if n.Add(1) == 2 {
 			<-second // the refresh hangs until the test lets it go
 			return "tok-2", time.Hour, nil
@@ -147,7 +147,7 @@ func TestTokenCacheDistrustsAFetchThatATokenRejectionOverlapped(t *testing.T) {
 	t.Parallel()
 	var n atomic.Int32
 	gate := make(chan struct{})
-	c := &idp.TokenCache[string]{Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
+	c := &apiclient.TokenCache[string]{Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
 		k := n.Add(1)
 		if k == 2 {
 			<-gate // a refresh the IdP answers while it revokes every token
@@ -177,7 +177,7 @@ func TestTokenCacheDistrustsAFetchThatATokenRejectionOverlapped(t *testing.T) {
 func TestTokenCacheFailedRefreshIsNotRetriedAtEveryCall(t *testing.T) {
 	t.Parallel()
 	var n atomic.Int32
-	c := &idp.TokenCache[string]{Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
+	c := &apiclient.TokenCache[string]{Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
 		if n.Add(1) == 1 {
 			return "tok-1", time.Second, nil
 		}

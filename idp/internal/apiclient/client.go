@@ -1,0 +1,132 @@
+package apiclient
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/resetq/resetq/idp"
+)
+
+// maxAnswer bounds how much of an answer is read.
+const maxAnswer = 1 << 20
+
+// Client makes one provider's HTTP calls. Its fields are set once, before
+// the first call; it is safe for concurrent use.
+type Client struct {
+	// HTTP sends the requests, which carry idp.Operation tags for
+	// instrumentation.
+	HTTP *http.Client
+	// MediaType is sent as Accept, and as Content-Type with a body.
+	MediaType string
+	// UserAgent is sent on every request.
+	UserAgent string
+	// Header is sent on every request (an API version, say).
+	Header http.Header
+	// Timeout bounds a call whose Request sets none.
+	Timeout time.Duration
+	// Secrets are the configured credentials (a client secret, a
+	// password, a static token), scrubbed from every answer along with
+	// the bearer of the call.
+	Secrets []string
+}
+
+// Request is one call.
+type Request struct {
+	// Op is the idp operation, for errors and metrics.
+	Op     string
+	Method string
+	URL    string
+	// Body is sent as MediaType; nil sends none.
+	Body []byte
+	// Bearer, when set, is sent as the Authorization; else Basic, when
+	// its user is set.
+	Bearer string
+	Basic  [2]string
+	// Header is added to the Client's.
+	Header http.Header
+	// Timeout, when set, replaces the Client's.
+	Timeout time.Duration
+}
+
+// Response is an answer, read in full, with every credential the client
+// knows scrubbed from its body.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Do makes one call. It returns an *idp.Error when no answer came: Transient
+// when the request never went out in full, and for a reset that did,
+// Unconfirmed (see idp.NoAnswer). Any status is an answer: classifying it is
+// the provider's.
+func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
+	timeout := c.Timeout
+	if r.Timeout > 0 {
+		timeout = r.Timeout
+	}
+	ctx, cancel := context.WithTimeout(idp.WithOperation(ctx, r.Op), timeout)
+	defer cancel()
+	ctx, sent := watchSent(ctx)
+	var rd io.Reader
+	if r.Body != nil {
+		rd = bytes.NewReader(r.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, rd)
+	if err != nil {
+		return nil, &idp.Error{Kind: idp.Configuration, Op: r.Op, Message: "cannot build request", Err: err}
+	}
+	for _, h := range []http.Header{c.Header, r.Header} {
+		for k, v := range h {
+			req.Header[k] = v
+		}
+	}
+	req.Header.Set("Accept", c.MediaType)
+	req.Header.Set("User-Agent", c.UserAgent)
+	if r.Body != nil {
+		req.Header.Set("Content-Type", c.MediaType)
+	}
+	switch {
+	case r.Bearer != "":
+		req.Header.Set("Authorization", "Bearer "+r.Bearer)
+	case r.Basic[0] != "":
+		req.SetBasicAuth(r.Basic[0], r.Basic[1])
+	}
+	res, err := c.HTTP.Do(req)
+	if err != nil {
+		if sent() {
+			return nil, NoAnswer(r.Op, err)
+		}
+		return nil, NetworkError(r.Op, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, maxAnswer))
+	if err != nil {
+		return nil, NoAnswer(r.Op, err)
+	}
+	b = Scrub(b, append([]string{r.Bearer}, c.Secrets...)...)
+	return &Response{Status: res.StatusCode, Header: res.Header, Body: b}, nil
+}
+
+// WithUserAgent returns the client's HTTP client with the User-Agent added,
+// for libraries that build their own requests (golang.org/x/oauth2).
+func (c *Client) WithUserAgent() *http.Client {
+	hc := *c.HTTP
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	hc.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		r = r.Clone(r.Context())
+		r.Header.Set("User-Agent", c.UserAgent)
+		return next.RoundTrip(r)
+	})
+	return &hc
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
