@@ -29,6 +29,15 @@ type Request struct {
 	Pace func(ctx context.Context) error
 }
 
+// Paced calls Pace, when it is set: a provider calls it right before the
+// call that sends the reset.
+func (r Request) Paced(ctx context.Context) error {
+	if r.Pace == nil {
+		return nil
+	}
+	return r.Pace(ctx)
+}
+
 // UserRef names a user by exactly one of its fields.
 type UserRef struct {
 	Email    string

@@ -137,7 +137,7 @@ func (c *Client) campaignProvider(req *CampaignRequest) (Provider, error) {
 }
 
 func (c *Client) readOptions(prov Provider, f campaigns.Format) campaigns.ReadOptions {
-	return campaigns.ReadOptions{Format: f, EmailOnly: emailOnly[prov.Type]}
+	return campaigns.ReadOptions{Format: f, EmailOnly: prov.emailOnly()}
 }
 
 // ScanCampaign reads a campaign's file as StartCampaign would and reports

@@ -32,16 +32,18 @@ var ErrIdempotencyConflict = errors.New("idempotency key already used for a diff
 // outcome has expired).
 var ErrTaskNotFound = errors.New("task not found")
 
-// emailOnly lists the provider types whose API takes only an email.
-var emailOnly = map[string]bool{"keygen": true}
-
 // Provider describes one provider the client may enqueue to, with the
 // settings it applies to its tasks.
 type Provider struct {
 	Name string
-	// Type is the provider's type ("keycloak", "keygen"); a keygen
-	// provider accepts only email references.
+	// Type is the provider's type ("keycloak", "keygen"), for messages.
 	Type string
+	// UserRefs are the references the provider can find a user by, as
+	// tasks.User.Kind names them ("email", "username", "id"); a request
+	// naming its user another way is refused. Empty accepts every kind.
+	// cmd/resetq takes them from the provider package's declaration
+	// (keycloak.Accepts, keygen.Accepts).
+	UserRefs []string
 	// MaxRetries is how many times a task is retried across attempts.
 	MaxRetries int
 	// AttemptTimeout bounds one attempt; Asynq's task timeout is set a
@@ -51,6 +53,18 @@ type Provider struct {
 	// (the worker enforces it); campaigns size their window by it.
 	RateCount  int
 	RatePeriod time.Duration
+}
+
+// accepts reports whether the provider can find a user by a reference of
+// this kind.
+func (p Provider) accepts(kind string) bool {
+	return len(p.UserRefs) == 0 || slices.Contains(p.UserRefs, kind)
+}
+
+// emailOnly reports whether the provider finds users by email alone, so
+// that a campaign reads only a file's email column.
+func (p Provider) emailOnly() bool {
+	return slices.Equal(p.UserRefs, []string{"email"})
 }
 
 // Config configures a Client.
@@ -153,9 +167,9 @@ func (c *Client) Enqueue(ctx context.Context, req Request) (Enqueued, error) {
 		return Enqueued{}, fmt.Errorf("%w: provider %q is not configured (configured: %s)",
 			ErrInvalidRequest, req.Provider, strings.Join(slices.Sorted(maps.Keys(c.providers)), ", "))
 	}
-	if emailOnly[prov.Type] && req.User.Kind() != "" && req.User.Kind() != "email" {
-		return Enqueued{}, fmt.Errorf("%w: provider %q is a %s provider, which resets users by email only (not by %s)",
-			ErrInvalidRequest, req.Provider, prov.Type, req.User.Kind())
+	if k := req.User.Kind(); k != "" && !prov.accepts(k) {
+		return Enqueued{}, fmt.Errorf("%w: provider %q is a %s provider, which resets users by %s only (not by %s)",
+			ErrInvalidRequest, req.Provider, prov.Type, strings.Join(prov.UserRefs, " or "), k)
 	}
 	p := &tasks.Payload{
 		V: tasks.PayloadVersion, Provider: req.Provider, User: req.User,

@@ -95,3 +95,17 @@ func TestNewClientChecksItsConfig(t *testing.T) {
 	_, err = producer.NewClient(producer.Config{Redis: rdb, Providers: []producer.Provider{{Name: "Corp"}}})
 	require.ErrorContains(t, err, "provider name")
 }
+
+func TestEnqueueRefusesAReferenceTheProviderDoesNotAccept(t *testing.T) {
+	t.Parallel()
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	c, err := producer.NewClient(producer.Config{Redis: rdb, Providers: []producer.Provider{
+		{Name: "idle", Type: "keygen", UserRefs: []string{"email"}}}})
+	require.NoError(t, err)
+	_, err = c.Enqueue(context.Background(), producer.Request{Provider: "idle", User: tasks.User{ID: "4f1c"}})
+	require.ErrorIs(t, err, producer.ErrInvalidRequest)
+	require.ErrorContains(t, err, `provider "idle" is a keygen provider, which resets users by email only (not by id)`)
+	_, err = c.Enqueue(context.Background(), producer.Request{Provider: "idle", User: tasks.User{Email: "dave@example.com"}})
+	require.NoError(t, err)
+}

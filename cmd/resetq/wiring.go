@@ -134,6 +134,18 @@ func buildIdP(p config.Provider, client *http.Client) (idp.Provider, error) {
 	return nil, fmt.Errorf("provider %s: unsupported type %q", p.Name, p.Type)
 }
 
+// acceptedRefs is what the provider package of a type declares it can find
+// users by.
+func acceptedRefs(typ string) idp.UserRefs {
+	switch typ {
+	case config.TypeKeycloak:
+		return keycloak.Accepts
+	case config.TypeKeygen:
+		return keygen.Accepts
+	}
+	return idp.AnyUserRef
+}
+
 // offIfZero maps the configuration's 0 (never) to the worker's "off".
 func offIfZero(n int) int {
 	if n == 0 {
@@ -196,7 +208,8 @@ func producerConfig(cfg *config.Config, rdb redis.UniversalClient) producer.Conf
 	pc := producer.Config{Redis: rdb, OutcomeRetention: cfg.Worker.OutcomeRetention}
 	for _, p := range cfg.Providers {
 		pc.Providers = append(pc.Providers, producer.Provider{
-			Name: p.Name, Type: p.Type, MaxRetries: *p.MaxRetries, AttemptTimeout: p.AttemptTimeout,
+			Name: p.Name, Type: p.Type, UserRefs: acceptedRefs(p.Type).Names(),
+			MaxRetries: *p.MaxRetries, AttemptTimeout: p.AttemptTimeout,
 			RateCount: p.RateLimit.N, RatePeriod: p.RateLimit.Per,
 		})
 	}

@@ -21,6 +21,8 @@ import (
 type Env struct {
 	// Provider is configured against the emulator.
 	Provider idp.Provider
+	// Accepts is what the provider package declares it finds users by.
+	Accepts idp.UserRefs
 	// Known is a user a reset goes out to; Unknown is one nobody has.
 	Known, Unknown idp.UserRef
 	// Sent counts the resets the emulator accepted for Known.
@@ -69,6 +71,7 @@ func Run(t *testing.T, newEnv Harness) {
 		{"an answer that never comes", caseLostAnswer},
 		{"paced right before the reset", casePace},
 		{"an answer echoing the credentials", caseEcho},
+		{"a reference it does not declare is refused", caseUndeclaredRef},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -112,6 +115,20 @@ func caseUnknownUser(t *testing.T, e *Env) []error {
 		}
 	}
 	return []error{err}
+}
+
+func caseUndeclaredRef(t *testing.T, e *Env) []error {
+	var errs []error
+	for _, ref := range []idp.UserRef{{Email: "alice@example.com"}, {Username: "alice"}, {ID: "4f1c"}} {
+		if e.Accepts.Has(ref) {
+			continue
+		}
+		err := reset(e, context.Background(), ref)
+		require.Equal(t, idp.InvalidRequest, kindOf(err), "%+v: %v", ref, err)
+		errs = append(errs, err)
+	}
+	require.Zero(t, e.Sent())
+	return errs
 }
 
 func caseTransient(t *testing.T, e *Env) []error {

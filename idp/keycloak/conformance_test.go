@@ -6,6 +6,7 @@ import (
 
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/idp/idptest"
+	"github.com/resetq/resetq/idp/keycloak"
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
 )
 
@@ -18,6 +19,7 @@ func TestConformance(t *testing.T) {
 		id := s.AddUser("corp", keycloaktest.User{Username: "alice", Email: "alice@example.com", Enabled: true})
 		return &idptest.Env{
 			Provider: newProvider(t, s.URL()),
+			Accepts:  keycloak.Accepts,
 			Known:    idp.UserRef{Email: "alice@example.com"},
 			Unknown:  idp.UserRef{Email: "nobody@example.com"},
 			Sent:     func() int { return s.ResetCount(id) },

@@ -87,6 +87,10 @@ type Provider struct {
 var _ idp.Provider = (*Provider)(nil)
 var _ idp.Checker = (*Provider)(nil)
 
+// Accepts is what Keycloak finds a user by: an id directly, an email or a
+// username by an exact search.
+const Accepts = idp.AnyUserRef
+
 // New checks cfg and returns a Provider. It makes no request.
 func New(cfg Config) (*Provider, error) {
 	if cfg.Grant == "" {
@@ -309,10 +313,8 @@ func (p *Provider) Reset(ctx context.Context, req idp.Request) error {
 		actions = p.cfg.Actions
 	}
 	payload, _ := json.Marshal(actions)
-	if req.Pace != nil {
-		if err := req.Pace(ctx); err != nil {
-			return err
-		}
+	if err := req.Paced(ctx); err != nil {
+		return err
 	}
 	q := url.Values{}
 	if p.cfg.Lifespan > 0 {
@@ -339,16 +341,14 @@ func (p *Provider) Reset(ctx context.Context, req idp.Request) error {
 		}
 		return err
 	}
-	switch {
-	case resp.Status == http.StatusNoContent:
-		return nil
-	case resp.Status >= 200 && resp.Status < 300:
-		// Keycloak answers 204 and nothing else: another 2xx is something
-		// in front of it (a login page, a proxy's own answer).
-		return &idp.Error{Kind: idp.Configuration, Op: idp.OpReset, Status: resp.Status,
-			Message: "execute-actions-email answered " + strconv.Itoa(resp.Status) + " instead of 204: " + apiclient.Excerpt(string(resp.Body), 80),
-			Hint: "Keycloak answers 204 to execute-actions-email; " + strconv.Itoa(resp.Status) + " comes from something in front of it " +
-				"(a proxy, a login page): check base_url " + p.cfg.BaseURL + " and the proxy's routes"}
+	// Keycloak answers 204 and nothing else: another 2xx is something in
+	// front of it (a login page, a proxy's own answer).
+	status := strconv.Itoa(resp.Status)
+	if done, err := resp.NoContent(idp.OpReset,
+		"execute-actions-email answered "+status+" instead of 204: "+apiclient.Excerpt(string(resp.Body), 80),
+		"Keycloak answers 204 to execute-actions-email; "+status+" comes from something in front of it "+
+			"(a proxy, a login page): check base_url "+p.cfg.BaseURL+" and the proxy's routes"); done {
+		return err
 	}
 	return p.classify(idp.OpReset, resp.Status, resp.Header, resp.Body)
 }

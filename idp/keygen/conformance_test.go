@@ -7,6 +7,7 @@ import (
 
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/idp/idptest"
+	"github.com/resetq/resetq/idp/keygen"
 	"github.com/resetq/resetq/idp/keygen/keygentest"
 )
 
@@ -34,6 +35,7 @@ func TestConformance(t *testing.T) {
 		}
 		return &idptest.Env{
 			Provider: p,
+			Accepts:  keygen.Accepts,
 			Known:    idp.UserRef{Email: "alice@example.com"},
 			Unknown:  idp.UserRef{Email: "nobody@example.com"},
 			Sent:     sent,

@@ -77,6 +77,10 @@ var (
 	_ idp.Releaser = (*Provider)(nil)
 )
 
+// Accepts is what Keygen finds a user by: its forgot-password call takes an
+// email and nothing else.
+const Accepts = idp.ByEmail
+
 // New checks cfg and returns a Provider. It makes no request.
 func New(cfg Config) (*Provider, error) {
 	if cfg.BaseURL == "" {
@@ -165,7 +169,7 @@ type keygenUser struct {
 // not tell, so both ways end the same.
 func (p *Provider) Reset(ctx context.Context, req idp.Request) error {
 	email := req.User.Email
-	if email == "" {
+	if !Accepts.Has(req.User) {
 		return &idp.Error{Kind: idp.InvalidRequest, Op: idp.OpReset,
 			Message: "Keygen resets passwords by email only; this request names the user another way"}
 	}
@@ -189,10 +193,8 @@ func (p *Provider) Reset(ctx context.Context, req idp.Request) error {
 		}
 	}
 	payload, _ := json.Marshal(map[string]any{"meta": map[string]any{"email": email, "deliver": p.cfg.Deliver}})
-	if req.Pace != nil {
-		if err := req.Pace(ctx); err != nil {
-			return err
-		}
+	if err := req.Paced(ctx); err != nil {
+		return err
 	}
 	// Keygen never looks at a bearer here; it is sent all the same, as
 	// Keygen Cloud may rate-limit by the kind of token.
@@ -200,15 +202,12 @@ func (p *Provider) Reset(ctx context.Context, req idp.Request) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case res.Status == http.StatusNoContent:
-		return nil
-	case res.Status >= 200 && res.Status < 300:
-		// Keygen answers 204 and nothing else, whoever the user: another
-		// 2xx (a 200 with a login page) is something in front of it.
-		return &idp.Error{Kind: idp.Configuration, Op: idp.OpReset, Status: res.Status,
-			Message: fmt.Sprintf("answered %d where Keygen always answers 204", res.Status),
-			Hint:    fmt.Sprintf("something other than Keygen answers at %s (a proxy, a captive portal, a wrong base_url): no reset can be trusted to have gone out", p.base)}
+	// Keygen answers 204 and nothing else, whoever the user: another 2xx
+	// (a 200 with a login page) is something in front of it.
+	if done, err := res.NoContent(idp.OpReset, fmt.Sprintf("answered %d where Keygen always answers 204", res.Status),
+		fmt.Sprintf("something other than Keygen answers at %s (a proxy, a captive portal, a wrong base_url): "+
+			"no reset can be trusted to have gone out", p.base)); done {
+		return err
 	}
 	return p.classify(idp.OpReset, res)
 }

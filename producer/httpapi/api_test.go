@@ -93,7 +93,7 @@ func setup(t *testing.T, maxUpload int64) *env {
 	t.Cleanup(w.Shutdown)
 
 	client, err := producer.NewClient(producer.Config{Redis: rdb, Providers: []producer.Provider{
-		{Name: "corp", Type: "keycloak", MaxRetries: 3}, {Name: "licensing", Type: "keygen", MaxRetries: 3}}})
+		{Name: "corp", Type: "keycloak", MaxRetries: 3}, {Name: "licensing", Type: "keygen", UserRefs: []string{"email"}, MaxRetries: 3}}})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	f := client.NewFeeder(producer.FeederConfig{Interval: 20 * time.Millisecond})

@@ -59,6 +59,22 @@ type Response struct {
 	Body   []byte
 }
 
+// NoContent reads the answer to a call that succeeds with 204 and nothing
+// else, as both the IdPs' reset calls do. For a status that is not 2xx,
+// done is false: classifying it is the provider's. For 204 err is nil. Any
+// other 2xx came from something in front of the IdP (a proxy, a login
+// page), so nothing can be trusted to have been done: err is a
+// Configuration error with message and hint.
+func (r *Response) NoContent(op, message, hint string) (done bool, err error) {
+	switch {
+	case r.Status == http.StatusNoContent:
+		return true, nil
+	case r.Status >= 200 && r.Status < 300:
+		return true, &idp.Error{Kind: idp.Configuration, Op: op, Status: r.Status, Message: message, Hint: hint}
+	}
+	return false, nil
+}
+
 // Do makes one call. It returns an *idp.Error when no answer came: Transient
 // when the request never went out in full, and for a reset that did,
 // Unconfirmed (see idp.NoAnswer). Any status is an answer: classifying it is
