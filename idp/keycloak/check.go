@@ -2,7 +2,6 @@ package keycloak
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -41,7 +40,7 @@ func (p *Provider) Check(ctx context.Context) (idp.CheckReport, error) {
 		return r, p.classify(idp.OpCheck, resp.Status, resp.Header, resp.Body)
 	}
 	var users []briefUser
-	if err := json.Unmarshal(resp.Body, &users); err != nil {
+	if err := resp.Decode(&users); err != nil {
 		return r, &idp.Error{Kind: idp.Configuration, Op: idp.OpCheck, Status: resp.Status,
 			Message: "the user list is not JSON", Hint: "base_url " + p.cfg.BaseURL + " does not look like Keycloak's admin API"}
 	}
@@ -58,7 +57,7 @@ func (p *Provider) Check(ctx context.Context) (idp.CheckReport, error) {
 			return r, err
 		}
 		var n int
-		if cresp.Status != http.StatusOK || json.Unmarshal(cresp.Body, &n) != nil {
+		if cresp.Status != http.StatusOK || cresp.Decode(&n) != nil {
 			return r, p.classify(idp.OpCheck, cresp.Status, cresp.Header, cresp.Body)
 		}
 		if n > 0 {

@@ -2,7 +2,6 @@ package keycloak
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -57,7 +56,7 @@ func (p *Provider) eventsUsable(ctx context.Context) (bool, string) {
 	switch {
 	case resp.Status == http.StatusForbidden:
 		e.ok, e.why = false, "resetq may not read the realm's events (give its service account the view-events role)"
-	case resp.Status != http.StatusOK || json.Unmarshal(resp.Body, &conf) != nil:
+	case resp.Status != http.StatusOK || resp.Decode(&conf) != nil:
 		e.ok, e.why = false, "the events settings answered "+strconv.Itoa(resp.Status)
 	case !conf.AdminEventsEnabled:
 		e.ok, e.why = false, "the realm does not record admin events (Realm settings → Events → Admin events settings)"
@@ -127,7 +126,7 @@ func (p *Provider) findEvent(ctx context.Context, q url.Values, path string, sta
 		OperationType string `json:"operationType"`
 		ResourcePath  string `json:"resourcePath"`
 	}
-	if err := json.Unmarshal(resp.Body, &events); err != nil {
+	if err := resp.Decode(&events); err != nil {
 		return false, &idp.Error{Kind: idp.Transient, Op: idp.OpConfirm, Status: resp.Status,
 			Message: "the admin events are not a JSON list"}
 	}

@@ -2,7 +2,6 @@ package keygen
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -108,7 +107,7 @@ func (p *Provider) whoami(ctx context.Context) (bearer, *apiclient.Response, err
 			} `json:"attributes"`
 		} `json:"data"`
 	}
-	if err := json.Unmarshal(res.Body, &me); err != nil || me.Data.ID == "" {
+	if err := res.Decode(&me); err != nil || me.Data.ID == "" {
 		return bearer{}, nil, &idp.Error{Kind: idp.Configuration, Op: idp.OpCheck, Status: res.Status,
 			Message: "GET /me did not answer with a bearer", Hint: p.base + " does not look like Keygen's API"}
 	}
@@ -185,7 +184,7 @@ func (p *Provider) webhookEndpoints(ctx context.Context) ([]hookEndpoint, error)
 		var doc struct {
 			Data []hookEndpoint `json:"data"`
 		}
-		if err := json.Unmarshal(res.Body, &doc); err != nil {
+		if err := res.Decode(&doc); err != nil {
 			return nil, &idp.Error{Kind: idp.Configuration, Op: idp.OpCheck, Status: res.Status,
 				Message: "the webhook endpoint list is not JSON:API", Hint: p.base + " does not look like Keygen's API"}
 		}

@@ -1,7 +1,6 @@
 package keygen
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -25,7 +24,7 @@ type errorDoc struct {
 // rule for clients: read errors[0].code first, then detail.
 func (p *Provider) classify(op string, res *apiclient.Response) *idp.Error {
 	var doc errorDoc
-	_ = json.Unmarshal(res.Body, &doc)
+	_ = res.Decode(&doc)
 	e := &idp.Error{Kind: idp.InvalidRequest, Op: op, Status: res.Status, RetryAfter: retryAfter(res.Header)}
 	if len(doc.Errors) > 0 {
 		e.Code, e.Message = apiclient.Excerpt(doc.Errors[0].Code, 100), apiclient.Excerpt(doc.Errors[0].Detail, 500)

@@ -2,12 +2,9 @@ package keygen
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/resetq/resetq/idp"
@@ -98,10 +95,10 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.TokenExpiry <= 0 {
 		cfg.TokenExpiry = DefaultTokenExpiry
 	}
-	u, err := url.Parse(cfg.BaseURL)
+	base, err := apiclient.BaseURL("keygen", cfg.BaseURL)
 	switch {
-	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
-		return nil, fmt.Errorf("keygen: base_url %q is not an http(s) URL", cfg.BaseURL)
+	case err != nil:
+		return nil, err
 	case cfg.Account == "":
 		return nil, errors.New("keygen: account is required")
 	case cfg.Token == "" && (cfg.Email == "" || cfg.Password == ""):
@@ -109,12 +106,8 @@ func New(cfg Config) (*Provider, error) {
 	case cfg.Token != "" && cfg.Email != "":
 		return nil, errors.New("keygen: give a token or an email and password, not both")
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Transport: http.DefaultTransport}
-	}
-	p := &Provider{cfg: cfg, base: strings.TrimSuffix(cfg.BaseURL, "/"), client: &apiclient.Client{
-		HTTP: hc, MediaType: mediaType, UserAgent: cfg.UserAgent, Timeout: cfg.Timeout,
+	p := &Provider{cfg: cfg, base: base, client: &apiclient.Client{
+		HTTP: cfg.HTTPClient, MediaType: mediaType, UserAgent: cfg.UserAgent, Timeout: cfg.Timeout,
 		Header:  http.Header{"Keygen-Version": {cfg.APIVersion}},
 		Secrets: []string{cfg.Token, cfg.Password},
 	}}
@@ -146,68 +139,4 @@ func (p *Provider) call(ctx context.Context, op, method, rawURL string, payload 
 		return p.client.Do(ctx, r)
 	}
 	return apiclient.WithToken(ctx, p.client, p.minted, func(t mintedToken) string { return t.value }, r)
-}
-
-// keygenUser is what resetq reads of a user resource.
-type keygenUser struct {
-	Data struct {
-		ID         string `json:"id"`
-		Type       string `json:"type"`
-		Attributes struct {
-			Email  string `json:"email"`
-			Status string `json:"status"`
-			Role   string `json:"role"`
-			Name   string `json:"name"`
-		} `json:"attributes"`
-	} `json:"data"`
-}
-
-// Reset asks Keygen to send a password reset for the user's email.
-//
-// A banned user is reset like any other: Keygen sends the reset to banned
-// users (they still cannot sign in), and without verify_user resetq could
-// not tell, so both ways end the same.
-func (p *Provider) Reset(ctx context.Context, req idp.Request) error {
-	email := req.User.Email
-	if !Accepts.Has(req.User) {
-		return &idp.Error{Kind: idp.InvalidRequest, Op: idp.OpReset,
-			Message: "Keygen resets passwords by email only; this request names the user another way"}
-	}
-	if err := p.pre.run(ctx, p); err != nil {
-		return err
-	}
-	if p.cfg.VerifyUser {
-		res, err := p.call(ctx, idp.OpLookup, http.MethodGet, p.accountURL("/users/"+url.PathEscape(email)), nil, true)
-		if err != nil {
-			return err
-		}
-		if res.Status != http.StatusOK {
-			return p.classify(idp.OpLookup, res)
-		}
-		var u keygenUser
-		if err := json.Unmarshal(res.Body, &u); err != nil || u.Data.Type != "users" {
-			return &idp.Error{Kind: idp.Transient, Op: idp.OpLookup, Status: res.Status, Message: "the user lookup answered something that is not a user"}
-		}
-		if !strings.EqualFold(u.Data.Attributes.Email, email) {
-			return &idp.Error{Kind: idp.UserNotFound, Op: idp.OpLookup, Status: res.Status, Message: "no user with that email"}
-		}
-	}
-	payload, _ := json.Marshal(map[string]any{"meta": map[string]any{"email": email, "deliver": p.cfg.Deliver}})
-	if err := req.Paced(ctx); err != nil {
-		return err
-	}
-	// Keygen never looks at a bearer here; it is sent all the same, as
-	// Keygen Cloud may rate-limit by the kind of token.
-	res, err := p.call(ctx, idp.OpReset, http.MethodPost, p.accountURL("/passwords"), payload, false)
-	if err != nil {
-		return err
-	}
-	// Keygen answers 204 and nothing else, whoever the user: another 2xx
-	// (a 200 with a login page) is something in front of it.
-	if done, err := res.NoContent(idp.OpReset, fmt.Sprintf("answered %d where Keygen always answers 204", res.Status),
-		fmt.Sprintf("something other than Keygen answers at %s (a proxy, a captive portal, a wrong base_url): "+
-			"no reset can be trusted to have gone out", p.base)); done {
-		return err
-	}
-	return p.classify(idp.OpReset, res)
 }

@@ -2,7 +2,6 @@ package keygen
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -93,7 +92,7 @@ func (p *Provider) mint(ctx context.Context, _ mintedToken) (mintedToken, time.D
 			} `json:"attributes"`
 		} `json:"data"`
 	}
-	if err := json.Unmarshal(res.Body, &doc); err != nil || doc.Data.Attributes.Token == "" {
+	if err := res.Decode(&doc); err != nil || doc.Data.Attributes.Token == "" {
 		return mintedToken{}, 0, &idp.Error{Kind: idp.Configuration, Op: idp.OpToken, Status: res.Status,
 			Message: "the token endpoint answered without a token", Hint: "check base_url: is it a Keygen server?"}
 	}

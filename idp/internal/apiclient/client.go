@@ -3,6 +3,7 @@ package apiclient
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"time"
@@ -17,7 +18,7 @@ const maxAnswer = 1 << 20
 // the first call; it is safe for concurrent use.
 type Client struct {
 	// HTTP sends the requests, which carry idp.Operation tags for
-	// instrumentation.
+	// instrumentation. Nil: http.DefaultTransport's pooled connections.
 	HTTP *http.Client
 	// MediaType is sent as Accept, and as Content-Type with a body.
 	MediaType string
@@ -58,6 +59,9 @@ type Response struct {
 	Header http.Header
 	Body   []byte
 }
+
+// Decode reads the answer's body as JSON into v.
+func (r *Response) Decode(v any) error { return json.Unmarshal(r.Body, v) }
 
 // NoContent reads the answer to a call that succeeds with 204 and nothing
 // else, as both the IdPs' reset calls do. For a status that is not 2xx,
@@ -111,7 +115,7 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 	case r.Basic[0] != "":
 		req.SetBasicAuth(r.Basic[0], r.Basic[1])
 	}
-	res, err := c.HTTP.Do(req)
+	res, err := c.httpClient().Do(req)
 	if err != nil {
 		if sent() {
 			return nil, NoAnswer(r.Op, err)
@@ -130,7 +134,7 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 // WithUserAgent returns the client's HTTP client with the User-Agent added,
 // for libraries that build their own requests (golang.org/x/oauth2).
 func (c *Client) WithUserAgent() *http.Client {
-	hc := *c.HTTP
+	hc := *c.httpClient()
 	next := hc.Transport
 	if next == nil {
 		next = http.DefaultTransport
@@ -142,6 +146,15 @@ func (c *Client) WithUserAgent() *http.Client {
 	})
 	return &hc
 }
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP == nil {
+		return defaultHTTP
+	}
+	return c.HTTP
+}
+
+var defaultHTTP = &http.Client{Transport: http.DefaultTransport}
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
 

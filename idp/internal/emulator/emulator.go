@@ -294,3 +294,11 @@ func (r *Recorder) release() {
 	}
 	_, _ = r.ResponseWriter.Write(r.held.Bytes())
 }
+
+// Locked returns what fn computes with mu held: the accessors tests call
+// while requests are served read an emulator's state this way.
+func Locked[T any](mu *sync.Mutex, fn func() T) T {
+	mu.Lock()
+	defer mu.Unlock()
+	return fn()
+}

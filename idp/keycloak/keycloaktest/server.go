@@ -128,9 +128,7 @@ func (s *Server) AddClient(realm string, c Client) {
 // AddUser adds a user to a realm and returns its id. The username is stored
 // lower-cased, as Keycloak does; an empty username becomes the email.
 func (s *Server) AddUser(realm string, u User) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.addUser(s.realms[realm], u)
+	return emulator.Locked(&s.mu, func() string { return s.addUser(s.realms[realm], u) })
 }
 
 func (s *Server) addUser(r *Realm, u User) string {
@@ -208,25 +206,19 @@ func (s *Server) ExpireAllTokens() {
 
 // TokenRequests counts requests to token endpoints.
 func (s *Server) TokenRequests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.tokenReq
+	return emulator.Locked(&s.mu, func() int { return s.tokenReq })
 }
 
 // MaxConcurrentTokenRequests is the largest number of token requests that
 // were in flight at once.
 func (s *Server) MaxConcurrentTokenRequests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.maxToken
+	return emulator.Locked(&s.mu, func() int { return s.maxToken })
 }
 
 // IssuedTokens returns every access token issued, oldest first. Tests use it
 // to check the bearer resetq sent and to scan output for leaked tokens.
 func (s *Server) IssuedTokens() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.issued)
+	return emulator.Locked(&s.mu, func() []string { return slices.Clone(s.issued) })
 }
 
 // IssuedTokensIn returns the access tokens issued by one realm, oldest
@@ -245,16 +237,12 @@ func (s *Server) IssuedTokensIn(realm string) []string {
 
 // ResetCount is how many execute-actions emails were sent to a user.
 func (s *Server) ResetCount(userID string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.resets[userID]
+	return emulator.Locked(&s.mu, func() int { return s.resets[userID] })
 }
 
 // TotalResets is how many execute-actions emails were sent in all.
 func (s *Server) TotalResets() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.mails)
+	return emulator.Locked(&s.mu, func() int { return len(s.mails) })
 }
 
 // Mail is one email the emulator "sent".
@@ -274,9 +262,7 @@ type Mail struct {
 
 // Mails returns the emails sent so far.
 func (s *Server) Mails() []Mail {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.mails)
+	return emulator.Locked(&s.mu, func() []Mail { return slices.Clone(s.mails) })
 }
 
 // Endpoints.
@@ -306,9 +292,7 @@ type Stats struct {
 
 // Stats returns counters.
 func (s *Server) Stats() Stats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return Stats{Requests: s.requests, TokenRequests: s.tokenReq, Resets: len(s.mails)}
+	return emulator.Locked(&s.mu, func() Stats { return Stats{Requests: s.requests, TokenRequests: s.tokenReq, Resets: len(s.mails)} })
 }
 
 // writeJSON writes v with Keycloak's content type for the status.

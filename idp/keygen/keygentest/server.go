@@ -292,9 +292,7 @@ func (s *Server) AddUser(a *Account, u User) string {
 // AddToken gives a user or product a token of the kind and returns its
 // secret. A zero expiry never expires, as admin tokens by default.
 func (s *Server) AddToken(a *Account, kind, bearer string, expiry time.Time) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.addToken(a, kind, bearer, expiry, "")
+	return emulator.Locked(&s.mu, func() string { return s.addToken(a, kind, bearer, expiry, "") })
 }
 
 func (s *Server) addToken(a *Account, kind, bearer string, expiry time.Time, name string) string {
@@ -394,9 +392,7 @@ func (s *Server) ExpireAllTokens() {
 
 // Resets returns every accepted reset request, oldest first.
 func (s *Server) Resets() []Reset {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.resets)
+	return emulator.Locked(&s.mu, func() []Reset { return slices.Clone(s.resets) })
 }
 
 // ResetCount is how many resets were requested for an email (ignoring
@@ -425,16 +421,12 @@ func (s *Server) Emails() int {
 
 // TokenMints counts tokens minted with Basic auth.
 func (s *Server) TokenMints() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.mints
+	return emulator.Locked(&s.mu, func() int { return s.mints })
 }
 
 // Deliveries returns every webhook delivery attempt.
 func (s *Server) Deliveries() []Delivery {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.deliveries)
+	return emulator.Locked(&s.mu, func() []Delivery { return slices.Clone(s.deliveries) })
 }
 
 // LiveTokens returns the account's tokens that still work: not revoked, not
