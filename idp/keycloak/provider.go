@@ -89,41 +89,13 @@ const Accepts = idp.AnyUserRef
 
 // New checks cfg and returns a Provider. It makes no request.
 func New(cfg Config) (*Provider, error) {
-	if cfg.Grant == "" {
-		cfg.Grant = GrantClientCredentials
-	}
-	if cfg.Grant == GrantPassword && cfg.ClientID == "" {
-		cfg.ClientID = "admin-cli"
-	}
-	if cfg.TokenRealm == "" {
-		cfg.TokenRealm = cfg.Realm
-	}
-	if len(cfg.Actions) == 0 {
-		cfg.Actions = []string{"UPDATE_PASSWORD"}
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 30 * time.Second
-	}
-	if cfg.ResetTimeout <= 0 {
-		cfg.ResetTimeout = DefaultResetTimeout
-	}
-	if cfg.UserAgent == "" {
-		cfg.UserAgent = "resetq"
-	}
+	cfg.withDefaults()
 	base, err := apiclient.BaseURL("keycloak", cfg.BaseURL)
-	switch {
-	case err != nil:
+	if err != nil {
 		return nil, err
-	case cfg.Realm == "":
-		return nil, errors.New("keycloak: realm is required")
-	case cfg.Grant != GrantClientCredentials && cfg.Grant != GrantPassword:
-		return nil, fmt.Errorf("keycloak: unknown grant %q", cfg.Grant)
-	case cfg.Grant == GrantClientCredentials && (cfg.ClientID == "" || cfg.ClientSecret == ""):
-		return nil, errors.New("keycloak: client_credentials needs a client id and secret")
-	case cfg.Grant == GrantPassword && (cfg.Username == "" || cfg.Password == ""):
-		return nil, errors.New("keycloak: the password grant needs a username and password")
-	case cfg.RedirectURI != "" && cfg.LinkClientID == "":
-		return nil, errors.New("keycloak: a redirect URI needs a link client id")
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	p := &Provider{cfg: cfg, base: base, client: &apiclient.Client{
 		HTTP: cfg.HTTPClient, MediaType: "application/json", UserAgent: cfg.UserAgent, Timeout: cfg.Timeout,
@@ -163,4 +135,46 @@ func (p *Provider) admin(ctx context.Context, op, method, rawURL string, payload
 	return nil, &idp.Error{Kind: idp.Credentials, Op: op, Status: resp.Status, Message: msg,
 		Hint: fmt.Sprintf("Keycloak answers 401 to a token realm %q just issued: the token realm cannot "+
 			"administer realm %q, or a proxy strips the Authorization header", p.cfg.TokenRealm, p.cfg.Realm)}
+}
+
+func (c *Config) withDefaults() {
+	if c.Grant == "" {
+		c.Grant = GrantClientCredentials
+	}
+	if c.Grant == GrantPassword && c.ClientID == "" {
+		c.ClientID = "admin-cli"
+	}
+	if c.TokenRealm == "" {
+		c.TokenRealm = c.Realm
+	}
+	if len(c.Actions) == 0 {
+		c.Actions = []string{"UPDATE_PASSWORD"}
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 30 * time.Second
+	}
+	if c.ResetTimeout <= 0 {
+		c.ResetTimeout = DefaultResetTimeout
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = "resetq"
+	}
+}
+
+// validate checks the settings that depend on one another: the grant and
+// its credentials, the link settings.
+func (c *Config) validate() error {
+	switch {
+	case c.Realm == "":
+		return errors.New("keycloak: realm is required")
+	case c.Grant != GrantClientCredentials && c.Grant != GrantPassword:
+		return fmt.Errorf("keycloak: unknown grant %q", c.Grant)
+	case c.Grant == GrantClientCredentials && (c.ClientID == "" || c.ClientSecret == ""):
+		return errors.New("keycloak: client_credentials needs a client id and secret")
+	case c.Grant == GrantPassword && (c.Username == "" || c.Password == ""):
+		return errors.New("keycloak: the password grant needs a username and password")
+	case c.RedirectURI != "" && c.LinkClientID == "":
+		return errors.New("keycloak: a redirect URI needs a link client id")
+	}
+	return nil
 }

@@ -109,7 +109,7 @@ func TestTokenCacheRefreshDoesNotStallCallers(t *testing.T) {
 			<-second // the refresh hangs until the test lets it go
 			return "tok-2", time.Hour, nil
 		}
-		return "tok-1", 200 * time.Millisecond, nil
+		return "tok-1", time.Second, nil // 200 ms between refresh and expiry, room for a busy machine
 	}}
 	first, err := c.Token(context.Background())
 	require.NoError(t, err)
@@ -152,7 +152,7 @@ func TestTokenCacheDistrustsAFetchThatATokenRejectionOverlapped(t *testing.T) {
 		if k == 2 {
 			<-gate // a refresh the IdP answers while it revokes every token
 		}
-		return fmt.Sprintf("tok-%d", k), 200 * time.Millisecond, nil
+		return fmt.Sprintf("tok-%d", k), time.Second, nil // 200 ms between refresh and expiry, room for a busy machine
 	}}
 	ctx := context.Background()
 	old, err := c.Token(ctx)

@@ -6,7 +6,10 @@ package emulator
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -301,4 +304,33 @@ func Locked[T any](mu *sync.Mutex, fn func() T) T {
 	mu.Lock()
 	defer mu.Unlock()
 	return fn()
+}
+
+// NewID returns a random UUID (version 4), as both IdPs name their
+// resources.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return fmt.Sprintf("%s-%s-%s-%s-%s", h[0:8], h[8:12], h[12:16], h[16:20], h[20:32])
+}
+
+// Intercept does what comes before an emulator's own work on a request:
+// it reads the body (1 MiB at most), logs the request as ep, waits out the
+// latency and answers an injected fault. It returns the call, whose End
+// the caller defers, the body, and the writer to answer through; ok is
+// false when nothing is left to answer (a fault did, or the client left).
+func (b *Base) Intercept(w http.ResponseWriter, r *http.Request, path string, ep Endpoint) (call *Call, body []byte, rw http.ResponseWriter, ok bool) {
+	body, _ = io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	call, rw = b.Begin(w, r, path, ep, body)
+	if !call.Wait(r) {
+		return call, body, rw, false
+	}
+	if call.Fault != nil {
+		call.WriteFault(rw)
+		return call, body, rw, false
+	}
+	return call, body, rw, true
 }

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/resetq/resetq/idp/internal/emulator"
 )
 
 // route maps a path (without prefix) to an endpoint and its parameters.
@@ -263,7 +265,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, realmName s
 		s.refresh[rt.value] = rt
 		resp.RefreshToken = rt.value
 		resp.RefreshExpiresIn = int(realm.RefreshLifespan / time.Second)
-		resp.SessionState = newID()
+		resp.SessionState = emulator.NewID()
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -476,7 +478,7 @@ func (s *Server) executeActions(w http.ResponseWriter, r *http.Request, c *calle
 		if legacy {
 			path = "users/" + u.ID + "/reset-password-email"
 		}
-		realm.adminEvents = append(realm.adminEvents, adminEvent{ID: newID(), Time: s.Now().UnixMilli(),
+		realm.adminEvents = append(realm.adminEvents, adminEvent{ID: emulator.NewID(), Time: s.Now().UnixMilli(),
 			RealmID: realm.Name, OperationType: "ACTION", ResourceType: "USER", ResourcePath: path})
 	}
 	s.resets[u.ID]++

@@ -51,15 +51,10 @@ func (p *Proxy) URL() string { return p.srv.URL }
 func (p *Proxy) Close() { p.srv.Close() }
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	ep, _, _, _ := route(r.Method, r.URL.Path)
-	call, rw := p.Begin(w, r, r.URL.Path, ep, body)
+	call, body, rw, ok := p.Intercept(w, r, r.URL.Path, ep)
 	defer call.End()
-	if !call.Wait(r) {
-		return
-	}
-	if call.Fault != nil {
-		call.WriteFault(rw)
+	if !ok {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))

@@ -1,9 +1,6 @@
 package keycloaktest
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"strings"
 	"time"
 )
@@ -153,15 +150,6 @@ type adminEvent struct {
 	OperationType string `json:"operationType"`
 	ResourceType  string `json:"resourceType"`
 	ResourcePath  string `json:"resourcePath"`
-}
-
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return fmt.Sprintf("%s-%s-%s-%s-%s", h[0:8], h[8:12], h[12:16], h[16:20], h[20:32])
 }
 
 // userByUsername finds a user by username, which Keycloak stores lower-cased.

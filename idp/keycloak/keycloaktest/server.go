@@ -134,7 +134,7 @@ func (s *Server) AddUser(realm string, u User) string {
 func (s *Server) addUser(r *Realm, u User) string {
 	uu := u
 	if uu.ID == "" {
-		uu.ID = newID()
+		uu.ID = emulator.NewID()
 	}
 	if uu.Username == "" {
 		uu.Username = uu.Email

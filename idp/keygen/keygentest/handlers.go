@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"mime"
 	"net"
@@ -16,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/resetq/resetq/idp/internal/emulator"
 )
 
 const (
@@ -47,7 +48,7 @@ func writeErrors(w http.ResponseWriter, status int, errs ...apiError) {
 func render(w http.ResponseWriter, status int, errs ...apiError) {
 	w.Header().Set("Content-Type", jsonAPI+"; charset=utf-8")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"meta": map[string]string{"id": newID()}, "errors": errs})
+	_ = json.NewEncoder(w).Encode(map[string]any{"meta": map[string]string{"id": emulator.NewID()}, "errors": errs})
 }
 
 func writeDoc(w http.ResponseWriter, status int, doc any) {
@@ -132,15 +133,10 @@ func acceptable(header string, empty bool) bool {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	ep, accountSeg, id := route(r.Method, r.URL.Path)
-	call, rw := s.Begin(w, r, r.URL.Path, ep, body)
+	call, body, rw, ok := s.Intercept(w, r, r.URL.Path, ep)
 	defer call.End()
-	if !call.Wait(r) {
-		return
-	}
-	if call.Fault != nil {
-		call.WriteFault(rw)
+	if !ok {
 		return
 	}
 	w = rw

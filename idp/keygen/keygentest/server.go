@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -228,15 +227,6 @@ func (s *Server) WaitForWebhooks() { s.webhookWait.Wait() }
 // PublicKey verifies the Keygen-Signature of the emulator's webhooks.
 func (s *Server) PublicKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
 
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return fmt.Sprintf("%s-%s-%s-%s-%s", h[0:8], h[8:12], h[12:16], h[16:20], h[20:32])
-}
-
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
@@ -249,7 +239,7 @@ func (s *Server) AddAccount(a Account) *Account {
 	defer s.mu.Unlock()
 	acct := a
 	if acct.ID == "" {
-		acct.ID = newID()
+		acct.ID = emulator.NewID()
 	}
 	acct.users, acct.byEmail = map[string]*User{}, map[string]string{}
 	acct.tokens, acct.products = map[string]*Token{}, map[string]string{}
@@ -275,7 +265,7 @@ func (s *Server) AddUser(a *Account, u User) string {
 	defer s.mu.Unlock()
 	uu := u
 	if uu.ID == "" {
-		uu.ID = newID()
+		uu.ID = emulator.NewID()
 	}
 	if uu.Role == "" {
 		uu.Role = "user"
@@ -297,7 +287,7 @@ func (s *Server) AddToken(a *Account, kind, bearer string, expiry time.Time) str
 
 func (s *Server) addToken(a *Account, kind, bearer string, expiry time.Time, name string) string {
 	prefix := map[string]string{KindAdmin: "admin", KindProduct: "prod", KindUser: "user", KindEnvironment: "env"}[kind]
-	t := &Token{ID: newID(), Value: prefix + "-" + randomHex(32) + "v3", Kind: kind, Bearer: bearer, Expiry: expiry, Name: name}
+	t := &Token{ID: emulator.NewID(), Value: prefix + "-" + randomHex(32) + "v3", Kind: kind, Bearer: bearer, Expiry: expiry, Name: name}
 	a.tokens[t.Value] = t
 	return t.Value
 }
@@ -313,7 +303,7 @@ func (s *Server) AddAdmin(a *Account, email, password string) string {
 func (s *Server) AddProduct(a *Account, name string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id := newID()
+	id := emulator.NewID()
 	a.products[id] = name
 	return s.addToken(a, KindProduct, id, time.Time{}, "")
 }
@@ -340,7 +330,7 @@ func (s *Server) AddWebhookEndpoint(a *Account, e WebhookEndpoint) string {
 	defer s.mu.Unlock()
 	ee := e
 	if ee.ID == "" {
-		ee.ID = newID()
+		ee.ID = emulator.NewID()
 	}
 	ee.Subscriptions = slices.Clone(e.Subscriptions)
 	a.endpoints = append(a.endpoints, &ee)

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/resetq/resetq/idp/internal/emulator"
 )
 
 // EventPasswordReset is the event a reset fires.
@@ -37,7 +39,7 @@ func (s *Server) broadcast(a *Account, u *User, rawToken string) {
 		if !e.subscribed(EventPasswordReset) || e.Environment != u.Environment || e.Product != "" && u.Role != "user" {
 			continue
 		}
-		eventID, now := newID(), s.Now().UTC()
+		eventID, now := emulator.NewID(), s.Now().UTC()
 		doc, _ := json.Marshal(map[string]any{"data": map[string]any{
 			"id": eventID, "type": "webhook-events",
 			"attributes": map[string]any{
