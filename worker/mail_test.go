@@ -82,11 +82,7 @@ func (b *mailBundle) resets(outcome tasks.Outcome, reason string) float64 {
 
 func (b *mailBundle) wait(id string) *tasks.Result {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	r, err := b.client.Wait(ctx, id)
-	require.NoError(b.t, err, "task %s has no outcome", id)
-	return r
+	return waitOutcome(b.t, b.client, id, 30*time.Second)
 }
 
 func TestARealmWideMailFailureHaltsBeforeAHandfulOfTasksAndResumeDeliversEachOnce(t *testing.T) {
