@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
@@ -64,4 +65,32 @@ func TestAPanickingProviderEndsFailedOnceOnTheLastTry(t *testing.T) {
 	st, err := b.halts.Get(context.Background(), provider)
 	require.NoError(t, err)
 	require.Nil(t, st, "a panic does not halt the provider")
+}
+
+// Asynq's own deadline for a task (its Timeout) cuts the attempt on the
+// last try: the task ends failed once, through the error handler, not once
+// more by the handler that was cut.
+func TestATaskCutByItsDeadlineOnTheLastTryEndsFailedOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *options) { o.provider.AttemptTimeout = 10 * time.Second })
+	b.idp.setDefault(answer{block: make(chan struct{})}) // never answers; honours its context
+	p := tasks.Payload{V: tasks.PayloadVersion, Provider: provider, User: tasks.User{Email: "alice@example.org"},
+		RequestedAt: time.Now().UTC()}
+	body, err := p.Encode()
+	require.NoError(t, err)
+	id := tasks.RandomTaskID()
+	_, err = asynq.NewClientFromRedisClient(b.rdb).Enqueue(asynq.NewTask(tasks.TypeReset, body), asynq.TaskID(id),
+		asynq.Queue(tasks.QueueName(provider)), asynq.MaxRetry(0), asynq.Timeout(time.Second)) // whole seconds in Asynq
+	require.NoError(t, err)
+
+	r := b.wait(id)
+	require.Equal(t, tasks.Failed, r.Outcome)
+	require.Equal(t, tasks.ReasonRetriesExhausted, r.Reason)
+	require.Contains(t, r.Error, "deadline exceeded")
+	eventually(t, func() bool { return b.idp.busy() == 0 }, "the cut call returned")
+	eventually(t, func() bool { info := b.task(id); return info != nil && info.State == asynq.TaskStateArchived },
+		"archived")
+	b.settled()
+	require.Equal(t, 1.0, b.resets(tasks.Failed, tasks.ReasonRetriesExhausted), "one outcome counted")
+	require.Len(t, b.hooks.forTask(id), 1)
 }

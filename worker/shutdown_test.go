@@ -61,8 +61,8 @@ func TestShutdownLetsTheTasksInHandFinishAndLeavesTheRestQueued(t *testing.T) {
 
 func TestShutdownTimeoutPutsTheTasksInHandBackInTheQueue(t *testing.T) {
 	t.Parallel()
-	for _, retries := range []int{10} {
-		name := map[int]string{10: "retries left"}[retries]
+	for _, retries := range []int{10, 0} {
+		name := map[int]string{10: "retries left", 0: "last try"}[retries]
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t, func(o *options) {
