@@ -37,6 +37,8 @@ type options struct {
 	producer producer.Provider
 	// noWorker leaves starting the worker to the test.
 	noWorker bool
+	// check, when set, makes the IdP an idp.Checker whose check returns it.
+	check func() error
 }
 
 // bundle is a worker serving provider corp against a fake IdP, on its own
@@ -106,6 +108,9 @@ func (b *bundle) startWorker() *runningWorker {
 	cfg := b.opts.cfg
 	p := b.opts.provider
 	p.IdP = b.idp
+	if b.opts.check != nil {
+		p.IdP = checkingIdP{b.idp, b.opts.check}
+	}
 	cfg.Providers = []worker.Provider{p}
 	s, err := worker.New(cfg)
 	require.NoError(b.t, err)

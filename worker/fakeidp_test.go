@@ -202,6 +202,18 @@ func (f *fakeIdP) busy() int {
 	return f.inFlight
 }
 
+// checkingIdP is the fake IdP with a start-up check.
+type checkingIdP struct {
+	*fakeIdP
+	check func() error
+}
+
+var _ idp.Checker = checkingIdP{}
+
+func (c checkingIdP) Check(context.Context) (idp.CheckReport, error) {
+	return idp.CheckReport{}, c.check()
+}
+
 func (c call) String() string {
 	return fmt.Sprintf("%s at %s accepted=%v err=%v", c.user, c.start.Format("15:04:05.000"), c.accepted, c.err)
 }

@@ -14,6 +14,19 @@ import (
 	"github.com/resetq/resetq/webhook"
 )
 
+// waitHalt waits for the provider to halt and returns why it did.
+func (b *bundle) waitHalt() *halt.State {
+	b.t.Helper()
+	var st *halt.State
+	eventually(b.t, func() bool {
+		var err error
+		st, err = b.halts.Get(context.Background(), provider)
+		require.NoError(b.t, err)
+		return st != nil
+	}, "the provider halts")
+	return st
+}
+
 func TestAHaltingErrorPausesTheProviderAndResumeSendsEveryWaitingTaskOnce(t *testing.T) {
 	t.Parallel()
 	for _, kind := range []idp.Kind{idp.Credentials, idp.Permission, idp.Configuration} {
@@ -24,13 +37,7 @@ func TestAHaltingErrorPausesTheProviderAndResumeSendsEveryWaitingTaskOnce(t *tes
 			emails := users(10)
 			ids := b.enqueueAll(emails)
 
-			var st *halt.State
-			eventually(t, func() bool {
-				var err error
-				st, err = b.halts.Get(context.Background(), provider)
-				require.NoError(t, err)
-				return st != nil
-			}, "the provider halts")
+			st := b.waitHalt()
 			require.Equal(t, kind.String(), st.Reason)
 			require.Equal(t, refuse(kind).err.(*idp.Error).Hint, st.Hint, "the operator is told what to fix")
 			require.Contains(t, st.Message, "the fake IdP says "+kind.String())
@@ -106,4 +113,28 @@ func TestAHaltOnTheLastTryIsArchivedByAsynqAndPutBackByResume(t *testing.T) {
 	for _, e := range emails {
 		require.Equal(t, 1, b.idp.accepted(e), "%s got one email", e)
 	}
+}
+
+// The start-up check runs beside the first tasks, not before them: the
+// IdP refuses those alike, and no task is spent either way.
+func TestAStartUpCheckRefusedLikeAHaltHaltsTheProvider(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *options) {
+		o.noWorker = true
+		o.check = func() error { return refuse(idp.Credentials).err }
+	})
+	b.idp.setDefault(refuse(idp.Credentials))
+	ids := b.enqueueAll(users(5))
+	w := b.startWorker()
+	st := b.waitHalt()
+	require.Equal(t, "credentials_rejected", st.Reason)
+	ready, checks := w.Readiness(context.Background())
+	require.True(t, ready, "halted with a reason counts as ready: %v", checks)
+	require.Contains(t, checks[provider], "halted")
+	require.LessOrEqual(t, len(b.idp.all()), 4+2, "at most the tasks in hand reached the IdP")
+	eventually(t, func() bool { return b.queue().Active == 0 }, "no task runs")
+	for _, id := range ids {
+		require.NotEqual(t, "done", b.status(id).State)
+	}
+	require.Zero(t, b.resets(tasks.Failed, tasks.ReasonRetriesExhausted))
 }
