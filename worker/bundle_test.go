@@ -192,6 +192,22 @@ func (b *bundle) task(id string) *asynq.TaskInfo {
 	return info
 }
 
+// settled waits until Asynq is done with the tasks (completed or
+// archived: their events are queued) and every webhook is delivered, so
+// that counting events is final.
+func (b *bundle) settled(ids ...string) {
+	b.t.Helper()
+	for _, id := range ids {
+		eventually(b.t, func() bool { info := b.task(id); return info == nil || info.State == asynq.TaskStateArchived },
+			"asynq is done with %s", id)
+	}
+	eventually(b.t, func() bool {
+		info, err := b.insp.GetQueueInfo(tasks.WebhookQueueName)
+		require.NoError(b.t, err)
+		return info.Pending+info.Active+info.Scheduled+info.Retry == 0
+	}, "every webhook delivered")
+}
+
 // resets is resetq_resets_total for one outcome and reason.
 func (b *bundle) resets(outcome tasks.Outcome, reason string) float64 {
 	return testutil.ToFloat64(b.m.Resets.WithLabelValues(provider, string(outcome), reason))

@@ -27,22 +27,29 @@ func (b *bundle) waitHalt() *halt.State {
 	return st
 }
 
+// Concurrency 1: one reset at the IdP, two more tasks in hand waiting for
+// their place. The IdP answers the first call only once all three are in
+// hand, so the test knows which tasks the halt finds where.
 func TestAHaltingErrorPausesTheProviderAndResumeSendsEveryWaitingTaskOnce(t *testing.T) {
 	t.Parallel()
 	for _, kind := range []idp.Kind{idp.Credentials, idp.Permission, idp.Configuration} {
 		t.Run(kind.String(), func(t *testing.T) {
 			t.Parallel()
-			b := setup(t)
-			b.idp.setDefault(refuse(kind))
+			b := setup(t, func(o *options) { o.provider.Concurrency = 1 })
+			answerNow := make(chan struct{})
+			b.idp.setDefault(answer{block: answerNow, err: refuse(kind).err})
 			emails := users(10)
 			ids := b.enqueueAll(emails)
+			eventually(t, func() bool { return b.idp.busy() == 1 && b.queue().Active == 3 }, "three tasks in hand")
+			close(answerNow)
 
 			st := b.waitHalt()
 			require.Equal(t, kind.String(), st.Reason)
 			require.Equal(t, refuse(kind).err.(*idp.Error).Hint, st.Hint, "the operator is told what to fix")
 			require.Contains(t, st.Message, "the fake IdP says "+kind.String())
-			require.True(t, b.queue().Paused, "the queue is paused")
-			require.Equal(t, 1.0, testutil.ToFloat64(b.m.ProviderHalted.WithLabelValues(provider)))
+			eventually(t, func() bool { return b.queue().Paused }, "the queue is paused")
+			eventually(t, func() bool { return testutil.ToFloat64(b.m.ProviderHalted.WithLabelValues(provider)) == 1 },
+				"the halted gauge is raised")
 
 			// The tasks in hand settle; every task waits, none ended.
 			eventually(t, func() bool { return b.queue().Active == 0 }, "no task runs")
@@ -54,9 +61,11 @@ func TestAHaltingErrorPausesTheProviderAndResumeSendsEveryWaitingTaskOnce(t *tes
 				require.Equal(t, kind.String(), s.Halt.Reason)
 			}
 			require.Zero(t, b.resets(tasks.Failed, tasks.ReasonRetriesExhausted))
-			// Concurrency 4, and Asynq holds a few more tasks for its
-			// bookkeeping: only tasks already in hand reached the IdP.
-			require.LessOrEqual(t, len(b.idp.all()), 4+2, "only the tasks in hand tried: %v", b.idp.all())
+			// Today a task waiting for its place at the IdP can still be sent
+			// in the moment between the IdP's answer and the halt (the
+			// place is given back first), so the bound is the tasks in
+			// hand, not the one at the IdP. No task beyond them is taken.
+			require.LessOrEqual(t, len(b.idp.all()), 3, "only the tasks in hand tried: %v", b.idp.all())
 
 			// The operator fixes the cause and resumes.
 			b.idp.setDefault(answer{})
@@ -131,7 +140,6 @@ func TestAStartUpCheckRefusedLikeAHaltHaltsTheProvider(t *testing.T) {
 	ready, checks := w.Readiness(context.Background())
 	require.True(t, ready, "halted with a reason counts as ready: %v", checks)
 	require.Contains(t, checks[provider], "halted")
-	require.LessOrEqual(t, len(b.idp.all()), 4+2, "at most the tasks in hand reached the IdP")
 	eventually(t, func() bool { return b.queue().Active == 0 }, "no task runs")
 	for _, id := range ids {
 		require.NotEqual(t, "done", b.status(id).State)

@@ -103,7 +103,9 @@ func TestARealmWideMailFailureHaltsBeforeAHandfulOfTasksAndResumeDeliversEachOnc
 	require.Contains(t, st.Hint, "SMTP")
 	require.Contains(t, st.Message, "users' mail failed in a row")
 	tried := len(b.kc.RequestsTo(keycloaktest.EndpointExecuteActions))
-	require.LessOrEqual(t, tried, worker.DefaultMailHaltAfter+4, "halted within the threshold plus what was in flight (concurrency 4)")
+	// In flight: concurrency 4 plus Asynq's bookkeeping margin of 2, whose
+	// tasks can still be sent in the moment between an answer and the halt.
+	require.LessOrEqual(t, tried, worker.DefaultMailHaltAfter+4+2, "halted within the threshold plus what was in flight")
 	require.Equal(t, 2, testutil.CollectAndCount(b.m.Resets), "no task ended: only the series made at start")
 	require.Zero(t, b.resets(tasks.Succeeded, "")+b.resets(tasks.Failed, tasks.ReasonRetriesExhausted))
 

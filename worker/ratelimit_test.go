@@ -15,12 +15,12 @@ import (
 // the rate and its burst. How fast the resets go is not asserted.
 func TestTheProvidersRateLimitIsNeverExceeded(t *testing.T) {
 	t.Parallel()
-	const n, per = 4, 200 * time.Millisecond
+	const n, per = 4, 400 * time.Millisecond
 	b := setup(t, func(o *options) {
 		o.provider.RateCount, o.provider.RatePeriod = n, per
 		o.provider.Concurrency = 8
 	})
-	emails := users(16)
+	emails := users(12)
 	ids := b.enqueueAll(emails)
 	for _, id := range ids {
 		r := b.wait(id)

@@ -13,17 +13,6 @@ import (
 	"github.com/resetq/resetq/webhook"
 )
 
-// settled waits until the webhook queue is empty, so that counting the
-// events a task got is final.
-func (b *bundle) settled() {
-	b.t.Helper()
-	eventually(b.t, func() bool {
-		info, err := b.insp.GetQueueInfo(tasks.WebhookQueueName)
-		require.NoError(b.t, err)
-		return info.Pending+info.Active+info.Scheduled+info.Retry == 0
-	}, "every webhook delivered")
-}
-
 func TestTransientErrorsOnEveryAttemptEndFailedOnceWithTheLastError(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(o *options) { o.producer.MaxRetries = 1 })
@@ -41,7 +30,7 @@ func TestTransientErrorsOnEveryAttemptEndFailedOnceWithTheLastError(t *testing.T
 	eventually(t, func() bool { info := b.task(id); return info != nil && info.State == asynq.TaskStateArchived },
 		"archived")
 	require.Equal(t, 1, b.task(id).Retried)
-	b.settled()
+	b.settled(id)
 	require.Equal(t, []event{{id: b.hooks.forTask(id)[0].id, typ: webhook.ResetFailed, taskID: id, outcome: tasks.Failed,
 		reason: tasks.ReasonRetriesExhausted}}, b.hooks.forTask(id), "exactly one event")
 	require.Equal(t, 1.0, b.resets(tasks.Failed, tasks.ReasonRetriesExhausted), "exactly one outcome counted")
@@ -59,7 +48,7 @@ func TestAPanickingProviderEndsFailedOnceOnTheLastTry(t *testing.T) {
 	require.Equal(t, tasks.Failed, r.Outcome)
 	require.Equal(t, tasks.ReasonRetriesExhausted, r.Reason)
 	require.Contains(t, r.Error, "the handler panicked")
-	b.settled()
+	b.settled(id)
 	require.Len(t, b.hooks.forTask(id), 1)
 	require.Equal(t, 1.0, b.resets(tasks.Failed, tasks.ReasonRetriesExhausted))
 	st, err := b.halts.Get(context.Background(), provider)
@@ -90,7 +79,7 @@ func TestATaskCutByItsDeadlineOnTheLastTryEndsFailedOnce(t *testing.T) {
 	eventually(t, func() bool { return b.idp.busy() == 0 }, "the cut call returned")
 	eventually(t, func() bool { info := b.task(id); return info != nil && info.State == asynq.TaskStateArchived },
 		"archived")
-	b.settled()
+	b.settled(id)
 	require.Equal(t, 1.0, b.resets(tasks.Failed, tasks.ReasonRetriesExhausted), "one outcome counted")
 	require.Len(t, b.hooks.forTask(id), 1)
 }

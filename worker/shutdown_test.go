@@ -95,7 +95,7 @@ func TestShutdownTimeoutPutsTheTasksInHandBackInTheQueue(t *testing.T) {
 			for _, e := range emails {
 				require.Equal(t, 1, b.idp.accepted(e), "%s got one email", e)
 			}
-			b.settled()
+			b.settled(ids...)
 			for _, id := range ids {
 				require.Len(t, b.hooks.forTask(id), 1, "one event for %s: %v", id, b.hooks.forTask(id))
 			}
