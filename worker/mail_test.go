@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
@@ -108,6 +109,16 @@ func TestARealmWideMailFailureHaltsBeforeAHandfulOfTasksAndResumeDeliversEachOnc
 	require.LessOrEqual(t, tried, worker.DefaultMailHaltAfter+4+2, "halted within the threshold plus what was in flight")
 	require.Equal(t, 2, testutil.CollectAndCount(b.m.Resets), "no task ended: only the series made at start")
 	require.Zero(t, b.resets(tasks.Succeeded, "")+b.resets(tasks.Failed, tasks.ReasonRetriesExhausted))
+
+	// The tasks in hand settle before the resume, as they do long before
+	// an operator's: a halt decided by a task still in hand can land after
+	// a resume and halt the provider again (or pause its queue).
+	insp := asynq.NewInspectorFromRedisClient(b.rdb)
+	defer insp.Close()
+	require.Eventually(t, func() bool {
+		q, err := insp.GetQueueInfo(tasks.QueueName("corp"))
+		return err == nil && q.Active == 0
+	}, 20*time.Second, 10*time.Millisecond, "no task in hand")
 
 	// The relay is fixed; the operator resumes.
 	b.kc.SetSMTP("corp", keycloaktest.SMTPOn)
