@@ -121,6 +121,13 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 	// Retry: the attempt's budget is spent. On the last try Asynq would
 	// archive the task whatever the error, so it ends failed here.
 	if t.final() {
+		if ctx.Err() != nil {
+			// The task's own context ended: a shutdown ran out of time and
+			// Asynq put the task back, or Asynq ends it itself (deadline,
+			// lost lease) through handleError. An outcome here would be a
+			// second one.
+			return ctx.Err()
+		}
 		if d.Err != nil && d.Err.Kind == idp.MailFailed {
 			s.forgetMail(ctx, prov, t)
 		}
