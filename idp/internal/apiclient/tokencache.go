@@ -119,15 +119,17 @@ func (c *TokenCache[T]) run(ctx context.Context, f *fetch[T], prev T) {
 	close(f.done)
 }
 
-// Invalidate marks tok stale if it is still the cached token. Comparing
-// first means a rejection seen on an old token does not throw away a newer
-// one another goroutine just fetched. The stale token stays available to
-// Fetch as prev.
-func (c *TokenCache[T]) Invalidate(tok T) {
+// Invalidate marks tok stale if it is still the cached token, and reports
+// whether it was. Comparing first means a rejection seen on an old token
+// does not throw away a newer one another goroutine just fetched. The stale
+// token stays available to Fetch as prev.
+func (c *TokenCache[T]) Invalidate(tok T) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.valid && c.tok == tok {
 		c.valid = false
 		c.invalidations++
+		return true
 	}
+	return false
 }
