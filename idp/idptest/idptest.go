@@ -77,6 +77,7 @@ func Run(t *testing.T, newEnv Harness) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
+			require.NotZero(t, e.Accepts, "Env.Accepts is required: the provider package's declaration")
 			errs := c.run(t, e)
 			// No secret in any error string.
 			for _, err := range errs {

@@ -66,6 +66,7 @@ func TestConformanceAgainstTheRealKeycloak(t *testing.T) {
 		secrets := []string{realidp.E2EClientSecret}
 		return &idptest.Env{
 			Provider: e.provider(t),
+			Accepts:  keycloak.Accepts,
 			Known:    idp.UserRef{Email: "alice@example.org"},
 			Unknown:  idp.UserRef{Email: "nobody@example.org"},
 			Sent:     func() int { return e.Sent(t, "alice@example.org") },
