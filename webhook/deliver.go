@@ -21,6 +21,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/resetq/resetq/internal/retryafter"
 	"github.com/resetq/resetq/tasks"
 )
 
@@ -331,15 +332,7 @@ func oneLine(b []byte) string {
 	return s
 }
 
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
-}
+func parseRetryAfter(v string, now time.Time) time.Duration { return retryafter.Parse(v, now) }
 
 // RetryDelay is the Asynq RetryDelayFunc of the webhooks queue: the
 // schedule with ±10 % jitter, or the receiver's longer Retry-After.

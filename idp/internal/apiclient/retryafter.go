@@ -3,27 +3,16 @@ package apiclient
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/resetq/resetq/internal/retryafter"
 )
 
 // RetryAfter reads a Retry-After header, given as seconds or as an HTTP
-// date. It returns 0 when the header is absent or unreadable.
+// date, bounded by a day. It returns 0 when the header is absent or
+// unreadable.
 func RetryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil {
-		if s < 0 {
-			return 0
-		}
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
+	return retryafter.Parse(h.Get("Retry-After"), now)
 }
 
 // RateLimitReset reads X-RateLimit-Reset, given as epoch seconds, as the
