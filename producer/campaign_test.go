@@ -326,9 +326,21 @@ func TestLostTasksAreFedAgain(t *testing.T) {
 	eventually(t, "the lost rows are queued again", func() bool {
 		_, err1 := insp.GetTaskInfo(q, campaignTaskID(t, rdb, "idle", name, tasks.User{Email: "user1@lost.example"}))
 		_, err3 := insp.GetTaskInfo(q, campaignTaskID(t, rdb, "idle", name, tasks.User{Email: "user3@lost.example"}))
-		return err1 == nil && err3 == nil
+		// The feeder enqueues a row and then records it in flight, so
+		// both must be seen: a task without its count is mid-feed.
+		return err1 == nil && err3 == nil && campaign(t, c, name).Inflight == 5
 	})
-	require.Equal(t, 5, campaign(t, c, name).Inflight)
+	pending, err := insp.ListPendingTasks(q, asynq.PageSize(1000))
+	require.NoError(t, err)
+	var ours int
+	for _, info := range pending {
+		p, err := tasks.Decode(info.Payload)
+		require.NoError(t, err)
+		if p.Campaign == name {
+			ours++
+		}
+	}
+	require.Equal(t, 5, ours, "each row has one task, none twice")
 }
 
 func TestAnInterruptedImportIsRemoved(t *testing.T) {
