@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -317,7 +316,7 @@ func (f *Feeder) enqueue(ctx context.Context, c *Campaign, batch []*feed, taskID
 		wg.Go(func() {
 			defer func() { <-sem }()
 			p := tasks.Payload{V: tasks.PayloadVersion, Provider: c.Provider, User: b.user, Actions: c.Actions,
-				Campaign: c.ID, Meta: b.meta, RequestedAt: now}
+				Campaign: c.ID, CampaignRow: b.row, Meta: b.meta, RequestedAt: now}
 			body, err := p.Encode()
 			if err != nil {
 				// Rows are checked at import, so this is a row an older
@@ -330,7 +329,7 @@ func (f *Feeder) enqueue(ctx context.Context, c *Campaign, batch []*feed, taskID
 				return
 			}
 			id := taskID(b.user)
-			task := asynq.NewTaskWithHeaders(tasks.TypeReset, body, map[string]string{tasks.CampaignRowHeader: strconv.Itoa(b.row)})
+			task := asynq.NewTask(tasks.TypeReset, body)
 			_, err = f.c.asynq.EnqueueContext(ctx, task, asynq.TaskID(id), asynq.Queue(queue),
 				asynq.MaxRetry(prov.MaxRetries), asynq.Timeout(prov.AttemptTimeout+15*time.Second))
 			switch {

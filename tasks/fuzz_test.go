@@ -9,7 +9,7 @@ import (
 // FuzzDecode feeds Decode anything a queue could hold. It must not panic;
 // what it accepts must be valid and survive a round trip unchanged.
 func FuzzDecode(f *testing.F) {
-	f.Add([]byte(`{"v":1,"provider":"corp","user":{"email":"alice@example.com"},"actions":["UPDATE_PASSWORD"],"campaign":"","idempotency_key":"","meta":{"ticket":"HD-4411"},"requested_at":"2026-11-22T10:00:00Z"}`))
+	f.Add([]byte(`{"v":1,"provider":"corp","user":{"email":"alice@example.com"},"actions":["UPDATE_PASSWORD"],"campaign":"","campaign_row":0,"idempotency_key":"","meta":{"ticket":"HD-4411"},"requested_at":"2026-11-22T10:00:00Z"}`))
 	f.Add([]byte(`{"v":1,"provider":"corp","user":{"id":"4f1c"},"campaign":"breach-2026","requested_at":"2026-11-22T10:00:00.123Z"}`))
 	f.Add([]byte(`{"v":2}`))
 	f.Add([]byte(`{"v":1,"provider":"corp","user":{"email":"a@b.co","username":"a"}}`))

@@ -34,11 +34,14 @@ const (
 // specifies it. Every field is written, even when empty, so the JSON shape
 // never depends on the content.
 type Payload struct {
-	V              int               `json:"v"`
-	Provider       string            `json:"provider"`
-	User           User              `json:"user"`
-	Actions        []string          `json:"actions"`
-	Campaign       string            `json:"campaign"`
+	V        int      `json:"v"`
+	Provider string   `json:"provider"`
+	User     User     `json:"user"`
+	Actions  []string `json:"actions"`
+	Campaign string   `json:"campaign"`
+	// CampaignRow is the campaign row the task resets: its index among the
+	// campaign's rows, from 0 in file order. It is 0 when Campaign is empty.
+	CampaignRow    int               `json:"campaign_row"`
 	IdempotencyKey string            `json:"idempotency_key"`
 	Meta           map[string]string `json:"meta"`
 	RequestedAt    time.Time         `json:"requested_at"`
@@ -209,6 +212,12 @@ func (p *Payload) validate(strictMeta bool) error {
 		if err := ValidateName(p.Campaign); err != nil {
 			return fmt.Errorf("campaign: %w", err)
 		}
+	}
+	switch {
+	case p.CampaignRow < 0:
+		return fmt.Errorf("campaign_row: %d is negative", p.CampaignRow)
+	case p.CampaignRow > 0 && p.Campaign == "":
+		return errors.New("campaign_row: set without a campaign")
 	}
 	if len(p.IdempotencyKey) > MaxIdempotencyKeyLen {
 		return fmt.Errorf("idempotency_key: longer than %d characters", MaxIdempotencyKeyLen)

@@ -30,12 +30,33 @@ func TestEncodeWritesTheDesignShape(t *testing.T) {
 	b, err := p.Encode()
 	require.NoError(t, err)
 	require.JSONEq(t, `{"v":1,"provider":"corp","user":{"email":"alice@example.com"},
-		"actions":["UPDATE_PASSWORD"],"campaign":"","idempotency_key":"",
+		"actions":["UPDATE_PASSWORD"],"campaign":"","campaign_row":0,"idempotency_key":"",
 		"meta":{"ticket":"HD-4411"},"requested_at":"2026-11-22T10:00:00Z"}`, string(b))
 
 	back, err := tasks.Decode(b)
 	require.NoError(t, err)
 	require.Equal(t, p, *back)
+}
+
+func TestACampaignTaskCarriesItsRow(t *testing.T) {
+	t.Parallel()
+	p := validPayload()
+	p.Campaign, p.CampaignRow = "breach-2026", 41
+	b, err := p.Encode()
+	require.NoError(t, err)
+	require.Contains(t, string(b), `"campaign":"breach-2026","campaign_row":41`)
+	back, err := tasks.Decode(b)
+	require.NoError(t, err)
+	require.Equal(t, 41, back.CampaignRow)
+
+	// A campaign task queued by a build before campaign_row has no such
+	// field (its row is in a header): it still decodes.
+	old := `{"v":1,"provider":"corp","user":{"email":"a@example.com"},"actions":[],"campaign":"breach-2026",` +
+		`"idempotency_key":"","meta":{},"requested_at":"2026-11-22T10:00:00Z"}`
+	back, err = tasks.Decode([]byte(old))
+	require.NoError(t, err)
+	require.Equal(t, "breach-2026", back.Campaign)
+	require.Zero(t, back.CampaignRow)
 }
 
 func TestEncodeWritesEmptyCollectionsNotNull(t *testing.T) {
@@ -72,6 +93,8 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"provider underscore", func(p *tasks.Payload) { p.Provider = "corp_eu" }, "provider:"},
 		{"provider trailing hyphen", func(p *tasks.Payload) { p.Provider = "corp-" }, "provider:"},
 		{"campaign syntax", func(p *tasks.Payload) { p.Campaign = "Breach 2026" }, "campaign:"},
+		{"row without campaign", func(p *tasks.Payload) { p.CampaignRow = 3 }, "campaign_row: set without a campaign"},
+		{"negative row", func(p *tasks.Payload) { p.Campaign, p.CampaignRow = "breach", -1 }, "campaign_row: -1 is negative"},
 		{"version", func(p *tasks.Payload) { p.V = 2 }, "v: unsupported payload version 2"},
 		{"key too long", func(p *tasks.Payload) { p.IdempotencyKey = strings.Repeat("k", 201) }, "idempotency_key:"},
 		{"meta value too long", func(p *tasks.Payload) { p.Meta["ticket"] = strings.Repeat("x", 1025) }, "meta.ticket:"},

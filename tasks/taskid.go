@@ -95,9 +95,9 @@ func (p *Payload) Fingerprint(secret []byte) string {
 	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
-// CampaignRowHeader is the Asynq task header that carries a campaign
-// task's row number (from 0, in file order). It travels beside payload v1,
-// which it leaves unchanged.
+// CampaignRowHeader is the Asynq task header in which builds before the
+// payload's campaign_row field carried a campaign task's row number. A
+// worker still reads it from tasks such a build queued.
 const CampaignRowHeader = "resetq-row"
 
 // RandomTaskID returns a fresh task ID for a request without an idempotency

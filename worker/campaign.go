@@ -5,20 +5,28 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/tasks"
 )
 
-// campaignRow reads the campaign a task belongs to and checks its row
-// header. A nil campaign with no error means it no longer exists.
-func (s *Server) campaignRow(ctx context.Context, id, header string) (*campaigns.Campaign, int, error) {
-	c, err := s.campaigns.Get(ctx, id)
+// campaignRow reads the campaign a task belongs to and checks its row. A
+// nil campaign with no error means it no longer exists. The row is the
+// payload's, or, in a task an earlier build queued, its row header's.
+func (s *Server) campaignRow(ctx context.Context, at *asynq.Task, p *tasks.Payload) (*campaigns.Campaign, int, error) {
+	c, err := s.campaigns.Get(ctx, p.Campaign)
 	if err != nil || c == nil {
 		return nil, 0, err
 	}
-	row, err := strconv.Atoi(header)
-	if err != nil || row < 0 || row >= c.Rows {
-		return nil, 0, fmt.Errorf("header %s=%q names no row of campaign %s (%d rows)", tasks.CampaignRowHeader, header, id, c.Rows)
+	row := p.CampaignRow
+	if h, ok := at.Headers()[tasks.CampaignRowHeader]; ok {
+		if row, err = strconv.Atoi(h); err != nil {
+			return nil, 0, fmt.Errorf("header %s=%q is not a row number", tasks.CampaignRowHeader, h)
+		}
+	}
+	if row < 0 || row >= c.Rows {
+		return nil, 0, fmt.Errorf("row %d is no row of campaign %s (%d rows)", row, c.ID, c.Rows)
 	}
 	return c, row, nil
 }
@@ -27,9 +35,9 @@ func (s *Server) campaignRow(ctx context.Context, id, header string) (*campaigns
 // task needs no reset: its row has an outcome already (a redelivery), or
 // its campaign is paused, cancelled or gone. A paused campaign's task
 // gives its row back to the feeder, which sends it again after the resume.
-func (s *Server) startCampaignTask(ctx context.Context, t *task, header string) (done bool, err error) {
+func (s *Server) startCampaignTask(ctx context.Context, t *task, at *asynq.Task) (done bool, err error) {
 	p := t.payload
-	c, row, err := s.campaignRow(ctx, p.Campaign, header)
+	c, row, err := s.campaignRow(ctx, at, p)
 	if err != nil {
 		return true, err
 	}

@@ -65,8 +65,8 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 	// whatever brought it back (a crash before the acknowledgement, a
 	// shutdown that requeued it, a re-enqueue of the same key). A
 	// campaign's task keeps its marker in the campaign's records.
-	if row, ok := at.Headers()[tasks.CampaignRowHeader]; ok && p.Campaign != "" {
-		if done, err := s.startCampaignTask(ctx, t, row); done || err != nil {
+	if p.Campaign != "" {
+		if done, err := s.startCampaignTask(ctx, t, at); done || err != nil {
 			return err
 		}
 	} else {
@@ -390,8 +390,8 @@ func (s *Server) handleError(ctx context.Context, at *asynq.Task, err error) {
 	provider := tasks.ProviderOfQueue(t.queue)
 	if p, perr := tasks.Decode(at.Payload()); perr == nil {
 		t.payload, provider = p, p.Provider
-		if row, ok := at.Headers()[tasks.CampaignRowHeader]; ok && p.Campaign != "" {
-			c, n, cerr := s.campaignRow(ctx, p.Campaign, row)
+		if p.Campaign != "" {
+			c, n, cerr := s.campaignRow(ctx, at, p)
 			if cerr != nil || c == nil {
 				s.log.Error("the campaign of a task whose retries ran out cannot be read; its row stays queued",
 					"task_id", t.id, "campaign", p.Campaign, "error", cerr)
