@@ -55,6 +55,11 @@ type Provider struct {
 	RatePeriod time.Duration
 }
 
+// taskSettings are the settings the provider's task of this ID carries.
+func (p Provider) taskSettings(id string) tasks.TaskSettings {
+	return tasks.TaskSettings{ID: id, MaxRetries: p.MaxRetries, AttemptTimeout: p.AttemptTimeout}
+}
+
 // accepts reports whether the provider can find a user by a reference of
 // this kind.
 func (p Provider) accepts(kind string) bool {
@@ -116,7 +121,7 @@ func NewClient(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("producer: provider %q: negative MaxRetries", p.Name)
 		}
 		if p.AttemptTimeout <= 0 {
-			p.AttemptTimeout = 2 * time.Minute
+			p.AttemptTimeout = tasks.DefaultAttemptTimeout
 		}
 		c.providers[p.Name] = p
 	}
@@ -176,13 +181,12 @@ func (c *Client) Enqueue(ctx context.Context, req Request) (Enqueued, error) {
 		Actions: slices.Clone(req.Actions), IdempotencyKey: req.IdempotencyKey,
 		Meta: maps.Clone(req.Meta), RequestedAt: time.Now().UTC().Truncate(time.Millisecond),
 	}
-	body, err := p.Encode()
-	if err != nil {
+	if err := p.Validate(); err != nil {
 		return Enqueued{}, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
 	}
 	if req.IdempotencyKey == "" {
 		id := tasks.RandomTaskID()
-		if err := c.submit(ctx, prov, body, id); err != nil {
+		if err := c.submit(ctx, prov, p, id); err != nil {
 			return Enqueued{}, err
 		}
 		return Enqueued{TaskID: id, Queue: tasks.QueueName(prov.Name)}, nil
@@ -195,7 +199,7 @@ func (c *Client) Enqueue(ctx context.Context, req Request) (Enqueued, error) {
 		return Enqueued{}, err
 	}
 	id := tasks.TaskID(deploysecret.Derive(secret, deploysecret.TaskIDs), req.Scope, req.Provider, req.IdempotencyKey)
-	return c.submitKeyed(ctx, prov, p, body, id, p.Fingerprint(deploysecret.Derive(secret, deploysecret.RequestFingerprints)))
+	return c.submitKeyed(ctx, prov, p, id, p.Fingerprint(deploysecret.Derive(secret, deploysecret.RequestFingerprints)))
 }
 
 // requestTTL is how long the fingerprint of a keyed request is kept while
@@ -210,7 +214,7 @@ const requestTTL = 30 * 24 * time.Hour
 // The fingerprint is recorded before the task is enqueued, atomically with
 // the check for one recorded before it: of two requests racing with the
 // same key, one records its fingerprint and the other is compared with it.
-func (c *Client) submitKeyed(ctx context.Context, prov Provider, p *tasks.Payload, body []byte, id, fp string) (Enqueued, error) {
+func (c *Client) submitKeyed(ctx context.Context, prov Provider, p *tasks.Payload, id, fp string) (Enqueued, error) {
 	out := Enqueued{TaskID: id, Queue: tasks.QueueName(prov.Name)}
 	prev, err := c.outcomes.ClaimRequest(ctx, id, fp, requestTTL)
 	if err != nil {
@@ -228,7 +232,7 @@ func (c *Client) submitKeyed(ctx context.Context, prov Provider, p *tasks.Payloa
 		out.Duplicate = true
 		return out, nil
 	}
-	err = c.submit(ctx, prov, body, id)
+	err = c.submit(ctx, prov, p, id)
 	switch {
 	case err == nil:
 		return out, nil
@@ -269,13 +273,13 @@ func (c *Client) submitKeyed(ctx context.Context, prov Provider, p *tasks.Payloa
 
 // submit puts a task on its provider's queue. A task ID that is taken
 // gives asynq.ErrTaskIDConflict.
-func (c *Client) submit(ctx context.Context, prov Provider, body []byte, id string) error {
-	queue := tasks.QueueName(prov.Name)
-	_, err := c.asynq.EnqueueContext(ctx, asynq.NewTask(tasks.TypeReset, body),
-		asynq.TaskID(id), asynq.Queue(queue), asynq.MaxRetry(prov.MaxRetries),
-		asynq.Timeout(prov.AttemptTimeout+15*time.Second))
+func (c *Client) submit(ctx context.Context, prov Provider, p *tasks.Payload, id string) error {
+	t, err := tasks.NewResetTask(p, prov.taskSettings(id))
 	if err != nil {
-		return fmt.Errorf("enqueueing to %s: %w", queue, err)
+		return fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	}
+	if _, err := c.asynq.EnqueueContext(ctx, t.Task, t.Options...); err != nil {
+		return fmt.Errorf("enqueueing to %s: %w", t.Queue, err)
 	}
 	return nil
 }

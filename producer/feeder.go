@@ -317,7 +317,8 @@ func (f *Feeder) enqueue(ctx context.Context, c *Campaign, batch []*feed, taskID
 			defer func() { <-sem }()
 			p := tasks.Payload{V: tasks.PayloadVersion, Provider: c.Provider, User: b.user, Actions: c.Actions,
 				Campaign: c.ID, CampaignRow: b.row, Meta: b.meta, RequestedAt: now}
-			body, err := p.Encode()
+			id := taskID(b.user)
+			task, err := tasks.NewResetTask(&p, prov.taskSettings(id))
 			if err != nil {
 				// Rows are checked at import, so this is a row an older
 				// build imported: it fails rather than block the campaign.
@@ -328,10 +329,7 @@ func (f *Feeder) enqueue(ctx context.Context, c *Campaign, batch []*feed, taskID
 				}
 				return
 			}
-			id := taskID(b.user)
-			task := asynq.NewTask(tasks.TypeReset, body)
-			_, err = f.c.asynq.EnqueueContext(ctx, task, asynq.TaskID(id), asynq.Queue(queue),
-				asynq.MaxRetry(prov.MaxRetries), asynq.Timeout(prov.AttemptTimeout+15*time.Second))
+			_, err = f.c.asynq.EnqueueContext(ctx, task.Task, task.Options...)
 			switch {
 			case err == nil:
 				b.result = fedNow
