@@ -21,7 +21,7 @@ import (
 
 // ErrInvalidRequest wraps every error that is the request's fault: a bad
 // user reference, an unknown action or provider. Retrying it is pointless.
-var ErrInvalidRequest = errors.New("invalid request")
+var ErrInvalidRequest = campaigns.ErrInvalid
 
 // ErrIdempotencyConflict is returned when an idempotency key that names a
 // task is used again for a different request (another user, provider,
@@ -89,7 +89,7 @@ type Client struct {
 	asynq     *asynq.Client
 	insp      *asynq.Inspector
 	outcomes  *outcomes.Store
-	campaigns *campaigns.Store
+	campaigns *campaigns.Manager
 	halts     *halt.Registry
 	secret    *deploysecret.Source
 	providers map[string]Provider
@@ -108,7 +108,6 @@ func NewClient(cfg Config) (*Client, error) {
 		asynq:     asynq.NewClientFromRedisClient(cfg.Redis),
 		insp:      asynq.NewInspectorFromRedisClient(cfg.Redis),
 		outcomes:  outcomes.New(cfg.Redis, cfg.OutcomeRetention),
-		campaigns: campaigns.NewStore(cfg.Redis),
 		halts:     halt.New(cfg.Redis),
 		secret:    deploysecret.NewSource(cfg.Redis),
 		providers: map[string]Provider{},
@@ -128,6 +127,12 @@ func NewClient(cfg Config) (*Client, error) {
 	if len(c.providers) == 0 {
 		return nil, errors.New("producer: at least one provider is required")
 	}
+	cc := campaigns.Config{Redis: cfg.Redis}
+	for _, p := range c.providers {
+		cc.Providers = append(cc.Providers, campaigns.Provider{Name: p.Name, EmailOnly: p.emailOnly(),
+			MaxRetries: p.MaxRetries, AttemptTimeout: p.AttemptTimeout, RateCount: p.RateCount, RatePeriod: p.RatePeriod})
+	}
+	c.campaigns = campaigns.NewManager(cc)
 	return c, nil
 }
 

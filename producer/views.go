@@ -2,17 +2,11 @@ package producer
 
 import (
 	"context"
-	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/resetq/resetq/internal/campaigns"
-	"github.com/resetq/resetq/tasks"
 )
 
 // CampaignView is a campaign as the HTTP API and `resetq campaign …
@@ -60,135 +54,37 @@ type ScanView struct {
 	Reasons    map[string]int `json:"reasons"`
 	// Problems lists invalid and duplicate rows by line: the first 1000
 	// (Truncated says there are more).
-	Problems  []campaigns.Problem `json:"problems"`
-	Truncated bool                `json:"truncated"`
+	Problems  []Problem `json:"problems"`
+	Truncated bool      `json:"truncated"`
 }
 
 // ScanViewOf returns the view of a scan.
 func ScanViewOf(s *Scan) ScanView {
 	problems := s.Problems
 	if problems == nil {
-		problems = []campaigns.Problem{}
+		problems = []Problem{}
 	}
 	return ScanView{Digest: s.Digest, Rows: s.Rows, Users: s.Users(), Duplicates: s.Duplicates, Invalid: s.Invalid,
 		Reasons: s.Reasons, Problems: problems, Truncated: len(s.Problems) < s.Invalid+s.Duplicates}
 }
 
 // ReportFormats are the formats WriteReport writes.
-var ReportFormats = []string{"csv", "json"}
+var ReportFormats = campaigns.ReportFormats
 
 // ReportStates are the states a report can be filtered on.
-var ReportStates = []string{"waiting", "queued", "succeeded", "skipped", "failed", "cancelled"}
-
-// ParseStates reads a comma-separated list of report states ("" is all).
-func ParseStates(s string) ([]string, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var out []string
-	for _, st := range strings.Split(s, ",") {
-		st = strings.TrimSpace(st)
-		if !slices.Contains(ReportStates, st) {
-			return nil, fmt.Errorf("%w: %q is not a row state (known: %s)", ErrInvalidRequest, st, strings.Join(ReportStates, ", "))
-		}
-		out = append(out, st)
-	}
-	return out, nil
-}
-
-// reportRow is one row as a JSON report writes it.
-type reportRow struct {
-	Line       int         `json:"line"`
-	User       *tasks.User `json:"user,omitempty"`
-	Invalid    string      `json:"invalid,omitempty"`
-	State      string      `json:"state"`
-	Reason     string      `json:"reason"`
-	Attempts   int         `json:"attempts"`
-	FinishedAt time.Time   `json:"finished_at,omitzero"`
-}
+var ReportStates = campaigns.ReportStates
 
 // ReportHeader is the CSV report's header row.
-var ReportHeader = []string{"line", "user_kind", "user", "state", "reason", "attempts", "finished_at"}
+var ReportHeader = campaigns.ReportHeader
+
+// ParseStates reads a comma-separated list of report states ("" is all).
+func ParseStates(s string) ([]string, error) { return campaigns.ParseStates(s) }
 
 // WriteReport writes every row of a campaign whose state is in states (all
 // when empty), in file order, as CSV or as a JSON array. It streams: a
 // million rows never sit in memory.
 func (c *Client) WriteReport(ctx context.Context, name, format string, states []string, w io.Writer) error {
-	if !slices.Contains(ReportFormats, format) {
-		return fmt.Errorf("%w: report format %q (known: %s)", ErrInvalidRequest, format, strings.Join(ReportFormats, ", "))
-	}
-	if _, err := c.GetCampaign(ctx, name); err != nil {
-		return err
-	}
-	keep := func(r ReportRow) bool { return len(states) == 0 || slices.Contains(states, r.State) }
-	if format == "csv" {
-		cw := csv.NewWriter(w)
-		if err := cw.Write(ReportHeader); err != nil {
-			return err
-		}
-		err := c.CampaignReport(ctx, name, func(r ReportRow) error {
-			if !keep(r) {
-				return nil
-			}
-			kind, user := r.User.Kind(), r.User.Value()
-			if r.Invalid != "" {
-				kind, user = "invalid", r.Invalid
-			}
-			finished := ""
-			if !r.Finished.IsZero() {
-				finished = r.Finished.UTC().Format(time.RFC3339)
-			}
-			return cw.Write([]string{strconv.Itoa(r.Line), kind, neutralize(user), r.State, r.Reason, strconv.Itoa(r.Attempts), finished})
-		})
-		cw.Flush()
-		if err != nil {
-			return err
-		}
-		return cw.Error()
-	}
-	if _, err := io.WriteString(w, "["); err != nil {
-		return err
-	}
-	first := true
-	err := c.CampaignReport(ctx, name, func(r ReportRow) error {
-		if !keep(r) {
-			return nil
-		}
-		out := reportRow{Line: r.Line, Invalid: r.Invalid, State: r.State, Reason: r.Reason, Attempts: r.Attempts,
-			FinishedAt: r.Finished.UTC()}
-		if r.Finished.IsZero() {
-			out.FinishedAt = time.Time{}
-		}
-		if r.Invalid == "" {
-			u := r.User
-			out.User = &u
-		}
-		b, err := json.Marshal(out)
-		if err != nil {
-			return err
-		}
-		sep := ",\n"
-		if first {
-			sep, first = "\n", false
-		}
-		_, err = io.WriteString(w, sep+string(b))
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	_, err = io.WriteString(w, "\n]\n")
-	return err
-}
-
-// neutralize keeps a spreadsheet from reading a cell as a formula: a value
-// starting with = + - @ gets a leading quote (OWASP's CSV injection advice).
-// Addresses never start so; the text of an invalid row might.
-func neutralize(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
+	return c.campaigns.WriteReport(ctx, name, format, states, w)
 }
 
 // ParseStartAt reads when a campaign starts: an RFC 3339 time, or a

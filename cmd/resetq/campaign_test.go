@@ -207,7 +207,7 @@ func TestTwentyThousandUsersAtTwoHundredASecondAcrossTwoWorkers(t *testing.T) {
 
 	eventually(t, 160*time.Second, func() bool { return b.campaign("big").Done() }, "the campaign ends: %+v", b.campaign("big"))
 	c := b.campaign("big")
-	require.Equal(t, campaigns.Completed, c.Status)
+	require.Equal(t, producer.CampaignCompleted, c.Status)
 	require.Equal(t, 20000, c.Succeeded)
 	require.Equal(t, 1, c.Skipped, "the duplicate row")
 	require.Zero(t, c.Failed+c.Inflight)
@@ -356,7 +356,7 @@ func TestPauseResumeAndCancelMidRun(t *testing.T) {
 	eventually(t, 10*time.Second, func() bool { return b.campaign("steer").Done() }, "resets in flight finish, then it ends")
 	end := b.campaign("steer")
 	sent = len(b.kc.RequestsTo(keycloaktest.EndpointExecuteActions))
-	require.Equal(t, campaigns.Cancelled, end.Status)
+	require.Equal(t, producer.CampaignCancelled, end.Status)
 	require.Equal(t, sent, end.Succeeded)
 	require.Equal(t, 600-sent, end.Cancelled, "everything not sent is cancelled")
 	for id, rs := range b.puts() {
@@ -378,7 +378,7 @@ func TestPauseResumeAndCancelMidRun(t *testing.T) {
 }
 
 // passes waits for a feeder to look at the campaigns n more times.
-func passes(t *testing.T, f *producer.Feeder, n uint64) {
+func passes(t *testing.T, f *campaigns.Feeder, n uint64) {
 	t.Helper()
 	want := f.Passes() + n
 	eventually(t, 10*time.Second, func() bool { return f.Passes() >= want }, "%d feeder passes", n)

@@ -14,7 +14,6 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
-	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/producer"
 )
@@ -102,7 +101,7 @@ func newCampaignStartCmd(g *global) *cobra.Command {
 			if format != "" && format != "csv" && format != "jsonl" {
 				return usageErr("--format must be csv or jsonl, not %q", format)
 			}
-			req.Format = campaigns.Format(format)
+			req.Format = producer.CampaignFormat(format)
 			src, source, cleanup, err := openSource(args[0])
 			if err != nil {
 				return err
@@ -163,30 +162,17 @@ func newCampaignStartCmd(g *global) *cobra.Command {
 	return cmd
 }
 
-// openSource opens a campaign's file; standard input is first copied to a
-// temporary file, as the import reads its input twice.
-func openSource(path string) (io.ReadSeeker, string, func(), error) {
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, "", nil, usageErr("%v", err)
-		}
-		return f, path, func() { f.Close() }, nil
+// openSource opens a campaign's file, or standard input for "-": the
+// import reads it once, from start to end.
+func openSource(path string) (io.Reader, string, func(), error) {
+	if path == "-" {
+		return os.Stdin, "-", func() {}, nil
 	}
-	tmp, err := os.CreateTemp("", "resetq-campaign-*")
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, "", nil, failErr(err)
+		return nil, "", nil, usageErr("%v", err)
 	}
-	cleanup := func() { tmp.Close(); os.Remove(tmp.Name()) }
-	if _, err := io.Copy(tmp, os.Stdin); err != nil {
-		cleanup()
-		return nil, "", nil, failErr(fmt.Errorf("reading standard input: %w", err))
-	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		cleanup()
-		return nil, "", nil, failErr(err)
-	}
-	return tmp, "-", cleanup, nil
+	return f, path, func() { f.Close() }, nil
 }
 
 func printScan(w io.Writer, source string, s *producer.Scan) {
@@ -233,7 +219,7 @@ func printStarted(w io.Writer, res *producer.CampaignStarted) {
 		pace = fmt.Sprintf("%s/s", formatRate(r))
 	}
 	fmt.Fprintf(w, "pace: %s; at most %d queued at once", pace, c.Window)
-	if c.Status == campaigns.Scheduled {
+	if c.Status == producer.CampaignScheduled {
 		fmt.Fprintf(w, "; starts at %s", c.StartAt.Local().Format(time.DateTime))
 	}
 	fmt.Fprintf(w, "\nthe workers send it; watch with: resetq campaign status %s\n", c.ID)
@@ -308,7 +294,7 @@ func printProgressLine(w io.Writer, c *producer.Campaign, m *meter) {
 		pct = 100 * float64(c.Finished()) / float64(c.Rows)
 	}
 	fmt.Fprintf(w, "%s  %s  %d/%d (%.1f%%)", c.ID, c.Status, c.Finished(), c.Rows, pct)
-	if m != nil && c.Status == campaigns.Running {
+	if m != nil && c.Status == producer.CampaignRunning {
 		r := m.add(time.Now(), c.Finished())
 		fmt.Fprintf(w, "  %s/s  %s", formatRate(r), eta(c, r))
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/listener"
 	"github.com/resetq/resetq/internal/metrics"
@@ -58,7 +59,7 @@ type runningWorker struct {
 	registry   *prometheus.Registry
 	ui         *asynqmon.HTTPHandler
 	client     *producer.Client
-	feeder     *producer.Feeder
+	feeder     *campaigns.Feeder
 	stopFeeder func()
 	// release gives back what the providers hold at their IdPs (minted
 	// Keygen tokens), once no reset runs.
@@ -130,7 +131,7 @@ func startWorkerWithin(ctx context.Context, cfg *config.Config, rdb redis.Univer
 	// process at a time, and another takes over when it dies.
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	fed := make(chan struct{})
-	feeder := client.NewFeeder(feederConfig(cfg, wc.Webhooks, log))
+	feeder := campaigns.NewManager(campaignsConfig(cfg, rdb)).NewFeeder(feederConfig(cfg, wc.Webhooks, log))
 	go func() { defer close(fed); feeder.Run(fctx) }()
 	return &runningWorker{Server: w, listener: l, registry: reg, ui: ui, client: client, feeder: feeder,
 		stopFeeder: func() { cancel(); <-fed }, release: func() { releaseProviders(wc.Providers, log) }}, nil

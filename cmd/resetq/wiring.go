@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/idp/keycloak"
 	"github.com/resetq/resetq/idp/keygen"
+	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/metrics"
 	"github.com/resetq/resetq/internal/redisconn"
@@ -216,13 +218,28 @@ func producerConfig(cfg *config.Config, rdb redis.UniversalClient) producer.Conf
 	return pc
 }
 
+// campaignsConfig turns the configuration into the campaigns' that a
+// worker's feeder runs with; its tasks get what producerConfig gives an
+// application's.
+func campaignsConfig(cfg *config.Config, rdb redis.UniversalClient) campaigns.Config {
+	cc := campaigns.Config{Redis: rdb}
+	for _, p := range cfg.Providers {
+		cc.Providers = append(cc.Providers, campaigns.Provider{
+			Name: p.Name, EmailOnly: slices.Equal(acceptedRefs(p.Type).Names(), []string{"email"}),
+			MaxRetries: *p.MaxRetries, AttemptTimeout: p.AttemptTimeout,
+			RateCount: p.RateLimit.N, RatePeriod: p.RateLimit.Per,
+		})
+	}
+	return cc
+}
+
 // feederConfig turns the configuration into a campaign feeder's; its
 // finished campaigns are announced with campaign.completed.
-func feederConfig(cfg *config.Config, wh *webhook.Webhooks, log *slog.Logger) producer.FeederConfig {
-	fc := producer.FeederConfig{Interval: cfg.Campaigns.FeedInterval, StallAfter: cfg.Campaigns.StallAfter,
+func feederConfig(cfg *config.Config, wh *webhook.Webhooks, log *slog.Logger) campaigns.FeederConfig {
+	fc := campaigns.FeederConfig{Interval: cfg.Campaigns.FeedInterval, StallAfter: cfg.Campaigns.StallAfter,
 		Keep: cfg.Campaigns.Retention, Logger: log}
 	if wh != nil && wh.Enabled() {
-		fc.OnFinished = func(ctx context.Context, c *producer.Campaign) error {
+		fc.OnFinished = func(ctx context.Context, c *campaigns.Campaign) error {
 			return wh.Emit(ctx, campaignEvent(c))
 		}
 	}
@@ -230,7 +247,7 @@ func feederConfig(cfg *config.Config, wh *webhook.Webhooks, log *slog.Logger) pr
 }
 
 // campaignEvent is the campaign.completed event of a finished campaign.
-func campaignEvent(c *producer.Campaign) webhook.Event {
+func campaignEvent(c *campaigns.Campaign) webhook.Event {
 	d := webhook.CampaignData{Campaign: c.ID, Provider: c.Provider, Status: string(c.Status), FinishedAt: c.FinishedAt,
 		Totals: map[string]int{"succeeded": c.Succeeded, "skipped": c.Skipped, "failed": c.Failed, "cancelled": c.Cancelled}}
 	if !c.StartedAt.IsZero() {

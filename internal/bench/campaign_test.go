@@ -160,14 +160,11 @@ providers:
 
 	// Feed: a feeder fills the window (20,000 tasks at 200/s) from the
 	// stored rows; nothing consumes them yet.
-	pc, err := producer.NewClient(producer.Config{Redis: rdb, Providers: []producer.Provider{{Name: "corp", Type: "keycloak", MaxRetries: 10}}})
-	if err != nil {
-		b.Fatal(err)
-	}
 	store := campaigns.NewStore(rdb)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	feeder := pc.NewFeeder(producer.FeederConfig{Interval: 50 * time.Millisecond})
+	feeder := campaigns.NewManager(campaigns.Config{Redis: rdb, Providers: []campaigns.Provider{{Name: "corp", MaxRetries: 10}}}).
+		NewFeeder(campaigns.FeederConfig{Interval: 50 * time.Millisecond})
 	feedStart := time.Now()
 	go feeder.Run(ctx)
 	var window int

@@ -2,15 +2,21 @@
 // that a million users fit in tens of megabytes, and so that a campaign
 // survives every process restarting.
 //
-// All keys of one campaign share the hash tag {ID}, so the scripts that move
-// a row from one state to another run atomically (and on one Redis Cluster
-// shard):
+// The keys the scripts that move a row from one state to another touch
+// share the hash tag {ID}, so those scripts run atomically (and on one
+// Redis Cluster shard):
 //
 //	resetq:campaign:{ID}           hash: settings, status, counters
-//	resetq:campaign:{ID}:src:<n>   string: rows n*1000 … n*1000+999, deflated
 //	resetq:campaign:{ID}:out       string: 8 bytes per row, its outcome
 //	resetq:campaign:{ID}:fed       bitmap: the row's task was put on the queue
 //	resetq:campaign:{ID}:feeder    the feeder's lease
+//
+// The rows themselves, n*1000 … n*1000+999 deflated in each chunk, are
+// written while the file is read, before the campaign's name is known (it
+// may derive from the file's digest), so they live under the import's own
+// tag: resetq:campaign-rows:{TAG}:<n>, TAG recorded in the campaign's hash.
+// They are only ever read and written whole, never by a script. Campaigns
+// imported by older builds keep theirs at resetq:campaign:{ID}:src:<n>.
 //
 // Two more keys list campaigns: resetq:campaigns (every one, by creation
 // time) and resetq:campaigns:active (those a feeder still looks after).
@@ -106,6 +112,9 @@ type Campaign struct {
 	Succeeded, Skipped, Failed, Cancelled int
 	// Notified is set once campaign.completed has been handed on.
 	Notified bool
+	// Chunks tags the keys that hold the campaign's rows; empty for a
+	// campaign an older build imported, whose rows are under its ID.
+	Chunks string
 	// KeyedTaskIDs is set for a campaign whose task IDs are keyed with the
 	// deployment's secret (tasks.CampaignTaskID); one created by an older
 	// build keeps its unkeyed IDs (tasks.LegacyCampaignTaskID) to the end.
@@ -149,13 +158,12 @@ func ValidID(id string) error {
 	return nil
 }
 
-func metaKey(id string) string         { return "resetq:campaign:{" + id + "}" }
-func chunkKey(id string, n int) string { return metaKey(id) + ":src:" + strconv.Itoa(n) }
-func outKey(id string) string          { return metaKey(id) + ":out" }
-func fedKey(id string) string          { return metaKey(id) + ":fed" }
-func feederKey(id string) string       { return metaKey(id) + ":feeder" }
-func keys(id string) []string          { return []string{metaKey(id), outKey(id), fedKey(id)} }
-func atoi(s string) int                { n, _ := strconv.Atoi(s); return n }
+func metaKey(id string) string   { return "resetq:campaign:{" + id + "}" }
+func outKey(id string) string    { return metaKey(id) + ":out" }
+func fedKey(id string) string    { return metaKey(id) + ":fed" }
+func feederKey(id string) string { return metaKey(id) + ":feeder" }
+func keys(id string) []string    { return []string{metaKey(id), outKey(id), fedKey(id)} }
+func atoi(s string) int          { n, _ := strconv.Atoi(s); return n }
 
 // ms is a time as Unix milliseconds, 0 for the zero time.
 func ms(t time.Time) int64 {
@@ -197,6 +205,9 @@ func (s *Store) Create(ctx context.Context, c *Campaign) error {
 	if c.KeyedTaskIDs {
 		fields["task_ids"] = "keyed"
 	}
+	if c.Chunks != "" {
+		fields["chunks"] = c.Chunks
+	}
 	args := []any{recordOffset(max(c.Rows, 1)) - 1}
 	for k, v := range fields {
 		args = append(args, k, v)
@@ -237,9 +248,22 @@ func (s *Store) Delete(ctx context.Context, c *Campaign) error {
 func (c *Campaign) allKeys() []string {
 	ks := append(keys(c.ID), feederKey(c.ID))
 	for n := range chunks(c.Rows) {
-		ks = append(ks, chunkKey(c.ID, n))
+		ks = append(ks, c.chunkKey(n))
 	}
 	return ks
+}
+
+// chunkKey is where chunk n of the campaign's rows is stored.
+func (c *Campaign) chunkKey(n int) string {
+	if c.Chunks != "" {
+		return rowsKey(c.Chunks, n)
+	}
+	return metaKey(c.ID) + ":src:" + strconv.Itoa(n)
+}
+
+// rowsKey is where an import tagged tag stores chunk n.
+func rowsKey(tag string, n int) string {
+	return "resetq:campaign-rows:{" + tag + "}:" + strconv.Itoa(n)
 }
 
 // Get reads a campaign; nil when there is none.
@@ -257,7 +281,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Campaign, error) {
 	}
 	return &Campaign{
 		ID: m["id"], Provider: m["provider"], Actions: actions, Source: m["source"], Digest: m["digest"],
-		Status: Status(m["status"]), Notified: m["notified"] == "1", KeyedTaskIDs: m["task_ids"] == "keyed",
+		Status: Status(m["status"]), Notified: m["notified"] == "1", KeyedTaskIDs: m["task_ids"] == "keyed", Chunks: m["chunks"],
 		Rows: atoi(m["rows"]), RateN: atoi(m["rate_n"]), RatePer: time.Duration(atoi(m["rate_per_ms"])) * time.Millisecond,
 		Window: atoi(m["window"]), CreatedAt: fromMS(m["created_at"]), StartAt: fromMS(m["start_at"]),
 		StartedAt: fromMS(m["started_at"]), FinishedAt: fromMS(m["finished_at"]), Cursor: atoi(m["cursor"]),
@@ -311,24 +335,51 @@ func (s *Store) Retire(ctx context.Context, c *Campaign, keep time.Duration) err
 	return err
 }
 
-// WriteChunk stores source chunk n, rows n*ChunkRows onwards.
-func (s *Store) WriteChunk(ctx context.Context, id string, n int, rows []Row) error {
+// WriteChunk stores chunk n of the campaign's rows, rows n*ChunkRows
+// onwards.
+func (s *Store) WriteChunk(ctx context.Context, c *Campaign, n int, rows []Row) error {
+	return s.writeRows(ctx, c.chunkKey(n), rows, 0)
+}
+
+// writeRows stores a chunk of rows at key, for ttl (0: for good).
+func (s *Store) writeRows(ctx context.Context, key string, rows []Row, ttl time.Duration) error {
 	b, err := encodeChunk(rows)
 	if err != nil {
 		return err
 	}
-	return s.rdb.Set(ctx, chunkKey(id, n), b, 0).Err()
+	return s.rdb.Set(ctx, key, b, ttl).Err()
 }
 
-// Chunk reads source chunk n.
-func (s *Store) Chunk(ctx context.Context, id string, n int) ([]Row, error) {
-	b, err := s.rdb.Get(ctx, chunkKey(id, n)).Bytes()
+// persist keeps the campaign's rows for good: an import stores them to
+// expire until a campaign adopts them.
+func (s *Store) persist(ctx context.Context, c *Campaign) error {
+	pipe := s.rdb.Pipeline()
+	for n := range chunks(c.Rows) {
+		pipe.Persist(ctx, c.chunkKey(n))
+	}
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// del removes keys.
+func (s *Store) del(ctx context.Context, keys []string) error {
+	pipe := s.rdb.Pipeline()
+	for _, k := range keys {
+		pipe.Del(ctx, k)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// Chunk reads chunk n of the campaign's rows.
+func (s *Store) Chunk(ctx context.Context, c *Campaign, n int) ([]Row, error) {
+	b, err := s.rdb.Get(ctx, c.chunkKey(n)).Bytes()
 	if err != nil {
-		return nil, fmt.Errorf("reading rows %d… of campaign %s: %w", n*ChunkRows, id, err)
+		return nil, fmt.Errorf("reading rows %d… of campaign %s: %w", n*ChunkRows, c.ID, err)
 	}
 	rows, err := decodeChunk(b)
 	if err != nil {
-		return nil, fmt.Errorf("reading rows %d… of campaign %s: %w", n*ChunkRows, id, err)
+		return nil, fmt.Errorf("reading rows %d… of campaign %s: %w", n*ChunkRows, c.ID, err)
 	}
 	return rows, nil
 }

@@ -32,7 +32,7 @@ func newCampaign(t *testing.T, s *Store, id string, rows int) *Campaign {
 		for i := n * ChunkRows; i < min(rows, (n+1)*ChunkRows); i++ {
 			rs = append(rs, Row{Line: i + 2, User: tasks.User{Email: fmt.Sprintf("u%d@example.com", i)}})
 		}
-		require.NoError(t, s.WriteChunk(ctx, id, n, rs))
+		require.NoError(t, s.WriteChunk(ctx, c, n, rs))
 	}
 	return c
 }
@@ -68,7 +68,7 @@ func TestCampaignsAreStoredAndListed(t *testing.T) {
 	require.Equal(t, c.CreatedAt, got.CreatedAt)
 	require.Equal(t, 2500, got.Waiting())
 
-	rs, err := s.Chunk(ctx, c.ID, 2)
+	rs, err := s.Chunk(ctx, c, 2)
 	require.NoError(t, err)
 	require.Len(t, rs, 500)
 	require.Equal(t, "u2000@example.com", rs[0].User.Email)
@@ -86,7 +86,7 @@ func TestCampaignsAreStoredAndListed(t *testing.T) {
 	missing, err := s.Get(ctx, "later")
 	require.NoError(t, err)
 	require.Nil(t, missing)
-	n, err := s.rdb.Exists(ctx, chunkKey("later", 0), outKey("later")).Result()
+	n, err := s.rdb.Exists(ctx, (&Campaign{ID: "later"}).chunkKey(0), outKey("later")).Result()
 	require.NoError(t, err)
 	require.Zero(t, n, "every key is gone")
 }
@@ -299,7 +299,7 @@ func TestLeaseAndNoticeClaims(t *testing.T) {
 	active, err := s.Active(ctx)
 	require.NoError(t, err)
 	require.Empty(t, active)
-	for _, k := range []string{metaKey("c"), outKey("c"), chunkKey("c", 0)} {
+	for _, k := range []string{metaKey("c"), outKey("c"), (&Campaign{ID: "c"}).chunkKey(0)} {
 		ttl, err := rdb.TTL(ctx, k).Result()
 		require.NoError(t, err)
 		require.InDelta(t, time.Hour.Seconds(), ttl.Seconds(), 5, k)

@@ -94,8 +94,8 @@ type ReadOptions struct {
 	// EmailOnly is set for providers that reset by email only (Keygen):
 	// the email column names the user and a row without one is invalid.
 	EmailOnly bool
-	// Rows, when known, is about how many rows there are (CountLines):
-	// ScanSource sizes its memory by it.
+	// Rows, when known, is about how many rows there are: a scan sizes
+	// its memory by it.
 	Rows int
 }
 
@@ -366,33 +366,56 @@ func userKey(u tasks.User) uint64 {
 }
 
 // ScanSource reads a whole source, reporting what it holds and which rows
-// are invalid or repeat an earlier user, without storing anything. It holds
-// 12 bytes per row whatever the rows hold: o.Rows sized right avoids the
-// copies of a growing slice.
+// are invalid or repeat an earlier user, without storing anything: one
+// pass over r.
 func ScanSource(r io.Reader, o ReadOptions) (*Scan, error) {
-	s := &Scan{Reasons: map[string]int{}}
-	users := userRows{keys: make([]uint64, 0, o.Rows), rows: make([]int32, 0, o.Rows)}
-	var lines lineMap
-	digest, err := Read(r, o, func(row Row, p *Problem) error {
-		idx := s.Rows
-		s.Rows++
-		lines.add(idx, row.Line)
-		if p != nil {
-			s.Invalid++
-			s.Reasons[p.Reason]++
-			if len(s.Problems) < maxProblems {
-				s.Problems = append(s.Problems, *p)
-			}
-			return nil
-		}
-		s.Valid++
-		users.keys = append(users.keys, userKey(row.User))
-		users.rows = append(users.rows, int32(idx))
-		return nil
-	})
+	sc := newScanner(o.Rows)
+	digest, err := Read(r, o, func(row Row, p *Problem) error { sc.add(row, p); return nil })
 	if err != nil {
 		return nil, err
 	}
+	return sc.finish(digest), nil
+}
+
+// scanner builds a Scan a row at a time, so that whatever else reads the
+// rows (an import) gets the scan from the same pass. It holds 12 bytes per
+// row whatever the rows hold; sized right, it avoids the copies of a
+// growing slice.
+type scanner struct {
+	s     *Scan
+	users userRows
+	lines lineMap
+}
+
+func newScanner(rows int) *scanner {
+	return &scanner{s: &Scan{Reasons: map[string]int{}},
+		users: userRows{keys: make([]uint64, 0, rows), rows: make([]int32, 0, rows)}}
+}
+
+// add counts the next row in file order.
+func (sc *scanner) add(row Row, p *Problem) {
+	s := sc.s
+	idx := s.Rows
+	s.Rows++
+	sc.lines.add(idx, row.Line)
+	if p != nil {
+		s.Invalid++
+		s.Reasons[p.Reason]++
+		if len(s.Problems) < maxProblems {
+			s.Problems = append(s.Problems, *p)
+		}
+		return
+	}
+	s.Valid++
+	sc.users.keys = append(sc.users.keys, userKey(row.User))
+	sc.users.rows = append(sc.users.rows, int32(idx))
+}
+
+// finish finds the duplicate rows and returns the scan of the file whose
+// SHA-256 is digest.
+func (sc *scanner) finish(digest string) *Scan {
+	s, users, lines := sc.s, sc.users, sc.lines
+	sc.users = userRows{}
 	s.Digest = digest
 	// Sorted by user, then row, every row after the first of its user is a
 	// duplicate.
@@ -423,7 +446,7 @@ func ScanSource(r io.Reader, o ReadOptions) (*Scan, error) {
 	}
 	slices.SortStableFunc(s.Problems, func(a, b Problem) int { return a.Line - b.Line })
 	s.Problems = s.Problems[:min(len(s.Problems), maxProblems)]
-	return s, nil
+	return s
 }
 
 // userRows pairs each valid row's user key with its row, in two slices
@@ -466,21 +489,4 @@ func (m *lineMap) line(row int) int {
 		return 0
 	}
 	return m.lines[i] + row - m.rows[i]
-}
-
-// CountLines counts the newlines of a source: an upper bound of its rows,
-// read quickly, to size a scan.
-func CountLines(r io.Reader) (int, error) {
-	buf := make([]byte, 256<<10)
-	n := 0
-	for {
-		k, err := r.Read(buf)
-		n += bytes.Count(buf[:k], []byte{'\n'})
-		if errors.Is(err, io.EOF) {
-			return n + 1, nil
-		}
-		if err != nil {
-			return n, err
-		}
-	}
 }

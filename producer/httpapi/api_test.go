@@ -22,6 +22,7 @@ import (
 
 	"github.com/resetq/resetq/idp/keycloak"
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
+	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/redistest"
 	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/producer/httpapi"
@@ -96,7 +97,10 @@ func setup(t *testing.T, maxUpload int64) *env {
 		{Name: "corp", Type: "keycloak", MaxRetries: 3}, {Name: "licensing", Type: "keygen", UserRefs: []string{"email"}, MaxRetries: 3}}})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	f := client.NewFeeder(producer.FeederConfig{Interval: 20 * time.Millisecond})
+	// The workers' feeder, as cmd/resetq runs it.
+	f := campaigns.NewManager(campaigns.Config{Redis: rdb, Providers: []campaigns.Provider{
+		{Name: "corp", MaxRetries: 3}, {Name: "licensing", EmailOnly: true, MaxRetries: 3}}}).
+		NewFeeder(campaigns.FeederConfig{Interval: 20 * time.Millisecond})
 	done := make(chan struct{})
 	go func() { defer close(done); f.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })

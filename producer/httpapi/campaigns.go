@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/producer"
 )
@@ -91,7 +90,7 @@ func (o *CampaignOptions) request(source string) (producer.CampaignRequest, erro
 	switch o.Format {
 	case "":
 	case "csv", "jsonl":
-		req.Format = campaigns.Format(o.Format)
+		req.Format = producer.CampaignFormat(o.Format)
 	default:
 		return req, fmt.Errorf("%w: format must be csv or jsonl, not %q", producer.ErrInvalidRequest, o.Format)
 	}
@@ -117,8 +116,8 @@ func (o *CampaignOptions) request(source string) (producer.CampaignRequest, erro
 	return req, nil
 }
 
-// upload is a campaign's file, spooled to disk: the import reads it twice,
-// and a million rows never sit in memory.
+// upload is a campaign's file, spooled to disk: a multipart form's fields
+// may follow its file, and a million rows never sit in memory.
 type upload struct {
 	f      *os.File
 	source string

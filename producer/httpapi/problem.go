@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/listener"
 	"github.com/resetq/resetq/producer"
 )
@@ -24,8 +23,8 @@ type Problem struct {
 	Detail string `json:"detail,omitempty"`
 	// Errors lists invalid rows by line (the first 1000); Invalid counts
 	// them all.
-	Errors  []campaigns.Problem `json:"errors,omitempty"`
-	Invalid int                 `json:"invalid,omitempty"`
+	Errors  []producer.Problem `json:"errors,omitempty"`
+	Invalid int                `json:"invalid,omitempty"`
 }
 
 func writeProblem(w http.ResponseWriter, status int, kind, title, detail string) {
@@ -49,7 +48,7 @@ type problemError struct {
 	status      int
 	kind, title string
 	detail      string
-	errors      []campaigns.Problem
+	errors      []producer.Problem
 	invalid     int
 }
 
@@ -98,10 +97,10 @@ func (a *API) fail(w *recorder, r *http.Request, err error) {
 }
 
 // nonDuplicates keeps the rows that are wrong; duplicates are not.
-func nonDuplicates(ps []campaigns.Problem) []campaigns.Problem {
-	var out []campaigns.Problem
+func nonDuplicates(ps []producer.Problem) []producer.Problem {
+	var out []producer.Problem
 	for _, p := range ps {
-		if p.Reason != campaigns.ReasonDuplicateRow {
+		if p.Reason != producer.ReasonDuplicateRow {
 			out = append(out, p)
 		}
 	}

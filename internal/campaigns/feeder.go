@@ -1,4 +1,4 @@
-package producer
+package campaigns
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/tasks"
 )
 
@@ -43,7 +42,7 @@ type FeederConfig struct {
 // process: a lease in Redis gives each campaign to one feeder at a time,
 // and another takes over within LeaseTTL when its process dies.
 type Feeder struct {
-	c     *Client
+	m     *Manager
 	cfg   FeederConfig
 	owner string
 	log   *slog.Logger
@@ -61,8 +60,8 @@ type progress struct {
 	since    time.Time
 }
 
-// NewFeeder returns a feeder for the client's providers.
-func (c *Client) NewFeeder(cfg FeederConfig) *Feeder {
+// NewFeeder returns a feeder for the manager's providers.
+func (m *Manager) NewFeeder(cfg FeederConfig) *Feeder {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 200 * time.Millisecond
 	}
@@ -82,7 +81,7 @@ func (c *Client) NewFeeder(cfg FeederConfig) *Feeder {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	host, _ := os.Hostname()
-	return &Feeder{c: c, cfg: cfg, log: cfg.Logger, progress: map[string]progress{},
+	return &Feeder{m: m, cfg: cfg, log: cfg.Logger, progress: map[string]progress{},
 		owner: fmt.Sprintf("%s-%d-%s", host, os.Getpid(), randomHex(4))}
 }
 
@@ -93,7 +92,7 @@ func (f *Feeder) Run(ctx context.Context) {
 	held := map[string]bool{}
 	defer func() {
 		for id := range held {
-			_ = f.c.campaigns.Release(context.WithoutCancel(ctx), id, f.owner)
+			_ = f.m.store.Release(context.WithoutCancel(ctx), id, f.owner)
 		}
 	}()
 	for {
@@ -110,17 +109,17 @@ func (f *Feeder) Run(ctx context.Context) {
 }
 
 func (f *Feeder) tick(ctx context.Context, held map[string]bool) error {
-	ids, err := f.c.campaigns.Active(ctx)
+	ids, err := f.m.store.Active(ctx)
 	if err != nil {
 		return err
 	}
 	for _, id := range ids {
-		c, err := f.c.campaigns.Get(ctx, id)
+		c, err := f.m.store.Get(ctx, id)
 		if err != nil {
 			return err
 		}
 		if c == nil {
-			if err := f.c.campaigns.Forget(ctx, id); err != nil {
+			if err := f.m.store.Forget(ctx, id); err != nil {
 				return err
 			}
 			continue
@@ -137,29 +136,29 @@ func (f *Feeder) campaign(ctx context.Context, c *Campaign, held map[string]bool
 		delete(f.progress, c.ID)
 		return f.notice(ctx, c)
 	}
-	if c.Status == campaigns.Importing {
+	if c.Status == Importing {
 		return f.dropAbandoned(ctx, c)
 	}
-	if _, ok := f.c.providers[c.Provider]; !ok {
+	if _, ok := f.m.providers[c.Provider]; !ok {
 		return nil // another process's provider
 	}
-	if c.Status == campaigns.Scheduled {
+	if c.Status == Scheduled {
 		if c.StartAt.After(time.Now()) {
 			return nil
 		}
-		if ok, err := f.c.campaigns.SetStatus(ctx, c.ID, []campaigns.Status{campaigns.Scheduled}, campaigns.Running); err != nil || !ok {
+		if ok, err := f.m.store.SetStatus(ctx, c.ID, []Status{Scheduled}, Running); err != nil || !ok {
 			return err
 		}
 		f.log.Info("campaign started", "campaign", c.ID, "provider", c.Provider, "rows", c.Rows)
-		c.Status = campaigns.Running
+		c.Status = Running
 	}
-	ok, err := f.c.campaigns.Lease(ctx, c.ID, f.owner, f.cfg.LeaseTTL)
+	ok, err := f.m.store.Lease(ctx, c.ID, f.owner, f.cfg.LeaseTTL)
 	if err != nil || !ok {
 		delete(held, c.ID)
 		return err
 	}
 	held[c.ID] = true
-	if c.Status == campaigns.Running {
+	if c.Status == Running {
 		if err := f.topUp(ctx, c); err != nil {
 			return err
 		}
@@ -174,11 +173,11 @@ const abandonAfter = 10 * time.Minute
 // dropAbandoned removes a campaign whose import died half way. Nothing of
 // it was ever fed; starting the file again imports it afresh.
 func (f *Feeder) dropAbandoned(ctx context.Context, c *Campaign) error {
-	if time.Since(c.CreatedAt) < abandonAfter || !f.c.abandoned(ctx, c) {
+	if time.Since(c.CreatedAt) < abandonAfter || !f.m.abandoned(ctx, c) {
 		return nil
 	}
 	f.log.Warn("removing a campaign whose import was interrupted; start its file again to import it", "campaign", c.ID)
-	return f.c.campaigns.Delete(ctx, c)
+	return f.m.store.Delete(ctx, c)
 }
 
 // notice hands a finished campaign's event on, once, and retires it. A
@@ -187,7 +186,7 @@ func (f *Feeder) notice(ctx context.Context, c *Campaign) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if !c.Notified {
-		ok, err := f.c.campaigns.ClaimNotice(ctx, c.ID, f.owner, time.Minute)
+		ok, err := f.m.store.ClaimNotice(ctx, c.ID, f.owner, time.Minute)
 		if err != nil || !ok {
 			return err
 		}
@@ -196,13 +195,13 @@ func (f *Feeder) notice(ctx context.Context, c *Campaign) error {
 				return fmt.Errorf("sending campaign.completed: %w", err)
 			}
 		}
-		if err := f.c.campaigns.Noticed(ctx, c.ID); err != nil {
+		if err := f.m.store.Noticed(ctx, c.ID); err != nil {
 			return err
 		}
 		f.log.Info("campaign finished", "campaign", c.ID, "provider", c.Provider, "status", c.Status,
 			"succeeded", c.Succeeded, "skipped", c.Skipped, "failed", c.Failed, "cancelled", c.Cancelled)
 	}
-	return f.c.campaigns.Retire(ctx, c, f.cfg.Keep)
+	return f.m.store.Retire(ctx, c, f.cfg.Keep)
 }
 
 // feed is one row to put on the queue, and what became of it.
@@ -233,17 +232,17 @@ func (f *Feeder) topUp(ctx context.Context, c *Campaign) error {
 	var marked []int
 	var failed error
 	for from := cursor; from < c.Rows && free > 0 && failed == nil; {
-		n := from / campaigns.ChunkRows
-		end := min((n+1)*campaigns.ChunkRows, c.Rows)
-		recs, err := f.c.campaigns.Outcomes(ctx, c, from, end-from)
+		n := from / ChunkRows
+		end := min((n+1)*ChunkRows, c.Rows)
+		recs, err := f.m.store.Outcomes(ctx, c, from, end-from)
 		if err != nil {
 			return err
 		}
-		fed, err := f.c.campaigns.Fed(ctx, c, from, end-from)
+		fed, err := f.m.store.Fed(ctx, c, from, end-from)
 		if err != nil {
 			return err
 		}
-		var rows []campaigns.Row
+		var rows []Row
 		var batch []*feed
 		i := from
 		for ; i < end && len(batch) < free; i++ {
@@ -251,15 +250,15 @@ func (f *Feeder) topUp(ctx context.Context, c *Campaign) error {
 				continue
 			}
 			if rows == nil {
-				if rows, err = f.c.campaigns.Chunk(ctx, c.ID, n); err != nil {
+				if rows, err = f.m.store.Chunk(ctx, c, n); err != nil {
 					return err
 				}
 			}
-			r := rows[i-n*campaigns.ChunkRows]
+			r := rows[i-n*ChunkRows]
 			batch = append(batch, &feed{row: i, user: r.User, meta: r.Meta})
 		}
 		if len(batch) > 0 {
-			taskID, err := f.c.campaignTaskIDs(ctx, c)
+			taskID, err := f.m.taskIDs(ctx, c)
 			if err != nil {
 				return err
 			}
@@ -293,11 +292,11 @@ func (f *Feeder) topUp(ctx context.Context, c *Campaign) error {
 		}
 		from = i
 	}
-	if _, err := f.c.campaigns.MarkFed(ctx, c, marked); err != nil {
+	if _, err := f.m.store.MarkFed(ctx, c, marked); err != nil {
 		return err
 	}
 	if next > cursor {
-		if _, err := f.c.campaigns.AdvanceCursor(ctx, c.ID, cursor, next); err != nil {
+		if _, err := f.m.store.AdvanceCursor(ctx, c.ID, cursor, next); err != nil {
 			return err
 		}
 	}
@@ -306,7 +305,7 @@ func (f *Feeder) topUp(ctx context.Context, c *Campaign) error {
 
 // enqueue puts the batch's tasks on the campaign queue, a few at a time.
 func (f *Feeder) enqueue(ctx context.Context, c *Campaign, batch []*feed, taskID func(tasks.User) string) {
-	prov := f.c.providers[c.Provider]
+	prov := f.m.providers[c.Provider]
 	queue := tasks.CampaignQueueName(c.Provider)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	sem := make(chan struct{}, f.cfg.Concurrency)
@@ -322,21 +321,21 @@ func (f *Feeder) enqueue(ctx context.Context, c *Campaign, batch []*feed, taskID
 			if err != nil {
 				// Rows are checked at import, so this is a row an older
 				// build imported: it fails rather than block the campaign.
-				_, b.err = f.c.campaigns.RecordOutcome(ctx, c, b.row, campaigns.Record{
+				_, b.err = f.m.store.RecordOutcome(ctx, c, b.row, Record{
 					Outcome: tasks.Failed, Reason: tasks.ReasonInvalidPayload, Finished: time.Now()})
 				if b.err == nil {
 					b.result = settled
 				}
 				return
 			}
-			_, err = f.c.asynq.EnqueueContext(ctx, task.Task, task.Options...)
+			_, err = f.m.queue.EnqueueContext(ctx, task.Task, task.Options...)
 			switch {
 			case err == nil:
 				b.result = fedNow
 			case errors.Is(err, asynq.ErrTaskIDConflict):
 				// Queued before (by a feeder that died before recording it),
 				// or finishing right now: only a task that waits counts.
-				info, ierr := f.c.insp.GetTaskInfo(queue, id)
+				info, ierr := f.m.insp.GetTaskInfo(queue, id)
 				if ierr == nil && info.State != asynq.TaskStateActive && info.State != asynq.TaskStateCompleted {
 					b.result = fedNow
 				}
@@ -364,29 +363,29 @@ func (f *Feeder) checkStall(ctx context.Context, c *Campaign) error {
 		return nil
 	}
 	f.progress[c.ID] = progress{finished: c.Finished(), since: time.Now()}
-	if st, err := f.c.halts.Get(ctx, c.Provider); err != nil || st != nil {
+	if st, err := f.m.halts.Get(ctx, c.Provider); err != nil || st != nil {
 		return err // halted: its tasks wait in the paused queue
 	}
 	queue := tasks.CampaignQueueName(c.Provider)
 	var lost, archived int
-	err := f.c.eachQueued(ctx, c, func(row int, id string) error {
-		info, err := f.c.insp.GetTaskInfo(queue, id)
+	err := f.m.eachQueued(ctx, c, func(row int, id string) error {
+		info, err := f.m.insp.GetTaskInfo(queue, id)
 		switch {
 		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
 			lost++
-			_, err = f.c.campaigns.Withdraw(ctx, c, row, c.Status == campaigns.Cancelled)
+			_, err = f.m.store.Withdraw(ctx, c, row, c.Status == Cancelled)
 			return err
 		case err != nil:
 			return err
 		case info.State != asynq.TaskStateArchived:
 			return nil
 		}
-		rec, err := f.c.campaigns.Outcome(ctx, c, row)
+		rec, err := f.m.store.Outcome(ctx, c, row)
 		if err != nil || rec.Outcome != "" {
 			return err
 		}
 		archived++
-		_, err = f.c.campaigns.RecordOutcome(ctx, c, row, campaigns.Record{Outcome: tasks.Failed,
+		_, err = f.m.store.RecordOutcome(ctx, c, row, Record{Outcome: tasks.Failed,
 			Reason: tasks.ReasonRetriesExhausted, Attempts: info.Retried + 1, Finished: time.Now()})
 		return err
 	})
