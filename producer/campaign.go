@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -10,15 +11,46 @@ import (
 )
 
 // ErrCampaignNotFound is returned for a name no campaign has.
-var ErrCampaignNotFound = campaigns.ErrNotFound
+var ErrCampaignNotFound = errors.New("campaign not found")
 
 // ErrCampaignState is returned for a change the campaign's status does
 // not allow (resuming a completed campaign).
-var ErrCampaignState = campaigns.ErrState
+var ErrCampaignState = errors.New("not possible in the campaign's status")
 
 // ErrCampaignExists is returned when the name is taken by a campaign of
 // another file.
-var ErrCampaignExists = campaigns.ErrNameTaken
+var ErrCampaignExists = errors.New("campaign name taken")
+
+// sentinels maps the campaign manager's errors to the public ones.
+var sentinels = []struct{ internal, public error }{
+	{campaigns.ErrInvalid, ErrInvalidRequest},
+	{campaigns.ErrNotFound, ErrCampaignNotFound},
+	{campaigns.ErrState, ErrCampaignState},
+	{campaigns.ErrNameTaken, ErrCampaignExists},
+}
+
+// publicError hands an error of the campaign manager on as this package's:
+// an InvalidRowsError with the public Scan, and the public sentinel
+// beside the manager's, with the message unchanged.
+func publicError(err error) error {
+	var ire *campaigns.InvalidRowsError
+	if errors.As(err, &ire) {
+		return &InvalidRowsError{Scan: scanOf(ire.Scan), err: ire}
+	}
+	for _, s := range sentinels {
+		if errors.Is(err, s.internal) {
+			return &sentinelError{err: err, is: s.public}
+		}
+	}
+	return err
+}
+
+// sentinelError is an error of the campaign manager that is also one of
+// this package's sentinels.
+type sentinelError struct{ err, is error }
+
+func (e *sentinelError) Error() string   { return e.err.Error() }
+func (e *sentinelError) Unwrap() []error { return []error{e.is, e.err} }
 
 // CampaignStatus is where a campaign stands.
 type CampaignStatus string
@@ -36,11 +68,11 @@ const (
 // Reasons a campaign's row can end with besides the task reasons.
 const (
 	// ReasonDuplicateRow: the same user appears earlier in the file.
-	ReasonDuplicateRow = campaigns.ReasonDuplicateRow
+	ReasonDuplicateRow = "duplicate_row"
 	// ReasonInvalidRow: the row could not be read (SkipInvalid).
-	ReasonInvalidRow = campaigns.ReasonInvalidRow
+	ReasonInvalidRow = "invalid_row"
 	// ReasonCancelled: the campaign was cancelled before the row was sent.
-	ReasonCancelled = campaigns.ReasonCancelled
+	ReasonCancelled = "cancelled"
 )
 
 // Campaign is a campaign's settings, state and counters.
@@ -164,15 +196,6 @@ func (e *InvalidRowsError) Error() string { return e.err.Error() }
 // Unwrap makes the error an ErrInvalidRequest.
 func (e *InvalidRowsError) Unwrap() error { return ErrInvalidRequest }
 
-// publicError hands the manager's errors on: an InvalidRowsError with the
-// public Scan; the sentinels are shared already.
-func publicError(err error) error {
-	if ire, ok := err.(*campaigns.InvalidRowsError); ok {
-		return &InvalidRowsError{Scan: scanOf(ire.Scan), err: ire}
-	}
-	return err
-}
-
 // CampaignRequest asks for a campaign.
 type CampaignRequest struct {
 	// Name names the campaign ([a-z0-9-]); empty derives one from Source
@@ -223,7 +246,7 @@ type CampaignStarted struct {
 // reports every row it would refuse or skip, storing nothing: a dry run.
 func (c *Client) ScanCampaign(src io.Reader, req CampaignRequest) (*Scan, error) {
 	s, err := c.campaigns.Scan(src, req.internal())
-	return scanOf(s), err
+	return scanOf(s), publicError(err)
 }
 
 // StartCampaign imports a file and starts a campaign over its users. The
@@ -253,7 +276,7 @@ func (c *Client) GetCampaign(ctx context.Context, name string) (*Campaign, error
 func (c *Client) Campaigns(ctx context.Context) ([]*Campaign, error) {
 	list, err := c.campaigns.List(ctx)
 	if err != nil {
-		return nil, err
+		return nil, publicError(err)
 	}
 	out := make([]*Campaign, len(list))
 	for i, camp := range list {
@@ -283,7 +306,7 @@ func (c *Client) CancelCampaign(ctx context.Context, name string) (*Campaign, er
 
 func public(c *campaigns.Campaign, err error) (*Campaign, error) {
 	if err != nil {
-		return nil, err
+		return nil, publicError(err)
 	}
 	return campaignOf(c), nil
 }
@@ -306,5 +329,5 @@ type ReportRow struct {
 
 // CampaignReport calls fn for every row of the campaign, in file order.
 func (c *Client) CampaignReport(ctx context.Context, name string, fn func(ReportRow) error) error {
-	return c.campaigns.Report(ctx, name, func(r campaigns.ReportRow) error { return fn(ReportRow(r)) })
+	return publicError(c.campaigns.Report(ctx, name, func(r campaigns.ReportRow) error { return fn(ReportRow(r)) }))
 }

@@ -2,6 +2,7 @@ package producer_test
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -158,4 +159,33 @@ func TestInvalidRowsAreRefusedUnlessSkipped(t *testing.T) {
 	}
 	_, err = c.StartCampaign(ctx, strings.NewReader("name\nalice\n"), producer.CampaignRequest{Provider: "idle"})
 	require.ErrorContains(t, err, "the header has no id, email, username column")
+}
+
+func TestThePublicReasonsAreTheOnesRowsEndWith(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, campaigns.ReasonDuplicateRow, producer.ReasonDuplicateRow)
+	require.Equal(t, campaigns.ReasonInvalidRow, producer.ReasonInvalidRow)
+	require.Equal(t, campaigns.ReasonCancelled, producer.ReasonCancelled)
+	require.Equal(t, campaigns.ReportFormats, producer.ReportFormats)
+}
+
+func TestCampaignErrorsAreThePublicSentinels(t *testing.T) {
+	t.Parallel()
+	c, _ := newClient(t)
+	ctx := context.Background()
+	name := uniq("sentinels")
+	_, err := c.StartCampaign(ctx, strings.NewReader(users(3, "sentinels.example")),
+		producer.CampaignRequest{Name: name, Provider: "idle", StartAt: time.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	_, err = c.CancelCampaign(ctx, name)
+	require.NoError(t, err)
+	_, err = c.ResumeCampaign(ctx, name)
+	require.ErrorIs(t, err, producer.ErrCampaignState)
+	require.EqualError(t, err, "not possible in the campaign's status: cannot resume campaign "+name+", which is cancelled")
+	_, err = c.GetCampaign(ctx, "no-such-campaign")
+	require.ErrorIs(t, err, producer.ErrCampaignNotFound)
+	_, err = c.GetCampaign(ctx, "Not A Name")
+	require.ErrorIs(t, err, producer.ErrInvalidRequest)
+	err = c.WriteReport(ctx, name, "xml", nil, io.Discard)
+	require.ErrorIs(t, err, producer.ErrInvalidRequest)
 }

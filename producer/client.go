@@ -21,7 +21,7 @@ import (
 
 // ErrInvalidRequest wraps every error that is the request's fault: a bad
 // user reference, an unknown action or provider. Retrying it is pointless.
-var ErrInvalidRequest = campaigns.ErrInvalid
+var ErrInvalidRequest = errors.New("invalid request")
 
 // ErrIdempotencyConflict is returned when an idempotency key that names a
 // task is used again for a different request (another user, provider,

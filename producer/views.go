@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
-
-	"github.com/resetq/resetq/internal/campaigns"
 )
 
 // CampaignView is a campaign as the HTTP API and `resetq campaign …
@@ -69,22 +69,35 @@ func ScanViewOf(s *Scan) ScanView {
 }
 
 // ReportFormats are the formats WriteReport writes.
-var ReportFormats = campaigns.ReportFormats
+var ReportFormats = []string{"csv", "json"}
 
 // ReportStates are the states a report can be filtered on.
-var ReportStates = campaigns.ReportStates
+var ReportStates = []string{"waiting", "queued", "succeeded", "skipped", "failed", "cancelled"}
 
 // ReportHeader is the CSV report's header row.
-var ReportHeader = campaigns.ReportHeader
+var ReportHeader = []string{"line", "user_kind", "user", "state", "reason", "attempts", "finished_at"}
 
 // ParseStates reads a comma-separated list of report states ("" is all).
-func ParseStates(s string) ([]string, error) { return campaigns.ParseStates(s) }
+func ParseStates(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, st := range strings.Split(s, ",") {
+		st = strings.TrimSpace(st)
+		if !slices.Contains(ReportStates, st) {
+			return nil, fmt.Errorf("%w: %q is not a row state (known: %s)", ErrInvalidRequest, st, strings.Join(ReportStates, ", "))
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
 
 // WriteReport writes every row of a campaign whose state is in states (all
 // when empty), in file order, as CSV or as a JSON array. It streams: a
 // million rows never sit in memory.
 func (c *Client) WriteReport(ctx context.Context, name, format string, states []string, w io.Writer) error {
-	return c.campaigns.WriteReport(ctx, name, format, states, w)
+	return publicError(c.campaigns.WriteReport(ctx, name, format, states, w))
 }
 
 // ParseStartAt reads when a campaign starts: an RFC 3339 time, or a

@@ -69,25 +69,6 @@ func (m *Manager) Report(ctx context.Context, name string, fn func(ReportRow) er
 // ReportFormats are the formats WriteReport writes.
 var ReportFormats = []string{"csv", "json"}
 
-// ReportStates are the states a report can be filtered on.
-var ReportStates = []string{"waiting", "queued", "succeeded", "skipped", "failed", "cancelled"}
-
-// ParseStates reads a comma-separated list of report states ("" is all).
-func ParseStates(s string) ([]string, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var out []string
-	for _, st := range strings.Split(s, ",") {
-		st = strings.TrimSpace(st)
-		if !slices.Contains(ReportStates, st) {
-			return nil, fmt.Errorf("%w: %q is not a row state (known: %s)", ErrInvalid, st, strings.Join(ReportStates, ", "))
-		}
-		out = append(out, st)
-	}
-	return out, nil
-}
-
 // reportRow is one row as a JSON report writes it.
 type reportRow struct {
 	Line       int         `json:"line"`
