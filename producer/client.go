@@ -46,8 +46,9 @@ type Provider struct {
 	UserRefs []string
 	// MaxRetries is how many times a task is retried across attempts.
 	MaxRetries int
-	// AttemptTimeout bounds one attempt; Asynq's task timeout is set a
-	// little above it so the worker's own deadline fires first.
+	// AttemptTimeout bounds one attempt (0: tasks.DefaultAttemptTimeout);
+	// Asynq's task timeout is set tasks.TimeoutGrace above it so the
+	// worker's own deadline fires first. Give the worker's value.
 	AttemptTimeout time.Duration
 	// RateCount resets per RatePeriod is the provider's own rate limit
 	// (the worker enforces it); campaigns size their window by it.
@@ -118,9 +119,6 @@ func NewClient(cfg Config) (*Client, error) {
 		}
 		if p.MaxRetries < 0 {
 			return nil, fmt.Errorf("producer: provider %q: negative MaxRetries", p.Name)
-		}
-		if p.AttemptTimeout <= 0 {
-			p.AttemptTimeout = tasks.DefaultAttemptTimeout
 		}
 		c.providers[p.Name] = p
 	}

@@ -9,9 +9,12 @@
 // emails, while reusing a key for a different request is refused with
 // ErrIdempotencyConflict. Wait blocks until the task has an outcome.
 //
-// StartCampaign checks a CSV or JSON-lines file, stores its rows compactly
-// in Redis and registers the campaign; a Feeder, which every worker process
-// runs, moves its rows onto the provider's campaign queue a window at a
-// time. PauseCampaign, ResumeCampaign, CancelCampaign and WriteReport steer
-// and report on it. The HTTP API over all of this is in producer/httpapi.
+// StartCampaign reads a CSV or JSON-lines file once, checking and storing
+// its rows compactly in Redis as it goes, and registers the campaign; the
+// feeder every worker process runs (internal/campaigns, started by
+// `resetq worker`) moves its rows onto the provider's campaign queue a
+// window at a time. PauseCampaign, ResumeCampaign, CancelCampaign and
+// WriteReport steer and report on it. Campaign, Scan and the other types
+// here are the package's own; the machinery behind them is internal. The
+// HTTP API over all of this is in producer/httpapi.
 package producer
