@@ -306,7 +306,6 @@ func (f *Feeder) topUp(ctx context.Context, c *Campaign) error {
 // enqueue puts the batch's tasks on the campaign queue, a few at a time.
 func (f *Feeder) enqueue(ctx context.Context, c *Campaign, batch []*feed, taskID func(tasks.User) string) {
 	prov := f.m.providers[c.Provider]
-	queue := tasks.CampaignQueueName(c.Provider)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	sem := make(chan struct{}, f.cfg.Concurrency)
 	var wg sync.WaitGroup
@@ -335,7 +334,7 @@ func (f *Feeder) enqueue(ctx context.Context, c *Campaign, batch []*feed, taskID
 			case errors.Is(err, asynq.ErrTaskIDConflict):
 				// Queued before (by a feeder that died before recording it),
 				// or finishing right now: only a task that waits counts.
-				info, ierr := f.m.insp.GetTaskInfo(queue, id)
+				info, ierr := f.m.insp.GetTaskInfo(task.Queue, id)
 				if ierr == nil && info.State != asynq.TaskStateActive && info.State != asynq.TaskStateCompleted {
 					b.result = fedNow
 				}

@@ -306,27 +306,28 @@ func (imp *importer) read(ctx context.Context, src io.Reader, req Request, prov 
 	if err == nil && imp.keep {
 		err = imp.flush(ctx)
 	}
-	var rerr *readErr
+	var serr *storeErr
 	switch {
-	case errors.As(err, &rerr):
-		return nil, rerr.err
+	case errors.As(err, &serr):
+		return nil, serr.err
 	case err != nil:
 		return nil, readError(req.Source, err)
 	}
 	return sc.finish(digest), nil
 }
 
-// readErr marks an error of storing the rows, as opposed to reading them.
-type readErr struct{ err error }
+// storeErr marks an error of storing the rows, which is not the file's
+// fault, as opposed to one of reading them.
+type storeErr struct{ err error }
 
-func (e *readErr) Error() string { return e.err.Error() }
+func (e *storeErr) Error() string { return e.err.Error() }
 
 func (imp *importer) flush(ctx context.Context) error {
 	if len(imp.chunk) == 0 {
 		return nil
 	}
 	if err := imp.store.writeRows(ctx, rowsKey(imp.tag, imp.written), imp.chunk, stagedRows); err != nil {
-		return &readErr{fmt.Errorf("storing rows: %w", err)}
+		return &storeErr{fmt.Errorf("storing rows: %w", err)}
 	}
 	imp.written++
 	imp.chunk = imp.chunk[:0]
