@@ -3,6 +3,7 @@ package producer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -35,7 +36,7 @@ var sentinels = []struct{ internal, public error }{
 func publicError(err error) error {
 	var ire *campaigns.InvalidRowsError
 	if errors.As(err, &ire) {
-		return &InvalidRowsError{Scan: scanOf(ire.Scan), err: ire}
+		return &InvalidRowsError{Scan: scanOf(ire.Scan)}
 	}
 	for _, s := range sentinels {
 		if errors.Is(err, s.internal) {
@@ -186,12 +187,19 @@ func scanOf(s *campaigns.Scan) *Scan {
 
 // InvalidRowsError is returned by StartCampaign for a file with invalid
 // rows when SkipInvalid is not set; Scan lists them.
-type InvalidRowsError struct {
-	Scan *Scan
-	err  *campaigns.InvalidRowsError
-}
+type InvalidRowsError struct{ Scan *Scan }
 
-func (e *InvalidRowsError) Error() string { return e.err.Error() }
+func (e *InvalidRowsError) Error() string {
+	first := 0
+	for _, p := range e.Scan.Problems {
+		if p.Reason != ReasonDuplicateRow {
+			first = p.Line
+			break
+		}
+	}
+	return fmt.Sprintf("%d of %d rows are invalid (first on line %d); fix them, or start with skip-invalid to record them as failed",
+		e.Scan.Invalid, e.Scan.Rows, first)
+}
 
 // Unwrap makes the error an ErrInvalidRequest.
 func (e *InvalidRowsError) Unwrap() error { return ErrInvalidRequest }

@@ -39,22 +39,13 @@ type Started struct {
 // SkipInvalid is not set; Scan lists them.
 type InvalidRowsError struct{ Scan *Scan }
 
+// Error says how many; producer.InvalidRowsError says it to the user.
 func (e *InvalidRowsError) Error() string {
-	return fmt.Sprintf("%d of %d rows are invalid (first on line %d); fix them, or start with skip-invalid to record them as failed",
-		e.Scan.Invalid, e.Scan.Rows, e.Scan.firstInvalidLine())
+	return fmt.Sprintf("%d of %d rows are invalid", e.Scan.Invalid, e.Scan.Rows)
 }
 
 // Unwrap makes the error an ErrInvalid.
 func (e *InvalidRowsError) Unwrap() error { return ErrInvalid }
-
-func (s *Scan) firstInvalidLine() int {
-	for _, p := range s.Problems {
-		if p.Reason != ReasonDuplicateRow {
-			return p.Line
-		}
-	}
-	return 0
-}
 
 // Window bounds.
 const (
