@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -92,4 +93,29 @@ func ExampleClient_Enqueue_invalid() {
 	fmt.Println(err)
 	// Output:
 	// invalid request: user.email: "alice" is not an email address
+}
+
+// A security team checks a file before a campaign: a dry run reads it once,
+// stores nothing, and names every row the campaign would refuse or skip.
+// StartCampaign takes the same request and reader.
+func ExampleClient_ScanCampaign() {
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	defer rdb.Close()
+	client, err := producer.NewClient(producer.Config{Redis: rdb, Providers: []producer.Provider{{Name: "corp"}}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	file := strings.NewReader("email,team\nalice@example.com,eng\nalice(at)example.com,eng\nALICE@example.com,ops\n")
+	scan, err := client.ScanCampaign(file, producer.CampaignRequest{Provider: "corp", Source: "users.csv"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("rows:", scan.Rows, "users:", scan.Users(), "invalid:", scan.Invalid, "duplicates:", scan.Duplicates)
+	for _, p := range scan.Problems {
+		fmt.Printf("line %d: %s\n", p.Line, p.Reason)
+	}
+	// Output:
+	// rows: 3 users: 1 invalid: 1 duplicates: 1
+	// line 3: invalid_user
+	// line 4: duplicate_row
 }
