@@ -14,10 +14,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/idp/internal/emulator"
 )
 
 // Env is one provider wired to a fresh emulator, with the knobs the suite
-// needs. Every field is required.
+// needs. Every field is required, but for the four Faults can play.
 type Env struct {
 	// Provider is configured against the emulator.
 	Provider idp.Provider
@@ -27,6 +28,10 @@ type Env struct {
 	Known, Unknown idp.UserRef
 	// Sent counts the resets the emulator accepted for Known.
 	Sent func() int
+	// Faults, when set, plays those of FailNext, RateLimitNext, SetLatency
+	// and SlowReset that are nil, on ResetEndpoint.
+	Faults        Faults
+	ResetEndpoint emulator.Endpoint
 	// FailNext makes the next n reset calls fail with status (a 5xx) and
 	// body ("" for the IdP's usual one).
 	FailNext func(n, status int, body string)
@@ -50,6 +55,38 @@ type Env struct {
 	// Held are the secrets the provider holds now: its configured secret
 	// or password, and the token it uses.
 	Held func() []string
+}
+
+// Faults are the knobs every emulator has (its emulator.Base), and so has
+// keycloaktest.Proxy in front of a real server.
+type Faults interface {
+	Inject(emulator.Fault)
+	SetLatency(time.Duration)
+	SlowAnswers(emulator.Endpoint, time.Duration)
+}
+
+// withFaults fills the knobs left nil from Faults.
+func (e *Env) withFaults() {
+	f, ep := e.Faults, e.ResetEndpoint
+	if f == nil {
+		return
+	}
+	if e.FailNext == nil {
+		e.FailNext = func(n, status int, body string) {
+			f.Inject(emulator.Fault{Endpoint: ep, Times: n, Status: status, Body: body})
+		}
+	}
+	if e.RateLimitNext == nil {
+		e.RateLimitNext = func(d time.Duration) {
+			f.Inject(emulator.Fault{Endpoint: ep, Times: 1, Status: 429, RetryAfter: d})
+		}
+	}
+	if e.SetLatency == nil {
+		e.SetLatency = f.SetLatency
+	}
+	if e.SlowReset == nil {
+		e.SlowReset = func(d time.Duration) { f.SlowAnswers(ep, d) }
+	}
 }
 
 // Harness builds a fresh Env for each case.
@@ -77,6 +114,7 @@ func Run(t *testing.T, newEnv Harness) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
+			e.withFaults()
 			require.NotZero(t, e.Accepts, "Env.Accepts is required: the provider package's declaration")
 			errs := c.run(t, e)
 			// No secret in any error string.

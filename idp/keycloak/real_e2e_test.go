@@ -65,17 +65,13 @@ func TestConformanceAgainstTheRealKeycloak(t *testing.T) {
 		ctx := context.Background()
 		secrets := []string{realidp.E2EClientSecret}
 		return &idptest.Env{
-			Provider: e.provider(t),
-			Accepts:  keycloak.Accepts,
-			Known:    idp.UserRef{Email: "alice@example.org"},
-			Unknown:  idp.UserRef{Email: "nobody@example.org"},
-			Sent:     func() int { return e.Sent(t, "alice@example.org") },
-			FailNext: func(n, status int, body string) {
-				e.proxy.FailNext(keycloaktest.EndpointExecuteActions, n, status, body)
-			},
-			RateLimitNext: func(d time.Duration) {
-				e.proxy.Inject(keycloaktest.Fault{Endpoint: keycloaktest.EndpointExecuteActions, Times: 1, Status: 429, RetryAfter: d})
-			},
+			Provider:      e.provider(t),
+			Accepts:       keycloak.Accepts,
+			Known:         idp.UserRef{Email: "alice@example.org"},
+			Unknown:       idp.UserRef{Email: "nobody@example.org"},
+			Sent:          func() int { return e.Sent(t, "alice@example.org") },
+			Faults:        e.proxy,
+			ResetEndpoint: keycloaktest.EndpointExecuteActions,
 			RejectCredentials: func() {
 				// The secret is rotated in Keycloak and resetq still has the old one.
 				s, err := e.KC.RegenerateSecret(ctx, e.Name, "resetq")
@@ -85,7 +81,6 @@ func TestConformanceAgainstTheRealKeycloak(t *testing.T) {
 			},
 			ExpireTokens:  func() { require.NoError(t, e.KC.RevokeTokens(ctx, e.Name)) },
 			TokenRequests: e.proxy.TokenRequests,
-			SetLatency:    e.proxy.SetLatency,
 			SlowReset: func(d time.Duration) {
 				// The relay takes d to accept each mail, well inside Keycloak's
 				// own 10 s SMTP timeout: Keycloak sends, late.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -74,6 +75,8 @@ type Base struct {
 	// DefaultBody writes the emulator's usual body for an injected status.
 	DefaultBody func(w http.ResponseWriter, status int)
 
+	srv *httptest.Server
+
 	mu      sync.Mutex
 	log     []Request
 	logBase int
@@ -86,6 +89,17 @@ type Base struct {
 func NewBase(defaultBody func(http.ResponseWriter, int)) *Base {
 	return &Base{Now: time.Now, DefaultBody: defaultBody}
 }
+
+// Serve starts answering with serve on a loopback port, until Close.
+func (b *Base) Serve(serve func(http.ResponseWriter, *http.Request)) {
+	b.srv = httptest.NewServer(http.HandlerFunc(serve))
+}
+
+// URL is the base URL of the server Serve started.
+func (b *Base) URL() string { return b.srv.URL }
+
+// Close shuts the server down.
+func (b *Base) Close() { b.srv.Close() }
 
 // SetLatency delays every response by d.
 func (b *Base) SetLatency(d time.Duration) {
@@ -333,4 +347,25 @@ func (b *Base) Intercept(w http.ResponseWriter, r *http.Request, path string, ep
 		return call, body, rw, false
 	}
 	return call, body, rw, true
+}
+
+// SampleUser is one user of a sample set, numbered as both emulators'
+// AddSampleUsers number them, so that `resetq dev` reads the same whichever
+// IdP it plays.
+type SampleUser struct {
+	Username, Email, FirstName, LastName string
+	// Off marks every tenth user, whom the IdP will not reset (disabled,
+	// banned).
+	Off bool
+}
+
+// SampleUsers returns users user0001 to user n.
+func SampleUsers(n int) []SampleUser {
+	out := make([]SampleUser, n)
+	for i := range out {
+		name := fmt.Sprintf("user%04d", i+1)
+		out[i] = SampleUser{Username: name, Email: name + "@example.com", FirstName: "User",
+			LastName: fmt.Sprintf("%04d", i+1), Off: (i+1)%10 == 0}
+	}
+	return out
 }

@@ -22,8 +22,7 @@ import (
 // against the real server through it exactly as against the emulator.
 type Proxy struct {
 	*emulator.Base
-	srv *httptest.Server
-	rp  *httputil.ReverseProxy
+	rp *httputil.ReverseProxy
 
 	mu     sync.Mutex
 	giveUp map[Endpoint]time.Duration
@@ -40,15 +39,9 @@ func NewProxy(target string) (*Proxy, error) {
 	p.rp.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
 		http.Error(w, "proxy: "+err.Error(), http.StatusBadGateway)
 	}
-	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
+	p.Serve(p.serve) // URL is the base URL to configure resetq with; Close stops the proxy.
 	return p, nil
 }
-
-// URL is the base URL to configure resetq with.
-func (p *Proxy) URL() string { return p.srv.URL }
-
-// Close stops the proxy.
-func (p *Proxy) Close() { p.srv.Close() }
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	ep, _, _, _ := route(r.Method, r.URL.Path)

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -24,19 +23,17 @@ type Fault = emulator.Fault
 // Endpoint names the routes the emulator serves.
 type Endpoint = emulator.Endpoint
 
-// Endpoints.
+// Endpoints, each with the route it names under /v1/accounts/{account}.
 const (
-	EndpointAny           Endpoint = emulator.Any
-	EndpointPasswords     Endpoint = "passwords"
-	EndpointTokens        Endpoint = "tokens"
-	EndpointUser          Endpoint = "user"
-	EndpointMe            Endpoint = "me"
-	EndpointResetPassword Endpoint = "reset-password"
-	// EndpointToken is DELETE …/tokens/{id}, which revokes a token.
-	EndpointToken Endpoint = "token"
-	// EndpointWebhookEndpoints lists the account's webhook endpoints.
-	EndpointWebhookEndpoints Endpoint = "webhook-endpoints"
-	EndpointUnknown          Endpoint = "unknown"
+	EndpointAny              Endpoint = emulator.Any        // every route, in a Fault
+	EndpointPasswords        Endpoint = "passwords"         // POST …/passwords, which asks for a reset
+	EndpointTokens           Endpoint = "tokens"            // POST …/tokens, which mints a token
+	EndpointUser             Endpoint = "user"              // GET …/users/{id}
+	EndpointMe               Endpoint = "me"                // GET …/me
+	EndpointResetPassword    Endpoint = "reset-password"    // POST …/users/{id}/actions/reset-password
+	EndpointToken            Endpoint = "token"             // DELETE …/tokens/{id}, which revokes a token
+	EndpointWebhookEndpoints Endpoint = "webhook-endpoints" // GET …/webhook-endpoints
+	EndpointUnknown          Endpoint = "unknown"           // any other path or method
 )
 
 // Editions.
@@ -63,7 +60,6 @@ type Server struct {
 	// Base holds the request log and the fault knobs: SetLatency, Inject,
 	// FailNext, RateLimitEvery, ClearFaults, Requests, RequestsTo.
 	*emulator.Base
-	srv  *httptest.Server
 	key  ed25519.PrivateKey
 	hook *http.Client
 
@@ -207,17 +203,14 @@ func NewServer(opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.Serve(s.serve) // URL is the base URL to configure resetq with.
 	return s
 }
-
-// URL is the base URL to configure resetq with.
-func (s *Server) URL() string { return s.srv.URL }
 
 // Close waits for webhook deliveries in flight and shuts the server down.
 func (s *Server) Close() {
 	s.WaitForWebhooks()
-	s.srv.Close()
+	s.Base.Close()
 }
 
 // WaitForWebhooks returns once every webhook delivery started so far has
