@@ -9,7 +9,6 @@ package keycloak_test
 
 import (
 	"context"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,11 +24,7 @@ import (
 	"github.com/resetq/resetq/worker"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	realidp.StopTestKeycloak()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { realidp.Main(m) }
 
 // realEnv is one test's realm on the real Keycloak behind a fault proxy.
 type realEnv struct {

@@ -35,11 +35,7 @@ const (
 	bulkUsers     = 100_000
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	realidp.StopTestKeycloak()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { realidp.Main(m) }
 
 // kcBench is a realm on the real Keycloak that mails Mailpit directly.
 type kcBench struct {

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/resetq/resetq/internal/freeport"
 )
 
 // KeycloakVersion is the Keycloak release the real-server tests and the
@@ -353,13 +355,13 @@ func javaDyingWithParent(dir, javaHome string) (string, error) {
 }
 
 // startKeycloakOnce starts Keycloak and waits until it is ready; clash
-// says the failure was a port taken since freePort found it.
+// says the failure was a port taken since freeport.Loopback found it.
 func startKeycloakOnce(ctx context.Context, cfg KeycloakConfig, home, dir string, env []string) (kc *Keycloak, clash bool, err error) {
-	httpPort, err := freePort()
+	httpPort, err := freeport.Loopback()
 	if err != nil {
 		return nil, false, err
 	}
-	mgmtPort, err := freePort()
+	mgmtPort, err := freeport.Loopback()
 	if err != nil {
 		return nil, false, err
 	}

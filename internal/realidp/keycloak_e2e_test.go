@@ -19,13 +19,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/resetq/resetq/internal/freeport"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	StopTestKeycloak()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { Main(m) }
 
 // newRealm creates a fresh copy of the test realm, deleted when the test
 // ends, and returns its name.
@@ -47,7 +45,7 @@ func newRealm(t *testing.T, kc *Keycloak, smtp SMTP) string {
 // mail before it connects, so a templating failure shows first.
 func closedPort(t *testing.T) SMTP {
 	t.Helper()
-	port, err := freePort()
+	port, err := freeport.Loopback()
 	require.NoError(t, err)
 	return SMTP{Host: "127.0.0.1", Port: port}
 }

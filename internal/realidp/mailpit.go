@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/resetq/resetq/internal/freeport"
 )
 
 // MailpitVersion is the Mailpit release BuildMailpit builds. The facts in
@@ -173,11 +175,11 @@ func StartMailpit(ctx context.Context, cfg MailpitConfig) (*Mailpit, error) {
 var errPortTaken = errors.New("a port was taken by another process")
 
 func startMailpitOnce(ctx context.Context, bin, dir string, cfg MailpitConfig, attempt int) (*Mailpit, error) {
-	smtpPort, err := freePort()
+	smtpPort, err := freeport.Loopback()
 	if err != nil {
 		return nil, fmt.Errorf("mailpit: %w", err)
 	}
-	httpPort, err := freePort()
+	httpPort, err := freeport.Loopback()
 	if err != nil {
 		return nil, fmt.Errorf("mailpit: %w", err)
 	}

@@ -82,7 +82,7 @@ type Base struct {
 	logBase int
 	faults  []*fault
 	latency time.Duration
-	slow    map[Endpoint]time.Duration
+	slow    Durations
 }
 
 // NewBase returns a Base on the real clock.
@@ -112,13 +112,31 @@ func (b *Base) SetLatency(d time.Duration) {
 // the request was carried out, as an IdP does that sends mail inside the
 // request over a slow relay: the work is done even when the client gives up
 // before the answer comes. 0 turns it off.
-func (b *Base) SlowAnswers(ep Endpoint, d time.Duration) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.slow == nil {
-		b.slow = map[Endpoint]time.Duration{}
+func (b *Base) SlowAnswers(ep Endpoint, d time.Duration) { b.slow.Set(ep, d) }
+
+// Durations holds a duration for each endpoint, as knobs such as
+// SlowAnswers keep them. The zero value is empty; it is safe for
+// concurrent use.
+type Durations struct {
+	mu sync.Mutex
+	m  map[Endpoint]time.Duration
+}
+
+// Set sets ep's duration (Any: every endpoint's); 0 clears it.
+func (d *Durations) Set(ep Endpoint, v time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[Endpoint]time.Duration{}
 	}
-	b.slow[ep] = d
+	d.m[ep] = v
+}
+
+// Get returns the longer of ep's duration and Any's.
+func (d *Durations) Get(ep Endpoint) time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return max(d.m[ep], d.m[Any])
 }
 
 // Inject adds a fault. Faults are checked in the order added.
@@ -187,7 +205,7 @@ func (b *Base) Begin(w http.ResponseWriter, r *http.Request, path string, ep End
 	rec := &Recorder{ResponseWriter: w}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	rec.hold = max(b.slow[ep], b.slow[Any])
+	rec.hold = b.slow.Get(ep)
 	if len(b.log) >= maxLog {
 		b.log = append(b.log[:0], b.log[maxLog/2:]...)
 		b.logBase += maxLog - maxLog/2

@@ -1,6 +1,7 @@
 package keycloaktest
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"sync"
@@ -125,9 +126,7 @@ func (s *Server) AddUser(realm string, u User) string {
 
 func (s *Server) addUser(r *Realm, u User) string {
 	uu := u
-	if uu.ID == "" {
-		uu.ID = emulator.NewID()
-	}
+	uu.ID = cmp.Or(uu.ID, emulator.NewID())
 	if uu.Username == "" {
 		uu.Username = uu.Email
 	}

@@ -1,6 +1,7 @@
 package keygentest
 
 import (
+	"cmp"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -231,9 +232,7 @@ func (s *Server) AddAccount(a Account) *Account {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	acct := a
-	if acct.ID == "" {
-		acct.ID = emulator.NewID()
-	}
+	acct.ID = cmp.Or(acct.ID, emulator.NewID())
 	acct.users, acct.byEmail = map[string]*User{}, map[string]string{}
 	acct.tokens, acct.products = map[string]*Token{}, map[string]string{}
 	s.accounts[acct.ID] = &acct
@@ -257,9 +256,7 @@ func (s *Server) AddUser(a *Account, u User) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	uu := u
-	if uu.ID == "" {
-		uu.ID = emulator.NewID()
-	}
+	uu.ID = cmp.Or(uu.ID, emulator.NewID())
 	if uu.Role == "" {
 		uu.Role = "user"
 	}
@@ -322,9 +319,7 @@ func (s *Server) AddWebhookEndpoint(a *Account, e WebhookEndpoint) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ee := e
-	if ee.ID == "" {
-		ee.ID = emulator.NewID()
-	}
+	ee.ID = cmp.Or(ee.ID, emulator.NewID())
 	ee.Subscriptions = slices.Clone(e.Subscriptions)
 	a.endpoints = append(a.endpoints, &ee)
 	return ee.ID

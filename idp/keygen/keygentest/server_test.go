@@ -18,6 +18,7 @@ import (
 
 	"github.com/resetq/resetq/idp/internal/emulatortest"
 	"github.com/resetq/resetq/idp/keygen/keygentest"
+	"github.com/resetq/resetq/internal/testclock"
 )
 
 type bundle struct {
@@ -26,32 +27,19 @@ type bundle struct {
 	admin   string // admin token
 	product string // product token
 	sample  keygentest.Sample
-	now     time.Time
-	mu      sync.Mutex
+	clock   *testclock.Clock
 }
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	b := &bundle{now: time.Date(2026, 11, 22, 10, 0, 30, 0, time.UTC)}
-	b.srv = keygentest.NewServer(keygentest.WithClock(b.clock))
+	b := &bundle{clock: testclock.New(time.Date(2026, 11, 22, 10, 0, 30, 0, time.UTC))}
+	b.srv = keygentest.NewServer(keygentest.WithClock(b.clock.Now))
 	t.Cleanup(b.srv.Close)
 	b.acct = b.srv.AddAccount(keygentest.Account{Slug: "acme"})
 	b.admin = b.srv.AddAdmin(b.acct, "admin@acme.example", "admin-password")
 	b.product = b.srv.AddProduct(b.acct, "Widget")
 	b.sample = b.srv.AddSampleUsers(b.acct, 12)
 	return b
-}
-
-func (b *bundle) clock() time.Time {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.now
-}
-
-func (b *bundle) advance(d time.Duration) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.now = b.now.Add(d)
 }
 
 // answer is what the emulator answered.
@@ -131,7 +119,7 @@ func TestResetThrottleIsFivePerHourPerEmail(t *testing.T) {
 	require.Equal(t, "3570", a.Header.Get("Retry-After"), "seconds to the end of the window")
 
 	require.Equal(t, 204, b.reset(t, b.sample.Emails[1]).Status, "another email is not throttled")
-	b.advance(time.Hour)
+	b.clock.Add(time.Hour)
 	require.Equal(t, 204, b.reset(t, email).Status, "a new window")
 	require.Equal(t, 6, b.srv.ResetCount(email))
 }
@@ -155,7 +143,7 @@ func TestANewResetCancelsThePreviousLink(t *testing.T) {
 	require.Equal(t, 404, complete(rs[1].Token, "again-password").Status, "a token works once")
 
 	b.reset(t, email)
-	b.advance(25 * time.Hour)
+	b.clock.Add(25 * time.Hour)
 	a = complete(b.srv.Resets()[2].Token, "new-password")
 	require.Equal(t, 401, a.Status)
 	require.Contains(t, a.Body, `"detail":"is expired"`)
@@ -299,7 +287,7 @@ func TestWebhookCarriesTheResetTokenSigned(t *testing.T) {
 			} `json:"meta"`
 		}
 		_ = json.Unmarshal([]byte(ev.Data.Attributes.Payload), &payload) // a JSON string inside the JSON
-		received <- got{ev.Data.Attributes.Event, payload.Meta.PasswordResetToken, keygentest.VerifyWebhookAt(b.srv.PublicKey(), r, body, b.clock())}
+		received <- got{ev.Data.Attributes.Event, payload.Meta.PasswordResetToken, keygentest.VerifyWebhookAt(b.srv.PublicKey(), r, body, b.clock.Now())}
 	}))
 	defer recv.Close()
 	b.srv.SetWebhook(b.acct, recv.URL+"/hooks/keygen")
@@ -331,7 +319,7 @@ func TestRequestLimitsAndFaults(t *testing.T) {
 	a := b.reset(t, "c@example.com")
 	require.Equal(t, 429, a.Status)
 	require.Equal(t, "1s", a.Header.Get("X-RateLimit-Window"))
-	b.advance(time.Second)
+	b.clock.Add(time.Second)
 	b.srv.SetRequestLimits(0, 0)
 
 	b.srv.FailNext(keygentest.EndpointPasswords, 1, 503, "")
@@ -365,7 +353,7 @@ func TestMintedTokensKeepTheExpiryAskedForAndCanBeRevoked(t *testing.T) {
 		} `json:"data"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(a.Body), &doc))
-	require.Equal(t, b.clock().Add(time.Hour), doc.Data.Attributes.Expiry)
+	require.Equal(t, b.clock.Now().Add(time.Hour), doc.Data.Attributes.Expiry)
 	require.Len(t, b.srv.LiveTokens(b.acct), 3, "the admin's, the product's and the minted one")
 
 	bearer := "Bearer " + doc.Data.Attributes.Token
@@ -380,13 +368,13 @@ func TestMintedTokensKeepTheExpiryAskedForAndCanBeRevoked(t *testing.T) {
 	require.Equal(t, "TOKEN_INVALID", errorCode(t, a))
 	require.Len(t, b.srv.LiveTokens(b.acct), 2)
 
-	b.advance(time.Hour)
+	b.clock.Add(time.Hour)
 	id := b.srv.AddUser(b.acct, keygentest.User{Email: "member@acme.example", Password: "member-password"})
 	require.NotEmpty(t, id)
 	a = b.mintWith(t, "member@acme.example", "member-password", "")
 	require.Equal(t, 201, a.Status, a.Body)
 	require.NoError(t, json.Unmarshal([]byte(a.Body), &doc))
-	require.Equal(t, b.clock().Add(14*24*time.Hour), doc.Data.Attributes.Expiry, "a role-user bearer's token gets 2 weeks")
+	require.Equal(t, b.clock.Now().Add(14*24*time.Hour), doc.Data.Attributes.Expiry, "a role-user bearer's token gets 2 weeks")
 }
 
 func newUUID() string { return "1b4e28ba-2fa1-41d2-883f-0016d3cca427" }
@@ -492,7 +480,7 @@ func TestCompletionChecksInKeygensOrder(t *testing.T) {
 		"a wrong token before a short password")
 	b.reset(t, user)
 	tok := b.srv.Resets()[0].Token
-	b.advance(25 * time.Hour)
+	b.clock.Add(25 * time.Hour)
 	require.Equal(t, 401, complete(user, `{"meta":{"passwordResetToken":"`+tok+`","newPassword":"x"}}`).Status,
 		"an expired token before a short password")
 }
@@ -520,7 +508,7 @@ func TestWebhookSignatureCoversHostWithoutPortAndQuery(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no webhook")
 	}
-	require.NoError(t, keygentest.VerifyWebhookAt(b.srv.PublicKey(), g.req, g.body, b.clock()))
+	require.NoError(t, keygentest.VerifyWebhookAt(b.srv.PublicKey(), g.req, g.body, b.clock.Now()))
 	require.Empty(t, g.req.Header.Get("X-Signature"), "no legacy signature for an account made today")
 
 	// The signing string, built by hand as WebhookWorker builds it.
@@ -536,10 +524,10 @@ func TestWebhookSignatureCoversHostWithoutPortAndQuery(t *testing.T) {
 
 	tampered := g.req.Clone(g.req.Context())
 	tampered.RequestURI = "/hooks/keygen?source=keygen&v=2"
-	require.Error(t, keygentest.VerifyWebhookAt(b.srv.PublicKey(), tampered, g.body, b.clock()), "the query is signed")
-	require.ErrorContains(t, keygentest.VerifyWebhookAt(b.srv.PublicKey(), g.req, g.body, b.clock().Add(10*time.Minute)),
+	require.Error(t, keygentest.VerifyWebhookAt(b.srv.PublicKey(), tampered, g.body, b.clock.Now()), "the query is signed")
+	require.ErrorContains(t, keygentest.VerifyWebhookAt(b.srv.PublicKey(), g.req, g.body, b.clock.Now().Add(10*time.Minute)),
 		"not within", "a delivery replayed later is refused")
-	require.ErrorContains(t, keygentest.VerifyWebhookAt(b.srv.PublicKey(), g.req, append(g.body, ' '), b.clock()), "digest")
+	require.ErrorContains(t, keygentest.VerifyWebhookAt(b.srv.PublicKey(), g.req, append(g.body, ' '), b.clock.Now()), "digest")
 }
 
 // TestWebhookToARefusedConnectionIsNeverRetried: Keygen marks the event
