@@ -57,19 +57,15 @@ func newServer(dir string, lead []string, extra ...string) (*Server, error) {
 	if err != nil {
 		return nil, errors.New("redis-server is not installed; tests need a real one (apt-get install redis-server)")
 	}
-	var last error
-	for range 5 { // a free port can be taken between picking and binding
-		port, err := freeport.Loopback()
-		if err != nil {
+	return freeport.Start(1, 5, func(ports []int, _ int) (*Server, error) {
+		port := strconv.Itoa(ports[0])
+		s := &Server{Addr: net.JoinHostPort("127.0.0.1", port), dir: dir}
+		s.args = append(append(append([]string{bin}, lead...), "--port", port, "--bind", "127.0.0.1"), extra...)
+		if err := s.start(); err != nil {
 			return nil, err
 		}
-		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), dir: dir}
-		s.args = append(append(append([]string{bin}, lead...), "--port", strconv.Itoa(port), "--bind", "127.0.0.1"), extra...)
-		if last = s.start(); last == nil {
-			return s, nil
-		}
-	}
-	return nil, last
+		return s, nil
+	})
 }
 
 func (s *Server) start() error {
@@ -99,7 +95,11 @@ func (s *Server) start() error {
 		}
 		select {
 		case <-exited:
-			return fmt.Errorf("redis-server exited at start: %s", bytes.TrimSpace(stderr.Bytes()))
+			err := fmt.Errorf("redis-server exited at start: %s", bytes.TrimSpace(stderr.Bytes()))
+			if bytes.Contains(stderr.Bytes(), []byte("already in use")) {
+				err = fmt.Errorf("%w: %w", freeport.ErrTaken, err)
+			}
+			return err
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
