@@ -41,16 +41,13 @@ func newRealEnv(t *testing.T) *realEnv {
 	return &realEnv{Realm: r, proxy: proxy}
 }
 
+// provider is newProvider's, aimed at this realm through the proxy.
 func (e *realEnv) provider(t *testing.T, mutate ...func(*keycloak.Config)) *keycloak.Provider {
 	t.Helper()
-	cfg := keycloak.Config{BaseURL: e.proxy.URL(), Realm: e.Name, ClientID: "resetq",
-		ClientSecret: realidp.E2EClientSecret, Timeout: 10 * time.Second}
-	for _, m := range mutate {
-		m(&cfg)
+	realm := func(c *keycloak.Config) {
+		c.Realm, c.ClientSecret, c.Timeout = e.Name, realidp.E2EClientSecret, 10*time.Second
 	}
-	p, err := keycloak.New(cfg)
-	require.NoError(t, err)
-	return p
+	return newProvider(t, e.proxy.URL(), append([]func(*keycloak.Config){realm}, mutate...)...)
 }
 
 func TestConformanceAgainstTheRealKeycloak(t *testing.T) {
