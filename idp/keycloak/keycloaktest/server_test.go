@@ -9,8 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/resetq/resetq/idp/internal/emulatortest"
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
+	"github.com/resetq/resetq/internal/testhttp"
 )
 
 const secret = "emulator-client-secret"
@@ -38,7 +38,7 @@ func setup(t *testing.T, opts ...keycloaktest.Option) *bundle {
 }
 
 // answer is what the emulator answered.
-type answer = emulatortest.Answer
+type answer = testhttp.Answer
 
 func (b *bundle) do(t *testing.T, method, path, bearer string, body string, header ...string) answer {
 	t.Helper()
@@ -49,7 +49,7 @@ func (b *bundle) do(t *testing.T, method, path, bearer string, body string, head
 	if body != "" {
 		h = append(h, "Content-Type", "application/json")
 	}
-	return emulatortest.Do(t, method, b.srv.URL()+path, body, append(h, header...)...)
+	return testhttp.Do(t, method, b.srv.URL()+path, body, append(h, header...)...)
 }
 
 func (b *bundle) token(t *testing.T, realm string, form url.Values) answer {

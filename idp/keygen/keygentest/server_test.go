@@ -16,9 +16,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/resetq/resetq/idp/internal/emulatortest"
 	"github.com/resetq/resetq/idp/keygen/keygentest"
 	"github.com/resetq/resetq/internal/testclock"
+	"github.com/resetq/resetq/internal/testhttp"
 )
 
 type bundle struct {
@@ -43,7 +43,7 @@ func setup(t *testing.T) *bundle {
 }
 
 // answer is what the emulator answered.
-type answer = emulatortest.Answer
+type answer = testhttp.Answer
 
 func (b *bundle) do(t *testing.T, method, path, body string, header ...string) answer {
 	t.Helper()
@@ -51,7 +51,7 @@ func (b *bundle) do(t *testing.T, method, path, body string, header ...string) a
 	if body != "" {
 		h = append(h, "Content-Type", "application/vnd.api+json")
 	}
-	return emulatortest.Do(t, method, b.srv.URL()+path, body, append(h, header...)...)
+	return testhttp.Do(t, method, b.srv.URL()+path, body, append(h, header...)...)
 }
 
 func (b *bundle) reset(t *testing.T, email string, extra ...string) answer {
@@ -333,7 +333,7 @@ func TestRequestLimitsAndFaults(t *testing.T) {
 func (b *bundle) mintWith(t *testing.T, email, password, body string) answer {
 	t.Helper()
 	basic := base64.StdEncoding.EncodeToString([]byte(email + ":" + password))
-	return emulatortest.Do(t, http.MethodPost, b.srv.URL()+"/v1/accounts/acme/tokens", body,
+	return testhttp.Do(t, http.MethodPost, b.srv.URL()+"/v1/accounts/acme/tokens", body,
 		"Authorization", "Basic "+basic, "Accept", "application/vnd.api+json")
 }
 

@@ -1,6 +1,7 @@
-// Package emulatortest is what the emulators' own tests share: a request
-// sent the way a client would send it, and the whole answer read back.
-package emulatortest
+// Package testhttp is what tests that talk HTTP to a server share (the
+// emulators' own tests, the real Keycloak's): a request sent the way a
+// client would send it, and the whole answer read back.
+package testhttp
 
 import (
 	"encoding/json"
@@ -27,11 +28,12 @@ func (a Answer) JSON(t testing.TB, v any) {
 }
 
 // Do sends body to url with the header given as name, value pairs (later
-// pairs replace earlier ones) and reads the answer. It fails t only when
+// pairs replace earlier ones) under the test's context, and reads the
+// answer. It fails t only when
 // no answer comes.
 func Do(t testing.TB, method, url, body string, header ...string) Answer {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
 	require.NoError(t, err)
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
