@@ -29,8 +29,7 @@ func (a Answer) JSON(t testing.TB, v any) {
 
 // Do sends body to url with the header given as name, value pairs (later
 // pairs replace earlier ones) under the test's context, and reads the
-// answer. It fails t only when
-// no answer comes.
+// answer. It fails t only when no answer comes.
 func Do(t testing.TB, method, url, body string, header ...string) Answer {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
