@@ -1,7 +1,7 @@
-// Package emulator is the plumbing every IdP emulator shares: the request
-// log, fault injection (fail the next N requests, 429 on every Nth),
-// latency, and a response recorder. Each emulator embeds a Base and keeps
-// its own model of the IdP.
+// Package emulator is the plumbing every IdP emulator shares: the loopback
+// server, the request log, fault injection (fail the next N requests, 429
+// on every Nth), latency, a response recorder, and the numbering of sample
+// users. Each emulator embeds a Base and keeps its own model of the IdP.
 package emulator
 
 import (

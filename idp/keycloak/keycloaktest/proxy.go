@@ -18,7 +18,8 @@ import (
 // Proxy stands in front of a real Keycloak with the emulator's request log
 // and fault knobs (Inject, FailNext, SetLatency, SlowAnswers), as a broken
 // network or a proxy in front of Keycloak would: the conformance suite runs
-// against the real server through it exactly as against the emulator.
+// against the real server through it exactly as against the emulator. Its
+// URL is the base URL to configure resetq with; Close stops it.
 type Proxy struct {
 	*emulator.Base
 	rp     *httputil.ReverseProxy
@@ -36,7 +37,7 @@ func NewProxy(target string) (*Proxy, error) {
 	p.rp.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
 		http.Error(w, "proxy: "+err.Error(), http.StatusBadGateway)
 	}
-	p.Serve(p.serve) // URL is the base URL to configure resetq with; Close stops the proxy.
+	p.Serve(p.serve)
 	return p, nil
 }
 

@@ -21,8 +21,9 @@ const (
 
 // Server is a running emulator. Its methods are safe for concurrent use.
 type Server struct {
-	// Base holds the request log and the fault knobs: SetLatency, Inject,
-	// FailNext, RateLimitEvery, ClearFaults, Requests, RequestsTo.
+	// Base holds the loopback server (Close), the request log and the
+	// fault knobs: SetLatency, SlowAnswers, Inject, FailNext,
+	// RateLimitEvery, ClearFaults, Requests, RequestsTo.
 	*emulator.Base
 	prefix string
 
@@ -82,7 +83,7 @@ func NewServer(opts ...Option) *Server {
 	m.clients["admin-cli"] = &Client{ClientID: "admin-cli", Public: true, Enabled: true, DirectAccessGrants: true}
 	s.addUser(m, User{Username: MasterAdminUser, Password: MasterAdminPassword, Enabled: true,
 		Grants: map[string][]string{AllRealms: {RoleAdmin}}})
-	s.Serve(s.serve) // Close shuts it down.
+	s.Serve(s.serve)
 	return s
 }
 

@@ -58,8 +58,9 @@ const APIVersion = "1.8"
 
 // Server is a running emulator. Its methods are safe for concurrent use.
 type Server struct {
-	// Base holds the request log and the fault knobs: SetLatency, Inject,
-	// FailNext, RateLimitEvery, ClearFaults, Requests, RequestsTo.
+	// Base holds the loopback server (URL), the request log and the
+	// fault knobs: SetLatency, SlowAnswers, Inject, FailNext,
+	// RateLimitEvery, ClearFaults, Requests, RequestsTo.
 	*emulator.Base
 	key  ed25519.PrivateKey
 	hook *http.Client
@@ -204,7 +205,7 @@ func NewServer(opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	s.Serve(s.serve) // URL is the base URL to configure resetq with.
+	s.Serve(s.serve)
 	return s
 }
 
