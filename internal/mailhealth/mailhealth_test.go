@@ -15,9 +15,7 @@ import (
 // setup returns a clock shared by trackers standing for worker processes.
 func setup(t *testing.T) (*testclock.Clock, func() *Tracker, redis.UniversalClient) {
 	t.Helper()
-	srv := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb := redistest.Start(t).Client(t)
 	c := testclock.New(time.Date(2026, 12, 1, 10, 0, 30, 0, time.UTC))
 	return c, func() *Tracker {
 		tr := New(rdb)
