@@ -14,10 +14,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/idp/internal/emulator"
 )
 
 // Env is one provider wired to a fresh emulator, with the knobs the suite
-// needs. Every field is required.
+// needs. Every field is required, but for the four Faults can play.
 type Env struct {
 	// Provider is configured against the emulator.
 	Provider idp.Provider
@@ -27,6 +28,10 @@ type Env struct {
 	Known, Unknown idp.UserRef
 	// Sent counts the resets the emulator accepted for Known.
 	Sent func() int
+	// Faults, when set, plays those of FailNext, RateLimitNext, SetLatency
+	// and SlowReset that are nil, on ResetEndpoint.
+	Faults        Faults
+	ResetEndpoint emulator.Endpoint
 	// FailNext makes the next n reset calls fail with status (a 5xx) and
 	// body ("" for the IdP's usual one).
 	FailNext func(n, status int, body string)
@@ -50,6 +55,38 @@ type Env struct {
 	// Held are the secrets the provider holds now: its configured secret
 	// or password, and the token it uses.
 	Held func() []string
+}
+
+// Faults are the knobs every emulator has (its emulator.Base), and so has
+// keycloaktest.Proxy in front of a real server.
+type Faults interface {
+	Inject(emulator.Fault)
+	SetLatency(time.Duration)
+	SlowAnswers(emulator.Endpoint, time.Duration)
+}
+
+// withFaults fills the knobs left nil from Faults.
+func (e *Env) withFaults() {
+	f, ep := e.Faults, e.ResetEndpoint
+	if f == nil {
+		return
+	}
+	if e.FailNext == nil {
+		e.FailNext = func(n, status int, body string) {
+			f.Inject(emulator.Fault{Endpoint: ep, Times: n, Status: status, Body: body})
+		}
+	}
+	if e.RateLimitNext == nil {
+		e.RateLimitNext = func(d time.Duration) {
+			f.Inject(emulator.Fault{Endpoint: ep, Times: 1, Status: 429, RetryAfter: d})
+		}
+	}
+	if e.SetLatency == nil {
+		e.SetLatency = f.SetLatency
+	}
+	if e.SlowReset == nil {
+		e.SlowReset = func(d time.Duration) { f.SlowAnswers(ep, d) }
+	}
 }
 
 // Harness builds a fresh Env for each case.
@@ -77,6 +114,7 @@ func Run(t *testing.T, newEnv Harness) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
+			e.withFaults()
 			require.NotZero(t, e.Accepts, "Env.Accepts is required: the provider package's declaration")
 			errs := c.run(t, e)
 			// No secret in any error string.
@@ -180,12 +218,7 @@ func caseTokenExpiry(t *testing.T, e *Env) []error {
 func caseTimeout(t *testing.T, e *Env) []error {
 	require.NoError(t, reset(e, context.Background(), e.Known)) // warm the token
 	e.SetLatency(5 * time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	err := reset(e, ctx, e.Known)
-	require.Error(t, err)
-	require.Less(t, time.Since(start), 2*time.Second, "returned when the context ended")
+	err := resetCut(t, e, 100*time.Millisecond, 2*time.Second)
 	require.Equal(t, idp.Transient, kindOf(err), "%v", err)
 	require.True(t, strings.Contains(err.Error(), "timed out") || strings.Contains(err.Error(), "canceled"), "%v", err)
 	e.SetLatency(0)
@@ -200,15 +233,23 @@ func caseLostAnswer(t *testing.T, e *Env) []error {
 	require.NoError(t, reset(e, context.Background(), e.Known)) // warm the token
 	e.SlowReset(4 * time.Second)
 	t.Cleanup(func() { e.SlowReset(0) })
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	err := resetCut(t, e, time.Second, 3*time.Second)
+	require.Equal(t, idp.Unconfirmed, kindOf(err), "%v", err)
+	waitFor(t, 30*time.Second, func() bool { return e.Sent() == 2 }, "the IdP sends the reset whose answer was lost")
+	return []error{err}
+}
+
+// resetCut resets Known under a context that ends after cut, and requires
+// the provider to give up with an error within limit.
+func resetCut(t *testing.T, e *Env, cut, limit time.Duration) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), cut)
 	defer cancel()
 	start := time.Now()
 	err := reset(e, ctx, e.Known)
 	require.Error(t, err)
-	require.Less(t, time.Since(start), 3*time.Second, "returned when the context ended")
-	require.Equal(t, idp.Unconfirmed, kindOf(err), "%v", err)
-	waitFor(t, 30*time.Second, func() bool { return e.Sent() == 2 }, "the IdP sends the reset whose answer was lost")
-	return []error{err}
+	require.Less(t, time.Since(start), limit, "returned when the context ended")
+	return err
 }
 
 // waitFor polls cond until it holds, failing the test after within.

@@ -32,17 +32,9 @@ func (p *Provider) Check(ctx context.Context) (idp.CheckReport, error) {
 	}
 
 	q := url.Values{"briefRepresentation": {"true"}, "max": {"1"}}
-	resp, err := p.admin(ctx, idp.OpCheck, http.MethodGet, p.adminURL("/users", q), nil)
+	users, err := p.listUsers(ctx, idp.OpCheck, q)
 	if err != nil {
 		return r, err
-	}
-	if resp.Status != http.StatusOK {
-		return r, p.classify(idp.OpCheck, resp.Status, resp.Header, resp.Body)
-	}
-	var users []briefUser
-	if err := resp.Decode(&users); err != nil {
-		return r, &idp.Error{Kind: idp.Configuration, Op: idp.OpCheck, Status: resp.Status,
-			Message: "the user list is not JSON", Hint: "base_url " + p.cfg.BaseURL + " does not look like Keycloak's admin API"}
 	}
 	r.Lines = append(r.Lines, fmt.Sprintf("realm: %q found at %s", p.cfg.Realm, p.adminURL("", nil)))
 	switch {

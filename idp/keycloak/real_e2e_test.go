@@ -9,7 +9,6 @@ package keycloak_test
 
 import (
 	"context"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,11 +24,7 @@ import (
 	"github.com/resetq/resetq/worker"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	realidp.StopTestKeycloak()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { realidp.Main(m) }
 
 // realEnv is one test's realm on the real Keycloak behind a fault proxy.
 type realEnv struct {
@@ -46,16 +41,13 @@ func newRealEnv(t *testing.T) *realEnv {
 	return &realEnv{Realm: r, proxy: proxy}
 }
 
+// provider is newProvider's, aimed at this realm through the proxy.
 func (e *realEnv) provider(t *testing.T, mutate ...func(*keycloak.Config)) *keycloak.Provider {
 	t.Helper()
-	cfg := keycloak.Config{BaseURL: e.proxy.URL(), Realm: e.Name, ClientID: "resetq",
-		ClientSecret: realidp.E2EClientSecret, Timeout: 10 * time.Second}
-	for _, m := range mutate {
-		m(&cfg)
+	realm := func(c *keycloak.Config) {
+		c.Realm, c.ClientSecret, c.Timeout = e.Name, realidp.E2EClientSecret, 10*time.Second
 	}
-	p, err := keycloak.New(cfg)
-	require.NoError(t, err)
-	return p
+	return newProvider(t, e.proxy.URL(), append([]func(*keycloak.Config){realm}, mutate...)...)
 }
 
 func TestConformanceAgainstTheRealKeycloak(t *testing.T) {
@@ -65,17 +57,13 @@ func TestConformanceAgainstTheRealKeycloak(t *testing.T) {
 		ctx := context.Background()
 		secrets := []string{realidp.E2EClientSecret}
 		return &idptest.Env{
-			Provider: e.provider(t),
-			Accepts:  keycloak.Accepts,
-			Known:    idp.UserRef{Email: "alice@example.org"},
-			Unknown:  idp.UserRef{Email: "nobody@example.org"},
-			Sent:     func() int { return e.Sent(t, "alice@example.org") },
-			FailNext: func(n, status int, body string) {
-				e.proxy.FailNext(keycloaktest.EndpointExecuteActions, n, status, body)
-			},
-			RateLimitNext: func(d time.Duration) {
-				e.proxy.Inject(keycloaktest.Fault{Endpoint: keycloaktest.EndpointExecuteActions, Times: 1, Status: 429, RetryAfter: d})
-			},
+			Provider:      e.provider(t),
+			Accepts:       keycloak.Accepts,
+			Known:         idp.UserRef{Email: "alice@example.org"},
+			Unknown:       idp.UserRef{Email: "nobody@example.org"},
+			Sent:          func() int { return e.Sent(t, "alice@example.org") },
+			Faults:        e.proxy,
+			ResetEndpoint: keycloaktest.EndpointExecuteActions,
 			RejectCredentials: func() {
 				// The secret is rotated in Keycloak and resetq still has the old one.
 				s, err := e.KC.RegenerateSecret(ctx, e.Name, "resetq")
@@ -85,7 +73,6 @@ func TestConformanceAgainstTheRealKeycloak(t *testing.T) {
 			},
 			ExpireTokens:  func() { require.NoError(t, e.KC.RevokeTokens(ctx, e.Name)) },
 			TokenRequests: e.proxy.TokenRequests,
-			SetLatency:    e.proxy.SetLatency,
 			SlowReset: func(d time.Duration) {
 				// The relay takes d to accept each mail, well inside Keycloak's
 				// own 10 s SMTP timeout: Keycloak sends, late.

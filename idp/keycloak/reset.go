@@ -69,19 +69,9 @@ func (p *Provider) resolve(ctx context.Context, ref idp.UserRef) (string, error)
 // search runs a user search and keeps only the users whose field equals
 // value ignoring case: exact=true is trusted to narrow, not to be right.
 func (p *Provider) search(ctx context.Context, q url.Values, field, value string) ([]briefUser, error) {
-	resp, err := p.admin(ctx, idp.OpLookup, http.MethodGet, p.adminURL("/users", q), nil)
+	users, err := p.listUsers(ctx, idp.OpLookup, q)
 	if err != nil {
 		return nil, err
-	}
-	if resp.Status != http.StatusOK {
-		return nil, p.classify(idp.OpLookup, resp.Status, resp.Header, resp.Body)
-	}
-	var users []briefUser
-	if err := resp.Decode(&users); err != nil {
-		return nil, &idp.Error{Kind: idp.Configuration, Op: idp.OpLookup, Status: resp.Status,
-			Message: "the user search answered 200 with something that is not a list of users: " + apiclient.Excerpt(string(resp.Body), 80),
-			Hint: "something in front of Keycloak (a login page, a proxy) answers for " + p.adminURL("/users", nil) +
-				": check base_url"}
 	}
 	var out []briefUser
 	for _, u := range users {
@@ -94,6 +84,26 @@ func (p *Provider) search(ctx context.Context, q url.Values, field, value string
 		}
 	}
 	return out, nil
+}
+
+// listUsers runs GET /users with q for op. A 200 that is not a list of
+// users is not Keycloak's admin API answering.
+func (p *Provider) listUsers(ctx context.Context, op string, q url.Values) ([]briefUser, error) {
+	resp, err := p.admin(ctx, op, http.MethodGet, p.adminURL("/users", q), nil)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Status != http.StatusOK {
+		return nil, p.classify(op, resp.Status, resp.Header, resp.Body)
+	}
+	var users []briefUser
+	if err := resp.Decode(&users); err != nil {
+		return nil, &idp.Error{Kind: idp.Configuration, Op: op, Status: resp.Status,
+			Message: "the user list answered 200 with something that is not a list of users: " + apiclient.Excerpt(string(resp.Body), 80),
+			Hint: "something in front of Keycloak (a login page, a proxy) answers for " + p.adminURL("/users", nil) +
+				": check base_url"}
+	}
+	return users, nil
 }
 
 // Reset sends the execute-actions email.

@@ -3,7 +3,6 @@ package keygen_test
 import (
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/idp/idptest"
@@ -34,23 +33,19 @@ func TestConformance(t *testing.T) {
 			return n
 		}
 		return &idptest.Env{
-			Provider: p,
-			Accepts:  keygen.Accepts,
-			Known:    idp.UserRef{Email: "alice@example.com"},
-			Unknown:  idp.UserRef{Email: "nobody@example.com"},
-			Sent:     sent,
-			FailNext: func(n, status int, body string) { s.FailNext(keygentest.EndpointPasswords, n, status, body) },
-			RateLimitNext: func(d time.Duration) {
-				s.Inject(keygentest.Fault{Endpoint: keygentest.EndpointPasswords, Times: 1, Status: 429, RetryAfter: d})
-			},
+			Provider:      p,
+			Accepts:       keygen.Accepts,
+			Known:         idp.UserRef{Email: "alice@example.com"},
+			Unknown:       idp.UserRef{Email: "nobody@example.com"},
+			Sent:          sent,
+			Faults:        s,
+			ResetEndpoint: keygentest.EndpointPasswords,
 			RejectCredentials: func() {
 				s.SetPassword(a, "admin@acme.example", "changed-password")
 				s.ExpireAllTokens()
 			},
 			ExpireTokens:  s.ExpireAllTokens,
 			TokenRequests: s.TokenMints,
-			SetLatency:    s.SetLatency,
-			SlowReset:     func(d time.Duration) { s.SlowAnswers(keygentest.EndpointPasswords, d) },
 			Secrets:       func() []string { return append(s.Tokens(a), "admin-password", "changed-password") },
 			// The tokens minted for the provider: all but the admin's own.
 			Held: func() []string {

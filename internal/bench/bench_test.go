@@ -279,9 +279,14 @@ func (e *env) drainBare(b *testing.B, round int) run {
 
 // token fetches an admin token the way a script would.
 func (e *env) token(b *testing.B, hc *http.Client) string {
+	return clientToken(b, hc, e.kc.URL(), "corp", "bench-secret")
+}
+
+// clientToken fetches a token with resetq's client credentials from a realm.
+func clientToken(b *testing.B, hc *http.Client, baseURL, realm, secret string) string {
 	b.Helper()
-	res, err := hc.PostForm(e.kc.URL()+"/realms/corp/protocol/openid-connect/token", url.Values{
-		"grant_type": {"client_credentials"}, "client_id": {"resetq"}, "client_secret": {"bench-secret"}})
+	res, err := hc.PostForm(baseURL+"/realms/"+realm+"/protocol/openid-connect/token", url.Values{
+		"grant_type": {"client_credentials"}, "client_id": {"resetq"}, "client_secret": {secret}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -289,7 +294,7 @@ func (e *env) token(b *testing.B, hc *http.Client) string {
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
-	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+	if err := decodeJSON(res.Body, &tok); err != nil || tok.AccessToken == "" {
 		b.Fatalf("token: %s %v", res.Status, err)
 	}
 	return tok.AccessToken

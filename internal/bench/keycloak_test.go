@@ -35,11 +35,7 @@ const (
 	bulkUsers     = 100_000
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	realidp.StopTestKeycloak()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { realidp.Main(m) }
 
 // kcBench is a realm on the real Keycloak that mails Mailpit directly.
 type kcBench struct {
@@ -64,20 +60,7 @@ func newKCBench(b *testing.B) *kcBench {
 }
 
 func (k *kcBench) token(b *testing.B) string {
-	b.Helper()
-	res, err := k.hc.PostForm(k.realm.KC.URL()+"/realms/"+k.realm.Name+"/protocol/openid-connect/token", url.Values{
-		"grant_type": {"client_credentials"}, "client_id": {"resetq"}, "client_secret": {realidp.E2EClientSecret}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer res.Body.Close()
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := decodeJSON(res.Body, &tok); err != nil || tok.AccessToken == "" {
-		b.Fatalf("token: %s %v", res.Status, err)
-	}
-	return tok.AccessToken
+	return clientToken(b, k.hc, k.realm.KC.URL(), k.realm.Name, realidp.E2EClientSecret)
 }
 
 // ceiling sends n execute-actions emails from conc goroutines as fast as

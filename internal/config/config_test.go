@@ -22,6 +22,16 @@ func env(vars map[string]string) func(string) (string, bool) {
 	}
 }
 
+// requireErrors parses yaml and requires an error that says each of want.
+func requireErrors(t *testing.T, yaml string, vars map[string]string, want ...string) {
+	t.Helper()
+	_, err := config.Parse("/etc/resetq/resetq.yaml", []byte(yaml), env(vars))
+	require.Error(t, err)
+	for _, w := range want {
+		require.Contains(t, err.Error(), w)
+	}
+}
+
 const good = `
 redis:
   url: redis://127.0.0.1:6379/0
@@ -172,11 +182,7 @@ providers:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := config.Parse("/etc/resetq/resetq.yaml", []byte(tt.yaml), env(tt.env))
-			require.Error(t, err)
-			for _, w := range tt.want {
-				require.Contains(t, err.Error(), w)
-			}
+			requireErrors(t, tt.yaml, tt.env, tt.want...)
 		})
 	}
 }
@@ -300,7 +306,7 @@ providers:
 
 func TestKeygenErrors(t *testing.T) {
 	t.Parallel()
-	_, err := config.Parse("resetq.yaml", []byte(`
+	requireErrors(t, `
 providers:
   - name: a
     type: keygen
@@ -320,9 +326,7 @@ providers:
     auth: {client_id: c, client_secret: s}
     account: acme
     verify_user: true
-`), env(nil))
-	require.Error(t, err)
-	for _, w := range []string{
+`, nil,
 		"resetq.yaml:5: providers[0].realm: is not a keygen setting",
 		"resetq.yaml:6: providers[0].actions: is not a keygen setting",
 		"resetq.yaml:3: providers[0].account: is required",
@@ -332,9 +336,7 @@ providers:
 		"resetq.yaml:13: providers[1].duplicate_window: must be between 0 (off) and 168h0m0s",
 		"resetq.yaml:19: providers[2].account: is not a keycloak setting",
 		"resetq.yaml:20: providers[2].verify_user: is not a keycloak setting",
-	} {
-		require.Contains(t, err.Error(), w)
-	}
+	)
 }
 
 func TestWebhookEndpoints(t *testing.T) {
@@ -541,7 +543,7 @@ providers:
 	require.Equal(t, "production", c.Provider("longer").Environment)
 	require.Zero(t, c.Provider("static").TokenExpiry, "a static token is the operator's")
 
-	_, err = config.Parse("resetq.yaml", []byte(`
+	requireErrors(t, `
 providers:
   - name: a
     type: keygen
@@ -561,15 +563,11 @@ providers:
     realm: r
     auth: {client_id: c, client_secret: s}
     environment: production
-`), env(nil))
-	require.Error(t, err)
-	for _, w := range []string{
+`, nil,
 		"resetq.yaml:7: providers[0].verify_user: needs a token that sees every user, and token is a product token",
 		"resetq.yaml:8: providers[0].token_expiry: applies to a token minted with auth.email and auth.password only",
 		"resetq.yaml:13: providers[1].token_expiry: must be between 10m0s and 720h0m0s, not 1m0s",
 		`resetq.yaml:14: providers[1].environment: "not an environment" is not an environment's code or id`,
 		"resetq.yaml:20: providers[2].environment: is not a keycloak setting",
-	} {
-		require.Contains(t, err.Error(), w)
-	}
+	)
 }

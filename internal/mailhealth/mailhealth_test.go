@@ -2,7 +2,6 @@ package mailhealth
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -10,32 +9,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/internal/redistest"
+	"github.com/resetq/resetq/internal/testclock"
 )
 
-// clock is a manual clock shared by trackers standing for worker processes.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func setup(t *testing.T) (*clock, func() *Tracker, redis.UniversalClient) {
+// setup returns a clock shared by trackers standing for worker processes.
+func setup(t *testing.T) (*testclock.Clock, func() *Tracker, redis.UniversalClient) {
 	t.Helper()
-	srv := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { _ = rdb.Close() })
-	c := &clock{now: time.Date(2026, 12, 1, 10, 0, 30, 0, time.UTC)}
+	rdb := redistest.Start(t).Client(t)
+	c := testclock.New(time.Date(2026, 12, 1, 10, 0, 30, 0, time.UTC))
 	return c, func() *Tracker {
 		tr := New(rdb)
 		tr.now = c.Now

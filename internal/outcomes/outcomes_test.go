@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/internal/outcomes"
@@ -15,11 +16,25 @@ import (
 	"github.com/resetq/resetq/tasks"
 )
 
+// setup returns a store that keeps outcomes 72 h, on a Redis of its own.
+func setup(t *testing.T) (*outcomes.Store, *redis.Client) {
+	t.Helper()
+	rdb := redistest.Start(t).Client(t)
+	return outcomes.New(rdb, 72*time.Hour), rdb
+}
+
+// requireTTL requires key to expire in want, give or take 5 s.
+func requireTTL(t *testing.T, rdb *redis.Client, key string, want time.Duration, msgAndArgs ...any) {
+	t.Helper()
+	ttl, err := rdb.TTL(context.Background(), key).Result()
+	require.NoError(t, err)
+	require.InDelta(t, want.Seconds(), ttl.Seconds(), 5, msgAndArgs...)
+}
+
 func TestOutcomesAreKeptForTheirRetention(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Start(t).Client(t)
+	s, rdb := setup(t)
 	ctx := context.Background()
-	s := outcomes.New(rdb, 72*time.Hour)
 	id := tasks.RandomTaskID()
 	got, err := s.Get(ctx, id)
 	require.NoError(t, err)
@@ -31,9 +46,7 @@ func TestOutcomesAreKeptForTheirRetention(t *testing.T) {
 	got, err = s.Get(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, &r, got)
-	ttl, err := rdb.TTL(ctx, outcomes.Key(id)).Result()
-	require.NoError(t, err)
-	require.InDelta(t, (72 * time.Hour).Seconds(), ttl.Seconds(), 5)
+	requireTTL(t, rdb, outcomes.Key(id), 72*time.Hour)
 
 	require.NoError(t, rdb.Set(ctx, outcomes.Key("r-bad"), "{not json", 0).Err())
 	_, err = s.Get(ctx, "r-bad")
@@ -42,9 +55,8 @@ func TestOutcomesAreKeptForTheirRetention(t *testing.T) {
 
 func TestTheRequestIsClaimedOnceAndKeptAsLongAsTheOutcome(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Start(t).Client(t)
+	s, rdb := setup(t)
 	ctx := context.Background()
-	s := outcomes.New(rdb, 72*time.Hour)
 	id := tasks.RandomTaskID()
 
 	got := make([]string, 10)
@@ -64,22 +76,16 @@ func TestTheRequestIsClaimedOnceAndKeptAsLongAsTheOutcome(t *testing.T) {
 			require.Equal(t, fmt.Sprint("fp-", winner), prev, "exactly one claim records")
 		}
 	}
-	ttl, err := rdb.TTL(ctx, outcomes.RequestKey(id)).Result()
-	require.NoError(t, err)
-	require.InDelta(t, (30 * 24 * time.Hour).Seconds(), ttl.Seconds(), 5)
+	requireTTL(t, rdb, outcomes.RequestKey(id), 30*24*time.Hour)
 
 	require.NoError(t, s.Put(ctx, tasks.Result{TaskID: id, Provider: "corp", Outcome: tasks.Succeeded, Attempts: 1, FinishedAt: time.Now()}))
-	ttl, err = rdb.TTL(ctx, outcomes.RequestKey(id)).Result()
-	require.NoError(t, err)
-	require.InDelta(t, (72 * time.Hour).Seconds(), ttl.Seconds(), 5, "as long as the outcome")
+	requireTTL(t, rdb, outcomes.RequestKey(id), 72*time.Hour, "as long as the outcome")
 
 	require.NoError(t, s.ReplaceRequest(ctx, id, "fp-real"))
 	prev, err := s.ClaimRequest(ctx, id, "fp-other", time.Hour)
 	require.NoError(t, err)
 	require.Equal(t, "fp-real", prev)
-	ttl, err = rdb.TTL(ctx, outcomes.RequestKey(id)).Result()
-	require.NoError(t, err)
-	require.InDelta(t, (72 * time.Hour).Seconds(), ttl.Seconds(), 5, "replacing keeps the expiry")
+	requireTTL(t, rdb, outcomes.RequestKey(id), 72*time.Hour, "replacing keeps the expiry")
 
 	require.NoError(t, s.ReplaceRequest(ctx, "r-none", "fp"))
 	n, err := rdb.Exists(ctx, outcomes.RequestKey("r-none")).Result()

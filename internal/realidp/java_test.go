@@ -58,26 +58,29 @@ func TestFindJavaTakesTheNewestQualifyingJDK(t *testing.T) {
 	require.Equal(t, 25, major)
 }
 
-func TestFindJavaPrefersAQualifyingJavaHome(t *testing.T) {
-	root := t.TempDir()
-	fakeJDK(t, root, "temurin-25-jdk-amd64", "25.0.3")
-	javaHome := fakeJDK(t, t.TempDir(), "jdk-21", "21.0.5")
+func TestFindJavaTakesJavaHomeOnlyWhenItQualifies(t *testing.T) {
+	for _, tc := range []struct {
+		name, javaHome, version string
+		takesJavaHome           bool
+		major                   int
+	}{
+		{"JAVA_HOME qualifies", "jdk-21", "21.0.5", true, 21},
+		{"JAVA_HOME too old: the scan's", "jdk-17", "17.0.15", false, 25},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			want := fakeJDK(t, root, "temurin-25-jdk-amd64", "25.0.3")
+			javaHome := fakeJDK(t, t.TempDir(), tc.javaHome, tc.version)
+			if tc.takesJavaHome {
+				want = javaHome
+			}
 
-	home, major, err := findJava(21, javaHome, root)
-	require.NoError(t, err)
-	require.Equal(t, javaHome, home)
-	require.Equal(t, 21, major)
-}
-
-func TestFindJavaScansWhenJavaHomeIsTooOld(t *testing.T) {
-	root := t.TempDir()
-	want := fakeJDK(t, root, "temurin-25-jdk-amd64", "25.0.3")
-	javaHome := fakeJDK(t, t.TempDir(), "jdk-17", "17.0.15")
-
-	home, major, err := findJava(21, javaHome, root)
-	require.NoError(t, err)
-	require.Equal(t, want, home)
-	require.Equal(t, 25, major)
+			home, major, err := findJava(21, javaHome, root)
+			require.NoError(t, err)
+			require.Equal(t, want, home)
+			require.Equal(t, tc.major, major)
+		})
+	}
 }
 
 func TestFindJavaSaysWhatItNeedsAndWhatItFound(t *testing.T) {

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/resetq/resetq/internal/freeport"
 )
 
 // KeycloakVersion is the Keycloak release the real-server tests and the
@@ -325,16 +327,14 @@ func StartKeycloak(ctx context.Context, cfg KeycloakConfig) (*Keycloak, error) {
 	if java, err := javaDyingWithParent(dir, javaHome); err == nil {
 		env = append(env, "JAVA="+java)
 	}
-	for attempt := 1; ; attempt++ {
-		kc, clash, err := startKeycloakOnce(ctx, cfg, home, dir, env)
-		if err == nil {
-			return kc, nil
-		}
-		if !clash || attempt == 2 {
-			os.RemoveAll(dir)
-			return nil, err
-		}
+	kc, err := freeport.Start(2, 2, func(ports []int, _ int) (*Keycloak, error) {
+		return startKeycloakOnce(ctx, cfg, home, dir, env, ports[0], ports[1])
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
 	}
+	return kc, nil
 }
 
 // javaDyingWithParent writes a java wrapper that sets the parent-death
@@ -352,17 +352,10 @@ func javaDyingWithParent(dir, javaHome string) (string, error) {
 	return path, os.WriteFile(path, []byte(script), 0o755)
 }
 
-// startKeycloakOnce starts Keycloak and waits until it is ready; clash
-// says the failure was a port taken since freePort found it.
-func startKeycloakOnce(ctx context.Context, cfg KeycloakConfig, home, dir string, env []string) (kc *Keycloak, clash bool, err error) {
-	httpPort, err := freePort()
-	if err != nil {
-		return nil, false, err
-	}
-	mgmtPort, err := freePort()
-	if err != nil {
-		return nil, false, err
-	}
+// startKeycloakOnce starts Keycloak on the two ports and waits until it is
+// ready. Its error is a freeport.ErrTaken when a port was taken since
+// freeport found it.
+func startKeycloakOnce(ctx context.Context, cfg KeycloakConfig, home, dir string, env []string, httpPort, mgmtPort int) (*Keycloak, error) {
 	args := []string{"start-dev",
 		"--http-host=127.0.0.1", "--http-port=" + strconv.Itoa(httpPort),
 		"--http-management-port=" + strconv.Itoa(mgmtPort),
@@ -384,7 +377,7 @@ func startKeycloakOnce(ctx context.Context, cfg KeycloakConfig, home, dir string
 	// re-augmentation): two starting at once may break it.
 	unlock, err := lockFile(home + ".start.lock")
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	defer unlock()
 
@@ -394,9 +387,9 @@ func startKeycloakOnce(ctx context.Context, cfg KeycloakConfig, home, dir string
 	}
 	p, err := startProcess("Keycloak", logPath, env, filepath.Join(home, "bin", "kc.sh"), args...)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	kc = &Keycloak{
+	kc := &Keycloak{
 		url:           "http://127.0.0.1:" + strconv.Itoa(httpPort),
 		adminUser:     cfg.AdminUser,
 		adminPassword: cfg.AdminPassword,
@@ -411,10 +404,12 @@ func startKeycloakOnce(ctx context.Context, cfg KeycloakConfig, home, dir string
 	if err != nil {
 		p.stop()
 		log, _ := os.ReadFile(logPath)
-		clash = strings.Contains(string(log), "already in use") || strings.Contains(string(log), "already bound")
-		return nil, clash, fmt.Errorf("starting Keycloak %s: %w", cfg.Version, err)
+		if strings.Contains(string(log), "already in use") || strings.Contains(string(log), "already bound") {
+			err = fmt.Errorf("%w: %w", freeport.ErrTaken, err)
+		}
+		return nil, fmt.Errorf("starting Keycloak %s: %w", cfg.Version, err)
 	}
-	return kc, false, nil
+	return kc, nil
 }
 
 // httpReady is nil when url answers 200.

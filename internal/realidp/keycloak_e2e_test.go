@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,13 +18,12 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/resetq/resetq/internal/freeport"
+	"github.com/resetq/resetq/internal/testhttp"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	StopTestKeycloak()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { Main(m) }
 
 // newRealm creates a fresh copy of the test realm, deleted when the test
 // ends, and returns its name.
@@ -47,7 +45,7 @@ func newRealm(t *testing.T, kc *Keycloak, smtp SMTP) string {
 // mail before it connects, so a templating failure shows first.
 func closedPort(t *testing.T) SMTP {
 	t.Helper()
-	port, err := freePort()
+	port, err := freeport.Loopback()
 	require.NoError(t, err)
 	return SMTP{Host: "127.0.0.1", Port: port}
 }
@@ -64,15 +62,8 @@ func clientToken(t *testing.T, kc *Keycloak, realm, clientID, secret string) str
 // getAs sends GET path with token and returns the status and body.
 func getAs(t *testing.T, kc *Keycloak, token, path string) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, kc.URL()+path, nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, b
+	a := testhttp.Do(t, http.MethodGet, kc.URL()+path, "", "Authorization", "Bearer "+token)
+	return a.Status, []byte(a.Body)
 }
 
 type user struct {

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/resetq/resetq/internal/freeport"
 )
 
 // MailpitVersion is the Mailpit release BuildMailpit builds. The facts in
@@ -157,30 +159,17 @@ func StartMailpit(ctx context.Context, cfg MailpitConfig) (*Mailpit, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mailpit: data folder: %w", err)
 	}
-	const attempts = 3
-	for attempt := 1; ; attempt++ {
-		m, err := startMailpitOnce(ctx, bin, dir, cfg, attempt)
-		if err == nil {
-			return m, nil
-		}
-		if attempt == attempts || !errors.Is(err, errPortTaken) {
-			os.RemoveAll(dir)
-			return nil, err
-		}
+	m, err := freeport.Start(2, 3, func(ports []int, attempt int) (*Mailpit, error) {
+		return startMailpitOnce(ctx, bin, dir, cfg, attempt, ports[0], ports[1])
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("mailpit: %w", err)
 	}
+	return m, nil
 }
 
-var errPortTaken = errors.New("a port was taken by another process")
-
-func startMailpitOnce(ctx context.Context, bin, dir string, cfg MailpitConfig, attempt int) (*Mailpit, error) {
-	smtpPort, err := freePort()
-	if err != nil {
-		return nil, fmt.Errorf("mailpit: %w", err)
-	}
-	httpPort, err := freePort()
-	if err != nil {
-		return nil, fmt.Errorf("mailpit: %w", err)
-	}
+func startMailpitOnce(ctx context.Context, bin, dir string, cfg MailpitConfig, attempt, smtpPort, httpPort int) (*Mailpit, error) {
 	args := []string{
 		"--smtp", net.JoinHostPort("127.0.0.1", strconv.Itoa(smtpPort)),
 		"--listen", net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort)),
@@ -211,9 +200,9 @@ func startMailpitOnce(ctx context.Context, bin, dir string, cfg MailpitConfig, a
 	if err := proc.waitReady(ctx, mailpitStartTimeout, m.ready); err != nil {
 		proc.stop()
 		if strings.Contains(proc.logTail(200), "address already in use") {
-			return nil, fmt.Errorf("mailpit (attempt %d, SMTP %d, HTTP %d): %w: %w", attempt, smtpPort, httpPort, errPortTaken, err)
+			return nil, fmt.Errorf("attempt %d, SMTP %d, HTTP %d: %w: %w", attempt, smtpPort, httpPort, freeport.ErrTaken, err)
 		}
-		return nil, fmt.Errorf("mailpit: %w", err)
+		return nil, err
 	}
 	return m, nil
 }

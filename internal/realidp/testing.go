@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/resetq/resetq/internal/freeport"
 )
 
 // The tests of one process share one Keycloak (it takes half a minute to
@@ -21,7 +23,7 @@ var shared struct {
 
 // TestKeycloak returns the Keycloak this test process shares: the one at
 // $RESETQ_KEYCLOAK_URL under `make e2e`, else one started on first use
-// (SharedKeycloak). The package's TestMain stops it with StopTestKeycloak.
+// (SharedKeycloak). The package's TestMain stops it: see Main.
 func TestKeycloak(t testing.TB) *Keycloak {
 	t.Helper()
 	shared.Lock()
@@ -35,6 +37,14 @@ func TestKeycloak(t testing.TB) *Keycloak {
 		t.Fatalf("the real Keycloak: %v", shared.err)
 	}
 	return shared.kc
+}
+
+// Main runs the tests of a package that uses TestKeycloak, then stops the
+// Keycloak they shared: a package's whole TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	StopTestKeycloak()
+	os.Exit(code)
 }
 
 // StopTestKeycloak stops the shared Keycloak if this process started it.
@@ -137,11 +147,9 @@ func (r *Realm) Sent(t testing.TB, addr string) int {
 // down).
 func ClosedPort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
 	return port
 }

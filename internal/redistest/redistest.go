@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/resetq/resetq/internal/freeport"
 )
 
 // Server is one running redis-server.
@@ -55,28 +57,15 @@ func newServer(dir string, lead []string, extra ...string) (*Server, error) {
 	if err != nil {
 		return nil, errors.New("redis-server is not installed; tests need a real one (apt-get install redis-server)")
 	}
-	var last error
-	for range 5 { // a free port can be taken between picking and binding
-		port, err := freePort()
-		if err != nil {
+	return freeport.Start(1, 5, func(ports []int, _ int) (*Server, error) {
+		port := strconv.Itoa(ports[0])
+		s := &Server{Addr: net.JoinHostPort("127.0.0.1", port), dir: dir}
+		s.args = append(append(append([]string{bin}, lead...), "--port", port, "--bind", "127.0.0.1"), extra...)
+		if err := s.start(); err != nil {
 			return nil, err
 		}
-		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), dir: dir}
-		s.args = append(append(append([]string{bin}, lead...), "--port", strconv.Itoa(port), "--bind", "127.0.0.1"), extra...)
-		if last = s.start(); last == nil {
-			return s, nil
-		}
-	}
-	return nil, last
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+		return s, nil
+	})
 }
 
 func (s *Server) start() error {
@@ -106,7 +95,11 @@ func (s *Server) start() error {
 		}
 		select {
 		case <-exited:
-			return fmt.Errorf("redis-server exited at start: %s", bytes.TrimSpace(stderr.Bytes()))
+			err := fmt.Errorf("redis-server exited at start: %s", bytes.TrimSpace(stderr.Bytes()))
+			if bytes.Contains(stderr.Bytes(), []byte("already in use")) {
+				err = fmt.Errorf("%w: %w", freeport.ErrTaken, err)
+			}
+			return err
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -185,16 +178,13 @@ func StartSentinel(t testing.TB) *Sentinel {
 	s.Replica = Start(t, "--replicaof", host, port)
 	rc := redis.NewClient(&redis.Options{Addr: s.Replica.Addr})
 	defer rc.Close()
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	await(t, time.Now().Add(20*time.Second), func() error {
 		info, err := rc.Info(context.Background(), "replication").Result()
 		if err == nil && strings.Contains(info, "master_link_status:up") {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redistest: the replica did not sync: %s %v", info, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("the replica did not sync: %s %v", info, err)
+	})
 	for range 3 {
 		dir := t.TempDir()
 		conf := filepath.Join(dir, "sentinel.conf")
@@ -215,18 +205,14 @@ func StartSentinel(t testing.TB) *Sentinel {
 	deadline := time.Now().Add(20 * time.Second)
 	for _, sn := range s.Sentinels {
 		c := redis.NewSentinelClient(&redis.Options{Addr: sn.Addr})
-		for {
+		defer c.Close()
+		await(t, deadline, func() error {
 			replicas, err := c.Replicas(context.Background(), s.MasterName).Result()
 			if err == nil && len(replicas) == 1 && replicas[0]["flags"] == "slave" {
-				break
+				return nil
 			}
-			if time.Now().After(deadline) {
-				c.Close()
-				t.Fatalf("redistest: sentinel %s does not see the replica: %v %v", sn.Addr, replicas, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		c.Close()
+			return fmt.Errorf("sentinel %s does not see the replica: %v %v", sn.Addr, replicas, err)
+		})
 	}
 	return s
 }
@@ -263,18 +249,14 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	deadline := time.Now().Add(20 * time.Second)
 	for _, s := range cl.Nodes {
 		c := redis.NewClient(&redis.Options{Addr: s.Addr})
-		for {
+		defer c.Close()
+		await(t, deadline, func() error {
 			info, err := c.ClusterInfo(context.Background()).Result()
 			if err == nil && strings.Contains(info, "cluster_state:ok") {
-				break
+				return nil
 			}
-			if time.Now().After(deadline) {
-				c.Close()
-				t.Fatalf("redistest: the cluster is not ok at %s: %s %v", s.Addr, info, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		c.Close()
+			return fmt.Errorf("the cluster is not ok at %s: %s %v", s.Addr, info, err)
+		})
 	}
 	return cl
 }
@@ -286,4 +268,20 @@ func (c *Cluster) Addrs() []string {
 		out[i] = s.Addr
 	}
 	return out
+}
+
+// await polls check until it returns nil, and fails t with its last error
+// once deadline has passed.
+func await(t testing.TB, deadline time.Time, check func() error) {
+	t.Helper()
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redistest: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

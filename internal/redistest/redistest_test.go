@@ -38,16 +38,17 @@ func TestSentinelFailsOver(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	ctx := context.Background()
+	replica := s.Replica.Client(t)
 	require.NoError(t, c.Set(ctx, "k", "before", 0).Err())
 	require.Eventually(t, func() bool {
-		v, err := redis.NewClient(&redis.Options{Addr: s.Replica.Addr}).Get(ctx, "k").Result()
+		v, err := replica.Get(ctx, "k").Result()
 		return err == nil && v == "before"
 	}, 10*time.Second, 10*time.Millisecond, "replicated")
 
 	s.Master.Stop()
 	require.Eventually(t, func() bool { return c.Set(ctx, "k", "after", 0).Err() == nil }, 30*time.Second, 50*time.Millisecond,
 		"the client follows the sentinels to the promoted replica")
-	v, err := redis.NewClient(&redis.Options{Addr: s.Replica.Addr}).Get(ctx, "k").Result()
+	v, err := replica.Get(ctx, "k").Result()
 	require.NoError(t, err)
 	require.Equal(t, "after", v, "the replica is the master now")
 }

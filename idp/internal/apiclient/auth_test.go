@@ -48,13 +48,21 @@ func (s *idpWithRevocations) revoke(toks ...string) {
 	}
 }
 
-func tokenSource(n *int, mu *sync.Mutex) *apiclient.TokenCache[string] {
-	return &apiclient.TokenCache[string]{Fetch: func(context.Context, string) (string, time.Duration, error) {
+// setup returns a token source that numbers its tokens (tok-1, tok-2, …)
+// and an IdP that honours revocations, serving at the URL returned.
+func setup(t *testing.T) (*apiclient.TokenCache[string], *idpWithRevocations, string) {
+	var mu sync.Mutex
+	n := 0
+	tokens := &apiclient.TokenCache[string]{Fetch: func(context.Context, string) (string, time.Duration, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		*n++
-		return fmt.Sprintf("tok-%d", *n), time.Hour, nil
+		n++
+		return fmt.Sprintf("tok-%d", n), time.Hour, nil
 	}}
+	idp := &idpWithRevocations{revoked: map[string]bool{}}
+	srv := httptest.NewServer(idp)
+	t.Cleanup(srv.Close)
+	return tokens, idp, srv.URL
 }
 
 // TestARevocationThatRacedARefreshCostsNoRejection: a token the IdP has
@@ -63,12 +71,7 @@ func tokenSource(n *int, mu *sync.Mutex) *apiclient.TokenCache[string] {
 // rejection: the call succeeds instead of reporting rejected credentials.
 func TestARevocationThatRacedARefreshCostsNoRejection(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	n := 0
-	tokens := tokenSource(&n, &mu)
-	idp := &idpWithRevocations{revoked: map[string]bool{}}
-	srv := httptest.NewServer(idp)
-	t.Cleanup(srv.Close)
+	tokens, idp, url := setup(t)
 	ctx := context.Background()
 	first, err := tokens.Token(ctx)
 	require.NoError(t, err)
@@ -87,7 +90,7 @@ func TestARevocationThatRacedARefreshCostsNoRejection(t *testing.T) {
 		idp.revoke("tok-1", "tok-2")
 	}
 	c := &apiclient.Client{Timeout: 10 * time.Second}
-	res, err := apiclient.WithToken(ctx, c, tokens, func(s string) string { return s }, apiclient.Request{Op: "lookup", Method: http.MethodGet, URL: srv.URL})
+	res, err := apiclient.WithToken(ctx, c, tokens, func(s string) string { return s }, apiclient.Request{Op: "lookup", Method: http.MethodGet, URL: url})
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, res.Status)
 	require.Equal(t, []string{"tok-1", "tok-2", "tok-3"}, idp.seen)
@@ -97,15 +100,10 @@ func TestARevocationThatRacedARefreshCostsNoRejection(t *testing.T) {
 // rejects whatever the token cost one retry, not more.
 func TestA401ToAFreshTokenIsReturnedAfterOneRetry(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	n := 0
-	tokens := tokenSource(&n, &mu)
-	idp := &idpWithRevocations{revoked: map[string]bool{}}
+	tokens, idp, url := setup(t)
 	idp.onCall = func(bearer string) { idp.revoke(bearer) }
-	srv := httptest.NewServer(idp)
-	t.Cleanup(srv.Close)
 	res, err := apiclient.WithToken(context.Background(), &apiclient.Client{Timeout: 10 * time.Second}, tokens, func(s string) string { return s },
-		apiclient.Request{Op: "lookup", Method: http.MethodGet, URL: srv.URL})
+		apiclient.Request{Op: "lookup", Method: http.MethodGet, URL: url})
 	require.NoError(t, err)
 	require.Equal(t, http.StatusUnauthorized, res.Status)
 	require.Equal(t, []string{"tok-1", "tok-2"}, idp.seen)

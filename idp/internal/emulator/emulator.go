@@ -1,7 +1,7 @@
-// Package emulator is the plumbing every IdP emulator shares: the request
-// log, fault injection (fail the next N requests, 429 on every Nth),
-// latency, and a response recorder. Each emulator embeds a Base and keeps
-// its own model of the IdP.
+// Package emulator is the plumbing every IdP emulator shares: the loopback
+// server, the request log, fault injection (fail the next N requests, 429
+// on every Nth), latency, a response recorder, and the numbering of sample
+// users. Each emulator embeds a Base and keeps its own model of the IdP.
 package emulator
 
 import (
@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -74,18 +75,31 @@ type Base struct {
 	// DefaultBody writes the emulator's usual body for an injected status.
 	DefaultBody func(w http.ResponseWriter, status int)
 
+	srv *httptest.Server
+
 	mu      sync.Mutex
 	log     []Request
 	logBase int
 	faults  []*fault
 	latency time.Duration
-	slow    map[Endpoint]time.Duration
+	slow    Durations
 }
 
 // NewBase returns a Base on the real clock.
 func NewBase(defaultBody func(http.ResponseWriter, int)) *Base {
 	return &Base{Now: time.Now, DefaultBody: defaultBody}
 }
+
+// Serve starts answering with serve on a loopback port, until Close.
+func (b *Base) Serve(serve func(http.ResponseWriter, *http.Request)) {
+	b.srv = httptest.NewServer(http.HandlerFunc(serve))
+}
+
+// URL is the base URL of the server Serve started.
+func (b *Base) URL() string { return b.srv.URL }
+
+// Close shuts the server down.
+func (b *Base) Close() { b.srv.Close() }
 
 // SetLatency delays every response by d.
 func (b *Base) SetLatency(d time.Duration) {
@@ -98,13 +112,31 @@ func (b *Base) SetLatency(d time.Duration) {
 // the request was carried out, as an IdP does that sends mail inside the
 // request over a slow relay: the work is done even when the client gives up
 // before the answer comes. 0 turns it off.
-func (b *Base) SlowAnswers(ep Endpoint, d time.Duration) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.slow == nil {
-		b.slow = map[Endpoint]time.Duration{}
+func (b *Base) SlowAnswers(ep Endpoint, d time.Duration) { b.slow.Set(ep, d) }
+
+// Durations holds a duration for each endpoint, as knobs such as
+// SlowAnswers keep them. The zero value is empty; it is safe for
+// concurrent use.
+type Durations struct {
+	mu sync.Mutex
+	m  map[Endpoint]time.Duration
+}
+
+// Set sets ep's duration (Any: every endpoint's); 0 clears it.
+func (d *Durations) Set(ep Endpoint, v time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[Endpoint]time.Duration{}
 	}
-	b.slow[ep] = d
+	d.m[ep] = v
+}
+
+// Get returns the longer of ep's duration and Any's.
+func (d *Durations) Get(ep Endpoint) time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return max(d.m[ep], d.m[Any])
 }
 
 // Inject adds a fault. Faults are checked in the order added.
@@ -173,7 +205,7 @@ func (b *Base) Begin(w http.ResponseWriter, r *http.Request, path string, ep End
 	rec := &Recorder{ResponseWriter: w}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	rec.hold = max(b.slow[ep], b.slow[Any])
+	rec.hold = b.slow.Get(ep)
 	if len(b.log) >= maxLog {
 		b.log = append(b.log[:0], b.log[maxLog/2:]...)
 		b.logBase += maxLog - maxLog/2
@@ -333,4 +365,25 @@ func (b *Base) Intercept(w http.ResponseWriter, r *http.Request, path string, ep
 		return call, body, rw, false
 	}
 	return call, body, rw, true
+}
+
+// SampleUser is one user of a sample set, numbered as both emulators'
+// AddSampleUsers number them, so that `resetq dev` reads the same whichever
+// IdP it plays.
+type SampleUser struct {
+	Username, Email, FirstName, LastName string
+	// Off marks every tenth user, whom the IdP will not reset (disabled,
+	// banned).
+	Off bool
+}
+
+// SampleUsers returns users user0001 to user n.
+func SampleUsers(n int) []SampleUser {
+	out := make([]SampleUser, n)
+	for i := range out {
+		name := fmt.Sprintf("user%04d", i+1)
+		out[i] = SampleUser{Username: name, Email: name + "@example.com", FirstName: "User",
+			LastName: fmt.Sprintf("%04d", i+1), Off: (i+1)%10 == 0}
+	}
+	return out
 }

@@ -15,7 +15,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -29,11 +28,7 @@ import (
 	"github.com/resetq/resetq/internal/realidp"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	realidp.StopTestKeycloak()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { realidp.Main(m) }
 
 // world is one side of the comparison: a realm made from realm-e2e.json on
 // the real server or on the emulator, with the same knobs played each its

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/resetq/resetq/idp/internal/emulator"
@@ -19,14 +18,12 @@ import (
 // Proxy stands in front of a real Keycloak with the emulator's request log
 // and fault knobs (Inject, FailNext, SetLatency, SlowAnswers), as a broken
 // network or a proxy in front of Keycloak would: the conformance suite runs
-// against the real server through it exactly as against the emulator.
+// against the real server through it exactly as against the emulator. Its
+// URL is the base URL to configure resetq with; Close stops it.
 type Proxy struct {
 	*emulator.Base
-	srv *httptest.Server
-	rp  *httputil.ReverseProxy
-
-	mu     sync.Mutex
-	giveUp map[Endpoint]time.Duration
+	rp     *httputil.ReverseProxy
+	giveUp emulator.Durations
 }
 
 // NewProxy starts a Proxy on a loopback port in front of target, a
@@ -40,15 +37,9 @@ func NewProxy(target string) (*Proxy, error) {
 	p.rp.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
 		http.Error(w, "proxy: "+err.Error(), http.StatusBadGateway)
 	}
-	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
+	p.Serve(p.serve)
 	return p, nil
 }
-
-// URL is the base URL to configure resetq with.
-func (p *Proxy) URL() string { return p.srv.URL }
-
-// Close stops the proxy.
-func (p *Proxy) Close() { p.srv.Close() }
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	ep, _, _, _ := route(r.Method, r.URL.Path)
@@ -59,23 +50,14 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
-	p.mu.Lock()
-	d := p.giveUp[ep]
-	p.mu.Unlock()
-	p.forward(rw, r, d)
+	p.forward(rw, r, p.giveUp.Get(ep))
 }
 
 // GiveUpAfter makes the proxy stop waiting for Keycloak's answer to ep
 // after d and answer 504 itself, as a proxy with a short read timeout does,
-// while Keycloak goes on with the request. 0 turns it off.
-func (p *Proxy) GiveUpAfter(ep Endpoint, d time.Duration) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.giveUp == nil {
-		p.giveUp = map[Endpoint]time.Duration{}
-	}
-	p.giveUp[ep] = d
-}
+// while Keycloak goes on with the request (EndpointAny: for every
+// endpoint). 0 turns it off.
+func (p *Proxy) GiveUpAfter(ep Endpoint, d time.Duration) { p.giveUp.Set(ep, d) }
 
 // forward passes r on to Keycloak, or gives up after d (when set) and
 // answers 504 while Keycloak finishes on its own.

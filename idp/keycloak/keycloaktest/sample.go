@@ -1,6 +1,6 @@
 package keycloaktest
 
-import "fmt"
+import "github.com/resetq/resetq/idp/internal/emulator"
 
 // AddServiceAccount adds a confidential client with a service account
 // holding roles on realm-management of realm (manage-users when none are
@@ -33,22 +33,17 @@ type Sample struct {
 func (s *Server) AddSampleUsers(realm string, n int) Sample {
 	s.AddRealm(realm)
 	var out Sample
-	for i := 1; i <= n; i++ {
-		u := User{
-			Username:  fmt.Sprintf("user%04d", i),
-			Email:     fmt.Sprintf("user%04d@example.com", i),
-			FirstName: "User", LastName: fmt.Sprintf("%04d", i),
-			Enabled: true, EmailVerified: true,
-		}
+	for i, su := range emulator.SampleUsers(n) {
+		u := User{Username: su.Username, Email: su.Email, FirstName: su.FirstName, LastName: su.LastName,
+			Enabled: !su.Off, EmailVerified: true}
 		switch {
-		case i == 1:
+		case i == 0:
 			u.Email = "user0001+reset@example.com"
 			out.Plus = u.Email
-		case i == 2:
+		case i == 1:
 			u.Email = ""
 			out.NoEmail = u.Username
-		case i%10 == 0:
-			u.Enabled = false
+		case su.Off:
 			out.Disabled = append(out.Disabled, u.Email)
 		}
 		s.AddUser(realm, u)

@@ -1,10 +1,7 @@
 package keycloaktest
 
 import (
-	"encoding/json"
-	"fmt"
-	"net/http"
-	"net/http/httptest"
+	"cmp"
 	"slices"
 	"strings"
 	"sync"
@@ -24,10 +21,10 @@ const (
 
 // Server is a running emulator. Its methods are safe for concurrent use.
 type Server struct {
-	// Base holds the request log and the fault knobs: SetLatency, Inject,
-	// FailNext, RateLimitEvery, ClearFaults, Requests, RequestsTo.
+	// Base holds the loopback server (Close), the request log and the
+	// fault knobs: SetLatency, SlowAnswers, Inject, FailNext,
+	// RateLimitEvery, ClearFaults, Requests, RequestsTo.
 	*emulator.Base
-	srv    *httptest.Server
 	prefix string
 
 	mu       sync.Mutex
@@ -86,15 +83,12 @@ func NewServer(opts ...Option) *Server {
 	m.clients["admin-cli"] = &Client{ClientID: "admin-cli", Public: true, Enabled: true, DirectAccessGrants: true}
 	s.addUser(m, User{Username: MasterAdminUser, Password: MasterAdminPassword, Enabled: true,
 		Grants: map[string][]string{AllRealms: {RoleAdmin}}})
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.Serve(s.serve)
 	return s
 }
 
 // URL is the base URL to configure resetq with, including any path prefix.
-func (s *Server) URL() string { return s.srv.URL + s.prefix }
-
-// Close shuts the server down.
-func (s *Server) Close() { s.srv.Close() }
+func (s *Server) URL() string { return s.Base.URL() + s.prefix }
 
 // AddRealm creates (or returns) a realm with Keycloak's defaults.
 func (s *Server) AddRealm(name string) *Realm {
@@ -133,9 +127,7 @@ func (s *Server) AddUser(realm string, u User) string {
 
 func (s *Server) addUser(r *Realm, u User) string {
 	uu := u
-	if uu.ID == "" {
-		uu.ID = emulator.NewID()
-	}
+	uu.ID = cmp.Or(uu.ID, emulator.NewID())
 	if uu.Username == "" {
 		uu.Username = uu.Email
 	}
@@ -265,19 +257,20 @@ func (s *Server) Mails() []Mail {
 	return emulator.Locked(&s.mu, func() []Mail { return slices.Clone(s.mails) })
 }
 
-// Endpoints.
+// Endpoints, each with the route it names (after any path prefix; … is
+// /admin/realms/{realm}).
 const (
-	EndpointAny            Endpoint = emulator.Any
-	EndpointToken          Endpoint = "token"
-	EndpointUsers          Endpoint = "users"
-	EndpointUsersCount     Endpoint = "users-count"
-	EndpointUser           Endpoint = "user"
-	EndpointExecuteActions Endpoint = "execute-actions-email"
-	EndpointResetPassword  Endpoint = "reset-password"
-	EndpointResetEmail     Endpoint = "reset-password-email"
-	EndpointEventsConfig   Endpoint = "events-config"
-	EndpointAdminEvents    Endpoint = "admin-events"
-	EndpointUnknown        Endpoint = "unknown"
+	EndpointAny            Endpoint = emulator.Any            // every route, in a Fault
+	EndpointToken          Endpoint = "token"                 // POST /realms/{realm}/protocol/openid-connect/token
+	EndpointUsers          Endpoint = "users"                 // GET /admin/realms/{realm}/users
+	EndpointUsersCount     Endpoint = "users-count"           // GET …/users/count
+	EndpointUser           Endpoint = "user"                  // GET …/users/{id}
+	EndpointExecuteActions Endpoint = "execute-actions-email" // PUT …/users/{id}/execute-actions-email
+	EndpointResetPassword  Endpoint = "reset-password"        // PUT …/users/{id}/reset-password
+	EndpointResetEmail     Endpoint = "reset-password-email"  // PUT …/users/{id}/reset-password-email
+	EndpointEventsConfig   Endpoint = "events-config"         // GET /admin/realms/{realm}/events/config
+	EndpointAdminEvents    Endpoint = "admin-events"          // GET /admin/realms/{realm}/admin-events
+	EndpointUnknown        Endpoint = "unknown"               // any other path, or a known one with another method
 )
 
 // Endpoints lists every endpoint a Fault can name, EndpointAny first.
@@ -293,42 +286,4 @@ type Stats struct {
 // Stats returns counters.
 func (s *Server) Stats() Stats {
 	return emulator.Locked(&s.mu, func() Stats { return Stats{Requests: s.requests, TokenRequests: s.tokenReq, Resets: len(s.mails)} })
-}
-
-// writeJSON writes v with Keycloak's content type for the status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	ct := "application/json"
-	if status >= 200 && status < 300 {
-		ct = "application/json;charset=UTF-8"
-	}
-	w.Header().Set("Content-Type", ct)
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// The four error body shapes of keycloak.md §7.
-func oauthError(w http.ResponseWriter, status int, code, desc string) {
-	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
-}
-
-func proseError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
-}
-
-func errorMessage(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"errorMessage": msg})
-}
-
-func unknownError(w http.ResponseWriter, status int) {
-	oauthError(w, status, "unknown_error", "For more on this error consult the server log.")
-}
-
-// defaultBody is what Keycloak answers for an injected status: its
-// unknown_error shape for 5xx, JAX-RS prose otherwise.
-func defaultBody(w http.ResponseWriter, status int) {
-	if status >= 500 {
-		unknownError(w, status)
-		return
-	}
-	proseError(w, status, fmt.Sprintf("HTTP %d %s", status, http.StatusText(status)))
 }

@@ -1,8 +1,6 @@
 package keycloaktest_test
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
+	"github.com/resetq/resetq/internal/testhttp"
 )
 
 const secret = "emulator-client-secret"
@@ -38,36 +37,19 @@ func setup(t *testing.T, opts ...keycloaktest.Option) *bundle {
 	return &bundle{srv: s, user: id}
 }
 
-type answer struct {
-	status int
-	header http.Header
-	body   string
-}
-
-func (a answer) json(t *testing.T, v any) {
-	t.Helper()
-	require.NoError(t, json.Unmarshal([]byte(a.body), v), a.body)
-}
+// answer is what the emulator answered.
+type answer = testhttp.Answer
 
 func (b *bundle) do(t *testing.T, method, path, bearer string, body string, header ...string) answer {
 	t.Helper()
-	req, err := http.NewRequest(method, b.srv.URL()+path, strings.NewReader(body))
-	require.NoError(t, err)
+	var h []string
 	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
+		h = append(h, "Authorization", "Bearer "+bearer)
 	}
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		h = append(h, "Content-Type", "application/json")
 	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	return answer{status: res.StatusCode, header: res.Header, body: strings.TrimSpace(string(raw))}
+	return testhttp.Do(t, method, b.srv.URL()+path, body, append(h, header...)...)
 }
 
 func (b *bundle) token(t *testing.T, realm string, form url.Values) answer {
@@ -79,11 +61,11 @@ func (b *bundle) token(t *testing.T, realm string, form url.Values) answer {
 func (b *bundle) bearer(t *testing.T, client string) string {
 	t.Helper()
 	a := b.token(t, "corp", url.Values{"grant_type": {"client_credentials"}, "client_id": {client}, "client_secret": {secret}})
-	require.Equal(t, http.StatusOK, a.status, a.body)
+	require.Equal(t, http.StatusOK, a.Status, a.Body)
 	var tr struct {
 		AccessToken string `json:"access_token"`
 	}
-	a.json(t, &tr)
+	a.JSON(t, &tr)
 	return tr.AccessToken
 }
 
@@ -122,46 +104,46 @@ func TestTokenEndpointAnswersLikeKeycloak(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := b.token(t, "corp", tt.form)
-			require.Equal(t, tt.status, a.status)
-			require.JSONEq(t, tt.body, a.body)
+			require.Equal(t, tt.status, a.Status)
+			require.JSONEq(t, tt.body, a.Body)
 		})
 	}
 
 	t.Run("form encoding only", func(t *testing.T) {
 		a := b.do(t, http.MethodPost, "/realms/corp/protocol/openid-connect/token", "",
 			`{"grant_type":"client_credentials"}`)
-		require.Equal(t, 400, a.status)
-		require.JSONEq(t, `{"error":"invalid_request","error_description":"Missing form parameter: grant_type"}`, a.body)
+		require.Equal(t, 400, a.Status)
+		require.JSONEq(t, `{"error":"invalid_request","error_description":"Missing form parameter: grant_type"}`, a.Body)
 	})
 
 	t.Run("client credentials: 300 s, no refresh token, Keycloak's field order", func(t *testing.T) {
 		a := b.token(t, "corp", cc("resetq", secret))
-		require.Equal(t, 200, a.status)
-		require.Regexp(t, `^\{"access_token":"[^"]+","expires_in":300,"refresh_expires_in":0,"token_type":"Bearer","not-before-policy":0,"scope":"profile email"\}$`, a.body)
+		require.Equal(t, 200, a.Status)
+		require.Regexp(t, `^\{"access_token":"[^"]+","expires_in":300,"refresh_expires_in":0,"token_type":"Bearer","not-before-policy":0,"scope":"profile email"\}$`, a.Body)
 	})
 
 	t.Run("password grant on master's admin-cli: 60 s with a refresh token", func(t *testing.T) {
 		a := b.token(t, "master", url.Values{"grant_type": {"password"}, "client_id": {"admin-cli"},
 			"username": {keycloaktest.MasterAdminUser}, "password": {keycloaktest.MasterAdminPassword}})
-		require.Equal(t, 200, a.status, a.body)
+		require.Equal(t, 200, a.Status, a.Body)
 		var tr struct {
 			ExpiresIn        int    `json:"expires_in"`
 			RefreshExpiresIn int    `json:"refresh_expires_in"`
 			RefreshToken     string `json:"refresh_token"`
 		}
-		a.json(t, &tr)
+		a.JSON(t, &tr)
 		require.Equal(t, 60, tr.ExpiresIn)
 		require.Equal(t, 1800, tr.RefreshExpiresIn)
 		require.NotEmpty(t, tr.RefreshToken)
 
 		r := b.token(t, "master", url.Values{"grant_type": {"refresh_token"}, "client_id": {"admin-cli"}, "refresh_token": {tr.RefreshToken}})
-		require.Equal(t, 200, r.status, r.body)
+		require.Equal(t, 200, r.Status, r.Body)
 	})
 
 	t.Run("client secret by HTTP Basic", func(t *testing.T) {
 		a := b.do(t, http.MethodPost, "/realms/corp/protocol/openid-connect/token", "", "grant_type=client_credentials",
 			"Content-Type", "application/x-www-form-urlencoded", "Authorization", "Basic cmVzZXRxOmVtdWxhdG9yLWNsaWVudC1zZWNyZXQ=")
-		require.Equal(t, 200, a.status, a.body)
+		require.Equal(t, 200, a.Status, a.Body)
 	})
 }
 
@@ -170,29 +152,29 @@ func TestAdminAuthenticationAndRealm(t *testing.T) {
 	b := setup(t)
 	for name, bearer := range map[string]string{"missing": "", "garbage": "garbage"} {
 		a := b.do(t, http.MethodGet, "/admin/realms/corp/users", bearer, "")
-		require.Equal(t, 401, a.status, name)
-		require.JSONEq(t, `{"error":"HTTP 401 Unauthorized"}`, a.body)
-		require.Empty(t, a.header.Get("WWW-Authenticate"), "Keycloak sends no challenge")
+		require.Equal(t, 401, a.Status, name)
+		require.JSONEq(t, `{"error":"HTTP 401 Unauthorized"}`, a.Body)
+		require.Empty(t, a.Header.Get("WWW-Authenticate"), "Keycloak sends no challenge")
 	}
 
 	tok := b.bearer(t, "resetq")
 	b.srv.ExpireAllTokens()
 	a := b.do(t, http.MethodGet, "/admin/realms/corp/users", tok, "")
-	require.Equal(t, 401, a.status, "expired token")
-	require.JSONEq(t, `{"error":"HTTP 401 Unauthorized"}`, a.body)
+	require.Equal(t, 401, a.Status, "expired token")
+	require.JSONEq(t, `{"error":"HTTP 401 Unauthorized"}`, a.Body)
 
 	tok = b.bearer(t, "resetq")
 	a = b.do(t, http.MethodGet, "/admin/realms/Corp/users", tok, "")
-	require.Equal(t, 404, a.status)
-	require.JSONEq(t, `{"error":"Realm not found."}`, a.body, "realm names are case-sensitive")
+	require.Equal(t, 404, a.Status)
+	require.JSONEq(t, `{"error":"Realm not found."}`, a.Body, "realm names are case-sensitive")
 
 	b.srv.AddRealm("other")
 	a = b.do(t, http.MethodGet, "/admin/realms/other/users", tok, "")
-	require.Equal(t, 403, a.status, "a corp token cannot manage another realm")
-	require.JSONEq(t, `{"error":"HTTP 403 Forbidden"}`, a.body)
+	require.Equal(t, 403, a.Status, "a corp token cannot manage another realm")
+	require.JSONEq(t, `{"error":"HTTP 403 Forbidden"}`, a.Body)
 
 	a = b.do(t, http.MethodGet, "/admin/realms/corp/users", b.bearer(t, "nobody"), "")
-	require.Equal(t, 403, a.status, "no role in the users family")
+	require.Equal(t, 403, a.Status, "no role in the users family")
 }
 
 func TestTokenLifetimeIsEnforced(t *testing.T) {
@@ -201,11 +183,11 @@ func TestTokenLifetimeIsEnforced(t *testing.T) {
 	clock := func() time.Time { return now }
 	b := setup(t, keycloaktest.WithClock(func() time.Time { return clock() }))
 	tok := b.bearer(t, "resetq")
-	require.Equal(t, 200, b.do(t, http.MethodGet, "/admin/realms/corp/users/count", tok, "").status)
+	require.Equal(t, 200, b.do(t, http.MethodGet, "/admin/realms/corp/users/count", tok, "").Status)
 	now = now.Add(299 * time.Second)
-	require.Equal(t, 200, b.do(t, http.MethodGet, "/admin/realms/corp/users/count", tok, "").status)
+	require.Equal(t, 200, b.do(t, http.MethodGet, "/admin/realms/corp/users/count", tok, "").Status)
 	now = now.Add(time.Second)
-	require.Equal(t, 401, b.do(t, http.MethodGet, "/admin/realms/corp/users/count", tok, "").status)
+	require.Equal(t, 401, b.do(t, http.MethodGet, "/admin/realms/corp/users/count", tok, "").Status)
 }
 
 func TestUserSearchSemantics(t *testing.T) {
@@ -219,10 +201,10 @@ func TestUserSearchSemantics(t *testing.T) {
 	list := func(q url.Values) []map[string]any {
 		t.Helper()
 		a := b.do(t, http.MethodGet, "/admin/realms/corp/users?"+q.Encode(), tok, "")
-		require.Equal(t, 200, a.status, a.body)
-		require.Equal(t, "application/json;charset=UTF-8", a.header.Get("Content-Type"))
+		require.Equal(t, 200, a.Status, a.Body)
+		require.Equal(t, "application/json;charset=UTF-8", a.Header.Get("Content-Type"))
 		var out []map[string]any
-		a.json(t, &out)
+		a.JSON(t, &out)
 		return out
 	}
 	require.Len(t, list(url.Values{"email": {"abc@x.com.np"}}), 2, "substring match without exact")
@@ -238,7 +220,7 @@ func TestUserSearchSemantics(t *testing.T) {
 
 	require.Len(t, list(url.Values{"email": {"bob+test@example.com"}, "exact": {"true"}}), 1, "%2B survives")
 	a := b.do(t, http.MethodGet, "/admin/realms/corp/users?exact=true&email=bob+test@example.com", tok, "")
-	require.JSONEq(t, `[]`, a.body, "a bare + arrives as a space")
+	require.JSONEq(t, `[]`, a.Body, "a bare + arrives as a space")
 
 	require.Len(t, list(url.Values{"search": {`"bob+test@example.com"`}}), 1, "quoted search is exact")
 	require.Len(t, list(url.Values{"search": {"abc"}}), 2, "search is a prefix search")
@@ -257,33 +239,33 @@ func TestUserSearchSemantics(t *testing.T) {
 	}
 	require.Len(t, list(url.Values{}), 100, "max defaults to 100")
 	all := b.do(t, http.MethodGet, "/admin/realms/corp/users/count", tok, "")
-	require.Equal(t, "124", all.body)
+	require.Equal(t, "124", all.Body)
 	require.Len(t, list(url.Values{"first": {"120"}}), 4)
 	require.Len(t, list(url.Values{"first": {"0"}, "max": {"2"}}), 2)
 	a = b.do(t, http.MethodGet, "/admin/realms/corp/users?max=many", tok, "")
-	require.Equal(t, 404, a.status, "failed parameter conversion is a JAX-RS 404")
+	require.Equal(t, 404, a.Status, "failed parameter conversion is a JAX-RS 404")
 
 	q := b.do(t, http.MethodGet, "/admin/realms/corp/users", b.bearer(t, "querier"), "")
-	require.Equal(t, `[]`, q.body, "query-users opens the route but sees nobody")
+	require.Equal(t, `[]`, q.Body, "query-users opens the route but sees nobody")
 	c := b.do(t, http.MethodGet, "/admin/realms/corp/users/count", b.bearer(t, "querier"), "")
-	require.Equal(t, "124", c.body, "…yet counts everybody")
+	require.Equal(t, "124", c.Body, "…yet counts everybody")
 
 	v := b.do(t, http.MethodGet, "/admin/realms/corp/users?max=1&briefRepresentation=true", b.bearer(t, "viewer"), "")
-	require.Contains(t, v.body, `"access":{"manage":false}`)
+	require.Contains(t, v.Body, `"access":{"manage":false}`)
 }
 
 func TestSingleUserReadNeedsView(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	a := b.do(t, http.MethodGet, "/admin/realms/corp/users/"+b.user, b.bearer(t, "viewer"), "")
-	require.Equal(t, 200, a.status)
+	require.Equal(t, 200, a.Status)
 	var u map[string]any
-	a.json(t, &u)
+	a.JSON(t, &u)
 	require.Len(t, u["access"], 6)
-	require.Equal(t, 403, b.do(t, http.MethodGet, "/admin/realms/corp/users/"+b.user, b.bearer(t, "querier"), "").status)
+	require.Equal(t, 403, b.do(t, http.MethodGet, "/admin/realms/corp/users/"+b.user, b.bearer(t, "querier"), "").Status)
 	a = b.do(t, http.MethodGet, "/admin/realms/corp/users/00000000-0000-0000-0000-000000000000", b.bearer(t, "viewer"), "")
-	require.Equal(t, 404, a.status)
-	require.JSONEq(t, `{"error":"User not found"}`, a.body)
+	require.Equal(t, 404, a.Status)
+	require.JSONEq(t, `{"error":"User not found"}`, a.Body)
 }
 
 // TestExecuteActionsChecksInKeycloaksOrder sets up requests that break
@@ -332,8 +314,8 @@ func TestExecuteActionsChecksInKeycloaksOrder(t *testing.T) {
 				hdr = []string{"Content-Type", tt.contentType}
 			}
 			a := b.do(t, http.MethodPut, path(tt.id, tt.query), tt.bearer, tt.body, hdr...)
-			require.Equal(t, tt.status, a.status, a.body)
-			require.JSONEq(t, tt.want, a.body)
+			require.Equal(t, tt.status, a.Status, a.Body)
+			require.JSONEq(t, tt.want, a.Body)
 		})
 	}
 	require.Equal(t, 0, s.TotalResets(), "no failed request sent mail")
@@ -342,24 +324,24 @@ func TestExecuteActionsChecksInKeycloaksOrder(t *testing.T) {
 		s.SetSMTP("corp", keycloaktest.SMTPOff)
 		defer s.SetSMTP("corp", keycloaktest.SMTPOn)
 		a := b.do(t, http.MethodPut, path(b.user, ""), manager, `["NOPE"]`)
-		require.JSONEq(t, `{"errorMessage":"Provided invalid required actions"}`, a.body)
+		require.JSONEq(t, `{"errorMessage":"Provided invalid required actions"}`, a.Body)
 		a = b.do(t, http.MethodPut, path(b.user, ""), manager, `["UPDATE_PASSWORD"]`)
-		require.Equal(t, 500, a.status)
-		require.JSONEq(t, `{"errorMessage":"Failed to send execute actions email: Invalid sender address 'null'. If the address contains UTF-8 characters in the local part please ensure the SMTP server supports the SMTPUTF8 extension and enable 'Allow UTF-8' in the email realm configuration."}`, a.body)
+		require.Equal(t, 500, a.Status)
+		require.JSONEq(t, `{"errorMessage":"Failed to send execute actions email: Invalid sender address 'null'. If the address contains UTF-8 characters in the local part please ensure the SMTP server supports the SMTPUTF8 extension and enable 'Allow UTF-8' in the email realm configuration."}`, a.Body)
 		s.SetSMTP("corp", keycloaktest.SMTPOffLegacy)
 		a = b.do(t, http.MethodPut, path(b.user, ""), manager, `["UPDATE_PASSWORD"]`)
-		require.JSONEq(t, `{"errorMessage":"Failed to send execute actions email"}`, a.body)
+		require.JSONEq(t, `{"errorMessage":"Failed to send execute actions email"}`, a.Body)
 		s.SetSMTP("corp", keycloaktest.SMTPUnreachable)
 		a = b.do(t, http.MethodPut, path(b.user, ""), manager, `["UPDATE_PASSWORD"]`)
-		require.Equal(t, 500, a.status)
-		require.Contains(t, a.body, "Failed to send execute actions email: Error when attempting to send the email to the server.")
+		require.Equal(t, 500, a.Status)
+		require.Contains(t, a.Body, "Failed to send execute actions email: Error when attempting to send the email to the server.")
 	})
 	require.Equal(t, 0, s.TotalResets())
 
 	t.Run("204 sends one mail with the link settings", func(t *testing.T) {
 		a := b.do(t, http.MethodPut, path(b.user, "lifespan=3600&client_id=web&redirect_uri=https://app.example.com/done"), manager, `["UPDATE_PASSWORD"]`)
-		require.Equal(t, 204, a.status)
-		require.Empty(t, a.body)
+		require.Equal(t, 204, a.Status)
+		require.Empty(t, a.Body)
 		require.Equal(t, 1, s.ResetCount(b.user))
 		m := s.Mails()[0]
 		require.Equal(t, "alice@example.com", m.To)
@@ -370,14 +352,14 @@ func TestExecuteActionsChecksInKeycloaksOrder(t *testing.T) {
 	})
 
 	t.Run("empty body and null still send mail", func(t *testing.T) {
-		require.Equal(t, 204, b.do(t, http.MethodPut, path(b.user, ""), manager, "").status)
-		require.Equal(t, 204, b.do(t, http.MethodPut, path(b.user, ""), manager, "null").status)
+		require.Equal(t, 204, b.do(t, http.MethodPut, path(b.user, ""), manager, "").Status)
+		require.Equal(t, 204, b.do(t, http.MethodPut, path(b.user, ""), manager, "null").Status)
 		require.Equal(t, 3, s.ResetCount(b.user), "Keycloak does not deduplicate")
 	})
 
 	t.Run("deprecated reset-password-email", func(t *testing.T) {
 		a := b.do(t, http.MethodPut, "/admin/realms/corp/users/"+b.user+"/reset-password-email", manager, "")
-		require.Equal(t, 204, a.status)
+		require.Equal(t, 204, a.Status)
 		require.Equal(t, []string{"UPDATE_PASSWORD"}, s.Mails()[3].Actions)
 	})
 }
@@ -388,34 +370,34 @@ func TestResetPassword(t *testing.T) {
 	tok := b.bearer(t, "resetq")
 	p := "/admin/realms/corp/users/" + b.user + "/reset-password"
 	a := b.do(t, http.MethodPut, p, tok, `{"type":"password","temporary":true}`)
-	require.Equal(t, 400, a.status)
-	require.JSONEq(t, `{"error":"No password provided"}`, a.body)
+	require.Equal(t, 400, a.Status)
+	require.JSONEq(t, `{"error":"No password provided"}`, a.Body)
 	a = b.do(t, http.MethodPut, p, tok, `not json`)
-	require.JSONEq(t, `{"error":"invalid_request","error_description":"Cannot parse the JSON"}`, a.body)
-	require.Equal(t, 403, b.do(t, http.MethodPut, p, b.bearer(t, "viewer"), `{"value":"x"}`).status)
+	require.JSONEq(t, `{"error":"invalid_request","error_description":"Cannot parse the JSON"}`, a.Body)
+	require.Equal(t, 403, b.do(t, http.MethodPut, p, b.bearer(t, "viewer"), `{"value":"x"}`).Status)
 
-	require.Equal(t, 204, b.do(t, http.MethodPut, p, tok, `{"type":"ignored","value":"n3w","temporary":true}`).status)
+	require.Equal(t, 204, b.do(t, http.MethodPut, p, tok, `{"type":"ignored","value":"n3w","temporary":true}`).Status)
 	u := b.do(t, http.MethodGet, "/admin/realms/corp/users/"+b.user, tok, "")
-	require.Contains(t, u.body, `"requiredActions":["UPDATE_PASSWORD"]`)
-	require.Equal(t, 204, b.do(t, http.MethodPut, p, tok, `{"value":"n3w2","temporary":false}`).status)
+	require.Contains(t, u.Body, `"requiredActions":["UPDATE_PASSWORD"]`)
+	require.Equal(t, 204, b.do(t, http.MethodPut, p, tok, `{"value":"n3w2","temporary":false}`).Status)
 	u = b.do(t, http.MethodGet, "/admin/realms/corp/users/"+b.user, tok, "")
-	require.Contains(t, u.body, `"requiredActions":[]`)
+	require.Contains(t, u.Body, `"requiredActions":[]`)
 }
 
 func TestUnknownRoutes(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	a := b.do(t, http.MethodGet, "/admin/realms/corp/nothing-here", "", "")
-	require.Equal(t, 404, a.status)
-	require.JSONEq(t, `{"error":"Unable to find matching target resource method"}`, a.body)
+	require.Equal(t, 404, a.Status)
+	require.JSONEq(t, `{"error":"Unable to find matching target resource method"}`, a.Body)
 	a = b.do(t, http.MethodDelete, "/admin/realms/corp/users/count", "", "")
-	require.Equal(t, 404, a.status, "a known path with the wrong method is 404, not 405")
-	require.JSONEq(t, `{"error":"HTTP 404 Not Found"}`, a.body)
+	require.Equal(t, 404, a.Status, "a known path with the wrong method is 404, not 405")
+	require.JSONEq(t, `{"error":"HTTP 404 Not Found"}`, a.Body)
 
 	old := setup(t, keycloaktest.WithPathPrefix("/auth"))
 	require.True(t, strings.HasSuffix(old.srv.URL(), "/auth"))
 	tok := old.bearer(t, "resetq")
-	require.Equal(t, 200, old.do(t, http.MethodGet, "/admin/realms/corp/users/count", tok, "").status)
+	require.Equal(t, 200, old.do(t, http.MethodGet, "/admin/realms/corp/users/count", tok, "").Status)
 	noPrefix := strings.TrimSuffix(old.srv.URL(), "/auth")
 	res, err := http.Get(noPrefix + "/realms/corp/protocol/openid-connect/token")
 	require.NoError(t, err)
@@ -430,18 +412,18 @@ func TestFaultKnobs(t *testing.T) {
 	count := "/admin/realms/corp/users/count"
 
 	b.srv.FailNext(keycloaktest.EndpointUsersCount, 2, 502, "")
-	require.Equal(t, 502, b.do(t, http.MethodGet, count, tok, "").status)
-	require.Equal(t, 502, b.do(t, http.MethodGet, count, tok, "").status)
-	require.Equal(t, 200, b.do(t, http.MethodGet, count, tok, "").status)
+	require.Equal(t, 502, b.do(t, http.MethodGet, count, tok, "").Status)
+	require.Equal(t, 502, b.do(t, http.MethodGet, count, tok, "").Status)
+	require.Equal(t, 200, b.do(t, http.MethodGet, count, tok, "").Status)
 	b.srv.ClearFaults()
 
 	b.srv.RateLimitEvery(keycloaktest.EndpointUsersCount, 3, 2*time.Second)
 	var statuses []int
 	for range 6 {
 		a := b.do(t, http.MethodGet, count, tok, "")
-		statuses = append(statuses, a.status)
-		if a.status == 429 {
-			require.Equal(t, "2", a.header.Get("Retry-After"))
+		statuses = append(statuses, a.Status)
+		if a.Status == 429 {
+			require.Equal(t, "2", a.Header.Get("Retry-After"))
 		}
 	}
 	require.Equal(t, []int{200, 200, 429, 200, 200, 429}, statuses)
@@ -471,7 +453,7 @@ func TestBruteForceProtectionBlocksConcurrentPasswordGrants(t *testing.T) {
 	form := url.Values{"grant_type": {"password"}, "client_id": {"cli"}, "username": {"alice"}, "password": {"wonderland"}}
 	results := make(chan int, 4)
 	for range 4 {
-		go func() { results <- b.token(t, "corp", form).status }()
+		go func() { results <- b.token(t, "corp", form).Status }()
 	}
 	ok := 0
 	for range 4 {

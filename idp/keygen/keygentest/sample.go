@@ -1,6 +1,6 @@
 package keygentest
 
-import "fmt"
+import "github.com/resetq/resetq/idp/internal/emulator"
 
 // Sample describes the users AddSampleUsers created.
 type Sample struct {
@@ -16,19 +16,17 @@ type Sample struct {
 // banned, and one managed user without a password.
 func (s *Server) AddSampleUsers(a *Account, n int) Sample {
 	var out Sample
-	for i := 1; i <= n; i++ {
-		u := User{Email: fmt.Sprintf("user%04d@example.com", i), FirstName: "User", LastName: fmt.Sprintf("%04d", i),
-			Password: fmt.Sprintf("sample-password-%04d", i)}
-		switch {
-		case i == 2:
+	for i, su := range emulator.SampleUsers(n) {
+		u := User{Email: su.Email, FirstName: su.FirstName, LastName: su.LastName, Banned: su.Off,
+			Password: "sample-password-" + su.LastName}
+		if i == 1 {
 			u.Password = ""
 			out.Managed = u.Email
-		case i%10 == 0:
-			u.Banned = true
-			out.Banned = append(out.Banned, u.Email)
 		}
 		s.AddUser(a, u)
-		if !u.Banned {
+		if u.Banned {
+			out.Banned = append(out.Banned, u.Email)
+		} else {
 			out.Emails = append(out.Emails, u.Email)
 		}
 	}

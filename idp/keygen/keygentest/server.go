@@ -1,11 +1,11 @@
 package keygentest
 
 import (
+	"cmp"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -24,19 +24,17 @@ type Fault = emulator.Fault
 // Endpoint names the routes the emulator serves.
 type Endpoint = emulator.Endpoint
 
-// Endpoints.
+// Endpoints, each with the route it names under /v1/accounts/{account}.
 const (
-	EndpointAny           Endpoint = emulator.Any
-	EndpointPasswords     Endpoint = "passwords"
-	EndpointTokens        Endpoint = "tokens"
-	EndpointUser          Endpoint = "user"
-	EndpointMe            Endpoint = "me"
-	EndpointResetPassword Endpoint = "reset-password"
-	// EndpointToken is DELETE …/tokens/{id}, which revokes a token.
-	EndpointToken Endpoint = "token"
-	// EndpointWebhookEndpoints lists the account's webhook endpoints.
-	EndpointWebhookEndpoints Endpoint = "webhook-endpoints"
-	EndpointUnknown          Endpoint = "unknown"
+	EndpointAny              Endpoint = emulator.Any        // every route, in a Fault
+	EndpointPasswords        Endpoint = "passwords"         // POST …/passwords, which asks for a reset
+	EndpointTokens           Endpoint = "tokens"            // POST …/tokens, which mints a token
+	EndpointUser             Endpoint = "user"              // GET …/users/{id}
+	EndpointMe               Endpoint = "me"                // GET …/me
+	EndpointResetPassword    Endpoint = "reset-password"    // POST …/users/{id}/actions/reset-password
+	EndpointToken            Endpoint = "token"             // DELETE …/tokens/{id}, which revokes a token
+	EndpointWebhookEndpoints Endpoint = "webhook-endpoints" // GET …/webhook-endpoints
+	EndpointUnknown          Endpoint = "unknown"           // any other path or method
 )
 
 // Editions.
@@ -60,10 +58,10 @@ const APIVersion = "1.8"
 
 // Server is a running emulator. Its methods are safe for concurrent use.
 type Server struct {
-	// Base holds the request log and the fault knobs: SetLatency, Inject,
-	// FailNext, RateLimitEvery, ClearFaults, Requests, RequestsTo.
+	// Base holds the loopback server (URL), the request log and the
+	// fault knobs: SetLatency, SlowAnswers, Inject, FailNext,
+	// RateLimitEvery, ClearFaults, Requests, RequestsTo.
 	*emulator.Base
-	srv  *httptest.Server
 	key  ed25519.PrivateKey
 	hook *http.Client
 
@@ -207,17 +205,14 @@ func NewServer(opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.Serve(s.serve)
 	return s
 }
-
-// URL is the base URL to configure resetq with.
-func (s *Server) URL() string { return s.srv.URL }
 
 // Close waits for webhook deliveries in flight and shuts the server down.
 func (s *Server) Close() {
 	s.WaitForWebhooks()
-	s.srv.Close()
+	s.Base.Close()
 }
 
 // WaitForWebhooks returns once every webhook delivery started so far has
@@ -238,9 +233,7 @@ func (s *Server) AddAccount(a Account) *Account {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	acct := a
-	if acct.ID == "" {
-		acct.ID = emulator.NewID()
-	}
+	acct.ID = cmp.Or(acct.ID, emulator.NewID())
 	acct.users, acct.byEmail = map[string]*User{}, map[string]string{}
 	acct.tokens, acct.products = map[string]*Token{}, map[string]string{}
 	s.accounts[acct.ID] = &acct
@@ -264,9 +257,7 @@ func (s *Server) AddUser(a *Account, u User) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	uu := u
-	if uu.ID == "" {
-		uu.ID = emulator.NewID()
-	}
+	uu.ID = cmp.Or(uu.ID, emulator.NewID())
 	if uu.Role == "" {
 		uu.Role = "user"
 	}
@@ -329,9 +320,7 @@ func (s *Server) AddWebhookEndpoint(a *Account, e WebhookEndpoint) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ee := e
-	if ee.ID == "" {
-		ee.ID = emulator.NewID()
-	}
+	ee.ID = cmp.Or(ee.ID, emulator.NewID())
 	ee.Subscriptions = slices.Clone(e.Subscriptions)
 	a.endpoints = append(a.endpoints, &ee)
 	return ee.ID

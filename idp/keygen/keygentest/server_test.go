@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/idp/keygen/keygentest"
+	"github.com/resetq/resetq/internal/testclock"
+	"github.com/resetq/resetq/internal/testhttp"
 )
 
 type bundle struct {
@@ -25,14 +27,13 @@ type bundle struct {
 	admin   string // admin token
 	product string // product token
 	sample  keygentest.Sample
-	now     time.Time
-	mu      sync.Mutex
+	clock   *testclock.Clock
 }
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	b := &bundle{now: time.Date(2026, 11, 22, 10, 0, 30, 0, time.UTC)}
-	b.srv = keygentest.NewServer(keygentest.WithClock(b.clock))
+	b := &bundle{clock: testclock.New(time.Date(2026, 11, 22, 10, 0, 30, 0, time.UTC))}
+	b.srv = keygentest.NewServer(keygentest.WithClock(b.clock.Now))
 	t.Cleanup(b.srv.Close)
 	b.acct = b.srv.AddAccount(keygentest.Account{Slug: "acme"})
 	b.admin = b.srv.AddAdmin(b.acct, "admin@acme.example", "admin-password")
@@ -41,40 +42,16 @@ func setup(t *testing.T) *bundle {
 	return b
 }
 
-func (b *bundle) clock() time.Time {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.now
-}
-
-func (b *bundle) advance(d time.Duration) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.now = b.now.Add(d)
-}
-
-type answer struct {
-	status int
-	header http.Header
-	body   string
-}
+// answer is what the emulator answered.
+type answer = testhttp.Answer
 
 func (b *bundle) do(t *testing.T, method, path, body string, header ...string) answer {
 	t.Helper()
-	req, err := http.NewRequest(method, b.srv.URL()+path, strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Accept", "application/vnd.api+json")
+	h := []string{"Accept", "application/vnd.api+json"}
 	if body != "" {
-		req.Header.Set("Content-Type", "application/vnd.api+json")
+		h = append(h, "Content-Type", "application/vnd.api+json")
 	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	return answer{res.StatusCode, res.Header, strings.TrimSpace(string(raw))}
+	return testhttp.Do(t, method, b.srv.URL()+path, body, append(h, header...)...)
 }
 
 func (b *bundle) reset(t *testing.T, email string, extra ...string) answer {
@@ -93,8 +70,8 @@ func errorCode(t *testing.T, a answer) string {
 			Code string `json:"code"`
 		} `json:"errors"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(a.body), &doc), a.body)
-	require.NotEmpty(t, doc.Errors, a.body)
+	require.NoError(t, json.Unmarshal([]byte(a.Body), &doc), a.Body)
+	require.NotEmpty(t, doc.Errors, a.Body)
 	return doc.Errors[0].Code
 }
 
@@ -102,9 +79,9 @@ func TestForgotPasswordAnswers204ForEveryone(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	known := b.sample.Emails[0]
-	require.Equal(t, 204, b.reset(t, strings.ToUpper(known)).status, "case does not matter")
-	require.Equal(t, 204, b.reset(t, "nobody@example.com").status, "unknown emails get 204 too, on purpose")
-	require.Equal(t, 204, b.reset(t, b.sample.Emails[1], "false").status)
+	require.Equal(t, 204, b.reset(t, strings.ToUpper(known)).Status, "case does not matter")
+	require.Equal(t, 204, b.reset(t, "nobody@example.com").Status, "unknown emails get 204 too, on purpose")
+	require.Equal(t, 204, b.reset(t, b.sample.Emails[1], "false").Status)
 
 	rs := b.srv.Resets()
 	require.Len(t, rs, 3)
@@ -117,10 +94,10 @@ func TestForgotPasswordAnswers204ForEveryone(t *testing.T) {
 	require.Equal(t, 1, b.srv.Emails(), "unknown: nothing; deliver false: no email")
 
 	a := b.do(t, http.MethodPost, "/v1/accounts/acme/passwords", `{"meta":{}}`)
-	require.Equal(t, 400, a.status)
-	require.Contains(t, a.body, `"pointer":"/meta/email"`)
-	require.Equal(t, "application/vnd.api+json; charset=utf-8", a.header.Get("Content-Type"))
-	require.Equal(t, keygentest.APIVersion, a.header.Get("Keygen-Version"))
+	require.Equal(t, 400, a.Status)
+	require.Contains(t, a.Body, `"pointer":"/meta/email"`)
+	require.Equal(t, "application/vnd.api+json; charset=utf-8", a.Header.Get("Content-Type"))
+	require.Equal(t, keygentest.APIVersion, a.Header.Get("Keygen-Version"))
 }
 
 func TestResetThrottleIsFivePerHourPerEmail(t *testing.T) {
@@ -128,22 +105,22 @@ func TestResetThrottleIsFivePerHourPerEmail(t *testing.T) {
 	b := setup(t)
 	email := b.sample.Emails[0]
 	for i := range 5 {
-		require.Equal(t, 204, b.reset(t, email).status, "reset %d", i+1)
+		require.Equal(t, 204, b.reset(t, email).Status, "reset %d", i+1)
 	}
 	a := b.reset(t, strings.ToUpper(email))
-	require.Equal(t, 429, a.status)
-	require.JSONEq(t, `{"errors":[{"title":"Too many requests","detail":"Throttle limit has been reached for your IP address. Please slow down. See https://keygen.sh/docs/api/rate-limiting/ for more info.","code":"TOO_MANY_REQUESTS"}]}`, a.body)
-	require.Equal(t, "rstpwd", a.header.Get("X-RateLimit-Window"))
-	require.Equal(t, "6", a.header.Get("X-RateLimit-Count"))
-	require.Equal(t, "5", a.header.Get("X-RateLimit-Limit"))
-	require.Equal(t, "0", a.header.Get("X-RateLimit-Remaining"))
+	require.Equal(t, 429, a.Status)
+	require.JSONEq(t, `{"errors":[{"title":"Too many requests","detail":"Throttle limit has been reached for your IP address. Please slow down. See https://keygen.sh/docs/api/rate-limiting/ for more info.","code":"TOO_MANY_REQUESTS"}]}`, a.Body)
+	require.Equal(t, "rstpwd", a.Header.Get("X-RateLimit-Window"))
+	require.Equal(t, "6", a.Header.Get("X-RateLimit-Count"))
+	require.Equal(t, "5", a.Header.Get("X-RateLimit-Limit"))
+	require.Equal(t, "0", a.Header.Get("X-RateLimit-Remaining"))
 	hour := time.Date(2026, 11, 22, 11, 0, 0, 0, time.UTC)
-	require.Equal(t, strconv.FormatInt(hour.Unix(), 10), a.header.Get("X-RateLimit-Reset"))
-	require.Equal(t, "3570", a.header.Get("Retry-After"), "seconds to the end of the window")
+	require.Equal(t, strconv.FormatInt(hour.Unix(), 10), a.Header.Get("X-RateLimit-Reset"))
+	require.Equal(t, "3570", a.Header.Get("Retry-After"), "seconds to the end of the window")
 
-	require.Equal(t, 204, b.reset(t, b.sample.Emails[1]).status, "another email is not throttled")
-	b.advance(time.Hour)
-	require.Equal(t, 204, b.reset(t, email).status, "a new window")
+	require.Equal(t, 204, b.reset(t, b.sample.Emails[1]).Status, "another email is not throttled")
+	b.clock.Add(time.Hour)
+	require.Equal(t, 204, b.reset(t, email).Status, "a new window")
 	require.Equal(t, 6, b.srv.ResetCount(email))
 }
 
@@ -159,28 +136,28 @@ func TestANewResetCancelsThePreviousLink(t *testing.T) {
 			`{"meta":{"passwordResetToken":"`+token+`","newPassword":"`+pw+`"}}`)
 	}
 	a := complete(rs[0].Token, "new-password")
-	require.Equal(t, 404, a.status, "the first link no longer works")
-	require.Contains(t, a.body, "The requested user '"+email+"' was not found")
-	require.Equal(t, 422, complete(rs[1].Token, "short").status)
-	require.Equal(t, 200, complete(rs[1].Token, "new-password").status)
-	require.Equal(t, 404, complete(rs[1].Token, "again-password").status, "a token works once")
+	require.Equal(t, 404, a.Status, "the first link no longer works")
+	require.Contains(t, a.Body, "The requested user '"+email+"' was not found")
+	require.Equal(t, 422, complete(rs[1].Token, "short").Status)
+	require.Equal(t, 200, complete(rs[1].Token, "new-password").Status)
+	require.Equal(t, 404, complete(rs[1].Token, "again-password").Status, "a token works once")
 
 	b.reset(t, email)
-	b.advance(25 * time.Hour)
+	b.clock.Add(25 * time.Hour)
 	a = complete(b.srv.Resets()[2].Token, "new-password")
-	require.Equal(t, 401, a.status)
-	require.Contains(t, a.body, `"detail":"is expired"`)
+	require.Equal(t, 401, a.Status)
+	require.Contains(t, a.Body, `"detail":"is expired"`)
 }
 
 func TestProtectedAccountsRefuseManagedUsers(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.srv.Update(func() { b.acct.Protected = true })
-	require.Equal(t, 204, b.reset(t, b.sample.Managed).status, "the request itself still answers 204")
+	require.Equal(t, 204, b.reset(t, b.sample.Managed).Status, "the request itself still answers 204")
 	tok := b.srv.Resets()[0].Token
 	a := b.do(t, http.MethodPost, "/v1/accounts/acme/users/"+b.sample.Managed+"/actions/reset-password",
 		`{"meta":{"passwordResetToken":"`+tok+`","newPassword":"first-password"}}`)
-	require.Equal(t, 403, a.status)
+	require.Equal(t, 403, a.Status)
 }
 
 func TestBearerChecks(t *testing.T) {
@@ -199,48 +176,48 @@ func TestBearerChecks(t *testing.T) {
 			hdr = []string{"Authorization", tt.header}
 		}
 		a := b.do(t, http.MethodGet, path, "", hdr...)
-		require.Equal(t, 401, a.status, tt.name)
+		require.Equal(t, 401, a.Status, tt.name)
 		require.Equal(t, tt.code, errorCode(t, a), tt.name)
-		require.Equal(t, `Bearer realm="keygen"`, a.header.Get("WWW-Authenticate"), tt.name)
+		require.Equal(t, `Bearer realm="keygen"`, a.Header.Get("WWW-Authenticate"), tt.name)
 	}
 	a := b.do(t, http.MethodGet, path, "", "Authorization", "Bearer "+b.admin)
-	require.Equal(t, 200, a.status)
-	require.Contains(t, a.body, `"email":"`+b.sample.Emails[0]+`"`)
-	require.Equal(t, 200, b.do(t, http.MethodGet, path, "", "Authorization", "Bearer "+b.product).status)
+	require.Equal(t, 200, a.Status)
+	require.Contains(t, a.Body, `"email":"`+b.sample.Emails[0]+`"`)
+	require.Equal(t, 200, b.do(t, http.MethodGet, path, "", "Authorization", "Bearer "+b.product).Status)
 	a = b.do(t, http.MethodGet, "/v1/accounts/acme/users/nobody@example.com", "", "Authorization", "Bearer "+b.admin)
-	require.Equal(t, 404, a.status)
-	require.Contains(t, a.body, "The requested user 'nobody@example.com' was not found")
+	require.Equal(t, 404, a.Status)
+	require.Contains(t, a.Body, "The requested user 'nobody@example.com' was not found")
 
 	b.srv.ExpireAllTokens()
 	a = b.do(t, http.MethodGet, path, "", "Authorization", "Bearer "+b.admin)
-	require.Equal(t, 401, a.status)
+	require.Equal(t, 401, a.Status)
 	require.Equal(t, "TOKEN_EXPIRED", errorCode(t, a))
 	a = b.do(t, http.MethodPost, "/v1/accounts/acme/passwords", `{"meta":{"email":"a@example.com"}}`, "Authorization", "Bearer "+b.admin)
-	require.Equal(t, 204, a.status, "PasswordsController never looks at the bearer, expired or not")
+	require.Equal(t, 204, a.Status, "PasswordsController never looks at the bearer, expired or not")
 	a = b.do(t, http.MethodPost, "/v1/accounts/acme/passwords", `{"meta":{"email":"a@example.com"}}`, "Authorization", "Bearer nonsense")
-	require.Equal(t, 204, a.status, "nor at one Keygen never issued")
+	require.Equal(t, 204, a.Status, "nor at one Keygen never issued")
 }
 
 func TestVersionAndMediaTypes(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	a := b.do(t, http.MethodGet, "/v1/accounts/acme/me", "", "Authorization", "Bearer "+b.admin, "Keygen-Version", "v1.7")
-	require.Equal(t, 200, a.status)
-	require.Equal(t, "1.7", a.header.Get("Keygen-Version"), "echoed, leading v stripped")
-	require.Contains(t, a.body, `"role":"admin"`)
+	require.Equal(t, 200, a.Status)
+	require.Equal(t, "1.7", a.Header.Get("Keygen-Version"), "echoed, leading v stripped")
+	require.Contains(t, a.Body, `"role":"admin"`)
 	a = b.do(t, http.MethodGet, "/v1/accounts/acme/me", "", "Authorization", "Bearer "+b.admin, "Keygen-Version", "9.9")
-	require.Equal(t, 400, a.status)
+	require.Equal(t, 400, a.Status)
 	require.Equal(t, "INVALID_API_VERSION", errorCode(t, a))
 	a = b.do(t, http.MethodGet, "/v1/accounts/acme/me", "", "Authorization", "Bearer "+b.admin, "Accept", "text/html")
-	require.Equal(t, 400, a.status)
+	require.Equal(t, 400, a.Status)
 	require.Equal(t, "MIME_TYPE_INVALID", errorCode(t, a))
 	a = b.do(t, http.MethodGet, "/v1/accounts/acme/me", "", "Authorization", "Bearer "+b.product)
-	require.Contains(t, a.body, `"type":"products"`)
+	require.Contains(t, a.Body, `"type":"products"`)
 	a = b.do(t, http.MethodGet, "/v1/accounts/nope/me", "", "Authorization", "Bearer "+b.admin)
-	require.Equal(t, 404, a.status)
-	require.Contains(t, a.body, "The requested account 'nope' was not found")
+	require.Equal(t, 404, a.Status)
+	require.Contains(t, a.Body, "The requested account 'nope' was not found")
 	a = b.do(t, http.MethodGet, "/v1/accounts/acme/licenses", "")
-	require.Equal(t, 404, a.status)
+	require.Equal(t, 404, a.Status)
 }
 
 func TestMintingTokensWithBasicAuth(t *testing.T) {
@@ -248,8 +225,8 @@ func TestMintingTokensWithBasicAuth(t *testing.T) {
 	b := setup(t)
 	mint := func(user, pass string) answer { return b.mintWith(t, user, pass, "") }
 	a := mint("admin@acme.example", "admin-password")
-	require.Equal(t, 201, a.status, a.body)
-	require.NotEmpty(t, a.header.Get("Location"))
+	require.Equal(t, 201, a.Status, a.Body)
+	require.NotEmpty(t, a.Header.Get("Location"))
 	var doc struct {
 		Data struct {
 			Attributes struct {
@@ -259,11 +236,11 @@ func TestMintingTokensWithBasicAuth(t *testing.T) {
 			} `json:"attributes"`
 		} `json:"data"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(a.body), &doc))
+	require.NoError(t, json.Unmarshal([]byte(a.Body), &doc))
 	require.Equal(t, keygentest.KindAdmin, doc.Data.Attributes.Kind)
 	require.True(t, strings.HasPrefix(doc.Data.Attributes.Token, "admin-"))
-	require.Contains(t, a.body, `"expiry":null`, "Token#set_default_expiry: an admin's token never expires unless asked")
-	require.Equal(t, 200, b.do(t, http.MethodGet, "/v1/accounts/acme/me", "", "Authorization", "Bearer "+doc.Data.Attributes.Token).status)
+	require.Contains(t, a.Body, `"expiry":null`, "Token#set_default_expiry: an admin's token never expires unless asked")
+	require.Equal(t, 200, b.do(t, http.MethodGet, "/v1/accounts/acme/me", "", "Authorization", "Bearer "+doc.Data.Attributes.Token).Status)
 
 	require.Equal(t, "PASSWORD_INVALID", errorCode(t, mint("admin@acme.example", "wrong")))
 	require.Equal(t, "EMAIL_INVALID", errorCode(t, mint("ghost@acme.example", "x")))
@@ -271,8 +248,8 @@ func TestMintingTokensWithBasicAuth(t *testing.T) {
 		mint("admin@acme.example", "admin-password")
 	}
 	a = mint("admin@acme.example", "admin-password")
-	require.Equal(t, 429, a.status, "5 a minute per email, failures included")
-	require.Equal(t, "auth", a.header.Get("X-RateLimit-Window"))
+	require.Equal(t, 429, a.Status, "5 a minute per email, failures included")
+	require.Equal(t, "auth", a.Header.Get("X-RateLimit-Window"))
 	require.Equal(t, 4, b.srv.TokenMints())
 }
 
@@ -310,13 +287,13 @@ func TestWebhookCarriesTheResetTokenSigned(t *testing.T) {
 			} `json:"meta"`
 		}
 		_ = json.Unmarshal([]byte(ev.Data.Attributes.Payload), &payload) // a JSON string inside the JSON
-		received <- got{ev.Data.Attributes.Event, payload.Meta.PasswordResetToken, keygentest.VerifyWebhookAt(b.srv.PublicKey(), r, body, b.clock())}
+		received <- got{ev.Data.Attributes.Event, payload.Meta.PasswordResetToken, keygentest.VerifyWebhookAt(b.srv.PublicKey(), r, body, b.clock.Now())}
 	}))
 	defer recv.Close()
 	b.srv.SetWebhook(b.acct, recv.URL+"/hooks/keygen")
 	b.srv.SetWebhookRetries(3, 10*time.Millisecond)
 
-	require.Equal(t, 204, b.reset(t, b.sample.Emails[0], "false").status)
+	require.Equal(t, 204, b.reset(t, b.sample.Emails[0], "false").Status)
 	select {
 	case g := <-received:
 		require.Equal(t, "user.password-reset", g.event)
@@ -325,7 +302,7 @@ func TestWebhookCarriesTheResetTokenSigned(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no webhook")
 	}
-	require.Equal(t, 204, b.reset(t, "nobody@example.com", "false").status)
+	require.Equal(t, 204, b.reset(t, "nobody@example.com", "false").Status)
 	ds := b.srv.Deliveries()
 	require.Len(t, ds, 2, "one failure and one retry; nothing for an unknown email")
 	require.Equal(t, 500, ds[0].Status)
@@ -337,33 +314,27 @@ func TestRequestLimitsAndFaults(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.srv.SetRequestLimits(2, 0)
-	require.Equal(t, 204, b.reset(t, "a@example.com").status)
-	require.Equal(t, 204, b.reset(t, "b@example.com").status)
+	require.Equal(t, 204, b.reset(t, "a@example.com").Status)
+	require.Equal(t, 204, b.reset(t, "b@example.com").Status)
 	a := b.reset(t, "c@example.com")
-	require.Equal(t, 429, a.status)
-	require.Equal(t, "1s", a.header.Get("X-RateLimit-Window"))
-	b.advance(time.Second)
+	require.Equal(t, 429, a.Status)
+	require.Equal(t, "1s", a.Header.Get("X-RateLimit-Window"))
+	b.clock.Add(time.Second)
 	b.srv.SetRequestLimits(0, 0)
 
 	b.srv.FailNext(keygentest.EndpointPasswords, 1, 503, "")
 	a = b.reset(t, "d@example.com")
-	require.Equal(t, 503, a.status)
+	require.Equal(t, 503, a.Status)
 	require.Equal(t, "SERVICE_UNAVAILABLE", errorCode(t, a))
-	require.Equal(t, 204, b.reset(t, "d@example.com").status)
+	require.Equal(t, 204, b.reset(t, "d@example.com").Status)
 	require.Len(t, b.srv.RequestsTo(keygentest.EndpointPasswords), 5)
 }
 
 func (b *bundle) mintWith(t *testing.T, email, password, body string) answer {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, b.srv.URL()+"/v1/accounts/acme/tokens", strings.NewReader(body))
-	require.NoError(t, err)
-	req.SetBasicAuth(email, password)
-	req.Header.Set("Accept", "application/vnd.api+json")
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	return answer{res.StatusCode, res.Header, string(raw)}
+	basic := base64.StdEncoding.EncodeToString([]byte(email + ":" + password))
+	return testhttp.Do(t, http.MethodPost, b.srv.URL()+"/v1/accounts/acme/tokens", body,
+		"Authorization", "Basic "+basic, "Accept", "application/vnd.api+json")
 }
 
 func TestMintedTokensKeepTheExpiryAskedForAndCanBeRevoked(t *testing.T) {
@@ -371,7 +342,7 @@ func TestMintedTokensKeepTheExpiryAskedForAndCanBeRevoked(t *testing.T) {
 	b := setup(t)
 	a := b.mintWith(t, "admin@acme.example", "admin-password",
 		`{"data":{"type":"tokens","attributes":{"name":"resetq","expiry":"2026-11-22T11:00:30Z"}}}`)
-	require.Equal(t, 201, a.status, a.body)
+	require.Equal(t, 201, a.Status, a.Body)
 	var doc struct {
 		Data struct {
 			ID         string `json:"id"`
@@ -381,29 +352,29 @@ func TestMintedTokensKeepTheExpiryAskedForAndCanBeRevoked(t *testing.T) {
 			} `json:"attributes"`
 		} `json:"data"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(a.body), &doc))
-	require.Equal(t, b.clock().Add(time.Hour), doc.Data.Attributes.Expiry)
+	require.NoError(t, json.Unmarshal([]byte(a.Body), &doc))
+	require.Equal(t, b.clock.Now().Add(time.Hour), doc.Data.Attributes.Expiry)
 	require.Len(t, b.srv.LiveTokens(b.acct), 3, "the admin's, the product's and the minted one")
 
 	bearer := "Bearer " + doc.Data.Attributes.Token
-	require.Equal(t, 404, b.do(t, http.MethodDelete, "/v1/accounts/acme/tokens/"+newUUID(), "", "Authorization", bearer).status)
-	require.Equal(t, 403, b.do(t, http.MethodDelete, "/v1/accounts/acme/tokens/"+doc.Data.ID, "", "Authorization", "Bearer "+b.product).status,
+	require.Equal(t, 404, b.do(t, http.MethodDelete, "/v1/accounts/acme/tokens/"+newUUID(), "", "Authorization", bearer).Status)
+	require.Equal(t, 403, b.do(t, http.MethodDelete, "/v1/accounts/acme/tokens/"+doc.Data.ID, "", "Authorization", "Bearer "+b.product).Status,
 		"a product token may not revoke an admin's")
 	a = b.do(t, http.MethodDelete, "/v1/accounts/acme/tokens/"+doc.Data.ID, "", "Authorization", bearer)
-	require.Equal(t, 204, a.status, "a token revokes itself")
-	require.Empty(t, a.body)
+	require.Equal(t, 204, a.Status, "a token revokes itself")
+	require.Empty(t, a.Body)
 	a = b.do(t, http.MethodGet, "/v1/accounts/acme/me", "", "Authorization", bearer)
-	require.Equal(t, 401, a.status)
+	require.Equal(t, 401, a.Status)
 	require.Equal(t, "TOKEN_INVALID", errorCode(t, a))
 	require.Len(t, b.srv.LiveTokens(b.acct), 2)
 
-	b.advance(time.Hour)
+	b.clock.Add(time.Hour)
 	id := b.srv.AddUser(b.acct, keygentest.User{Email: "member@acme.example", Password: "member-password"})
 	require.NotEmpty(t, id)
 	a = b.mintWith(t, "member@acme.example", "member-password", "")
-	require.Equal(t, 201, a.status, a.body)
-	require.NoError(t, json.Unmarshal([]byte(a.body), &doc))
-	require.Equal(t, b.clock().Add(14*24*time.Hour), doc.Data.Attributes.Expiry, "a role-user bearer's token gets 2 weeks")
+	require.Equal(t, 201, a.Status, a.Body)
+	require.NoError(t, json.Unmarshal([]byte(a.Body), &doc))
+	require.Equal(t, b.clock.Now().Add(14*24*time.Hour), doc.Data.Attributes.Expiry, "a role-user bearer's token gets 2 weeks")
 }
 
 func newUUID() string { return "1b4e28ba-2fa1-41d2-883f-0016d3cca427" }
@@ -423,7 +394,7 @@ func TestForgotPasswordChecksItsParamsAsTypedParams(t *testing.T) {
 		{`{"meta":{"email":"a@example.com"},"data":{}}`, "/data", "unpermitted parameter"},
 	} {
 		a := b.do(t, http.MethodPost, "/v1/accounts/acme/passwords", tt.body)
-		require.Equal(t, 400, a.status, tt.body)
+		require.Equal(t, 400, a.Status, tt.body)
 		var doc struct {
 			Meta   map[string]string `json:"meta"`
 			Errors []struct {
@@ -431,7 +402,7 @@ func TestForgotPasswordChecksItsParamsAsTypedParams(t *testing.T) {
 				Source              map[string]string
 			} `json:"errors"`
 		}
-		require.NoError(t, json.Unmarshal([]byte(a.body), &doc), tt.body)
+		require.NoError(t, json.Unmarshal([]byte(a.Body), &doc), tt.body)
 		require.NotEmpty(t, doc.Meta["id"], "a controller error carries the request id")
 		require.Equal(t, "Bad request", doc.Errors[0].Title)
 		require.Equal(t, tt.detail, doc.Errors[0].Detail, tt.body)
@@ -440,7 +411,7 @@ func TestForgotPasswordChecksItsParamsAsTypedParams(t *testing.T) {
 	}
 	require.Empty(t, b.srv.Resets())
 	a := b.do(t, http.MethodPost, "/v1/accounts/acme/passwords", `{"meta":{"email":"a@example.com"}}`, "Content-Type", "application/json")
-	require.Equal(t, 204, a.status, "plain JSON is accepted")
+	require.Equal(t, 204, a.Status, "plain JSON is accepted")
 }
 
 // TestErrorBodiesHaveKeygensShapes: the controllers' errors carry
@@ -451,13 +422,13 @@ func TestErrorBodiesHaveKeygensShapes(t *testing.T) {
 	b := setup(t)
 	hasMeta := func(a answer) bool {
 		var doc map[string]json.RawMessage
-		require.NoError(t, json.Unmarshal([]byte(a.body), &doc), a.body)
+		require.NoError(t, json.Unmarshal([]byte(a.Body), &doc), a.Body)
 		_, ok := doc["meta"]
 		return ok
 	}
 	admin := []string{"Authorization", "Bearer " + b.admin}
 	a := b.do(t, http.MethodGet, "/v1/accounts/nope/me", "", admin...)
-	require.Equal(t, 404, a.status)
+	require.Equal(t, 404, a.Status)
 	require.True(t, hasMeta(a))
 	require.JSONEq(t, `[{"title":"Not found","detail":"The requested account 'nope' was not found","code":"NOT_FOUND"}]`, errorsOf(t, a))
 	a = b.do(t, http.MethodGet, "/v1/accounts/acme/users/nobody@example.com", "", admin...)
@@ -474,7 +445,7 @@ func TestErrorBodiesHaveKeygensShapes(t *testing.T) {
 		b.reset(t, "x@example.com")
 	}
 	a = b.reset(t, "x@example.com")
-	require.Equal(t, 429, a.status)
+	require.Equal(t, 429, a.Status)
 	require.False(t, hasMeta(a), "rack-attack's error has no meta")
 }
 
@@ -483,7 +454,7 @@ func errorsOf(t *testing.T, a answer) string {
 	var doc struct {
 		Errors json.RawMessage `json:"errors"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(a.body), &doc), a.body)
+	require.NoError(t, json.Unmarshal([]byte(a.Body), &doc), a.Body)
 	return string(doc.Errors)
 }
 
@@ -497,20 +468,20 @@ func TestCompletionChecksInKeygensOrder(t *testing.T) {
 	complete := func(user, body string) answer {
 		return b.do(t, http.MethodPost, "/v1/accounts/acme/users/"+user+"/actions/reset-password", body)
 	}
-	require.Equal(t, 404, complete("nobody@example.com", `{}`).status, "no user: 404 before the parameters are read")
-	require.Equal(t, 403, complete(b.sample.Managed, `{"meta":{"passwordResetToken":"wrong","newPassword":"long-enough"}}`).status,
+	require.Equal(t, 404, complete("nobody@example.com", `{}`).Status, "no user: 404 before the parameters are read")
+	require.Equal(t, 403, complete(b.sample.Managed, `{"meta":{"passwordResetToken":"wrong","newPassword":"long-enough"}}`).Status,
 		"the policy is checked before the token")
-	require.Equal(t, 403, complete(b.sample.Managed, `{}`).status, "and before the parameters")
+	require.Equal(t, 403, complete(b.sample.Managed, `{}`).Status, "and before the parameters")
 	user := b.sample.Emails[0]
 	a := complete(user, `{"meta":{"newPassword":"long-enough"}}`)
-	require.Equal(t, 400, a.status)
-	require.Contains(t, a.body, `"pointer":"/meta/passwordResetToken"`)
-	require.Equal(t, 404, complete(user, `{"meta":{"passwordResetToken":"wrong","newPassword":"x"}}`).status,
+	require.Equal(t, 400, a.Status)
+	require.Contains(t, a.Body, `"pointer":"/meta/passwordResetToken"`)
+	require.Equal(t, 404, complete(user, `{"meta":{"passwordResetToken":"wrong","newPassword":"x"}}`).Status,
 		"a wrong token before a short password")
 	b.reset(t, user)
 	tok := b.srv.Resets()[0].Token
-	b.advance(25 * time.Hour)
-	require.Equal(t, 401, complete(user, `{"meta":{"passwordResetToken":"`+tok+`","newPassword":"x"}}`).status,
+	b.clock.Add(25 * time.Hour)
+	require.Equal(t, 401, complete(user, `{"meta":{"passwordResetToken":"`+tok+`","newPassword":"x"}}`).Status,
 		"an expired token before a short password")
 }
 
@@ -530,14 +501,14 @@ func TestWebhookSignatureCoversHostWithoutPortAndQuery(t *testing.T) {
 	}))
 	defer recv.Close()
 	b.srv.SetWebhook(b.acct, recv.URL+"/hooks/keygen?source=keygen&v=1")
-	require.Equal(t, 204, b.reset(t, b.sample.Emails[0], "false").status)
+	require.Equal(t, 204, b.reset(t, b.sample.Emails[0], "false").Status)
 	var g got
 	select {
 	case g = <-received:
 	case <-time.After(10 * time.Second):
 		t.Fatal("no webhook")
 	}
-	require.NoError(t, keygentest.VerifyWebhookAt(b.srv.PublicKey(), g.req, g.body, b.clock()))
+	require.NoError(t, keygentest.VerifyWebhookAt(b.srv.PublicKey(), g.req, g.body, b.clock.Now()))
 	require.Empty(t, g.req.Header.Get("X-Signature"), "no legacy signature for an account made today")
 
 	// The signing string, built by hand as WebhookWorker builds it.
@@ -553,10 +524,10 @@ func TestWebhookSignatureCoversHostWithoutPortAndQuery(t *testing.T) {
 
 	tampered := g.req.Clone(g.req.Context())
 	tampered.RequestURI = "/hooks/keygen?source=keygen&v=2"
-	require.Error(t, keygentest.VerifyWebhookAt(b.srv.PublicKey(), tampered, g.body, b.clock()), "the query is signed")
-	require.ErrorContains(t, keygentest.VerifyWebhookAt(b.srv.PublicKey(), g.req, g.body, b.clock().Add(10*time.Minute)),
+	require.Error(t, keygentest.VerifyWebhookAt(b.srv.PublicKey(), tampered, g.body, b.clock.Now()), "the query is signed")
+	require.ErrorContains(t, keygentest.VerifyWebhookAt(b.srv.PublicKey(), g.req, g.body, b.clock.Now().Add(10*time.Minute)),
 		"not within", "a delivery replayed later is refused")
-	require.ErrorContains(t, keygentest.VerifyWebhookAt(b.srv.PublicKey(), g.req, append(g.body, ' '), b.clock()), "digest")
+	require.ErrorContains(t, keygentest.VerifyWebhookAt(b.srv.PublicKey(), g.req, append(g.body, ' '), b.clock.Now()), "digest")
 }
 
 // TestWebhookToARefusedConnectionIsNeverRetried: Keygen marks the event
@@ -569,7 +540,7 @@ func TestWebhookToARefusedConnectionIsNeverRetried(t *testing.T) {
 	closed.Close() // nothing listens there now
 	b.srv.SetWebhook(b.acct, url+"/hooks")
 	b.srv.SetWebhookRetries(3, time.Millisecond)
-	require.Equal(t, 204, b.reset(t, b.sample.Emails[0], "false").status)
+	require.Equal(t, 204, b.reset(t, b.sample.Emails[0], "false").Status)
 	b.srv.WaitForWebhooks()
 	ds := b.srv.Deliveries()
 	require.Len(t, ds, 1, "one attempt, no retry")
@@ -594,7 +565,7 @@ func TestWebhookEndpointsAreListedAndDeliveredAsKeygenDoes(t *testing.T) {
 			ID string `json:"id"`
 		} `json:"data"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(me.body), &doc))
+	require.NoError(t, json.Unmarshal([]byte(me.Body), &doc))
 	productID := doc.Data.ID
 	b.srv.AddWebhookEndpoint(b.acct, keygentest.WebhookEndpoint{URL: recv.URL + "/all", Subscriptions: []string{"*"}})
 	b.srv.AddWebhookEndpoint(b.acct, keygentest.WebhookEndpoint{URL: recv.URL + "/licenses", Subscriptions: []string{"license.created"}})
@@ -612,14 +583,14 @@ func TestWebhookEndpointsAreListedAndDeliveredAsKeygenDoes(t *testing.T) {
 				} `json:"attributes"`
 			} `json:"data"`
 		}
-		if a.status == 200 {
-			require.NoError(t, json.Unmarshal([]byte(a.body), &doc))
+		if a.Status == 200 {
+			require.NoError(t, json.Unmarshal([]byte(a.Body), &doc))
 		}
 		var urls []string
 		for _, d := range doc.Data {
 			urls = append(urls, d.Attributes.URL)
 		}
-		return a.status, urls
+		return a.Status, urls
 	}
 	status, urls := list(b.admin, "")
 	require.Equal(t, 200, status)
@@ -633,8 +604,8 @@ func TestWebhookEndpointsAreListedAndDeliveredAsKeygenDoes(t *testing.T) {
 	status, _ = list("nonsense", "")
 	require.Equal(t, 401, status)
 
-	require.Equal(t, 204, b.reset(t, b.sample.Emails[0], "false").status)
-	require.Equal(t, 204, b.reset(t, "admin@acme.example", "false").status)
+	require.Equal(t, 204, b.reset(t, b.sample.Emails[0], "false").Status)
+	require.Equal(t, 204, b.reset(t, "admin@acme.example", "false").Status)
 	b.srv.WaitForWebhooks()
 	mu.Lock()
 	defer mu.Unlock()
@@ -653,23 +624,23 @@ func TestEnvironmentsAsEnterpriseEdition(t *testing.T) {
 	admin := []string{"Authorization", "Bearer " + b.admin}
 	path := "/v1/accounts/acme/users/prod-user@example.com"
 	a := b.do(t, http.MethodGet, path, "", append(admin, "Keygen-Environment", "production")...)
-	require.Equal(t, 400, a.status)
+	require.Equal(t, 400, a.Status)
 	require.Equal(t, "ENVIRONMENT_NOT_SUPPORTED", errorCode(t, a))
 
 	b.srv.SetEdition(keygentest.EditionEE)
 	b.srv.Update(func() { b.acct.Environments = []string{"production"} })
-	require.Equal(t, 404, b.do(t, http.MethodGet, path, "", admin...).status, "without the header: global users only")
+	require.Equal(t, 404, b.do(t, http.MethodGet, path, "", admin...).Status, "without the header: global users only")
 	a = b.do(t, http.MethodGet, path, "", append(admin, "Keygen-Environment", "production")...)
-	require.Equal(t, 200, a.status)
-	require.Equal(t, "EE", a.header.Get("Keygen-Edition"))
+	require.Equal(t, 200, a.Status)
+	require.Equal(t, "EE", a.Header.Get("Keygen-Edition"))
 	a = b.do(t, http.MethodGet, path, "", append(admin, "Keygen-Environment", "staging")...)
 	require.Equal(t, "ENVIRONMENT_INVALID", errorCode(t, a))
-	require.Equal(t, 204, b.reset(t, "prod-user@example.com").status, "the forgot-password call finds users in any environment")
+	require.Equal(t, 204, b.reset(t, "prod-user@example.com").Status, "the forgot-password call finds users in any environment")
 	require.True(t, b.srv.Resets()[0].Known)
 
 	a = b.do(t, http.MethodGet, "/v1/accounts/acme/users/admin@acme.example", "", "Authorization", "Bearer "+b.product)
-	require.Equal(t, 404, a.status, "a product token cannot see staff")
-	require.Equal(t, 200, b.do(t, http.MethodGet, "/v1/accounts/acme/users/"+b.sample.Emails[0], "", "Authorization", "Bearer "+b.product).status)
+	require.Equal(t, 404, a.Status, "a product token cannot see staff")
+	require.Equal(t, 200, b.do(t, http.MethodGet, "/v1/accounts/acme/users/"+b.sample.Emails[0], "", "Authorization", "Bearer "+b.product).Status)
 }
 
 // TestBannedUsersGetTheResetAnyway: Keygen does not look at the ban.
@@ -677,7 +648,7 @@ func TestBannedUsersGetTheResetAnyway(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	require.NotEmpty(t, b.sample.Banned)
-	require.Equal(t, 204, b.reset(t, b.sample.Banned[0]).status)
+	require.Equal(t, 204, b.reset(t, b.sample.Banned[0]).Status)
 	require.True(t, b.srv.Resets()[0].Known)
 	require.Equal(t, 1, b.srv.Emails())
 }

@@ -3,26 +3,18 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
+	"github.com/resetq/resetq/internal/genfile"
 	"github.com/resetq/resetq/internal/promrule"
 )
 
 func main() {
-	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: gen ALERTS.yml OUT.yaml")
-		os.Exit(2)
-	}
-	in, err := os.ReadFile(os.Args[1])
-	if err == nil {
-		var out []byte
-		if out, err = promrule.FromAlerts(in); err == nil {
-			err = os.WriteFile(os.Args[2], out, 0o644)
+	genfile.Main("gen ALERTS.yml OUT.yaml", 1, func(in []string) ([]byte, error) {
+		alerts, err := os.ReadFile(in[0])
+		if err != nil {
+			return nil, err
 		}
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+		return promrule.FromAlerts(alerts)
+	})
 }
