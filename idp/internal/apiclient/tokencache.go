@@ -32,6 +32,8 @@ type TokenCache[T comparable] struct {
 	Fetch func(ctx context.Context, prev T) (tok T, life time.Duration, err error)
 	// Timeout bounds one fetch.
 	Timeout time.Duration
+	// Now reads the clock; nil means time.Now. Tests move it by hand.
+	Now func() time.Time
 
 	mu        sync.Mutex
 	tok       T
@@ -56,7 +58,7 @@ type fetch[T any] struct {
 // Token returns a token with most of its life left, fetching one if needed.
 func (c *TokenCache[T]) Token(ctx context.Context) (T, error) {
 	for {
-		now := time.Now()
+		now := c.now()
 		c.mu.Lock()
 		if c.valid && (c.refreshAt.IsZero() || now.Before(c.refreshAt)) {
 			tok := c.tok
@@ -89,13 +91,20 @@ func (c *TokenCache[T]) Token(ctx context.Context) (T, error) {
 	}
 }
 
+func (c *TokenCache[T]) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
 func (c *TokenCache[T]) run(ctx context.Context, f *fetch[T], prev T) {
 	if c.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
 	}
-	start := time.Now()
+	start := c.now()
 	tok, life, err := c.Fetch(ctx, prev)
 	c.mu.Lock()
 	switch {
@@ -110,8 +119,9 @@ func (c *TokenCache[T]) run(ctx context.Context, f *fetch[T], prev T) {
 	case c.valid && !c.expireAt.IsZero():
 		// The old token serves on; try again halfway to its end, a second
 		// apart at least, and at its end at the latest.
-		left := max(time.Until(c.expireAt), 0)
-		c.refreshAt = time.Now().Add(min(max(left/2, time.Second), left))
+		now := c.now()
+		left := max(c.expireAt.Sub(now), 0)
+		c.refreshAt = now.Add(min(max(left/2, time.Second), left))
 	}
 	c.inflight = nil
 	c.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/idp/internal/apiclient"
+	"github.com/resetq/resetq/internal/testclock"
 )
 
 func TestTokenCacheFetchesOnceForManyCallers(t *testing.T) {
@@ -46,21 +47,22 @@ func TestTokenCacheRefreshesEarlyAndAfterInvalidate(t *testing.T) {
 	var n atomic.Int32
 	var prevs []string
 	var mu sync.Mutex
-	c := &apiclient.TokenCache[string]{Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
+	clock := testclock.New(time.Unix(1_000_000, 0))
+	c := &apiclient.TokenCache[string]{Now: clock.Now, Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
 		mu.Lock()
 		prevs = append(prevs, prev)
 		mu.Unlock()
-		return "tok-" + string(rune('0'+n.Add(1))), 100 * time.Millisecond, nil
+		return fmt.Sprintf("tok-%d", n.Add(1)), 100 * time.Millisecond, nil
 	}}
 	ctx := context.Background()
 	a, _ := c.Token(ctx)
+	clock.Add(79 * time.Millisecond)
 	b, _ := c.Token(ctx)
-	require.Equal(t, a, b, "cached")
-	deadline := time.Now().Add(5 * time.Second)
-	for b == a && time.Now().Before(deadline) {
-		b, _ = c.Token(ctx) // after 80 ms of its 100 ms life
-	}
-	require.NotEqual(t, a, b, "replaced before it expired")
+	require.Equal(t, a, b, "cached until 80 % of its life")
+	require.EqualValues(t, 1, n.Load())
+	clock.Add(time.Millisecond)
+	require.Eventually(t, func() bool { b, _ = c.Token(ctx); return b != a }, 5*time.Second, time.Millisecond,
+		"replaced before it expired")
 
 	c.Invalidate("some-older-token")
 	same, _ := c.Token(ctx)
@@ -104,69 +106,63 @@ func TestTokenCacheRefreshDoesNotStallCallers(t *testing.T) {
 	t.Parallel()
 	var n atomic.Int32
 	second := make(chan struct{})
-	c := &apiclient.TokenCache[string]{Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
+	clock := testclock.New(time.Unix(1_000_000, 0))
+	c := &apiclient.TokenCache[string]{Now: clock.Now, Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
 		if n.Add(1) == 2 {
 			<-second // the refresh hangs until the test lets it go
 			return "tok-2", time.Hour, nil
 		}
-		return "tok-1", time.Second, nil // 200 ms between refresh and expiry, room for a busy machine
+		return "tok-1", time.Second, nil
 	}}
 	first, err := c.Token(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, "tok-1", first)
 	// Past 80 % of its life the refresh starts; until it lands, callers get
 	// the old token at once (a caller that waited would hit its deadline).
-	deadline := time.Now().Add(5 * time.Second)
-	for n.Load() < 2 && time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-		tok, err := c.Token(ctx)
-		cancel()
-		require.NoError(t, err)
-		require.Equal(t, "tok-1", tok)
-	}
-	require.EqualValues(t, 2, n.Load(), "the refresh started")
+	clock.Add(900 * time.Millisecond)
 	for range 20 {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		tok, err := c.Token(ctx)
 		cancel()
 		require.NoError(t, err, "a refresh in flight does not make callers wait")
 		require.Equal(t, "tok-1", tok)
 	}
-	require.EqualValues(t, 2, n.Load(), "one refresh in flight")
+	require.Eventually(t, func() bool { return n.Load() == 2 }, 5*time.Second, time.Millisecond, "the refresh started")
 	close(second)
-	deadline = time.Now().Add(5 * time.Second)
 	tok := "tok-1"
-	for tok == "tok-1" && time.Now().Before(deadline) {
-		tok, err = c.Token(context.Background())
-		require.NoError(t, err)
-	}
-	require.Equal(t, "tok-2", tok)
+	require.Eventually(t, func() bool { tok, err = c.Token(context.Background()); return err != nil || tok == "tok-2" },
+		5*time.Second, time.Millisecond)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, n.Load(), "one refresh for all those callers")
 }
 
 func TestTokenCacheDistrustsAFetchThatATokenRejectionOverlapped(t *testing.T) {
 	t.Parallel()
 	var n atomic.Int32
 	gate := make(chan struct{})
-	c := &apiclient.TokenCache[string]{Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
+	clock := testclock.New(time.Unix(1_000_000, 0))
+	c := &apiclient.TokenCache[string]{Now: clock.Now, Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
 		k := n.Add(1)
 		if k == 2 {
 			<-gate // a refresh the IdP answers while it revokes every token
 		}
-		return fmt.Sprintf("tok-%d", k), time.Second, nil // 200 ms between refresh and expiry, room for a busy machine
+		return fmt.Sprintf("tok-%d", k), time.Second, nil
 	}}
 	ctx := context.Background()
 	old, err := c.Token(ctx)
 	require.NoError(t, err)
-	deadline := time.Now().Add(5 * time.Second)
-	for n.Load() < 2 && time.Now().Before(deadline) {
-		_, err = c.Token(ctx) // ages it past its refresh point
-		require.NoError(t, err)
-	}
+	clock.Add(900 * time.Millisecond) // past its refresh point
+	still, err := c.Token(ctx)
+	require.NoError(t, err)
+	require.Equal(t, old, still, "served while the refresh is out")
+	require.Eventually(t, func() bool { return n.Load() == 2 }, 5*time.Second, time.Millisecond, "the refresh started")
 	c.Invalidate(old) // the IdP rejected it while the refresh was out
 	got := make(chan string)
 	go func() {
 		tok, err := c.Token(ctx)
-		require.NoError(t, err)
+		if err != nil {
+			tok = err.Error()
+		}
 		got <- tok
 	}()
 	close(gate)
@@ -177,7 +173,8 @@ func TestTokenCacheDistrustsAFetchThatATokenRejectionOverlapped(t *testing.T) {
 func TestTokenCacheFailedRefreshIsNotRetriedAtEveryCall(t *testing.T) {
 	t.Parallel()
 	var n atomic.Int32
-	c := &apiclient.TokenCache[string]{Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
+	clock := testclock.New(time.Unix(1_000_000, 0))
+	c := &apiclient.TokenCache[string]{Now: clock.Now, Fetch: func(ctx context.Context, prev string) (string, time.Duration, error) {
 		if n.Add(1) == 1 {
 			return "tok-1", time.Second, nil
 		}
@@ -187,20 +184,23 @@ func TestTokenCacheFailedRefreshIsNotRetriedAtEveryCall(t *testing.T) {
 	_, err := c.Token(ctx)
 	require.NoError(t, err)
 	// From 800 ms the refresh fails; the old token serves until 1 s, and
-	// the next try comes halfway to its end, not at every call.
-	deadline := time.Now().Add(5 * time.Second)
-	for n.Load() < 2 && time.Now().Before(deadline) {
+	// the next try comes halfway to its end (here: its end), not at every
+	// call.
+	clock.Add(850 * time.Millisecond)
+	for range 100 {
 		tok, err := c.Token(ctx)
 		require.NoError(t, err)
 		require.Equal(t, "tok-1", tok)
 	}
-	calls := 0
-	for time.Now().Before(deadline) {
-		if _, err := c.Token(ctx); err != nil {
-			break // expired: now the error reaches the caller
-		}
-		calls++
+	require.Eventually(t, func() bool { return n.Load() == 2 }, 5*time.Second, time.Millisecond, "the refresh started")
+	clock.Add(100 * time.Millisecond)
+	for range 100 {
+		tok, err := c.Token(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "tok-1", tok)
 	}
-	require.Positive(t, calls)
-	require.LessOrEqual(t, n.Load(), int32(4), "%d calls over the last fifth of its life made %d fetches", calls, n.Load())
+	require.EqualValues(t, 2, n.Load(), "200 calls while the token served on made one refresh")
+	clock.Add(100 * time.Millisecond) // expired: now the error reaches the caller
+	require.Eventually(t, func() bool { _, err = c.Token(ctx); return err != nil }, 5*time.Second, time.Millisecond)
+	require.EqualError(t, err, "token endpoint down")
 }
