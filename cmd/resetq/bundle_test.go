@@ -1,25 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
-	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/redistest"
 	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/tasks"
@@ -88,17 +82,14 @@ type settings struct {
 // bundle is one test's world: its own redis-server, Keycloak emulator,
 // configuration file, worker and producer.
 type bundle struct {
-	t       *testing.T
-	redis   *redistest.Server
-	rdb     redis.UniversalClient
-	kc      *keycloaktest.Server
-	sample  keycloaktest.Sample
-	cfgPath string
-	cfg     *config.Config
-	client  *producer.Client
-	insp    *asynq.Inspector
-	logs    *syncBuffer
-	w       *runningWorker
+	*configured
+	t      *testing.T
+	redis  *redistest.Server
+	kc     *keycloaktest.Server
+	sample keycloaktest.Sample
+	insp   *asynq.Inspector
+	logs   *syncBuffer
+	w      *inProcess
 }
 
 func setup(t *testing.T, s settings) *bundle {
@@ -145,16 +136,9 @@ func setup(t *testing.T, s settings) *bundle {
 	if redisURL == "" {
 		redisURL = b.redis.URL(0)
 	}
-	b.cfgPath = filepath.Join(t.TempDir(), "resetq.yaml")
-	b.writeConfig(testConfig(redisURL, s.concurrency, s.shutdown, b.kc.URL(), realm, s.secret,
-		fmt.Sprintf("    max_retries: %d\n", maxRetries)+extra) + s.webhooks + s.top)
-	rdb, err := openRedis(b.cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = rdb.Close() })
-	b.rdb = rdb
-	b.insp = asynq.NewInspectorFromRedisClient(rdb)
-	b.client, err = producer.NewClient(producerConfig(b.cfg, rdb))
-	require.NoError(t, err)
+	b.configured = configure(t, testConfig(redisURL, s.concurrency, s.shutdown, b.kc.URL(), realm, s.secret,
+		fmt.Sprintf("    max_retries: %d\n", maxRetries)+extra)+s.webhooks+s.top)
+	b.insp = asynq.NewInspectorFromRedisClient(b.rdb)
 	if !s.noWorker {
 		b.startWorker()
 	}
@@ -188,24 +172,16 @@ providers:
 %s`, redisURL, concurrency, shutdown, baseURL, realm, secret, extra)
 }
 
+// writeConfig replaces the configuration file and loads it.
 func (b *bundle) writeConfig(yaml string) {
 	b.t.Helper()
-	require.NoError(b.t, os.WriteFile(b.cfgPath, []byte(yaml), 0o600))
-	cfg, err := config.Load(b.cfgPath)
-	require.NoError(b.t, err)
-	b.cfg = cfg
+	b.load(b.t, yaml)
 }
 
+// startWorker starts a worker in this process, logging to b.logs.
 func (b *bundle) startWorker() {
 	b.t.Helper()
-	w, err := startWorker(context.Background(), b.cfg, b.rdb, newLogger(b.cfg.Log, b.logs))
-	require.NoError(b.t, err)
-	b.w = w
-	b.t.Cleanup(func() {
-		if b.w == w {
-			w.stop()
-		}
-	})
+	b.w = b.start(b.t, b.logs)
 }
 
 func (b *bundle) stopWorker() {
@@ -282,51 +258,6 @@ func (b *bundle) metric(name string, want map[string]string) float64 {
 	return gathered(b.t, b.w.registry, name, want)
 }
 
-func gathered(t *testing.T, g prometheus.Gatherer, name string, want map[string]string) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	require.NoError(t, err)
-	total := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, l := range m.GetLabel() {
-				have[l.GetName()] = l.GetValue()
-			}
-			for k, v := range want {
-				if have[k] != v {
-					continue next
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				total += m.GetCounter().GetValue()
-			case m.Gauge != nil:
-				total += m.GetGauge().GetValue()
-			case m.Histogram != nil:
-				total += float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	return total
-}
-
-// eventually polls cond until it holds, failing the test after within.
-func eventually(t *testing.T, within time.Duration, cond func() bool, format string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: "+format, append([]any{within}, args...)...)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // assertNoSecretsInLogs scans everything the worker logged for the client
 // secret, every token the emulator issued, every emailed link and every
 // user's address.
@@ -345,22 +276,4 @@ func (b *bundle) assertNoSecretsInLogs() {
 	for _, e := range b.sample.Emails {
 		require.NotContains(b.t, logs, e)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the worker's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

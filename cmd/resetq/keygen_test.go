@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/idp/keygen/keygentest"
@@ -29,17 +28,14 @@ const kgAdminPassword = "kg-admin-password-77"
 
 // kgBundle is a world with one Keygen provider, "licensing".
 type kgBundle struct {
+	*configured
 	t      *testing.T
 	kg     *keygentest.Server
 	acct   *keygentest.Account
 	token  string
 	sample keygentest.Sample
-	client *producer.Client
-	w      *runningWorker
+	w      *inProcess
 	logs   *syncBuffer
-	path   string
-	cfg    *config.Config
-	rdb    redis.UniversalClient
 }
 
 // setupKeygen starts a worker whose provider is configured by settings,
@@ -55,8 +51,6 @@ func setupKeygen(t *testing.T, users int, provider string, before func(*kgBundle
 	if before != nil {
 		before(b)
 	}
-	r := redistest.Start(t)
-	path := filepath.Join(t.TempDir(), "resetq.yaml")
 	yaml := fmt.Sprintf(`redis: {url: %q}
 worker: {concurrency: 10, poll_interval: 20ms}
 http: {listen: "127.0.0.1:0"}
@@ -66,20 +60,9 @@ providers:
     type: keygen
     base_url: %s
     account: acme
-%s`, r.URL(0), b.kg.URL(), provider)
-	yaml = strings.NewReplacer("{{token}}", b.token, "{{url}}", b.kg.URL()).Replace(yaml)
-	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
-	b.path = path
-	cfg, err := config.Load(path)
-	require.NoError(t, err)
-	b.cfg = cfg
-	b.rdb, err = openRedis(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = b.rdb.Close() })
-	b.client, err = producer.NewClient(producerConfig(cfg, b.rdb))
-	require.NoError(t, err)
+%s`, redistest.Start(t).URL(0), b.kg.URL(), provider)
+	b.configured = configure(t, strings.NewReplacer("{{token}}", b.token, "{{url}}", b.kg.URL()).Replace(yaml))
 	b.start()
-	t.Cleanup(b.stop)
 	return b
 }
 
@@ -95,10 +78,8 @@ func (b *kgBundle) stop() {
 // or halted with a reason.
 func (b *kgBundle) start() {
 	b.t.Helper()
-	var err error
-	b.w, err = startWorker(context.Background(), b.cfg, b.rdb, newLogger(b.cfg.Log, b.logs))
-	require.NoError(b.t, err)
-	eventually(b.t, 10*time.Second, func() bool { ready, _ := b.w.Readiness(context.Background()); return ready }, "ready")
+	b.w = b.configured.start(b.t, b.logs)
+	b.w.waitReady(b.t)
 }
 
 func (b *kgBundle) enqueue(email, key string) string {

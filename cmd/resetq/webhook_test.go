@@ -189,7 +189,7 @@ func TestHaltAndResumeAreAnnounced(t *testing.T) {
 	}, "provider.halted delivered")
 	b.kc.SetSMTP(realm, keycloaktest.SMTPOn)
 	var out, errb bytes.Buffer
-	require.Equal(t, exitOK, run(context.Background(), []string{"provider", "resume", "corp", "--config", b.cfgPath}, &out, &errb), errb.String())
+	require.Equal(t, exitOK, run(context.Background(), []string{"provider", "resume", "corp", "--config", b.path}, &out, &errb), errb.String())
 	require.Equal(t, tasks.Succeeded, b.wait(id, 20*time.Second).Outcome)
 	types := func() []string {
 		var out []string
