@@ -134,9 +134,7 @@ func (b *bundle) usersFile(emails []string) string {
 	for i, e := range emails {
 		fmt.Fprintf(&sb, "%s,T-%d\n", e, i)
 	}
-	path := filepath.Join(b.t.TempDir(), "users.csv")
-	require.NoError(b.t, os.WriteFile(path, []byte(sb.String()), 0o600))
-	return path
+	return tempFile(b.t, "users.csv", sb.String())
 }
 
 func (b *bundle) campaign(name string) *producer.Campaign {
@@ -350,14 +348,13 @@ func passes(t *testing.T, f *producer.Feeder, n uint64) {
 func TestCampaignDryRunAndRefusalNameEveryBadLine(t *testing.T) {
 	t.Parallel()
 	b := setup(t, settings{noWorker: true})
-	file := filepath.Join(t.TempDir(), "bad.csv")
-	require.NoError(t, os.WriteFile(file, []byte("email,team\n"+
+	file := tempFile(t, "bad.csv", "email,team\n"+
 		"alice@example.com,eng\n"+ // 2
 		"alice(at)example.com,eng\n"+ // 3: bad email
 		",ops\n"+ // 4: no user
 		"bob@example.com,\"ops\n"+ // 5-6: quoted field running on
 		"\"\n"+
-		"Alice@Example.com,sales\n"), 0o600)) // 7: duplicate of 2
+		"Alice@Example.com,sales\n") // 7: duplicate of 2
 
 	code, out, _ := b.cli("campaign", "start", file, "--provider", "corp", "--dry-run")
 	require.Equal(t, exitFailure, code, "a dry run with invalid rows exits 1")

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -181,8 +180,7 @@ func TestChaosRateLimitStorm(t *testing.T) {
 func TestChaosSecretRotatedUnderResetq(t *testing.T) {
 	t.Parallel()
 	w := newChaosWorld(t, 2000, 10, settings{})
-	secretFile := filepath.Join(t.TempDir(), "client-secret")
-	require.NoError(t, os.WriteFile(secretFile, []byte(testSecret), 0o600))
+	secretFile := tempFile(t, "client-secret", testSecret)
 	w.writeConfig(strings.Replace(mustRead(t, w.path), "client_secret: "+testSecret, "client_secret_file: "+secretFile, 1))
 	p := w.startProcess()
 	w.startCampaign("rotated", 200)

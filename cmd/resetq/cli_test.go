@@ -22,9 +22,7 @@ import (
 // cli runs the command line in-process and returns its exit code and output.
 func (b *bundle) cli(args ...string) (int, string, string) {
 	b.t.Helper()
-	var out, errb bytes.Buffer
-	code := run(context.Background(), append(args, "--config", b.path), &out, &errb)
-	return code, out.String(), errb.String()
+	return b.configured.cli(b.t, args...)
 }
 
 func (b *bundle) taskKeys() []string {

@@ -185,10 +185,9 @@ func TestSMTPNotConfiguredHaltsTheProviderThenResumeFinishesEverything(t *testin
 	require.Equal(t, 1, strings.Count(b.logs.String(), "provider halted"), "one clear line, not one per task")
 
 	b.kc.SetSMTP(realm, keycloaktest.SMTPOn)
-	var out, errb bytes.Buffer
-	code := run(context.Background(), []string{"provider", "resume", "corp", "--config", b.path}, &out, &errb)
-	require.Equal(t, exitOK, code, errb.String())
-	require.Contains(t, out.String(), "provider corp resumed")
+	code, out, errOut := b.cli("provider", "resume", "corp")
+	require.Equal(t, exitOK, code, errOut)
+	require.Contains(t, out, "provider corp resumed")
 
 	got := b.waitAll(ids, 30*time.Second)
 	require.Equal(t, 20, got[tasks.Succeeded], "%v", got)
@@ -243,8 +242,8 @@ func TestWrongClientSecretHaltsInsteadOfFailing(t *testing.T) {
 	b.stopWorker()
 	b.writeConfig(strings.Replace(mustRead(t, b.path), "not-the-secret", testSecret, 1))
 	b.startWorker()
-	var out, errb bytes.Buffer
-	require.Equal(t, exitOK, run(context.Background(), []string{"provider", "resume", "corp", "--config", b.path}, &out, &errb), errb.String())
+	code, _, errOut := b.cli("provider", "resume", "corp")
+	require.Equal(t, exitOK, code, errOut)
 	got := b.waitAll(ids, 30*time.Second)
 	require.Equal(t, 10, got[tasks.Succeeded])
 }

@@ -17,7 +17,6 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -92,9 +91,7 @@ func (w *kcWorld) metric(name string, want map[string]string) float64 {
 // cli runs a resetq command against the world's configuration.
 func (w *kcWorld) cli(args ...string) (int, string, string) {
 	w.t.Helper()
-	var out, errb strings.Builder
-	code := run(context.Background(), append(args, "--config", w.path), &out, &errb)
-	return code, out.String(), errb.String()
+	return w.configured.cli(w.t, args...)
 }
 
 func (w *kcWorld) enqueue(email string) string {
@@ -280,8 +277,7 @@ func TestKeycloakRefusedRecipientsAreSkippedWhileTheCampaignGoesOn(t *testing.T)
 	for i := 1; i <= 150; i++ {
 		fmt.Fprintf(&sb, "user%03d@example.org\n", i)
 	}
-	file := filepath.Join(t.TempDir(), "users.csv")
-	require.NoError(t, os.WriteFile(file, []byte(sb.String()), 0o600))
+	file := tempFile(t, "users.csv", sb.String())
 	code, out, errOut := w.cli("campaign", "start", file, "--provider", "corp", "--rate", "20/s", "--name", "breach")
 	require.Equal(t, exitOK, code, "%s%s", out, errOut)
 	var c *producer.Campaign

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -97,9 +95,8 @@ func (b *kgBundle) enqueueTo(provider, email, key string) string {
 // check runs `resetq provider check` and returns its exit code and output.
 func (b *kgBundle) check(provider string) (int, string) {
 	b.t.Helper()
-	var out, errb bytes.Buffer
-	code := run(context.Background(), []string{"provider", "check", provider, "--config", b.path}, &out, &errb)
-	return code, out.String() + errb.String()
+	code, out, errOut := b.cli(b.t, "provider", "check", provider)
+	return code, out + errOut
 }
 
 // minted returns the live tokens of the account other than the admin's own.
@@ -321,8 +318,8 @@ func TestKeygenDeliverFalseWithoutASubscribedEndpointHalts(t *testing.T) {
 	code, out = b.check("licensing")
 	require.Equal(t, exitOK, code, out)
 	require.Contains(t, out, "never retries a delivery whose connection is refused")
-	var o, e bytes.Buffer
-	require.Equal(t, exitOK, run(context.Background(), []string{"provider", "resume", "licensing", "--config", b.path}, &o, &e), e.String())
+	code, _, errOut := b.cli(t, "provider", "resume", "licensing")
+	require.Equal(t, exitOK, code, errOut)
 	require.Equal(t, map[string]int{"succeeded/": 1}, b.waitAll([]string{id}, 20*time.Second))
 	b.kg.WaitForWebhooks()
 	require.Len(t, b.kg.Deliveries(), 1, "to the endpoint that subscribes")
@@ -337,10 +334,9 @@ func TestKeygenProductTokenCannotVerifyStaff(t *testing.T) {
 	t.Cleanup(kg.Close)
 	acct := kg.AddAccount(keygentest.Account{Slug: "acme"})
 	product := kg.AddProduct(acct, "Widget")
-	path := filepath.Join(t.TempDir(), "resetq.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(`providers:
+	path := tempFile(t, "resetq.yaml", fmt.Sprintf(`providers:
   - {name: licensing, type: keygen, base_url: %s, account: acme, token: %q, verify_user: true}
-`, kg.URL(), product)), 0o600))
+`, kg.URL(), product))
 	_, err := config.Load(path)
 	require.ErrorContains(t, err, "providers[0].verify_user: needs a token that sees every user, and token is a product token")
 	require.NotContains(t, err.Error(), product)
@@ -386,12 +382,11 @@ func TestKeygenRefusesUsernamesAtEnqueue(t *testing.T) {
 func TestProviderCheckForKeygen(t *testing.T) {
 	t.Parallel()
 	b := setupKeygen(t, 3, "    token: \"{{token}}\"\n", nil)
-	var out, errb bytes.Buffer
-	code := run(context.Background(), []string{"provider", "check", "licensing", "--config", b.path}, &out, &errb)
-	require.Equal(t, exitOK, code, errb.String())
-	require.Contains(t, out.String(), "token: the configured token belongs to user admin@acme.example (role admin)")
-	require.Contains(t, out.String(), "API version: 1.8 accepted")
-	require.Contains(t, out.String(), "set verify_user: true")
+	code, out, errOut := b.cli(t, "provider", "check", "licensing")
+	require.Equal(t, exitOK, code, errOut)
+	require.Contains(t, out, "token: the configured token belongs to user admin@acme.example (role admin)")
+	require.Contains(t, out, "API version: 1.8 accepted")
+	require.Contains(t, out, "set verify_user: true")
 
 	yaml, err := os.ReadFile(b.path)
 	require.NoError(t, err)
@@ -401,10 +396,9 @@ func TestProviderCheckForKeygen(t *testing.T) {
 		{"    account: acme\n", "    account: acme\n    keygen_version: \"0.9\"\n", "keygen_version"},
 	} {
 		require.NoError(t, os.WriteFile(b.path, []byte(strings.Replace(string(yaml), tt.from, tt.to, 1)), 0o600))
-		out.Reset()
-		code := run(context.Background(), []string{"provider", "check", "licensing", "--config", b.path}, &out, &errb)
+		code, out, _ := b.cli(t, "provider", "check", "licensing")
 		require.Equal(t, exitFailure, code, tt.want)
-		require.Contains(t, out.String(), tt.want)
-		require.NotContains(t, out.String(), b.token)
+		require.Contains(t, out, tt.want)
+		require.NotContains(t, out, b.token)
 	}
 }

@@ -75,7 +75,7 @@ providers:
 %s`, redisPassword, rs.Addr, listen, uiToken, apiToken, kc.URL(), clientSecret, kc.URL(), adminPassword,
 		kc.URL(), wrongSecret, kg.URL(), keygenPass, hooks.section("[200ms, 500ms]"))
 	c := configure(t, cfgText)
-	cfgPath, client := c.path, c.client
+	client := c.client
 	logs := &syncBuffer{}
 	w := c.start(t, logs)
 	base := "http://" + w.listener.Addr
@@ -83,10 +83,9 @@ providers:
 	var corpus []string // everything resetq said, to anyone
 	keep := func(what string, b []byte) { corpus = append(corpus, what+": "+string(b)) }
 	cli := func(args ...string) (int, string) {
-		var out, errb bytes.Buffer
-		code := run(context.Background(), append(args, "--config", cfgPath), &out, &errb)
-		keep("cli "+strings.Join(args, " "), append(out.Bytes(), errb.Bytes()...))
-		return code, out.String()
+		code, out, errOut := c.cli(t, args...)
+		keep("cli "+strings.Join(args, " "), []byte(out+errOut))
+		return code, out
 	}
 	call := func(method, path, contentType string, body io.Reader) (int, []byte) {
 		req, err := http.NewRequest(method, base+path, body)
