@@ -307,19 +307,16 @@ func TestChaosSentinelFailoverMidCampaign(t *testing.T) {
 	t.Logf("master killed after %d resets", sent)
 	outage.waitReadyAgain(t, 30*time.Second)
 
-	last := time.Now()
+	var last syncBuffer // the campaign as last read, for the failure message
 	eventually(t, 180*time.Second, func() bool {
 		c, err := b.client.GetCampaign(context.Background(), "failover")
-		if time.Since(last) > 5*time.Second {
-			last = time.Now()
-			if err != nil {
-				t.Logf("reading the campaign: %v", err)
-			} else {
-				t.Logf("%+v", *c)
-			}
+		if err != nil {
+			last.Set("reading the campaign: " + err.Error())
+			return false
 		}
-		return err == nil && c.Done()
-	}, "the campaign finishes on the promoted replica")
+		last.Set(fmt.Sprintf("%+v", *c))
+		return c.Done()
+	}, "the campaign finishes on the promoted replica; last read: %s", &last)
 	got := b.campaign("failover")
 	require.Equal(t, 2000, got.Succeeded, "every user")
 	puts := b.puts()

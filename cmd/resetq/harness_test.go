@@ -399,6 +399,9 @@ func startCommand(t *testing.T, addr string, args ...string) *command {
 // stop cancels the command as a signal would and returns its exit code.
 func (c *command) stop() int {
 	c.t.Helper()
+	// A connection a client opened and has not sent a request on holds a
+	// listener's shutdown for up to 5 s (net/http treats it as busy).
+	http.DefaultClient.CloseIdleConnections()
 	c.cancel()
 	select {
 	case code := <-c.done:
@@ -513,6 +516,14 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
+}
+
+// Set replaces what the buffer holds.
+func (s *syncBuffer) Set(text string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
+	s.b.WriteString(text)
 }
 
 func (s *syncBuffer) String() string {
