@@ -81,8 +81,8 @@ type settings struct {
 	noWorker      bool
 	shutdown      time.Duration
 	rateLimit     string
-	// quick shortens timeout, reset_timeout and attempt_timeout to 1 s, 1 s
-	// and 2 s.
+	// quick shortens timeout, reset_timeout and attempt_timeout to 2 s, 2 s
+	// and 4 s (1 s timed a lookup out on a machine loaded 8 times over).
 	quick bool
 	// duplicateWindow sets the provider's duplicate_window.
 	duplicateWindow string
@@ -136,7 +136,7 @@ func setup(t *testing.T, s settings) *bundle {
 	}
 	extra := "" // provider settings beyond the basics
 	if s.quick {
-		extra += "    timeout: 1s\n    reset_timeout: 1s\n    attempt_timeout: 2s\n"
+		extra += "    timeout: 2s\n    reset_timeout: 2s\n    attempt_timeout: 4s\n"
 	}
 	if s.duplicateWindow != "" {
 		extra += "    duplicate_window: " + s.duplicateWindow + "\n"
