@@ -17,9 +17,12 @@ LDFLAGS      = -X github.com/resetq/resetq/internal/version.Version=$(VERSION) \
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# TESTJSON=FILE keeps every event of `make test` (go test -json), to
+# compare runs.
+TESTJSON ?=
 .PHONY: test
-test: need-tools ## Run every test with the race detector (starts its own redis-server and prometheus processes)
-	$(GO) test -race -count=1 ./...
+test: need-tools ## Run every test with the race detector (starts its own redis-server and prometheus processes); prints the ten slowest
+	$(GO) run ./internal/testreport -slowest 10 $(if $(TESTJSON),-json $(TESTJSON)) -- $(GO) test -race -count=1 -json ./...
 
 .PHONY: e2e
 e2e: need-tools ## Against the real Keycloak and Mailpit (fetched from Maven Central and built on first use into .cache)
@@ -37,9 +40,9 @@ keycloak: ## Run a real Keycloak, Mailpit and Redis here, and write resetq.keycl
 	$(GO) run ./internal/realidp/devstack
 
 .PHONY: chaos
-chaos: need-tools ## Kill workers, restart Redis, take the IdP and a webhook receiver down, mid-campaign
+chaos: need-tools ## Kill workers, restart Redis, fail its master over, take the IdP and a webhook receiver down, mid-campaign
 	@out=$$(mktemp); $(GO) test -race -count=1 -tags chaos -run '^TestChaos' -v -timeout 20m ./cmd/resetq/ > $$out 2>&1; s=$$?; \
-		grep -E '^(CHAOS|--- |FAIL|ok|PASS)|^\s+(chaos_test|bundle_test|campaign_test)\.go|^\s+(Error|Messages):' $$out; rm -f $$out; exit $$s
+		grep -E '^(CHAOS|--- |FAIL|ok|PASS)|^\s+\w+_test\.go:[0-9]+:|^\s+(Error|Messages):' $$out; rm -f $$out; exit $$s
 
 .PHONY: bench
 bench: need-tools ## Print the benchmark figures and write them to docs/BENCHMARKS.md with the machine and versions

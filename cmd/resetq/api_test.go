@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,15 +14,6 @@ import (
 )
 
 const apiToken = "e2e-api-token-0123456789abcdef"
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
-}
 
 func postReset(t *testing.T, base, email string) (int, httpapi.ResetAccepted) {
 	t.Helper()
@@ -44,33 +33,17 @@ func TestAPICommandServesResetsUntilStopped(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
 	b := setup(t, settings{top: "api:\n  listen: " + addr + "\n  tokens: [{name: app, token: " + apiToken + ", scopes: [resets]}]\n"})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	var out, errb syncBuffer
-	go func() { done <- run(ctx, []string{"api", "--config", b.cfgPath}, &out, &errb) }()
-	eventually(t, 10*time.Second, func() bool {
-		res, err := http.Get("http://" + addr + "/readyz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == 200
-	}, "the API is ready: %s", &errb)
+	api := startCommand(t, addr, "api", "--config", b.path)
 
 	code, acc := postReset(t, "http://"+addr, b.sample.Emails[0])
 	require.Equal(t, http.StatusAccepted, code)
 	require.Equal(t, tasks.Succeeded, b.wait(acc.ID, 10*time.Second).Outcome)
-	cancel()
-	select {
-	case code := <-done:
-		require.Equal(t, exitOK, code, errb.String())
-	case <-time.After(20 * time.Second):
-		t.Fatal("the API did not stop")
-	}
-	require.Contains(t, errb.String(), `"msg":"resetq api started"`)
-	require.Contains(t, errb.String(), `"msg":"api request"`)
-	require.NotContains(t, errb.String(), apiToken, "the token is never logged")
-	require.NotContains(t, errb.String(), b.sample.Emails[0], "nor the user")
+	require.Equal(t, exitOK, api.stop(), api.errb.String())
+	errb := api.errb.String()
+	require.Contains(t, errb, `"msg":"resetq api started"`)
+	require.Contains(t, errb, `"msg":"api request"`)
+	require.NotContains(t, errb, apiToken, "the token is never logged")
+	require.NotContains(t, errb, b.sample.Emails[0], "nor the user")
 }
 
 func TestAPIWithoutTokensRefusesToStart(t *testing.T) {

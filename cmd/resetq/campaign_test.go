@@ -57,7 +57,7 @@ type process struct {
 	done chan struct{}
 }
 
-func (b *bundle) startProcess() *process { return startWorkerProcess(b.t, b.cfgPath) }
+func (b *bundle) startProcess() *process { return startWorkerProcess(b.t, b.path) }
 
 // startWorkerProcess runs `resetq worker --config cfgPath` as a process of
 // its own until the test ends.
@@ -134,9 +134,7 @@ func (b *bundle) usersFile(emails []string) string {
 	for i, e := range emails {
 		fmt.Fprintf(&sb, "%s,T-%d\n", e, i)
 	}
-	path := filepath.Join(b.t.TempDir(), "users.csv")
-	require.NoError(b.t, os.WriteFile(path, []byte(sb.String()), 0o600))
-	return path
+	return tempFile(b.t, "users.csv", sb.String())
 }
 
 func (b *bundle) campaign(name string) *producer.Campaign {
@@ -181,34 +179,37 @@ func (r *hookReceiver) ofType(typ string) []hookEvent {
 	return out
 }
 
-// TestTwentyThousandUsersAtTwoHundredASecondAcrossTwoWorkers is the
-// campaign the issue describes: two real worker processes share the pace,
-// every user is reset exactly once, the IdP never sees more than the pace
-// in any second, and the campaign is announced once.
-func TestTwentyThousandUsersAtTwoHundredASecondAcrossTwoWorkers(t *testing.T) {
+// TestACampaignAtTwoHundredASecondAcrossTwoWorkers is the campaign the
+// issue describes, at a fifth of its 20,000 users (15 s of the pace; the
+// full size is make bench's campaign row): two real worker processes
+// share the pace, every user is reset exactly once, the IdP never sees
+// more than the pace in any second, and the campaign is announced once.
+func TestACampaignAtTwoHundredASecondAcrossTwoWorkers(t *testing.T) {
 	if testing.Short() {
-		t.Skip("a 100-second campaign; run without -short")
+		t.Skip("a 15-second campaign; run without -short")
 	}
 	// Not parallel: the other tests' processes would compete for the CPUs
 	// and bunch the arrivals this test measures.
 	hooks := newHookReceiver(t)
-	em := startEmulator(t, 22300)
+	const users = 3000
+	em := startEmulator(t, users*11/10+200) // a tenth of the sample is disabled
+	require.GreaterOrEqual(t, len(em.Sample.Emails), users)
 	b := setup(t, settings{users: 1, concurrency: 20, noWorker: true, webhooks: fmt.Sprintf(completedHook, hooks.addr)})
-	b.writeConfig(strings.Replace(mustRead(t, b.cfgPath), b.kc.URL(), em.URL, 1))
-	emails := em.Sample.Emails[:20000]
+	b.writeConfig(strings.Replace(mustRead(t, b.path), b.kc.URL(), em.URL, 1))
+	emails := em.Sample.Emails[:users]
 	file := b.usersFile(append(slices.Clone(emails), strings.ToUpper(emails[7])))
 	b.startProcess()
 	b.startProcess()
 
 	code, out, errOut := b.cli("campaign", "start", file, "--provider", "corp", "--rate", "200/s", "--name", "big")
 	require.Equal(t, exitOK, code, errOut)
-	require.Contains(t, out, "campaign big: 20000 users from users.csv through corp, 1 duplicate rows skipped")
+	require.Contains(t, out, fmt.Sprintf("campaign big: %d users from users.csv through corp, 1 duplicate rows skipped", users))
 	require.Contains(t, out, "pace: 200/s; at most 20000 queued at once")
 
-	eventually(t, 160*time.Second, func() bool { return b.campaign("big").Done() }, "the campaign ends: %+v", b.campaign("big"))
+	eventually(t, 60*time.Second, func() bool { return b.campaign("big").Done() }, "the campaign ends: %+v", b.campaign("big"))
 	c := b.campaign("big")
 	require.Equal(t, producer.CampaignCompleted, c.Status)
-	require.Equal(t, 20000, c.Succeeded)
+	require.Equal(t, users, c.Succeeded)
 	require.Equal(t, 1, c.Skipped, "the duplicate row")
 	require.Zero(t, c.Failed+c.Inflight)
 
@@ -219,7 +220,7 @@ func TestTwentyThousandUsersAtTwoHundredASecondAcrossTwoWorkers(t *testing.T) {
 		perUser[r.Path]++
 		times = append(times, r.Time)
 	}
-	require.Len(t, perUser, 20000, "every user reset")
+	require.Len(t, perUser, users, "every user reset")
 	for path, n := range perUser {
 		require.Equal(t, 1, n, "%s reset once", path)
 	}
@@ -253,7 +254,7 @@ func TestTwentyThousandUsersAtTwoHundredASecondAcrossTwoWorkers(t *testing.T) {
 	require.NoError(t, json.Unmarshal(hooks.ofType("campaign.completed")[0].body, &ev))
 	require.Equal(t, "big", ev.Data.Campaign)
 	require.Equal(t, "completed", ev.Data.Status)
-	require.Equal(t, map[string]int{"succeeded": 20000, "skipped": 1, "failed": 0, "cancelled": 0}, ev.Data.Totals)
+	require.Equal(t, map[string]int{"succeeded": users, "skipped": 1, "failed": 0, "cancelled": 0}, ev.Data.Totals)
 	require.NoError(t, hooks.ofType("campaign.completed")[0].verr)
 
 	// Starting the same file again resumes the finished campaign: nothing
@@ -271,47 +272,7 @@ func TestTwentyThousandUsersAtTwoHundredASecondAcrossTwoWorkers(t *testing.T) {
 		return err == nil && info.Size == 0
 	}, "no delivery pending")
 	require.Len(t, hooks.ofType("campaign.completed"), 1, "announced exactly once by the two workers")
-	require.Len(t, em.resets(t), 20000)
-}
-
-// TestACampaignSurvivesItsWorkersBeingKilled kills both worker processes
-// mid-campaign (SIGKILL: no shutdown, tasks left active, leases held),
-// starts them again, and expects every user reset and nothing lost.
-func TestACampaignSurvivesItsWorkersBeingKilled(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits for Asynq to recover the tasks a killed worker held; run without -short")
-	}
-	t.Parallel()
-	b := setup(t, settings{users: 3400, concurrency: 10, noWorker: true})
-	emails := b.sample.Emails[:3000]
-	file := b.usersFile(emails)
-	a, c := b.startProcess(), b.startProcess()
-	code, _, errOut := b.cli("campaign", "start", file, "--provider", "corp", "--rate", "300/s", "--name", "crash")
-	require.Equal(t, exitOK, code, errOut)
-
-	eventually(t, 30*time.Second, func() bool { return b.campaign("crash").Finished() >= 800 }, "progress before the crash")
-	a.kill()
-	eventually(t, 30*time.Second, func() bool { return b.campaign("crash").Finished() >= 1500 }, "the other worker goes on (and takes the feeding over)")
-	c.kill()
-	before := b.campaign("crash")
-	require.False(t, before.Done())
-	b.startProcess()
-	b.startProcess()
-
-	eventually(t, 200*time.Second, func() bool { return b.campaign("crash").Done() }, "the campaign ends after the restart: %+v", b.campaign("crash"))
-	got := b.campaign("crash")
-	require.Equal(t, 3000, got.Succeeded, "nothing lost")
-	require.Zero(t, got.Failed+got.Skipped+got.Inflight)
-	puts := b.puts()
-	require.Len(t, puts, 3000, "every user reset")
-	again := 0
-	for _, rs := range puts {
-		again += len(rs) - 1
-	}
-	// A reset the IdP accepted just before a SIGKILL, with its outcome not
-	// yet recorded, is sent again: at most one per slot that was busy.
-	require.LessOrEqual(t, again, 2*10, "resets sent twice")
-	t.Logf("resets sent twice after the kills: %d", again)
+	require.Len(t, em.resets(t), users)
 }
 
 // TestPauseResumeAndCancelMidRun steers a running campaign from the
@@ -387,14 +348,13 @@ func passes(t *testing.T, f *campaigns.Feeder, n uint64) {
 func TestCampaignDryRunAndRefusalNameEveryBadLine(t *testing.T) {
 	t.Parallel()
 	b := setup(t, settings{noWorker: true})
-	file := filepath.Join(t.TempDir(), "bad.csv")
-	require.NoError(t, os.WriteFile(file, []byte("email,team\n"+
+	file := tempFile(t, "bad.csv", "email,team\n"+
 		"alice@example.com,eng\n"+ // 2
 		"alice(at)example.com,eng\n"+ // 3: bad email
 		",ops\n"+ // 4: no user
 		"bob@example.com,\"ops\n"+ // 5-6: quoted field running on
 		"\"\n"+
-		"Alice@Example.com,sales\n"), 0o600)) // 7: duplicate of 2
+		"Alice@Example.com,sales\n") // 7: duplicate of 2
 
 	code, out, _ := b.cli("campaign", "start", file, "--provider", "corp", "--dry-run")
 	require.Equal(t, exitFailure, code, "a dry run with invalid rows exits 1")

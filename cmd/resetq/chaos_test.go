@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +21,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
-	"github.com/resetq/resetq/internal/halt"
 	"github.com/resetq/resetq/internal/redistest"
 )
 
@@ -39,7 +37,7 @@ func newChaosWorld(t *testing.T, users, concurrency int, s settings) *chaosWorld
 	em := startEmulator(t, users*11/10+200)
 	s.users, s.concurrency, s.noWorker = 1, concurrency, true
 	b := setup(t, s)
-	b.writeConfig(strings.Replace(mustRead(t, b.cfgPath), b.kc.URL(), em.URL, 1))
+	b.writeConfig(strings.Replace(mustRead(t, b.path), b.kc.URL(), em.URL, 1))
 	require.GreaterOrEqual(t, len(em.Sample.Emails), users)
 	return &chaosWorld{bundle: b, em: em, users: em.Sample.Emails[:users]}
 }
@@ -182,9 +180,8 @@ func TestChaosRateLimitStorm(t *testing.T) {
 func TestChaosSecretRotatedUnderResetq(t *testing.T) {
 	t.Parallel()
 	w := newChaosWorld(t, 2000, 10, settings{})
-	secretFile := filepath.Join(t.TempDir(), "client-secret")
-	require.NoError(t, os.WriteFile(secretFile, []byte(testSecret), 0o600))
-	w.writeConfig(strings.Replace(mustRead(t, w.cfgPath), "client_secret: "+testSecret, "client_secret_file: "+secretFile, 1))
+	secretFile := tempFile(t, "client-secret", testSecret)
+	w.writeConfig(strings.Replace(mustRead(t, w.path), "client_secret: "+testSecret, "client_secret_file: "+secretFile, 1))
 	p := w.startProcess()
 	w.startCampaign("rotated", 200)
 	eventually(t, 60*time.Second, func() bool { return w.campaign("rotated").Finished() >= 500 }, "progress")
@@ -192,8 +189,7 @@ func TestChaosSecretRotatedUnderResetq(t *testing.T) {
 	const rotated = "rotated-client-secret-5e9a1c"
 	w.emulator("POST", "/secret?value="+rotated)
 	rotatedAt := time.Now()
-	halts := halt.New(w.rdb)
-	eventually(t, 30*time.Second, func() bool { st, _ := halts.Get(context.Background(), "corp"); return st != nil }, "halted")
+	waitHalted(t, w.rdb, 30*time.Second, "halted")
 	t.Logf("halted %s after the rotation", time.Since(rotatedAt).Round(time.Millisecond))
 	require.Less(t, time.Since(rotatedAt), 10*time.Second, "within seconds")
 	require.Zero(t, w.campaign("rotated").Failed, "nothing failed: the tasks wait")
@@ -243,4 +239,92 @@ func TestChaosWebhookReceiverDownTwoMinutes(t *testing.T) {
 	require.Zero(t, lost)
 	require.Zero(t, failed)
 	require.Zero(t, dups, "no reset repeated for a webhook")
+}
+
+// TestChaosBothWorkersKilledMidCampaign kills both worker processes
+// mid-campaign (SIGKILL: no shutdown, tasks left active, leases held),
+// starts them again, and expects every user reset and nothing lost. It
+// waits a minute or more for Asynq to recover the tasks the killed
+// workers held (their leases run 30 s, its recoverer looks once a
+// minute), so it runs with the chaos suite, not make test.
+func TestChaosBothWorkersKilledMidCampaign(t *testing.T) {
+	t.Parallel()
+	b := setup(t, settings{users: 3400, concurrency: 10, noWorker: true})
+	emails := b.sample.Emails[:3000]
+	file := b.usersFile(emails)
+	a, c := b.startProcess(), b.startProcess()
+	code, _, errOut := b.cli("campaign", "start", file, "--provider", "corp", "--rate", "300/s", "--name", "crash")
+	require.Equal(t, exitOK, code, errOut)
+
+	eventually(t, 30*time.Second, func() bool { return b.campaign("crash").Finished() >= 800 }, "progress before the crash")
+	a.kill()
+	eventually(t, 30*time.Second, func() bool { return b.campaign("crash").Finished() >= 1500 }, "the other worker goes on (and takes the feeding over)")
+	c.kill()
+	before := b.campaign("crash")
+	require.False(t, before.Done())
+	b.startProcess()
+	b.startProcess()
+
+	eventually(t, 200*time.Second, func() bool { return b.campaign("crash").Done() }, "the campaign ends after the restart: %+v", b.campaign("crash"))
+	got := b.campaign("crash")
+	require.Equal(t, 3000, got.Succeeded, "nothing lost")
+	require.Zero(t, got.Failed+got.Skipped+got.Inflight)
+	puts := b.puts()
+	require.Len(t, puts, 3000, "every user reset")
+	again := 0
+	for _, rs := range puts {
+		again += len(rs) - 1
+	}
+	// A reset the IdP accepted just before a SIGKILL, with its outcome not
+	// yet recorded, is sent again: at most one per slot that was busy.
+	require.LessOrEqual(t, again, 2*10, "resets sent twice")
+	t.Logf("resets sent twice after the kills: %d", again)
+}
+
+// TestChaosSentinelFailoverMidCampaign kills the Redis master while a
+// campaign runs. The sentinels promote the replica, the worker follows
+// them, /readyz says not ready while Redis is gone, and the campaign
+// finishes with every user reset. Replication is asynchronous: writes of the last moments
+// before the kill can be lost, and a reset whose record was among them is
+// sent again. Those are counted, and bounded by the resets in flight.
+// The tasks in flight when the master died are recovered by Asynq once
+// their leases run out, a minute or two later: the chaos suite's pace, not
+// make test's (TestTheWorkerFollowsASentinelFailover is its quick part).
+func TestChaosSentinelFailoverMidCampaign(t *testing.T) {
+	t.Parallel()
+	sn := redistest.StartSentinel(t)
+	const concurrency = 10
+	b := setup(t, settings{users: 2300, concurrency: concurrency, redisURL: sn.URL(),
+		top: "campaigns: {feed_interval: 50ms, stall_after: 5s}\n"})
+	file := b.usersFile(b.sample.Emails[:2000])
+	code, _, errOut := b.cli("campaign", "start", file, "--provider", "corp", "--rate", "200/s", "--name", "failover")
+	require.Equal(t, exitOK, code, errOut)
+	eventually(t, 30*time.Second, func() bool { return b.campaign("failover").Finished() >= 500 }, "progress before the failover")
+
+	outage := watchReadyz(b.w.listener.Addr)
+	sent := len(b.kc.RequestsTo(keycloaktest.EndpointExecuteActions))
+	sn.Master.Stop()
+	t.Logf("master killed after %d resets", sent)
+	outage.waitReadyAgain(t, 30*time.Second)
+
+	var last syncBuffer // the campaign as last read, for the failure message
+	eventually(t, 180*time.Second, func() bool {
+		c, err := b.client.GetCampaign(context.Background(), "failover")
+		if err != nil {
+			last.Set("reading the campaign: " + err.Error())
+			return false
+		}
+		last.Set(fmt.Sprintf("%+v", *c))
+		return c.Done()
+	}, "the campaign finishes on the promoted replica; last read: %s", &last)
+	got := b.campaign("failover")
+	require.Equal(t, 2000, got.Succeeded, "every user")
+	puts := b.puts()
+	require.Len(t, puts, 2000, "every user reset")
+	again := 0
+	for _, rs := range puts {
+		again += len(rs) - 1
+	}
+	t.Logf("resets sent twice because of the failover: %d (in flight: at most %d)", again, concurrency)
+	require.LessOrEqual(t, again, concurrency)
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,9 +22,7 @@ import (
 // cli runs the command line in-process and returns its exit code and output.
 func (b *bundle) cli(args ...string) (int, string, string) {
 	b.t.Helper()
-	var out, errb bytes.Buffer
-	code := run(context.Background(), append(args, "--config", b.cfgPath), &out, &errb)
-	return code, out.String(), errb.String()
+	return b.configured.cli(b.t, args...)
 }
 
 func (b *bundle) taskKeys() []string {
@@ -148,7 +144,7 @@ func TestProviderCheckSaysPlainlyWhatIsWrong(t *testing.T) {
 	b.kc.AddServiceAccount(realm, "querier", testSecret, keycloaktest.RoleQueryUsers)
 	b.kc.AddServiceAccount(realm, "nobody", testSecret, "view-clients")
 	b.kc.AddClient(realm, keycloaktest.Client{ClientID: "nosa", Secret: testSecret, Enabled: true})
-	base := mustRead(t, b.cfgPath)
+	base := mustRead(t, b.path)
 
 	code, out, _ := b.cli("provider", "check", "corp")
 	require.Equal(t, exitOK, code, out)
@@ -222,35 +218,15 @@ func TestVersionAndUsage(t *testing.T) {
 func TestWorkerCommandServesAndStopsOnSignal(t *testing.T) {
 	t.Parallel()
 	b := setup(t, settings{noWorker: true})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	b.writeConfig(strings.Replace(mustRead(t, b.cfgPath), "listen: 127.0.0.1:0", "listen: "+addr, 1))
+	addr := freeAddr(t)
+	b.writeConfig(strings.Replace(mustRead(t, b.path), "listen: 127.0.0.1:0", "listen: "+addr, 1))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	var out, errb syncBuffer
-	go func() { done <- run(ctx, []string{"worker", "--config", b.cfgPath}, &out, &errb) }()
-	eventually(t, 10*time.Second, func() bool {
-		res, err := http.Get("http://" + addr + "/readyz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == 200
-	}, "ready")
+	worker := startCommand(t, addr, "worker", "--config", b.path)
 	r := b.wait(b.enqueue(tasks.User{Email: b.sample.Emails[0]}, ""), 10*time.Second)
 	require.Equal(t, tasks.Succeeded, r.Outcome)
-	cancel()
-	select {
-	case code := <-done:
-		require.Equal(t, exitOK, code, errb.String())
-	case <-time.After(20 * time.Second):
-		t.Fatal("the worker did not stop")
-	}
-	require.Contains(t, errb.String(), `"msg":"resetq worker started"`)
-	require.Contains(t, errb.String(), `"msg":"resetq worker stopped"`)
+	require.Equal(t, exitOK, worker.stop(), worker.errb.String())
+	require.Contains(t, worker.errb.String(), `"msg":"resetq worker started"`)
+	require.Contains(t, worker.errb.String(), `"msg":"resetq worker stopped"`)
 }
 
 func TestDevDrainsTheDemoBatch(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -135,17 +134,19 @@ func TestRateLimitedEveryThirdCallAllSucceedAndRetryAfterIsHonoured(t *testing.T
 
 // A mail failure is retried across attempts, with the backoff between: a
 // relay that hiccups gets time, one that is down gets no burst of retries.
-func TestSMTPTransportErrorTwiceThenOKSucceeds(t *testing.T) {
+// (One failure proves the backoff comes between attempts; the worker's own
+// tests count attempts and the backoff's growth.)
+func TestSMTPTransportErrorIsRetriedAfterTheBackoff(t *testing.T) {
 	t.Parallel()
 	b := setup(t, settings{})
-	b.kc.FailNext(keycloaktest.EndpointExecuteActions, 2, 500,
+	b.kc.FailNext(keycloaktest.EndpointExecuteActions, 1, 500,
 		`{"errorMessage":"Failed to send execute actions email: Error when attempting to send the email to the server. More information is available in the server log."}`)
 	r := b.wait(b.enqueue(tasks.User{Email: b.sample.Emails[0]}, ""), 60*time.Second)
 	require.Equal(t, tasks.Succeeded, r.Outcome)
-	require.Equal(t, 3, r.Attempts)
+	require.Equal(t, 2, r.Attempts)
 	puts := b.kc.RequestsTo(keycloaktest.EndpointExecuteActions)
-	require.Len(t, puts, 3)
-	require.Equal(t, []int{500, 500, 204}, []int{puts[0].Status, puts[1].Status, puts[2].Status})
+	require.Len(t, puts, 2)
+	require.Equal(t, []int{500, 204}, []int{puts[0].Status, puts[1].Status})
 	require.GreaterOrEqual(t, puts[1].Time.Sub(puts[0].Time), 8*time.Second, "the backoff (10 s ± 20 %%) came between")
 	require.Equal(t, 1, b.kc.TotalResets())
 }
@@ -158,9 +159,7 @@ func TestSMTPNotConfiguredHaltsTheProviderThenResumeFinishesEverything(t *testin
 	for i, e := range b.sample.Emails[:20] {
 		ids = append(ids, b.enqueue(tasks.User{Email: e}, fmt.Sprint(i)))
 	}
-	reg := halt.New(b.rdb)
-	var st *halt.State
-	eventually(t, 10*time.Second, func() bool { st, _ = reg.Get(context.Background(), "corp"); return st != nil }, "provider halted")
+	st := waitHalted(t, b.rdb, 10*time.Second, "provider halted")
 	require.Equal(t, "configuration", st.Reason)
 	require.Contains(t, st.Hint, "Realm settings → Email")
 	info, err := b.insp.GetQueueInfo(tasks.QueueName("corp"))
@@ -186,10 +185,9 @@ func TestSMTPNotConfiguredHaltsTheProviderThenResumeFinishesEverything(t *testin
 	require.Equal(t, 1, strings.Count(b.logs.String(), "provider halted"), "one clear line, not one per task")
 
 	b.kc.SetSMTP(realm, keycloaktest.SMTPOn)
-	var out, errb bytes.Buffer
-	code := run(context.Background(), []string{"provider", "resume", "corp", "--config", b.cfgPath}, &out, &errb)
-	require.Equal(t, exitOK, code, errb.String())
-	require.Contains(t, out.String(), "provider corp resumed")
+	code, out, errOut := b.cli("provider", "resume", "corp")
+	require.Equal(t, exitOK, code, errOut)
+	require.Contains(t, out, "provider corp resumed")
 
 	got := b.waitAll(ids, 30*time.Second)
 	require.Equal(t, 20, got[tasks.Succeeded], "%v", got)
@@ -231,9 +229,7 @@ func TestWrongClientSecretHaltsInsteadOfFailing(t *testing.T) {
 		ids = append(ids, b.enqueue(tasks.User{Email: e}, fmt.Sprint(i)))
 	}
 	b.startWorker()
-	reg := halt.New(b.rdb)
-	var st *halt.State
-	eventually(t, 10*time.Second, func() bool { st, _ = reg.Get(context.Background(), "corp"); return st != nil }, "halted")
+	st := waitHalted(t, b.rdb, 10*time.Second, "halted")
 	require.Equal(t, "credentials_rejected", st.Reason)
 	require.Contains(t, st.Hint, "auth.client_secret")
 	require.Zero(t, b.metric("resetq_resets_total", map[string]string{"outcome": "failed"}))
@@ -244,10 +240,10 @@ func TestWrongClientSecretHaltsInsteadOfFailing(t *testing.T) {
 
 	// The operator fixes the secret, restarts the worker and resumes.
 	b.stopWorker()
-	b.writeConfig(strings.Replace(mustRead(t, b.cfgPath), "not-the-secret", testSecret, 1))
+	b.writeConfig(strings.Replace(mustRead(t, b.path), "not-the-secret", testSecret, 1))
 	b.startWorker()
-	var out, errb bytes.Buffer
-	require.Equal(t, exitOK, run(context.Background(), []string{"provider", "resume", "corp", "--config", b.cfgPath}, &out, &errb), errb.String())
+	code, _, errOut := b.cli("provider", "resume", "corp")
+	require.Equal(t, exitOK, code, errOut)
 	got := b.waitAll(ids, 30*time.Second)
 	require.Equal(t, 10, got[tasks.Succeeded])
 }
@@ -351,15 +347,23 @@ func TestRedeliveredTaskIsNotSentAgain(t *testing.T) {
 	require.Contains(t, b.logs.String(), "not sending it again")
 }
 
-func TestShutdownFinishesResetsInFlight(t *testing.T) {
-	t.Parallel()
-	b := setup(t, settings{concurrency: 4})
-	b.kc.SetLatency(300 * time.Millisecond)
+// fourInFlight makes every IdP call take latency and returns four resets
+// once all four are in flight (the worker's concurrency is 4).
+func (b *bundle) fourInFlight(latency time.Duration) []string {
+	b.t.Helper()
+	b.kc.SetLatency(latency)
 	var ids []string
 	for i, e := range b.sample.Emails[:4] {
 		ids = append(ids, b.enqueue(tasks.User{Email: e}, fmt.Sprint(i)))
 	}
-	eventually(t, 10*time.Second, func() bool { return len(b.lookups()) == 4 }, "4 in flight")
+	eventually(b.t, 10*time.Second, func() bool { return len(b.lookups()) == 4 }, "4 in flight")
+	return ids
+}
+
+func TestShutdownFinishesResetsInFlight(t *testing.T) {
+	t.Parallel()
+	b := setup(t, settings{concurrency: 4})
+	ids := b.fourInFlight(300 * time.Millisecond)
 	b.stopWorker()
 	for _, id := range ids {
 		r := b.wait(id, time.Second)
@@ -370,12 +374,7 @@ func TestShutdownFinishesResetsInFlight(t *testing.T) {
 func TestShutdownTimeoutRequeuesInsteadOfFailing(t *testing.T) {
 	t.Parallel()
 	b := setup(t, settings{concurrency: 4, shutdown: 200 * time.Millisecond})
-	b.kc.SetLatency(3 * time.Second)
-	var ids []string
-	for i, e := range b.sample.Emails[:4] {
-		ids = append(ids, b.enqueue(tasks.User{Email: e}, fmt.Sprint(i)))
-	}
-	eventually(t, 10*time.Second, func() bool { return len(b.lookups()) == 4 }, "4 in flight")
+	ids := b.fourInFlight(3 * time.Second)
 	b.stopWorker()
 	for _, id := range ids {
 		s, err := b.client.Status(context.Background(), id)
@@ -450,17 +449,10 @@ func TestReadyzWaitsForAnUnreachableProvider(t *testing.T) {
 	require.Nil(t, st, "an unreachable IdP is not a halt")
 }
 
-func mustRead(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	return string(b)
-}
-
 func TestRateLimitIsAPaceTheIdPNeverExceeds(t *testing.T) {
 	t.Parallel()
 	b := setup(t, settings{users: 60, concurrency: 10, rateLimit: "20/s"})
-	eventually(t, 10*time.Second, func() bool { ready, _ := b.w.Readiness(context.Background()); return ready }, "ready")
+	b.w.waitReady(t)
 	var ids []string
 	start := time.Now()
 	for i, e := range b.sample.Emails[:40] {

@@ -3,15 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
-	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/redistest"
 	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/tasks"
@@ -30,26 +27,12 @@ func TestASlowProviderDoesNotStarveAnother(t *testing.T) {
 		kc.AddServiceAccount(realm, "resetq", testSecret)
 	}
 	slowUsers, fastUsers := slow.AddSampleUsers(realm, 20), fast.AddSampleUsers(realm, 20)
-	path := filepath.Join(t.TempDir(), "resetq.yaml")
-	provider := func(name, url string) string {
-		return fmt.Sprintf("  - {name: %s, type: keycloak, base_url: %q, realm: corp, auth: {client_id: resetq, client_secret: %s}}\n",
-			name, url, testSecret)
-	}
-	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(
+	c, w := startFromYAML(t, fmt.Sprintf(
 		"redis: {url: %q}\nworker: {concurrency: 4, poll_interval: 20ms, shutdown_timeout: 1s}\nhttp: {listen: \"127.0.0.1:0\"}\nproviders:\n%s%s",
-		r.URL(0), provider("slow", slow.URL()), provider("fast", fast.URL()))), 0o600))
-	cfg, err := config.Load(path)
-	require.NoError(t, err)
-	rdb, err := openRedis(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = rdb.Close() })
-	w, err := startWorker(context.Background(), cfg, rdb, newLogger(cfg.Log, &syncBuffer{}))
-	require.NoError(t, err)
-	t.Cleanup(w.stop)
-	client, err := producer.NewClient(producerConfig(cfg, rdb))
-	require.NoError(t, err)
+		r.URL(0), keycloakProvider("slow", slow.URL(), realm), keycloakProvider("fast", fast.URL(), realm)))
+	client := c.client
 
-	eventually(t, 10*time.Second, func() bool { ready, _ := w.Readiness(context.Background()); return ready }, "ready")
+	w.waitReady(t)
 	slow.SetLatency(4 * time.Second)
 	for _, e := range slowUsers.Emails[:12] {
 		_, err := client.Enqueue(context.Background(), producer.Request{Provider: "slow", User: tasks.User{Email: e}})

@@ -17,7 +17,6 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -27,7 +26,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/internal/halt"
@@ -41,12 +39,10 @@ func init() { atExit = append(atExit, realidp.StopTestKeycloak) }
 
 // kcWorld is one test's world: its realm, Redis, configuration and worker.
 type kcWorld struct {
-	t       *testing.T
-	realm   *realidp.Realm
-	cfgPath string
-	rdb     redis.UniversalClient
-	client  *producer.Client
-	worker  *process
+	*configured
+	t      *testing.T
+	realm  *realidp.Realm
+	worker *process
 }
 
 type kcSettings struct {
@@ -63,19 +59,10 @@ func newKCWorld(t *testing.T, s kcSettings) *kcWorld {
 	}
 	w := &kcWorld{t: t, realm: realidp.NewTestRealm(t, realidp.TestKeycloak(t))}
 	srv := redistest.Start(t)
-	w.cfgPath = filepath.Join(t.TempDir(), "resetq.yaml")
-	require.NoError(t, os.WriteFile(w.cfgPath, []byte(testConfig(srv.URL(0), s.concurrency, 30*time.Second,
-		w.realm.KC.URL(), w.realm.Name, realidp.E2EClientSecret, s.provider)), 0o600))
-	b := &bundle{t: t, cfgPath: w.cfgPath}
-	b.writeConfig(mustRead(t, w.cfgPath))
-	rdb, err := openRedis(b.cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = rdb.Close() })
-	w.rdb = rdb
-	w.client, err = producer.NewClient(producerConfig(b.cfg, rdb))
-	require.NoError(t, err)
+	w.configured = configure(t, testConfig(srv.URL(0), s.concurrency, 30*time.Second,
+		w.realm.KC.URL(), w.realm.Name, realidp.E2EClientSecret, s.provider))
 	if !s.noWorker {
-		w.worker = startWorkerProcess(t, w.cfgPath)
+		w.worker = startWorkerProcess(t, w.path)
 	}
 	return w
 }
@@ -104,9 +91,7 @@ func (w *kcWorld) metric(name string, want map[string]string) float64 {
 // cli runs a resetq command against the world's configuration.
 func (w *kcWorld) cli(args ...string) (int, string, string) {
 	w.t.Helper()
-	var out, errb strings.Builder
-	code := run(context.Background(), append(args, "--config", w.cfgPath), &out, &errb)
-	return code, out.String(), errb.String()
+	return w.configured.cli(w.t, args...)
 }
 
 func (w *kcWorld) enqueue(email string) string {
@@ -255,10 +240,7 @@ func TestKeycloakARealmWideMailFailureHaltsAndResumeDeliversEachOnce(t *testing.
 		emails = append(emails, fmt.Sprintf("user%03d@example.org", i))
 		ids = append(ids, w.enqueue(emails[i-1]))
 	}
-	reg := halt.New(w.rdb)
-	var st *halt.State
-	eventually(t, time.Minute, func() bool { st, _ = reg.Get(context.Background(), "corp"); return st != nil },
-		"the provider halts; the worker's log:\n%s", w.worker.logs)
+	st := waitHalted(t, w.rdb, time.Minute, "the provider halts; the worker's log:\n%s", w.worker.logs)
 	require.Equal(t, "mail_failed", st.Reason)
 	require.Contains(t, st.Hint, "SMTP")
 	tried := w.metric("resetq_idp_requests_total", map[string]string{"operation": "reset"})
@@ -295,8 +277,7 @@ func TestKeycloakRefusedRecipientsAreSkippedWhileTheCampaignGoesOn(t *testing.T)
 	for i := 1; i <= 150; i++ {
 		fmt.Fprintf(&sb, "user%03d@example.org\n", i)
 	}
-	file := filepath.Join(t.TempDir(), "users.csv")
-	require.NoError(t, os.WriteFile(file, []byte(sb.String()), 0o600))
+	file := tempFile(t, "users.csv", sb.String())
 	code, out, errOut := w.cli("campaign", "start", file, "--provider", "corp", "--rate", "20/s", "--name", "breach")
 	require.Equal(t, exitOK, code, "%s%s", out, errOut)
 	var c *producer.Campaign
@@ -334,10 +315,7 @@ func TestKeycloakABrokenEmailThemeHalts(t *testing.T) {
 	w := newKCWorld(t, kcSettings{})
 	w.realm.Update(t, map[string]any{"emailTheme": "resetq-broken"})
 	id := w.enqueue("alice@example.org")
-	reg := halt.New(w.rdb)
-	var st *halt.State
-	eventually(t, time.Minute, func() bool { st, _ = reg.Get(context.Background(), "corp"); return st != nil },
-		"the provider halts; the worker's log:\n%s", w.worker.logs)
+	st := waitHalted(t, w.rdb, time.Minute, "the provider halts; the worker's log:\n%s", w.worker.logs)
 	require.Equal(t, "configuration", st.Reason)
 	require.Contains(t, st.Hint, "email theme")
 	s, err := w.client.Status(context.Background(), id)
@@ -358,7 +336,7 @@ func TestKeycloakProviderCheckSaysWhatIsWrong(t *testing.T) {
 	viewer, err := w.realm.KC.UserID(ctx, w.realm.Name, "service-account-resetq-viewer")
 	require.NoError(t, err)
 	require.NoError(t, w.realm.KC.UpdateUser(ctx, w.realm.Name, viewer, map[string]any{"enabled": false}))
-	cfg := mustRead(t, w.cfgPath)
+	cfg := mustRead(t, w.path)
 	for _, tt := range []struct{ client, secret, want string }{
 		{"resetq", "not-the-secret", "auth.client_secret"},
 		{"resetq-nosa", realidp.E2ENoSAClientSecret, "Service accounts roles"},
@@ -366,7 +344,7 @@ func TestKeycloakProviderCheckSaysWhatIsWrong(t *testing.T) {
 	} {
 		changed := strings.Replace(strings.Replace(cfg, "client_id: resetq\n", "client_id: "+tt.client+"\n", 1),
 			realidp.E2EClientSecret, tt.secret, 1)
-		require.NoError(t, os.WriteFile(w.cfgPath, []byte(changed), 0o600))
+		require.NoError(t, os.WriteFile(w.path, []byte(changed), 0o600))
 		code, out, errOut := w.cli("provider", "check", "corp")
 		require.NotEqual(t, exitOK, code, "%s: %s%s", tt.client, out, errOut)
 		require.Contains(t, out+errOut, tt.want, tt.client)

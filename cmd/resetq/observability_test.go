@@ -22,7 +22,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
-	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/dashboards"
 	"github.com/resetq/resetq/internal/redistest"
 	"github.com/resetq/resetq/producer"
@@ -107,24 +106,14 @@ func TestDashboardAndAlertsAgainstARealPrometheus(t *testing.T) {
 	hooks := newHookReceiver(t)
 	hooks.fail = 5
 
-	path := filepath.Join(t.TempDir(), "resetq.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(`redis: {url: %q}
+	c, w := startFromYAML(t, fmt.Sprintf(`redis: {url: %q}
 worker: {concurrency: 10, poll_interval: 20ms}
 http: {listen: "127.0.0.1:0"}
 providers:
   - {name: corp, type: keycloak, base_url: %q, realm: corp, rate_limit: 100/s, auth: {client_id: resetq, client_secret: %s}}
   - {name: staff, type: keycloak, base_url: %q, realm: staff, auth: {client_id: resetq, client_secret: %s}}
-%s`, r.URL(0), kc.URL(), testSecret, kc.URL(), testSecret, hooks.section("[200ms, 500ms, 1s]"))), 0o600))
-	cfg, err := config.Load(path)
-	require.NoError(t, err)
-	rdb, err := openRedis(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = rdb.Close() })
-	w, err := startWorker(context.Background(), cfg, rdb, newLogger(cfg.Log, &syncBuffer{}))
-	require.NoError(t, err)
-	t.Cleanup(w.stop)
-	client, err := producer.NewClient(producerConfig(cfg, rdb))
-	require.NoError(t, err)
+%s`, r.URL(0), kc.URL(), testSecret, kc.URL(), testSecret, hooks.section("[200ms, 500ms, 1s]")))
+	client := c.client
 
 	// A campaign scheduled for later stays unfinished, so its panels have
 	// data.
@@ -185,8 +174,11 @@ providers:
 	for _, rule := range alertRules(t) {
 		prom.query(t, rule.Expr) // must parse and evaluate
 	}
-	fired := prom.query(t, `ALERTS{alertname="ResetqProviderHalted", provider="staff"}`)
-	require.NotEmpty(t, fired, "the halted provider's alert is pending or firing")
+	// The rules are evaluated once a second, after the scrape that saw the
+	// halt.
+	eventually(t, 10*time.Second, func() bool {
+		return len(prom.query(t, `ALERTS{alertname="ResetqProviderHalted", provider="staff"}`)) > 0
+	}, "the halted provider's alert is pending or firing")
 
 	// promtool check metrics on the live /metrics.
 	res, err := http.Get("http://" + w.listener.Addr + "/metrics")

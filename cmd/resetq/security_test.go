@@ -10,8 +10,6 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,10 +19,8 @@ import (
 
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
 	"github.com/resetq/resetq/idp/keygen/keygentest"
-	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/deploysecret"
 	"github.com/resetq/resetq/internal/redistest"
-	"github.com/resetq/resetq/producer"
 )
 
 // TestNothingLeaks runs resetq through everything it does — resets by
@@ -62,7 +58,6 @@ func TestNothingLeaks(t *testing.T) {
 	kgSample := kg.AddSampleUsers(acct, 10)
 	hooks := newHookReceiver(t)
 
-	dir := t.TempDir()
 	listen := freeAddr(t)
 	cfgText := fmt.Sprintf(`redis: {url: "redis://:%s@%s/0"}
 worker: {concurrency: 4, poll_interval: 20ms}
@@ -79,28 +74,18 @@ providers:
   - {name: licensing, type: keygen, base_url: %q, account: acme, verify_user: true, auth: {email: ops@acme.example, password: %s}}
 %s`, redisPassword, rs.Addr, listen, uiToken, apiToken, kc.URL(), clientSecret, kc.URL(), adminPassword,
 		kc.URL(), wrongSecret, kg.URL(), keygenPass, hooks.section("[200ms, 500ms]"))
-	cfgPath := filepath.Join(dir, "resetq.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(cfgText), 0o600))
-	cfg, err := config.Load(cfgPath)
-	require.NoError(t, err)
-	rdb, err := openRedis(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = rdb.Close() })
+	c := configure(t, cfgText)
+	client := c.client
 	logs := &syncBuffer{}
-	w, err := startWorker(context.Background(), cfg, rdb, newLogger(cfg.Log, logs))
-	require.NoError(t, err)
-	t.Cleanup(w.stop)
-	client, err := producer.NewClient(producerConfig(cfg, rdb))
-	require.NoError(t, err)
+	w := c.start(t, logs)
 	base := "http://" + w.listener.Addr
 
 	var corpus []string // everything resetq said, to anyone
 	keep := func(what string, b []byte) { corpus = append(corpus, what+": "+string(b)) }
 	cli := func(args ...string) (int, string) {
-		var out, errb bytes.Buffer
-		code := run(context.Background(), append(args, "--config", cfgPath), &out, &errb)
-		keep("cli "+strings.Join(args, " "), append(out.Bytes(), errb.Bytes()...))
-		return code, out.String()
+		code, out, errOut := c.cli(t, args...)
+		keep("cli "+strings.Join(args, " "), []byte(out+errOut))
+		return code, out
 	}
 	call := func(method, path, contentType string, body io.Reader) (int, []byte) {
 		req, err := http.NewRequest(method, base+path, body)
@@ -129,10 +114,7 @@ providers:
 	require.Equal(t, http.StatusAccepted, status, "%s", b)
 	var acc struct{ ID string }
 	require.NoError(t, json.Unmarshal(b, &acc))
-	wctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	_, err = client.Wait(wctx, acc.ID)
-	require.NoError(t, err)
+	waitOutcome(t, client, acc.ID, 20*time.Second)
 	status, _ = call("GET", "/v1/resets/"+acc.ID, "", nil)
 	require.Equal(t, http.StatusOK, status)
 

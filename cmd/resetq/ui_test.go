@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,21 +15,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
-	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/redistest"
 	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/tasks"
 )
 
 // uiWorker runs a worker with three providers and the given http section.
-func uiWorker(t *testing.T, httpSection string) (*runningWorker, *producer.Client) {
+func uiWorker(t *testing.T, httpSection string) (*inProcess, *producer.Client) {
 	t.Helper()
 	w, client, _ := uiWorkerRedis(t, httpSection)
 	return w, client
 }
 
 // uiWorkerRedis is uiWorker, with its Redis.
-func uiWorkerRedis(t *testing.T, httpSection string) (*runningWorker, *producer.Client, redis.UniversalClient) {
+func uiWorkerRedis(t *testing.T, httpSection string) (*inProcess, *producer.Client, redis.UniversalClient) {
 	t.Helper()
 	r := redistest.Start(t)
 	kc := keycloaktest.NewServer()
@@ -40,21 +37,10 @@ func uiWorkerRedis(t *testing.T, httpSection string) (*runningWorker, *producer.
 	for _, name := range []string{"corp", "partners", "staff"} {
 		kc.AddServiceAccount(name, "resetq", testSecret)
 		kc.AddSampleUsers(name, 3)
-		fmt.Fprintf(&providers, "  - {name: %s, type: keycloak, base_url: %q, realm: %s, auth: {client_id: resetq, client_secret: %s}}\n",
-			name, kc.URL(), name, testSecret)
+		providers.WriteString(keycloakProvider(name, kc.URL(), name))
 	}
-	path := filepath.Join(t.TempDir(), "resetq.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf("redis: {url: %q}\n%sproviders:\n%s", r.URL(0), httpSection, providers.String())), 0o600))
-	cfg, err := config.Load(path)
-	require.NoError(t, err)
-	rdb, err := openRedis(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = rdb.Close() })
-	w, err := startWorker(context.Background(), cfg, rdb, newLogger(cfg.Log, &syncBuffer{}))
-	require.NoError(t, err)
-	t.Cleanup(w.stop)
-	client, err := producer.NewClient(producerConfig(cfg, rdb))
-	require.NoError(t, err)
+	c, w := startFromYAML(t, fmt.Sprintf("redis: {url: %q}\n%sproviders:\n%s", r.URL(0), httpSection, providers.String()))
+	client := c.client
 	// Asynq lists a queue once a task has been on it.
 	for _, name := range []string{"corp", "partners", "staff"} {
 		res, err := client.Enqueue(context.Background(), producer.Request{Provider: name, User: tasks.User{Email: "user0001+reset@example.com"}})
@@ -64,7 +50,7 @@ func uiWorkerRedis(t *testing.T, httpSection string) (*runningWorker, *producer.
 		cancel()
 		require.NoError(t, err)
 	}
-	return w, client, rdb
+	return w, client, c.rdb
 }
 
 // TestQueueUIListsEveryProviderQueue loads /ui/ in headless Chromium,

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -188,8 +186,8 @@ func TestHaltAndResumeAreAnnounced(t *testing.T) {
 		return false
 	}, "provider.halted delivered")
 	b.kc.SetSMTP(realm, keycloaktest.SMTPOn)
-	var out, errb bytes.Buffer
-	require.Equal(t, exitOK, run(context.Background(), []string{"provider", "resume", "corp", "--config", b.cfgPath}, &out, &errb), errb.String())
+	code, _, errOut := b.cli("provider", "resume", "corp")
+	require.Equal(t, exitOK, code, errOut)
 	require.Equal(t, tasks.Succeeded, b.wait(id, 20*time.Second).Outcome)
 	types := func() []string {
 		var out []string

@@ -1,10 +1,18 @@
 package main
 
+// The harness every test of this package builds its world from: a
+// configuration written as YAML, loaded, its Redis opened and a worker
+// started in this process (the bundle of a Keycloak emulator, Redis,
+// worker and producer most tests use is one); a command run in this
+// process until it is stopped; waiting on a condition with a deadline.
+
 import (
 	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +28,7 @@ import (
 
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
 	"github.com/resetq/resetq/internal/config"
+	"github.com/resetq/resetq/internal/halt"
 	"github.com/resetq/resetq/internal/redistest"
 	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/tasks"
@@ -72,8 +81,8 @@ type settings struct {
 	noWorker      bool
 	shutdown      time.Duration
 	rateLimit     string
-	// quick shortens timeout, reset_timeout and attempt_timeout to 1 s, 1 s
-	// and 2 s.
+	// quick shortens timeout, reset_timeout and attempt_timeout to 2 s, 2 s
+	// and 4 s (1 s timed a lookup out on a machine loaded 8 times over).
 	quick bool
 	// duplicateWindow sets the provider's duplicate_window.
 	duplicateWindow string
@@ -88,17 +97,14 @@ type settings struct {
 // bundle is one test's world: its own redis-server, Keycloak emulator,
 // configuration file, worker and producer.
 type bundle struct {
-	t       *testing.T
-	redis   *redistest.Server
-	rdb     redis.UniversalClient
-	kc      *keycloaktest.Server
-	sample  keycloaktest.Sample
-	cfgPath string
-	cfg     *config.Config
-	client  *producer.Client
-	insp    *asynq.Inspector
-	logs    *syncBuffer
-	w       *runningWorker
+	*configured
+	t      *testing.T
+	redis  *redistest.Server
+	kc     *keycloaktest.Server
+	sample keycloaktest.Sample
+	insp   *asynq.Inspector
+	logs   *syncBuffer
+	w      *inProcess
 }
 
 func setup(t *testing.T, s settings) *bundle {
@@ -130,7 +136,7 @@ func setup(t *testing.T, s settings) *bundle {
 	}
 	extra := "" // provider settings beyond the basics
 	if s.quick {
-		extra += "    timeout: 1s\n    reset_timeout: 1s\n    attempt_timeout: 2s\n"
+		extra += "    timeout: 2s\n    reset_timeout: 2s\n    attempt_timeout: 4s\n"
 	}
 	if s.duplicateWindow != "" {
 		extra += "    duplicate_window: " + s.duplicateWindow + "\n"
@@ -145,16 +151,9 @@ func setup(t *testing.T, s settings) *bundle {
 	if redisURL == "" {
 		redisURL = b.redis.URL(0)
 	}
-	b.cfgPath = filepath.Join(t.TempDir(), "resetq.yaml")
-	b.writeConfig(testConfig(redisURL, s.concurrency, s.shutdown, b.kc.URL(), realm, s.secret,
-		fmt.Sprintf("    max_retries: %d\n", maxRetries)+extra) + s.webhooks + s.top)
-	rdb, err := openRedis(b.cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = rdb.Close() })
-	b.rdb = rdb
-	b.insp = asynq.NewInspectorFromRedisClient(rdb)
-	b.client, err = producer.NewClient(producerConfig(b.cfg, rdb))
-	require.NoError(t, err)
+	b.configured = configure(t, testConfig(redisURL, s.concurrency, s.shutdown, b.kc.URL(), realm, s.secret,
+		fmt.Sprintf("    max_retries: %d\n", maxRetries)+extra)+s.webhooks+s.top)
+	b.insp = asynq.NewInspectorFromRedisClient(b.rdb)
 	if !s.noWorker {
 		b.startWorker()
 	}
@@ -188,24 +187,16 @@ providers:
 %s`, redisURL, concurrency, shutdown, baseURL, realm, secret, extra)
 }
 
+// writeConfig replaces the configuration file and loads it.
 func (b *bundle) writeConfig(yaml string) {
 	b.t.Helper()
-	require.NoError(b.t, os.WriteFile(b.cfgPath, []byte(yaml), 0o600))
-	cfg, err := config.Load(b.cfgPath)
-	require.NoError(b.t, err)
-	b.cfg = cfg
+	b.load(b.t, yaml)
 }
 
+// startWorker starts a worker in this process, logging to b.logs.
 func (b *bundle) startWorker() {
 	b.t.Helper()
-	w, err := startWorker(context.Background(), b.cfg, b.rdb, newLogger(b.cfg.Log, b.logs))
-	require.NoError(b.t, err)
-	b.w = w
-	b.t.Cleanup(func() {
-		if b.w == w {
-			w.stop()
-		}
-	})
+	b.w = b.start(b.t, b.logs)
 }
 
 func (b *bundle) stopWorker() {
@@ -282,6 +273,206 @@ func (b *bundle) metric(name string, want map[string]string) float64 {
 	return gathered(b.t, b.w.registry, name, want)
 }
 
+// assertNoSecretsInLogs scans everything the worker logged for the client
+// secret, every token the emulator issued, every emailed link and every
+// user's address.
+func (b *bundle) assertNoSecretsInLogs() {
+	b.t.Helper()
+	logs := b.logs.String()
+	require.NotEmpty(b.t, logs)
+	require.NotContains(b.t, logs, testSecret)
+	for _, tok := range b.kc.IssuedTokens() {
+		require.NotContains(b.t, logs, tok)
+	}
+	for _, m := range b.kc.Mails() {
+		require.NotContains(b.t, logs, m.Link)
+		require.NotContains(b.t, logs, m.To)
+	}
+	for _, e := range b.sample.Emails {
+		require.NotContains(b.t, logs, e)
+	}
+}
+
+// configured is a configuration file, loaded, with its Redis open and a
+// producer on it, closed with the test.
+type configured struct {
+	path   string
+	cfg    *config.Config
+	rdb    redis.UniversalClient
+	client *producer.Client
+}
+
+// configure writes yaml to a file of the test's, loads it and connects.
+func configure(t *testing.T, yaml string) *configured {
+	t.Helper()
+	c := &configured{path: tempFile(t, "resetq.yaml", yaml)}
+	c.load(t, yaml)
+	rdb, err := openRedis(c.cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	c.rdb = rdb
+	c.client, err = producer.NewClient(producerConfig(c.cfg, rdb))
+	require.NoError(t, err)
+	return c
+}
+
+// load writes yaml over the configuration file and loads it again (the
+// Redis connection stays).
+func (c *configured) load(t *testing.T, yaml string) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(c.path, []byte(yaml), 0o600))
+	cfg, err := config.Load(c.path)
+	require.NoError(t, err)
+	c.cfg = cfg
+}
+
+// start starts a worker in this process on the configuration, logging to
+// logs; it stops with the test unless stopped before.
+func (c *configured) start(t *testing.T, logs *syncBuffer) *inProcess {
+	t.Helper()
+	w, err := startWorker(context.Background(), c.cfg, c.rdb, newLogger(c.cfg.Log, logs))
+	require.NoError(t, err)
+	p := &inProcess{runningWorker: w}
+	t.Cleanup(p.stop)
+	return p
+}
+
+// inProcess is a worker started in this process.
+type inProcess struct {
+	*runningWorker
+	once sync.Once
+}
+
+// stop shuts the worker down, once.
+func (w *inProcess) stop() { w.once.Do(w.runningWorker.stop) }
+
+// waitReady waits until the worker is ready: its providers checked, or
+// halted with a reason.
+func (w *inProcess) waitReady(t *testing.T) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() bool { ready, _ := w.Readiness(context.Background()); return ready }, "ready")
+}
+
+// cli runs the command line in this process against the configuration
+// and returns its exit code and output.
+func (c *configured) cli(t *testing.T, args ...string) (code int, out, errOut string) {
+	t.Helper()
+	var o, e strings.Builder
+	code = run(context.Background(), append(args, "--config", c.path), &o, &e)
+	return code, o.String(), e.String()
+}
+
+// startFromYAML is configure and start: a worker on yaml.
+func startFromYAML(t *testing.T, yaml string) (*configured, *inProcess) {
+	t.Helper()
+	c := configure(t, yaml)
+	return c, c.start(t, &syncBuffer{})
+}
+
+// keycloakProvider is a line of providers: for the Keycloak realm at
+// url, through client resetq and its testSecret.
+func keycloakProvider(name, url, realm string) string {
+	return fmt.Sprintf("  - {name: %s, type: keycloak, base_url: %q, realm: %s, auth: {client_id: resetq, client_secret: %s}}\n",
+		name, url, realm, testSecret)
+}
+
+// command is `resetq ARGS…` run in this process until stop.
+type command struct {
+	t         *testing.T
+	cancel    context.CancelFunc
+	done      chan int
+	out, errb syncBuffer
+}
+
+// startCommand runs the command line and waits until addr's /readyz
+// answers 200.
+func startCommand(t *testing.T, addr string, args ...string) *command {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &command{t: t, cancel: cancel, done: make(chan int, 1)}
+	go func() { c.done <- run(ctx, args, &c.out, &c.errb) }()
+	t.Cleanup(func() { cancel(); <-c.done })
+	eventually(t, 10*time.Second, func() bool { return status(addr, "/readyz") == http.StatusOK }, "%v is ready: %s", args, &c.errb)
+	return c
+}
+
+// stop cancels the command as a signal would and returns its exit code.
+func (c *command) stop() int {
+	c.t.Helper()
+	// A connection a client opened and has not sent a request on holds a
+	// listener's shutdown for up to 5 s (net/http treats it as busy).
+	http.DefaultClient.CloseIdleConnections()
+	c.cancel()
+	select {
+	case code := <-c.done:
+		c.done <- code // for the cleanup
+		return code
+	case <-time.After(20 * time.Second):
+		c.t.Fatal("the command did not stop")
+		return -1
+	}
+}
+
+// status is the status code of a GET of path at addr, or 0 if there was
+// no answer.
+func status(addr, path string) int {
+	res, err := http.Get("http://" + addr + path)
+	if err != nil {
+		return 0
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// freeAddr is a loopback address nothing listens on, for a listener that
+// must be named in a configuration before it starts.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+// waitHalted waits until provider corp is halted and returns the halt.
+func waitHalted(t *testing.T, rdb redis.UniversalClient, within time.Duration, format string, args ...any) *halt.State {
+	t.Helper()
+	reg := halt.New(rdb)
+	var st *halt.State
+	eventually(t, within, func() bool { st, _ = reg.Get(context.Background(), "corp"); return st != nil }, format, args...)
+	return st
+}
+
+// eventually polls cond until it holds, failing the test after within.
+func eventually(t *testing.T, within time.Duration, cond func() bool, format string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: "+format, append([]any{within}, args...)...)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// tempFile writes content to a file of that name in the test's temporary
+// directory and returns its path.
+func tempFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+	return path
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// gathered sums a metric's samples whose labels include want.
 func gathered(t *testing.T, g prometheus.Gatherer, name string, want map[string]string) float64 {
 	t.Helper()
 	mfs, err := g.Gather()
@@ -315,38 +506,6 @@ func gathered(t *testing.T, g prometheus.Gatherer, name string, want map[string]
 	return total
 }
 
-// eventually polls cond until it holds, failing the test after within.
-func eventually(t *testing.T, within time.Duration, cond func() bool, format string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: "+format, append([]any{within}, args...)...)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// assertNoSecretsInLogs scans everything the worker logged for the client
-// secret, every token the emulator issued, every emailed link and every
-// user's address.
-func (b *bundle) assertNoSecretsInLogs() {
-	b.t.Helper()
-	logs := b.logs.String()
-	require.NotEmpty(b.t, logs)
-	require.NotContains(b.t, logs, testSecret)
-	for _, tok := range b.kc.IssuedTokens() {
-		require.NotContains(b.t, logs, tok)
-	}
-	for _, m := range b.kc.Mails() {
-		require.NotContains(b.t, logs, m.Link)
-		require.NotContains(b.t, logs, m.To)
-	}
-	for _, e := range b.sample.Emails {
-		require.NotContains(b.t, logs, e)
-	}
-}
-
 // syncBuffer is a bytes.Buffer safe for the worker's goroutines.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -357,6 +516,14 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
+}
+
+// Set replaces what the buffer holds.
+func (s *syncBuffer) Set(text string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
+	s.b.WriteString(text)
 }
 
 func (s *syncBuffer) String() string {
