@@ -2,40 +2,32 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/internal/halt"
-	"github.com/resetq/resetq/webhook"
 )
 
-// halt stops a provider: its queue is paused, the halt is recorded with what
-// to fix, and the task goes back to wait for the resume. Only the process
-// that halts it first logs the line; the others' tasks just wait.
-func (s *Server) halt(ctx context.Context, prov *provider, d Decision) error {
-	prov.halted.Store(true)
-	s.m.ProviderHalted.WithLabelValues(prov.Name).Set(1)
+// halt stops a provider: the halt service records it (the process that
+// halts it first logs it and emits provider.halted), and the task goes back
+// to wait for the resume. A halt asked for under a generation that a resume
+// has ended is refused with halt.ErrSuperseded: the attempt started before
+// the operator resumed, and this process does not stop the provider.
+func (s *Server) halt(ctx context.Context, prov *provider, generation int64, d Decision) error {
 	st := halt.State{Provider: prov.Name, Reason: d.Reason, Hint: d.Err.Hint, Message: d.Err.Error(),
-		Since: time.Now().UTC()}
-	first, err := s.halts.Halt(context.WithoutCancel(ctx), st)
+		Since: time.Now().UTC(), Generation: generation}
+	_, err := s.halts.Halt(context.WithoutCancel(ctx), st)
+	if errors.Is(err, halt.ErrSuperseded) {
+		return err
+	}
 	if err != nil {
 		s.log.Error("could not record the halt in Redis; this process stops the provider's work anyway",
 			"provider", prov.Name, "error", err)
 	}
-	if first {
-		s.logHalt(st)
-		if wh := s.cfg.Webhooks; wh != nil {
-			if err := wh.Emit(context.WithoutCancel(ctx), webhook.HaltEvent(st.Provider, st.Reason, st.Hint, st.Since)); err != nil {
-				s.log.Warn("could not queue the provider.halted event", "provider", prov.Name, "error", err)
-			}
-		}
-	}
+	prov.halted.Store(true)
+	s.m.ProviderHalted.WithLabelValues(prov.Name).Set(1)
 	return &haltError{provider: prov.Name, reason: d.Reason}
-}
-
-func (s *Server) logHalt(st halt.State) {
-	s.log.Error("provider halted: "+st.Hint+"; its tasks wait in the paused queue. When fixed, run: resetq provider resume "+st.Provider,
-		"provider", st.Provider, "reason", st.Reason, "error", st.Message)
 }
 
 // stillHalted asks Redis whether a provider this process believes halted
@@ -124,9 +116,14 @@ func (s *Server) checkProvider(ctx context.Context, p *provider) (done bool) {
 		p.check.Store(int32(checkPassed))
 		return true
 	}
+	generation, err := s.halts.Generation(ctx, p.Name)
+	if err != nil {
+		p.setLastErr("reading the provider's halt generation: " + err.Error())
+		return false
+	}
 	cctx, cancel := context.WithTimeout(ctx, p.AttemptTimeout)
 	defer cancel()
-	_, err := checker.Check(cctx)
+	_, err = checker.Check(cctx)
 	if err == nil {
 		p.check.Store(int32(checkPassed))
 		if p.halted.Load() {
@@ -144,15 +141,13 @@ func (s *Server) checkProvider(ctx context.Context, p *provider) (done bool) {
 	}
 	d := Classify(err)
 	if d.Action == Halt {
-		if !p.halted.Load() {
-			_ = s.halt(ctx, p, d)
+		if !p.halted.Load() && errors.Is(s.halt(ctx, p, generation, d), halt.ErrSuperseded) {
+			return false // checked across a resume: check again
 		}
 		p.check.Store(int32(checkHalted))
 		return true
 	}
-	p.checkMu.Lock()
-	p.lastErr = d.Err.Error()
-	p.checkMu.Unlock()
+	p.setLastErr(d.Err.Error())
 	if ctx.Err() == nil {
 		s.log.Warn("provider check could not reach the IdP; trying again", "provider", p.Name, "error", d.Err.Error())
 	}
@@ -176,4 +171,10 @@ func (s *Server) syncWebhookState(ctx context.Context) {
 		}
 		s.m.WebhookEndpointDisabled.WithLabelValues(e.Name).Set(v)
 	}
+}
+
+func (p *provider) setLastErr(msg string) {
+	p.checkMu.Lock()
+	p.lastErr = msg
+	p.checkMu.Unlock()
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/deploysecret"
+	"github.com/resetq/resetq/internal/halt"
 	"github.com/resetq/resetq/tasks"
 	"github.com/resetq/resetq/webhook"
 )
@@ -34,6 +35,9 @@ type task struct {
 	// the campaign's records.
 	campaign *campaigns.Campaign
 	row      int
+	// generation is the provider's halt generation the task started
+	// under: a halt it asks for after a resume is not recorded.
+	generation int64
 }
 
 func (t *task) attempts() int { return t.retried + 1 }
@@ -56,6 +60,9 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 	if prov == nil || !slices.Contains(tasks.Queues(p.Provider), t.queue) {
 		return s.finish(ctx, t, tasks.ProviderOfQueue(t.queue), tasks.Failed, tasks.ReasonUnknownProvider,
 			fmt.Sprintf("payload names provider %q, which this worker does not serve on queue %s", p.Provider, t.queue))
+	}
+	if t.generation, err = s.halts.Generation(ctx, prov.Name); err != nil {
+		return err
 	}
 	if prov.halted.Load() && s.stillHalted(ctx, prov) {
 		return &haltError{provider: prov.Name, reason: "halted"}
@@ -95,12 +102,9 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 		}
 	}
 
-	d := s.attempt(ctx, prov, t)
-	if d.parked {
-		return &haltError{provider: prov.Name, reason: "halted"}
-	}
-	if d.Action == Retry && d.Err != nil && d.Err.Kind == idp.MailFailed {
-		d = s.judgeMail(ctx, prov, t, d)
+	d, err := s.attemptUnlessHalted(ctx, prov, t)
+	if err != nil {
+		return err
 	}
 	switch d.Action {
 	case Done:
@@ -115,8 +119,6 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 	case Fail:
 		s.release(ctx, prov, t)
 		return s.finish(ctx, t, prov.Name, tasks.Failed, d.Reason, d.Err.Error())
-	case Halt:
-		return s.halt(ctx, prov, d)
 	}
 	// Retry: the attempt's budget is spent. On the last try Asynq would
 	// archive the task whatever the error, so it ends failed here.
@@ -135,6 +137,35 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 	}
 	return &retryError{reason: d.Reason, retryAfter: d.RetryAfter, err: d.Err,
 		notFailure: d.Err != nil && d.Err.Kind == idp.RateLimited}
+}
+
+// attemptUnlessHalted makes the attempt and halts the provider when the
+// attempt says so; the halt error is what the task returns then. An
+// attempt that started before the operator resumed and fails with the old
+// cause does not halt the provider again: it is made once more, under the
+// new generation.
+func (s *Server) attemptUnlessHalted(ctx context.Context, prov *provider, t *task) (Decision, error) {
+	for {
+		d := s.attempt(ctx, prov, t)
+		if d.parked {
+			return d, &haltError{provider: prov.Name, reason: "halted"}
+		}
+		if d.Action == Retry && d.Err != nil && d.Err.Kind == idp.MailFailed {
+			d = s.judgeMail(ctx, prov, t, d)
+		}
+		if d.Action != Halt {
+			return d, nil
+		}
+		err := s.halt(ctx, prov, t.generation, d)
+		if !errors.Is(err, halt.ErrSuperseded) {
+			return d, err
+		}
+		s.log.Info("the provider was resumed while this reset was at the IdP; trying it again",
+			"task_id", t.id, "provider", prov.Name, "reason", d.Reason)
+		if t.generation, err = s.halts.Generation(ctx, prov.Name); err != nil {
+			return d, err
+		}
+	}
 }
 
 // attempt calls the IdP, retrying transient errors within a budget of half

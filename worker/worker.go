@@ -199,7 +199,7 @@ type Server struct {
 	servers   []*asynq.Server // one per provider
 	outcomes  *outcomes.Store
 	campaigns *campaigns.Store
-	halts     *halt.Registry
+	halts     *halt.Service
 	mail      *mailhealth.Tracker
 	limiter   *redis_rate.Limiter
 	log       *slog.Logger
@@ -225,13 +225,17 @@ func New(cfg Config) (*Server, error) {
 		providers: map[string]*provider{},
 		outcomes:  outcomes.New(cfg.Redis, cfg.OutcomeRetention),
 		campaigns: campaigns.NewStore(cfg.Redis),
-		halts:     halt.New(cfg.Redis),
 		mail:      mailhealth.New(cfg.Redis),
 		limiter:   redis_rate.NewLimiter(cfg.Redis),
 		secret:    deploysecret.NewSource(cfg.Redis),
 		log:       cfg.Logger,
 		m:         cfg.Metrics,
 	}
+	var events halt.Emitter
+	if cfg.Webhooks != nil {
+		events = cfg.Webhooks
+	}
+	s.halts = halt.NewService(cfg.Redis, events, cfg.Logger)
 	for _, p := range cfg.Providers {
 		if err := tasks.ValidateName(p.Name); err != nil {
 			return nil, fmt.Errorf("worker: provider name: %w", err)
