@@ -78,6 +78,9 @@ func (s *Server) syncLoop(ctx context.Context) {
 				s.log.Warn("could not read provider halt state from Redis", "error", err)
 			}
 			s.syncWebhookState(ctx)
+			if _, err := s.waitlist.Release(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				s.log.Warn("could not put back the tasks that waited for a rate limit", "error", err)
+			}
 		}
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/hibiken/asynq"
 	"github.com/sethvargo/go-retry"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/deploysecret"
 	"github.com/resetq/resetq/internal/halt"
+	"github.com/resetq/resetq/internal/ratelimit"
 	"github.com/resetq/resetq/tasks"
 	"github.com/resetq/resetq/webhook"
 )
@@ -120,23 +120,33 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 		s.release(ctx, prov, t)
 		return s.finish(ctx, t, prov.Name, tasks.Failed, d.Reason, d.Err.Error())
 	}
-	// Retry: the attempt's budget is spent. On the last try Asynq would
-	// archive the task whatever the error, so it ends failed here.
-	if t.final() {
-		if ctx.Err() != nil {
-			// The task's own context ended: a shutdown ran out of time and
-			// Asynq put the task back, or Asynq ends it itself (deadline,
-			// lost lease) through handleError. An outcome here would be a
-			// second one.
-			return ctx.Err()
-		}
-		if d.Err != nil && d.Err.Kind == idp.MailFailed {
-			s.forgetMail(ctx, prov, t)
-		}
-		return s.finish(ctx, t, prov.Name, tasks.Failed, tasks.ReasonRetriesExhausted, d.Err.Error())
+	// Retry: the attempt's budget is spent.
+	retry := &retryError{reason: d.Reason, retryAfter: d.RetryAfter, err: d.Err, notFailure: d.Err.Kind == idp.RateLimited}
+	if !t.final() {
+		return retry
 	}
-	return &retryError{reason: d.Reason, retryAfter: d.RetryAfter, err: d.Err,
-		notFailure: d.Err != nil && d.Err.Kind == idp.RateLimited}
+	// On the last try Asynq archives the task whatever the error.
+	if ctx.Err() != nil {
+		// The task's own context ended: a shutdown ran out of time and
+		// Asynq put the task back, or Asynq ends it itself (deadline,
+		// lost lease) through handleError. An outcome here would be a
+		// second one.
+		return ctx.Err()
+	}
+	if retry.notFailure {
+		// A wait is no failure: the archived task goes back to its queue
+		// when the wait is over.
+		at := time.Now().Add(s.retryDelay(t.retried, retry, nil))
+		if err := s.waitlist.Add(context.WithoutCancel(ctx), t.queue, t.id, at); err != nil {
+			s.log.Error("could not list a task archived while it waits for a rate limit; it stays archived",
+				"task_id", t.id, "provider", prov.Name, "error", err)
+		}
+		return retry
+	}
+	if d.Err.Kind == idp.MailFailed {
+		s.forgetMail(ctx, prov, t)
+	}
+	return s.finish(ctx, t, prov.Name, tasks.Failed, tasks.ReasonRetriesExhausted, d.Err.Error())
 }
 
 // attemptUnlessHalted makes the attempt and halts the provider when the
@@ -249,51 +259,27 @@ func (p *provider) reset(ctx context.Context, req idp.Request) error {
 
 // waitForRate takes a slot from each rate limit the task is under: its
 // campaign's, then its provider's, both shared by every worker. A short
-// wait is slept here; a long one returns a RateLimited error so the task
-// goes back to its queue instead of holding a worker.
+// wait is slept; a long one returns a RateLimited error so the task goes
+// back to its queue instead of holding a worker.
 func (s *Server) waitForRate(ctx context.Context, prov *provider, t *task) error {
-	var waited time.Duration
-	defer func() {
-		if waited > 0 {
-			s.m.RateLimitWait.WithLabelValues(prov.Name).Observe(waited.Seconds())
-		}
-	}()
-	type limit struct {
-		key, what string
-		redis_rate.Limit
-	}
-	var limits []limit
+	var rules []ratelimit.Rule
 	if c := t.campaign; c != nil && c.RateN > 0 {
-		limits = append(limits, limit{"resetq:rate:campaign:" + c.ID, "campaign " + c.ID,
-			Pace(c.RateN, c.RatePer)})
+		rules = append(rules, ratelimit.Campaign(c.ID, c.RateN, c.RatePer))
 	}
-	if !prov.limit.IsZero() {
-		limits = append(limits, limit{"resetq:rate:" + prov.Name, "provider " + prov.Name, prov.limit})
+	waited, err := s.limiter.Wait(ctx, append(rules, prov.rate...)...)
+	if waited > 0 {
+		s.m.RateLimitWait.WithLabelValues(prov.Name).Observe(waited.Seconds())
 	}
-	for _, l := range limits {
-		for {
-			res, err := s.limiter.Allow(ctx, l.key, l.Limit)
-			if err != nil {
-				return &idp.Error{Kind: idp.Transient, Message: "rate limiter unavailable", Err: err}
-			}
-			if res.Allowed > 0 {
-				break
-			}
-			if waited+res.RetryAfter > s.cfg.MaxHold {
-				return &idp.Error{Kind: idp.RateLimited, Message: l.what + " rate limit " + l.Limit.String(),
-					RetryAfter: res.RetryAfter}
-			}
-			timer := time.NewTimer(res.RetryAfter)
-			select {
-			case <-ctx.Done():
-				timer.Stop()
-				return &idp.Error{Kind: idp.Transient, Message: "canceled while waiting for the rate limit", Err: ctx.Err()}
-			case <-timer.C:
-				waited += res.RetryAfter
-			}
-		}
+	var long *ratelimit.WaitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &long):
+		return &idp.Error{Kind: idp.RateLimited, Message: long.Error(), RetryAfter: long.RetryAfter}
+	case ctx.Err() != nil:
+		return &idp.Error{Kind: idp.Transient, Message: "canceled while waiting for the rate limit", Err: err}
 	}
-	return nil
+	return &idp.Error{Kind: idp.Transient, Message: "rate limiter unavailable", Err: err}
 }
 
 // finish records a task's outcome, counts it, logs it, and tells Asynq what
@@ -405,9 +391,8 @@ func userHash(key []byte, u tasks.User) string {
 // on its last try, so every task still ends in exactly one outcome.
 func (s *Server) handleError(ctx context.Context, at *asynq.Task, err error) {
 	var fe *finalError
-	var he *haltError
-	if errors.As(err, &fe) || errors.As(err, &he) {
-		return
+	if errors.As(err, &fe) || !isFailure(err) {
+		return // an outcome is recorded, or the task waits
 	}
 	t := &task{start: time.Now()}
 	t.id, _ = asynq.GetTaskID(ctx)

@@ -103,16 +103,3 @@ func TestUserHashIsStableKeyedAndHidesTheUser(t *testing.T) {
 }
 
 func userRef(email string) tasks.User { return tasks.User{Email: email} }
-
-func TestPaceHasTheSmallestBurstThatMakesUpALateSlot(t *testing.T) {
-	for _, tc := range []struct {
-		n     int
-		per   time.Duration
-		burst int
-	}{{200, time.Second, 3}, {20, time.Second, 2}, {1000, time.Second, 11}, {5, time.Hour, 2}, {600, time.Minute, 2}} {
-		l := Pace(tc.n, tc.per)
-		if l.Rate != tc.n || l.Period != tc.per || l.Burst != tc.burst {
-			t.Errorf("Pace(%d, %s) = %+v, want burst %d", tc.n, tc.per, l, tc.burst)
-		}
-	}
-}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/resetq/resetq/internal/mailhealth"
 	"github.com/resetq/resetq/internal/metrics"
 	"github.com/resetq/resetq/internal/outcomes"
+	"github.com/resetq/resetq/internal/ratelimit"
 	"github.com/resetq/resetq/tasks"
 	"github.com/resetq/resetq/webhook"
 )
@@ -166,8 +166,9 @@ const (
 type provider struct {
 	Provider
 	// atIdP holds a token for each reset at the IdP: Concurrency of them.
-	atIdP   chan struct{}
-	limit   redis_rate.Limit
+	atIdP chan struct{}
+	// rate is the provider's rate limit: one rule, or none.
+	rate    []ratelimit.Rule
 	halted  atomic.Bool
 	check   atomic.Int32 // checkState
 	checkMu sync.Mutex
@@ -179,17 +180,10 @@ type provider struct {
 // the provider's concurrency is at the IdP: a quarter more, at least two.
 func bookkeeping(concurrency int) int { return max(2, concurrency/4) }
 
-// Pace is the limit resetq enforces for n resets per period: a steady
-// pace, never a flood followed by silence, so the IdP's mail relay sees what
-// it was promised. Its burst is the smallest that lets a slot taken a
-// moment late be made up: 1 plus 10 ms of the pace. With a burst of 1, a
-// worker that comes back a millisecond after its slot opened loses that
-// millisecond for good, and at 200/s that is a tenth of the pace. No second
-// ever holds more than n/period plus the burst.
-func Pace(n int, per time.Duration) redis_rate.Limit {
-	perSecond := float64(n) / per.Seconds()
-	return redis_rate.Limit{Rate: n, Period: per, Burst: 1 + int(math.Ceil(perSecond*0.010))}
-}
+// Pace is the limit resetq enforces for n resets per period
+// (ratelimit.Pace): a steady pace with the smallest burst that makes up a
+// slot taken a moment late.
+func Pace(n int, per time.Duration) redis_rate.Limit { return ratelimit.Pace(n, per) }
 
 // Server runs the workers.
 type Server struct {
@@ -201,7 +195,8 @@ type Server struct {
 	campaigns *campaigns.Store
 	halts     *halt.Service
 	mail      *mailhealth.Tracker
-	limiter   *redis_rate.Limiter
+	limiter   *ratelimit.Limiter
+	waitlist  *ratelimit.Waitlist
 	log       *slog.Logger
 	m         *metrics.Metrics
 	// secret keys the user hashes in log lines.
@@ -226,7 +221,8 @@ func New(cfg Config) (*Server, error) {
 		outcomes:  outcomes.New(cfg.Redis, cfg.OutcomeRetention),
 		campaigns: campaigns.NewStore(cfg.Redis),
 		mail:      mailhealth.New(cfg.Redis),
-		limiter:   redis_rate.NewLimiter(cfg.Redis),
+		limiter:   ratelimit.New(cfg.Redis, cfg.MaxHold),
+		waitlist:  ratelimit.NewWaitlist(cfg.Redis),
 		secret:    deploysecret.NewSource(cfg.Redis),
 		log:       cfg.Logger,
 		m:         cfg.Metrics,
@@ -264,7 +260,7 @@ func New(cfg Config) (*Server, error) {
 			if per <= 0 {
 				per = time.Second
 			}
-			pp.limit = Pace(p.RateCount, per)
+			pp.rate = []ratelimit.Rule{ratelimit.Provider(p.Name, Pace(p.RateCount, per))}
 		}
 		s.providers[p.Name] = pp
 		s.order = append(s.order, p.Name)
