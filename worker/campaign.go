@@ -8,6 +8,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/resetq/resetq/internal/campaigns"
+	"github.com/resetq/resetq/internal/ratelimit"
+	"github.com/resetq/resetq/internal/recording"
 	"github.com/resetq/resetq/tasks"
 )
 
@@ -31,38 +33,20 @@ func (s *Server) campaignRow(ctx context.Context, at *asynq.Task, p *tasks.Paylo
 	return c, row, nil
 }
 
-// startCampaignTask prepares a campaign's task. It reports done when the
-// task needs no reset: its row has an outcome already (a redelivery), or
-// its campaign is paused, cancelled or gone. A paused campaign's task
-// gives its row back to the feeder, which sends it again after the resume.
-func (s *Server) startCampaignTask(ctx context.Context, t *task, at *asynq.Task) (done bool, err error) {
-	p := t.payload
-	c, row, err := s.campaignRow(ctx, at, p)
-	if err != nil {
-		return true, err
-	}
-	if c == nil {
-		s.log.Warn("the task's campaign no longer exists; dropping the task", "task_id", t.id, "campaign", p.Campaign)
+// bind finds the campaign row of a campaign's task: its outcome goes there
+// and its campaign's rate limit applies. It reports false, with no error,
+// when the campaign no longer exists.
+func (s *Server) bind(ctx context.Context, t *task, at *asynq.Task) (ok bool, err error) {
+	if t.payload.Campaign == "" {
 		return true, nil
 	}
-	rec, err := s.campaigns.Outcome(ctx, c, row)
-	if err != nil {
-		return true, err
+	c, row, err := s.campaignRow(ctx, at, t.payload)
+	if err != nil || c == nil {
+		return false, err
 	}
-	if rec.Outcome != "" {
-		s.log.Info("campaign row already has an outcome; not sending it again",
-			"task_id", t.id, "campaign", c.ID, "outcome", rec.Outcome)
-		if rec.Outcome != tasks.Succeeded {
-			return true, nil
-		}
-		return true, s.emit(ctx, t, tasks.Result{TaskID: t.id, Provider: p.Provider, Outcome: rec.Outcome,
-			Reason: rec.Reason, Attempts: rec.Attempts, Campaign: c.ID, FinishedAt: rec.Finished})
+	t.rec = recording.Persistent(recording.ForCampaignRow(s.campaigns, c, row, t.id), recordWithin)
+	if c.RateN > 0 {
+		t.rules = []ratelimit.Rule{ratelimit.Campaign(c.ID, c.RateN, c.RatePer)}
 	}
-	switch c.Status {
-	case campaigns.Paused, campaigns.Cancelled:
-		_, err := s.campaigns.Withdraw(context.WithoutCancel(ctx), c, row, c.Status == campaigns.Cancelled)
-		return true, err
-	}
-	t.campaign, t.row = c, row
-	return false, nil
+	return true, nil
 }

@@ -16,10 +16,10 @@ import (
 	"github.com/sethvargo/go-retry"
 
 	"github.com/resetq/resetq/idp"
-	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/deploysecret"
 	"github.com/resetq/resetq/internal/halt"
 	"github.com/resetq/resetq/internal/ratelimit"
+	"github.com/resetq/resetq/internal/recording"
 	"github.com/resetq/resetq/tasks"
 	"github.com/resetq/resetq/webhook"
 )
@@ -31,10 +31,11 @@ type task struct {
 	maxRetry  int
 	start     time.Time
 	payload   *tasks.Payload
-	// campaign and row are set for a campaign's task: its outcome goes to
-	// the campaign's records.
-	campaign *campaigns.Campaign
-	row      int
+	// rec keeps the task's outcome: its own record, or its campaign row.
+	rec recording.Recorder
+	// rules are the rate limits the task is under besides its provider's:
+	// its campaign's.
+	rules []ratelimit.Rule
 	// generation is the provider's halt generation the task started
 	// under: a halt it asks for after a resume is not recorded.
 	generation int64
@@ -43,14 +44,24 @@ type task struct {
 func (t *task) attempts() int { return t.retried + 1 }
 func (t *task) final() bool   { return t.retried >= t.maxRetry }
 
-// handle runs one reset task.
-func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
+// recordWithin is how long a failed write of an outcome is retried.
+const recordWithin = 15 * time.Second
+
+// newTask reads what Asynq says of the task in hand. Its outcome goes to
+// its own record until bind finds it a campaign row.
+func (s *Server) newTask(ctx context.Context) *task {
 	t := &task{start: time.Now()}
 	t.id, _ = asynq.GetTaskID(ctx)
 	t.queue, _ = asynq.GetQueueName(ctx)
 	t.retried, _ = asynq.GetRetryCount(ctx)
 	t.maxRetry, _ = asynq.GetMaxRetry(ctx)
+	t.rec = recording.Persistent(recording.ForTask(s.outcomes, t.id), recordWithin)
+	return t
+}
 
+// handle runs one reset task.
+func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
+	t := s.newTask(ctx)
 	p, err := tasks.Decode(at.Payload())
 	if err != nil {
 		return s.finish(ctx, t, tasks.ProviderOfQueue(t.queue), tasks.Failed, tasks.ReasonInvalidPayload, "invalid payload: "+err.Error())
@@ -68,38 +79,40 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 		return &haltError{provider: prov.Name, reason: "halted"}
 	}
 
-	// The done-marker: a task the IdP already accepted is not sent again,
-	// whatever brought it back (a crash before the acknowledgement, a
-	// shutdown that requeued it, a re-enqueue of the same key). A
-	// campaign's task keeps its marker in the campaign's records.
-	if p.Campaign != "" {
-		if done, err := s.startCampaignTask(ctx, t, at); done || err != nil {
-			return err
+	if ok, err := s.bind(ctx, t, at); !ok {
+		if err == nil {
+			s.log.Warn("the task's campaign no longer exists; dropping the task", "task_id", t.id, "campaign", p.Campaign)
 		}
-	} else {
-		prev, err := s.outcomes.Get(ctx, t.id)
-		if err != nil {
-			return err
-		}
-		if prev != nil && prev.Outcome == tasks.Succeeded {
-			s.log.Info("reset already accepted by the IdP; not sending it again",
-				"task_id", t.id, "provider", prov.Name, "finished_at", prev.FinishedAt)
+		return err
+	}
+	// The done-marker: a task with an outcome is not sent again, whatever
+	// brought it back (a crash before the acknowledgement, a shutdown that
+	// requeued it, a re-enqueue of the same key).
+	prev, run, err := t.rec.Start(ctx)
+	if err != nil {
+		return err
+	}
+	if prev != nil {
+		s.log.Info("the task has an outcome already; not sending it again",
+			"task_id", t.id, "provider", prov.Name, "outcome", prev.Outcome, "finished_at", prev.FinishedAt)
+		if prev.Outcome == tasks.Succeeded {
 			// The event may not have been queued before whatever brought the
 			// task back; queuing it again is harmless (same webhook-id).
 			return s.emit(ctx, t, *prev)
 		}
 	}
+	if !run {
+		return nil
+	}
 
-	if prov.DuplicateWindow > 0 {
-		ok, since, err := s.claimRecent(ctx, prov, t)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return s.finish(ctx, t, prov.Name, tasks.Skipped, tasks.ReasonRecentlyReset, fmt.Sprintf(
-				"another reset for this user was requested %s ago, inside the provider's duplicate window of %s",
-				since.Round(time.Second), prov.DuplicateWindow))
-		}
+	ok, since, err := prov.recent.Claim(ctx, p.User, t.id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return s.finish(ctx, t, prov.Name, tasks.Skipped, tasks.ReasonRecentlyReset, fmt.Sprintf(
+			"another reset for this user was requested %s ago, inside the provider's duplicate window of %s",
+			since.Round(time.Second), prov.recent.Length()))
 	}
 
 	d, err := s.attemptUnlessHalted(ctx, prov, t)
@@ -120,33 +133,17 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 		s.release(ctx, prov, t)
 		return s.finish(ctx, t, prov.Name, tasks.Failed, d.Reason, d.Err.Error())
 	}
-	// Retry: the attempt's budget is spent.
-	retry := &retryError{reason: d.Reason, retryAfter: d.RetryAfter, err: d.Err, notFailure: d.Err.Kind == idp.RateLimited}
-	if !t.final() {
-		return retry
+	return s.retry(ctx, prov, t, d)
+}
+
+// release gives the task's duplicate-window claim back when its reset did
+// not go out (the user was not found, the request was refused), so a later
+// request for the same user is not skipped for nothing.
+func (s *Server) release(ctx context.Context, prov *provider, t *task) {
+	if err := prov.recent.Release(context.WithoutCancel(ctx), t.payload.User, t.id); err != nil {
+		s.log.Warn("could not release the duplicate-window claim; the next reset of this user may be skipped",
+			"task_id", t.id, "provider", prov.Name, "error", err)
 	}
-	// On the last try Asynq archives the task whatever the error.
-	if ctx.Err() != nil {
-		// The task's own context ended: a shutdown ran out of time and
-		// Asynq put the task back, or Asynq ends it itself (deadline,
-		// lost lease) through handleError. An outcome here would be a
-		// second one.
-		return ctx.Err()
-	}
-	if retry.notFailure {
-		// A wait is no failure: the archived task goes back to its queue
-		// when the wait is over.
-		at := time.Now().Add(s.retryDelay(t.retried, retry, nil))
-		if err := s.waitlist.Add(context.WithoutCancel(ctx), t.queue, t.id, at); err != nil {
-			s.log.Error("could not list a task archived while it waits for a rate limit; it stays archived",
-				"task_id", t.id, "provider", prov.Name, "error", err)
-		}
-		return retry
-	}
-	if d.Err.Kind == idp.MailFailed {
-		s.forgetMail(ctx, prov, t)
-	}
-	return s.finish(ctx, t, prov.Name, tasks.Failed, tasks.ReasonRetriesExhausted, d.Err.Error())
 }
 
 // attemptUnlessHalted makes the attempt and halts the provider when the
@@ -262,11 +259,7 @@ func (p *provider) reset(ctx context.Context, req idp.Request) error {
 // wait is slept; a long one returns a RateLimited error so the task goes
 // back to its queue instead of holding a worker.
 func (s *Server) waitForRate(ctx context.Context, prov *provider, t *task) error {
-	var rules []ratelimit.Rule
-	if c := t.campaign; c != nil && c.RateN > 0 {
-		rules = append(rules, ratelimit.Campaign(c.ID, c.RateN, c.RatePer))
-	}
-	waited, err := s.limiter.Wait(ctx, append(rules, prov.rate...)...)
+	waited, err := s.limiter.Wait(ctx, slices.Concat(t.rules, prov.rate)...)
 	if waited > 0 {
 		s.m.RateLimitWait.WithLabelValues(prov.Name).Observe(waited.Seconds())
 	}
@@ -292,7 +285,7 @@ func (s *Server) finish(ctx context.Context, t *task, provider string, o tasks.O
 	}
 	// The record must outlive a canceled task context: for a success it is
 	// the only thing that stops a second email.
-	if err := s.record(context.WithoutCancel(ctx), t, r); err != nil {
+	if err := t.rec.Record(context.WithoutCancel(ctx), r); err != nil {
 		s.log.Error("could not record the outcome; a redelivery of this task may repeat the reset",
 			"task_id", t.id, "provider", provider, "outcome", o, "error", err)
 	}
@@ -351,24 +344,6 @@ func (s *Server) emit(ctx context.Context, t *task, r tasks.Result) error {
 	return nil
 }
 
-// record writes the outcome, to the task's record or its campaign row,
-// retrying for up to 15 seconds: a Redis restart or a Sentinel failover
-// must not leave a success unrecorded, or its redelivery sends a second
-// email.
-func (s *Server) record(ctx context.Context, t *task, r tasks.Result) error {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	b := retry.WithCappedDuration(time.Second, retry.NewExponential(50*time.Millisecond))
-	return retry.Do(ctx, b, func(ctx context.Context) error {
-		if t.campaign != nil {
-			_, err := s.campaigns.RecordOutcome(ctx, t.campaign, t.row, campaigns.Record{
-				Outcome: r.Outcome, Reason: r.Reason, Attempts: r.Attempts, Finished: r.FinishedAt})
-			return retry.RetryableError(err)
-		}
-		return retry.RetryableError(s.outcomes.Put(ctx, r))
-	})
-}
-
 // userHash names a user in logs without naming them: the same user always
 // gets the same short hash, keyed with the deployment's secret so that a
 // list of known addresses cannot be hashed to find who is who.
@@ -394,11 +369,7 @@ func (s *Server) handleError(ctx context.Context, at *asynq.Task, err error) {
 	if errors.As(err, &fe) || !isFailure(err) {
 		return // an outcome is recorded, or the task waits
 	}
-	t := &task{start: time.Now()}
-	t.id, _ = asynq.GetTaskID(ctx)
-	t.queue, _ = asynq.GetQueueName(ctx)
-	t.retried, _ = asynq.GetRetryCount(ctx)
-	t.maxRetry, _ = asynq.GetMaxRetry(ctx)
+	t := s.newTask(ctx)
 	if !t.final() {
 		s.log.Debug("reset attempt will be retried", "task_id", t.id, "queue", t.queue, "attempt", t.attempts(), "error", err)
 		return
@@ -406,14 +377,10 @@ func (s *Server) handleError(ctx context.Context, at *asynq.Task, err error) {
 	provider := tasks.ProviderOfQueue(t.queue)
 	if p, perr := tasks.Decode(at.Payload()); perr == nil {
 		t.payload, provider = p, p.Provider
-		if p.Campaign != "" {
-			c, n, cerr := s.campaignRow(ctx, at, p)
-			if cerr != nil || c == nil {
-				s.log.Error("the campaign of a task whose retries ran out cannot be read; its row stays queued",
-					"task_id", t.id, "campaign", p.Campaign, "error", cerr)
-				return
-			}
-			t.campaign, t.row = c, n
+		if ok, err := s.bind(ctx, t, at); !ok {
+			s.log.Error("the campaign of a task whose retries ran out cannot be read; its row stays queued",
+				"task_id", t.id, "campaign", p.Campaign, "error", err)
+			return
 		}
 	}
 	msg := err.Error()

@@ -1,13 +1,52 @@
 package worker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/tasks"
 )
+
+// This file maps what the handler decided to what Asynq sees: the errors
+// it returns, which of them count against the retries (IsFailure), and
+// when a retry runs (RetryDelayFunc).
+
+// retry ends an attempt whose budget is spent with a retryable error: the
+// task goes back to its queue. On the last try Asynq archives the task
+// whatever the error, so there a failure ends the task failed, and a wait
+// for a rate limit puts the archived task on the waitlist, which returns it
+// to its queue when the wait is over.
+func (s *Server) retry(ctx context.Context, prov *provider, t *task, d Decision) error {
+	rerr := &retryError{reason: d.Reason, retryAfter: d.RetryAfter, err: d.Err, notFailure: d.Err.Kind == idp.RateLimited}
+	if !t.final() {
+		return rerr
+	}
+	if ctx.Err() != nil {
+		// The task's own context ended: a shutdown ran out of time and
+		// Asynq put the task back, or Asynq ends it itself (deadline,
+		// lost lease) through handleError. An outcome here would be a
+		// second one.
+		return ctx.Err()
+	}
+	if rerr.notFailure {
+		at := time.Now().Add(s.retryDelay(t.retried, rerr, nil))
+		if err := s.waitlist.Add(context.WithoutCancel(ctx), t.queue, t.id, at); err != nil {
+			s.log.Error("could not list a task archived while it waits for a rate limit; it stays archived",
+				"task_id", t.id, "provider", prov.Name, "error", err)
+		}
+		return rerr
+	}
+	if d.Err.Kind == idp.MailFailed {
+		s.forgetMail(ctx, prov, t)
+	}
+	return s.finish(ctx, t, prov.Name, tasks.Failed, tasks.ReasonRetriesExhausted, d.Err.Error())
+}
 
 // retryError is returned to Asynq when an attempt ends with an error worth
 // retrying. RetryAfter is how long the IdP asked us to wait.

@@ -17,6 +17,7 @@ import (
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/deploysecret"
+	"github.com/resetq/resetq/internal/dupwindow"
 	"github.com/resetq/resetq/internal/halt"
 	"github.com/resetq/resetq/internal/mailhealth"
 	"github.com/resetq/resetq/internal/metrics"
@@ -169,6 +170,7 @@ type provider struct {
 	atIdP chan struct{}
 	// rate is the provider's rate limit: one rule, or none.
 	rate    []ratelimit.Rule
+	recent  *dupwindow.Window // nil: no duplicate window
 	halted  atomic.Bool
 	check   atomic.Int32 // checkState
 	checkMu sync.Mutex
@@ -254,7 +256,8 @@ func New(cfg Config) (*Server, error) {
 		if p.MailRefusedAfter == 0 {
 			p.MailRefusedAfter = DefaultMailRefusedAfter
 		}
-		pp := &provider{Provider: p, atIdP: make(chan struct{}, p.Concurrency)}
+		pp := &provider{Provider: p, atIdP: make(chan struct{}, p.Concurrency),
+			recent: dupwindow.New(cfg.Redis, p.Name, p.DuplicateWindow)}
 		if p.RateCount > 0 {
 			per := p.RatePeriod
 			if per <= 0 {
