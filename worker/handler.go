@@ -44,9 +44,6 @@ type task struct {
 func (t *task) attempts() int { return t.retried + 1 }
 func (t *task) final() bool   { return t.retried >= t.maxRetry }
 
-// recordWithin is how long a failed write of an outcome is retried.
-const recordWithin = 15 * time.Second
-
 // newTask reads what Asynq says of the task in hand. Its outcome goes to
 // its own record until bind finds it a campaign row.
 func (s *Server) newTask(ctx context.Context) *task {
@@ -55,7 +52,7 @@ func (s *Server) newTask(ctx context.Context) *task {
 	t.queue, _ = asynq.GetQueueName(ctx)
 	t.retried, _ = asynq.GetRetryCount(ctx)
 	t.maxRetry, _ = asynq.GetMaxRetry(ctx)
-	t.rec = recording.Persistent(recording.ForTask(s.outcomes, t.id), recordWithin)
+	t.rec = s.books.Task(t.id)
 	return t
 }
 
@@ -134,6 +131,21 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 		return s.finish(ctx, t, prov.Name, tasks.Failed, d.Reason, d.Err.Error())
 	}
 	return s.retry(ctx, prov, t, d)
+}
+
+// bind finds where the task's outcome goes, its own record or its campaign
+// row, and the rate limit of its campaign. It reports false, with no error,
+// when the campaign no longer exists.
+func (s *Server) bind(ctx context.Context, t *task, at *asynq.Task) (ok bool, err error) {
+	rec, c, err := s.books.Open(ctx, t.id, t.payload, at.Headers())
+	if rec == nil {
+		return false, err
+	}
+	t.rec = rec
+	if c != nil && c.RateN > 0 {
+		t.rules = []ratelimit.Rule{ratelimit.Campaign(c.ID, c.RateN, c.RatePer)}
+	}
+	return true, nil
 }
 
 // release gives the task's duplicate-window claim back when its reset did

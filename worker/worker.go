@@ -23,6 +23,7 @@ import (
 	"github.com/resetq/resetq/internal/metrics"
 	"github.com/resetq/resetq/internal/outcomes"
 	"github.com/resetq/resetq/internal/ratelimit"
+	"github.com/resetq/resetq/internal/recording"
 	"github.com/resetq/resetq/tasks"
 	"github.com/resetq/resetq/webhook"
 )
@@ -193,8 +194,7 @@ type Server struct {
 	providers map[string]*provider
 	order     []string
 	servers   []*asynq.Server // one per provider
-	outcomes  *outcomes.Store
-	campaigns *campaigns.Store
+	books     *recording.Books
 	halts     *halt.Service
 	mail      *mailhealth.Tracker
 	limiter   *ratelimit.Limiter
@@ -220,14 +220,14 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:       cfg,
 		providers: map[string]*provider{},
-		outcomes:  outcomes.New(cfg.Redis, cfg.OutcomeRetention),
-		campaigns: campaigns.NewStore(cfg.Redis),
-		mail:      mailhealth.New(cfg.Redis),
-		limiter:   ratelimit.New(cfg.Redis, cfg.MaxHold),
-		waitlist:  ratelimit.NewWaitlist(cfg.Redis),
-		secret:    deploysecret.NewSource(cfg.Redis),
-		log:       cfg.Logger,
-		m:         cfg.Metrics,
+		books: recording.NewBooks(outcomes.New(cfg.Redis, cfg.OutcomeRetention), campaigns.NewStore(cfg.Redis),
+			15*time.Second),
+		mail:     mailhealth.New(cfg.Redis),
+		limiter:  ratelimit.New(cfg.Redis, cfg.MaxHold),
+		waitlist: ratelimit.NewWaitlist(cfg.Redis),
+		secret:   deploysecret.NewSource(cfg.Redis),
+		log:      cfg.Logger,
+		m:        cfg.Metrics,
 	}
 	var events halt.Emitter
 	if cfg.Webhooks != nil {

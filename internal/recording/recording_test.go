@@ -145,3 +145,50 @@ func TestAPersistentRecorderRetriesAWriteForAWhile(t *testing.T) {
 	require.Error(t, err, "it gives up in the end")
 	require.Greater(t, never.calls, 1)
 }
+
+func TestBooksOpenTheRecorderATaskBelongsTo(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	store := campaigns.NewStore(rdb)
+	campaign(t, store, "spring")
+	books := recording.NewBooks(outcomes.New(rdb, time.Hour), store, time.Second)
+	outcomeOf := func(row int) tasks.Outcome {
+		c, err := store.Get(ctx, "spring")
+		require.NoError(t, err)
+		rec, err := store.Outcome(ctx, c, row)
+		require.NoError(t, err)
+		return rec.Outcome
+	}
+
+	rec, c, err := books.Open(ctx, "t1", &tasks.Payload{Provider: "corp"}, nil)
+	require.NoError(t, err)
+	require.Nil(t, c, "a standalone task has no campaign")
+	require.NoError(t, rec.Record(ctx, result("t1", tasks.Succeeded, "")))
+	got, err := outcomes.New(rdb, time.Hour).Get(ctx, "t1")
+	require.NoError(t, err)
+	require.NotNil(t, got, "kept in its own record")
+
+	rec, c, err = books.Open(ctx, "t2", &tasks.Payload{Provider: "corp", Campaign: "spring", CampaignRow: 2}, nil)
+	require.NoError(t, err)
+	require.Equal(t, "spring", c.ID)
+	require.NoError(t, rec.Record(ctx, result("t2", tasks.Succeeded, "")))
+	require.Equal(t, tasks.Succeeded, outcomeOf(2), "the payload's row")
+
+	rec, _, err = books.Open(ctx, "t0", &tasks.Payload{Provider: "corp", Campaign: "spring"},
+		map[string]string{tasks.CampaignRowHeader: "1"})
+	require.NoError(t, err)
+	require.NoError(t, rec.Record(ctx, result("t0", tasks.Skipped, tasks.ReasonUserNotFound)))
+	require.Equal(t, tasks.Skipped, outcomeOf(1), "an older build's row header")
+
+	_, _, err = books.Open(ctx, "t9", &tasks.Payload{Provider: "corp", Campaign: "spring", CampaignRow: 3}, nil)
+	require.ErrorContains(t, err, "row 3 is no row of campaign spring")
+	_, _, err = books.Open(ctx, "t9", &tasks.Payload{Provider: "corp", Campaign: "spring"},
+		map[string]string{tasks.CampaignRowHeader: "x"})
+	require.ErrorContains(t, err, "is not a row number")
+
+	rec, c, err = books.Open(ctx, "t9", &tasks.Payload{Provider: "corp", Campaign: "gone"}, nil)
+	require.NoError(t, err)
+	require.Nil(t, rec, "the campaign no longer exists")
+	require.Nil(t, c)
+}
