@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/internal/halt"
 )
 
@@ -17,15 +16,17 @@ import (
 func (s *Server) halt(ctx context.Context, prov *provider, generation int64, d Decision) error {
 	st := halt.State{Provider: prov.Name, Reason: d.Reason, Hint: d.Err.Hint, Message: d.Err.Error(),
 		Since: time.Now().UTC(), Generation: generation}
+	// This process stops sending at once, before Redis answers.
+	was := prov.halted.Swap(true)
 	_, err := s.halts.Halt(context.WithoutCancel(ctx), st)
 	if errors.Is(err, halt.ErrSuperseded) {
+		prov.halted.Store(was)
 		return err
 	}
 	if err != nil {
 		s.log.Error("could not record the halt in Redis; this process stops the provider's work anyway",
 			"provider", prov.Name, "error", err)
 	}
-	prov.halted.Store(true)
 	s.m.ProviderHalted.WithLabelValues(prov.Name).Set(1)
 	return &haltError{provider: prov.Name, reason: d.Reason}
 }
@@ -85,78 +86,6 @@ func (s *Server) syncLoop(ctx context.Context) {
 	}
 }
 
-// checkProviders runs each provider's start-up check: a token and a
-// harmless read. A check that fails the way a halt would (bad secret,
-// missing role) halts the provider before any task is spent on it; one that
-// cannot reach the IdP is tried again until it passes.
-func (s *Server) checkProviders(ctx context.Context) {
-	pending := map[string]bool{}
-	for _, name := range s.order {
-		pending[name] = true
-	}
-	t := time.NewTicker(10 * s.cfg.SyncInterval)
-	defer t.Stop()
-	for len(pending) > 0 {
-		for name := range pending {
-			if s.checkProvider(ctx, s.providers[name]) {
-				delete(pending, name)
-			}
-		}
-		if len(pending) == 0 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func (s *Server) checkProvider(ctx context.Context, p *provider) (done bool) {
-	checker, ok := p.IdP.(idp.Checker)
-	if !ok {
-		p.check.Store(int32(checkPassed))
-		return true
-	}
-	generation, err := s.halts.Generation(ctx, p.Name)
-	if err != nil {
-		p.setLastErr("reading the provider's halt generation: " + err.Error())
-		return false
-	}
-	cctx, cancel := context.WithTimeout(ctx, p.AttemptTimeout)
-	defer cancel()
-	_, err = checker.Check(cctx)
-	if err == nil {
-		p.check.Store(int32(checkPassed))
-		if p.halted.Load() {
-			st, _ := s.halts.Get(ctx, p.Name)
-			reason := "unknown"
-			if st != nil {
-				reason = st.Reason
-			}
-			s.log.Warn("provider is halted, but its check passes now: if the cause is fixed, run: resetq provider resume "+p.Name,
-				"provider", p.Name, "reason", reason)
-		} else {
-			s.log.Info("provider check passed", "provider", p.Name)
-		}
-		return true
-	}
-	d := Classify(err)
-	if d.Action == Halt {
-		if !p.halted.Load() && errors.Is(s.halt(ctx, p, generation, d), halt.ErrSuperseded) {
-			return false // checked across a resume: check again
-		}
-		p.check.Store(int32(checkHalted))
-		return true
-	}
-	p.setLastErr(d.Err.Error())
-	if ctx.Err() == nil {
-		s.log.Warn("provider check could not reach the IdP; trying again", "provider", p.Name, "error", d.Err.Error())
-	}
-	return false
-}
-
 // syncWebhookState publishes which webhook endpoints are disabled.
 func (s *Server) syncWebhookState(ctx context.Context) {
 	wh := s.cfg.Webhooks
@@ -174,10 +103,4 @@ func (s *Server) syncWebhookState(ctx context.Context) {
 		}
 		s.m.WebhookEndpointDisabled.WithLabelValues(e.Name).Set(v)
 	}
-}
-
-func (p *provider) setLastErr(msg string) {
-	p.checkMu.Lock()
-	p.lastErr = msg
-	p.checkMu.Unlock()
 }

@@ -2,26 +2,19 @@ package worker
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/sethvargo/go-retry"
 
 	"github.com/resetq/resetq/idp"
-	"github.com/resetq/resetq/internal/deploysecret"
 	"github.com/resetq/resetq/internal/halt"
 	"github.com/resetq/resetq/internal/ratelimit"
 	"github.com/resetq/resetq/internal/recording"
 	"github.com/resetq/resetq/tasks"
-	"github.com/resetq/resetq/webhook"
 )
 
 // task is what the handler knows about the task it runs.
@@ -286,136 +279,3 @@ func (s *Server) waitForRate(ctx context.Context, prov *provider, t *task) error
 	}
 	return &idp.Error{Kind: idp.Transient, Message: "rate limiter unavailable", Err: err}
 }
-
-// finish records a task's outcome, counts it, logs it, and tells Asynq what
-// to do: nothing more for succeeded, archive for skipped and failed.
-func (s *Server) finish(ctx context.Context, t *task, provider string, o tasks.Outcome, reason, msg string) error {
-	r := tasks.Result{TaskID: t.id, Provider: provider, Outcome: o, Reason: reason, Error: msg,
-		Attempts: t.attempts(), FinishedAt: time.Now().UTC()}
-	if t.payload != nil {
-		r.Campaign = t.payload.Campaign
-	}
-	// The record must outlive a canceled task context: for a success it is
-	// the only thing that stops a second email.
-	if err := t.rec.Record(context.WithoutCancel(ctx), r); err != nil {
-		s.log.Error("could not record the outcome; a redelivery of this task may repeat the reset",
-			"task_id", t.id, "provider", provider, "outcome", o, "error", err)
-	}
-	s.m.Resets.WithLabelValues(provider, string(o), reason).Inc()
-	s.m.ResetDuration.WithLabelValues(provider, string(o)).Observe(time.Since(t.start).Seconds())
-
-	attrs := []any{"task_id", t.id, "provider", provider, "outcome", o, "attempt", t.attempts(),
-		"duration", time.Since(t.start).Round(time.Millisecond)}
-	if reason != "" {
-		attrs = append(attrs, "reason", reason)
-	}
-	if t.payload != nil {
-		user := s.userHash(ctx, t.payload.User)
-		if s.cfg.LogUser {
-			user = t.payload.User.String()
-		}
-		attrs = append(attrs, "user", user)
-		if t.payload.Campaign != "" {
-			attrs = append(attrs, "campaign", t.payload.Campaign)
-		}
-	}
-	switch {
-	case o == tasks.Failed && reason == tasks.ReasonInvalidPayload:
-		// The message quotes the payload, which can hold an address; it
-		// stays on the archived task, out of the logs.
-		s.log.Warn("reset failed", attrs...)
-	case o == tasks.Failed:
-		s.log.Warn("reset failed", append(attrs, "error", msg)...)
-	case reason == tasks.ReasonUnconfirmed:
-		s.log.Warn("reset sent, unconfirmed: its answer never came and the IdP may have sent the mail, so it is not sent again",
-			append(attrs, "error", msg)...)
-	default:
-		s.log.Info("reset "+string(o), attrs...)
-	}
-	if err := s.emit(ctx, t, r); err != nil {
-		return err
-	}
-	if o == tasks.Succeeded {
-		return nil
-	}
-	return &finalError{reason: reason, msg: msg}
-}
-
-// emit queues the outcome's event. When that fails the task is retried,
-// and the retry queues it again.
-func (s *Server) emit(ctx context.Context, t *task, r tasks.Result) error {
-	if s.cfg.Webhooks == nil || t.payload == nil {
-		return nil // a payload that cannot be read has no user to tell about
-	}
-	err := s.cfg.Webhooks.Emit(context.WithoutCancel(ctx), webhook.ResetEvent(r, t.payload.User, t.payload.Meta))
-	if err != nil {
-		s.log.Warn("could not queue the outcome's webhook event; the task will be retried to queue it",
-			"task_id", t.id, "outcome", r.Outcome, "error", err)
-		return fmt.Errorf("queuing the %s event: %w", r.Outcome, err)
-	}
-	return nil
-}
-
-// userHash names a user in logs without naming them: the same user always
-// gets the same short hash, keyed with the deployment's secret so that a
-// list of known addresses cannot be hashed to find who is who.
-func (s *Server) userHash(ctx context.Context, u tasks.User) string {
-	secret, err := s.secret.Get(ctx)
-	if err != nil {
-		return u.Kind() + ":?" // the secret is loaded at Start; this is a lost Redis
-	}
-	return userHash(deploysecret.Derive(secret, deploysecret.LogUsers), u)
-}
-
-func userHash(key []byte, u tasks.User) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(u.Kind() + ":" + strings.ToLower(u.Value())))
-	return u.Kind() + ":" + hex.EncodeToString(m.Sum(nil)[:6])
-}
-
-// handleError is Asynq's ErrorHandler. Errors the handler did not classify
-// (a timeout, a lost lease, a panic) end the task as failed when they come
-// on its last try, so every task still ends in exactly one outcome.
-func (s *Server) handleError(ctx context.Context, at *asynq.Task, err error) {
-	var fe *finalError
-	if errors.As(err, &fe) || !isFailure(err) {
-		return // an outcome is recorded, or the task waits
-	}
-	t := s.newTask(ctx)
-	if !t.final() {
-		s.log.Debug("reset attempt will be retried", "task_id", t.id, "queue", t.queue, "attempt", t.attempts(), "error", err)
-		return
-	}
-	provider := tasks.ProviderOfQueue(t.queue)
-	if p, perr := tasks.Decode(at.Payload()); perr == nil {
-		t.payload, provider = p, p.Provider
-		if ok, err := s.bind(ctx, t, at); !ok {
-			s.log.Error("the campaign of a task whose retries ran out cannot be read; its row stays queued",
-				"task_id", t.id, "campaign", p.Campaign, "error", err)
-			return
-		}
-	}
-	msg := err.Error()
-	if asynq.IsPanicError(err) {
-		msg = "the handler panicked: " + msg
-	}
-	_ = s.finish(ctx, t, provider, tasks.Failed, tasks.ReasonRetriesExhausted, msg)
-}
-
-// asynqLogger sends Asynq's own log lines to slog. Its "Retry exhausted"
-// warning fires for every skipped task, which is normal here, so it goes to
-// debug.
-type asynqLogger struct{ l *slog.Logger }
-
-func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Warn(args ...any) {
-	msg := fmt.Sprint(args...)
-	if strings.HasPrefix(msg, "Retry exhausted") {
-		a.l.Debug(msg, "component", "asynq")
-		return
-	}
-	a.l.Warn(msg, "component", "asynq")
-}
-func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }

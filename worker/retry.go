@@ -15,7 +15,8 @@ import (
 
 // This file maps what the handler decided to what Asynq sees: the errors
 // it returns, which of them count against the retries (IsFailure), and
-// when a retry runs (RetryDelayFunc).
+// when a retry runs (RetryDelayFunc), and what an error the handler did
+// not return means for the task (ErrorHandler).
 
 // retry ends an attempt whose budget is spent with a retryable error: the
 // task goes back to its queue. On the last try Asynq archives the task
@@ -136,4 +137,33 @@ func (s *Server) retryDelay(n int, err error, _ *asynq.Task) time.Duration {
 		d = max(d, wait)
 	}
 	return d
+}
+
+// handleError is Asynq's ErrorHandler. Errors the handler did not classify
+// (a timeout, a lost lease, a panic) end the task as failed when they come
+// on its last try, so every task still ends in exactly one outcome.
+func (s *Server) handleError(ctx context.Context, at *asynq.Task, err error) {
+	var fe *finalError
+	if errors.As(err, &fe) || !isFailure(err) {
+		return // an outcome is recorded, or the task waits
+	}
+	t := s.newTask(ctx)
+	if !t.final() {
+		s.log.Debug("reset attempt will be retried", "task_id", t.id, "queue", t.queue, "attempt", t.attempts(), "error", err)
+		return
+	}
+	provider := tasks.ProviderOfQueue(t.queue)
+	if p, perr := tasks.Decode(at.Payload()); perr == nil {
+		t.payload, provider = p, p.Provider
+		if ok, err := s.bind(ctx, t, at); !ok {
+			s.log.Error("the campaign of a task whose retries ran out cannot be read; its row stays queued",
+				"task_id", t.id, "campaign", p.Campaign, "error", err)
+			return
+		}
+	}
+	msg := err.Error()
+	if asynq.IsPanicError(err) {
+		msg = "the handler panicked: " + msg
+	}
+	_ = s.finish(ctx, t, provider, tasks.Failed, tasks.ReasonRetriesExhausted, msg)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -380,3 +381,21 @@ func (s *Server) Readiness(ctx context.Context) (bool, map[string]string) {
 	}
 	return ready, status
 }
+
+// asynqLogger sends Asynq's own log lines to slog. Its "Retry exhausted"
+// warning fires for every skipped task, which is normal here, so it goes to
+// debug.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Warn(args ...any) {
+	msg := fmt.Sprint(args...)
+	if strings.HasPrefix(msg, "Retry exhausted") {
+		a.l.Debug(msg, "component", "asynq")
+		return
+	}
+	a.l.Warn(msg, "component", "asynq")
+}
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
