@@ -43,14 +43,10 @@ func (s *Server) checkProvider(ctx context.Context, p *provider) (done bool) {
 		p.check.Store(int32(checkPassed))
 		return true
 	}
-	generation, err := s.halts.Generation(ctx, p.Name)
-	if err != nil {
-		p.setLastErr("reading the provider's halt generation: " + err.Error())
-		return false
-	}
+	generation := p.generation.Load()
 	cctx, cancel := context.WithTimeout(ctx, p.AttemptTimeout)
 	defer cancel()
-	_, err = checker.Check(cctx)
+	_, err := checker.Check(cctx)
 	if err == nil {
 		p.check.Store(int32(checkPassed))
 		if p.halted.Load() {
@@ -74,15 +70,11 @@ func (s *Server) checkProvider(ctx context.Context, p *provider) (done bool) {
 		p.check.Store(int32(checkHalted))
 		return true
 	}
-	p.setLastErr(d.Err.Error())
+	p.checkMu.Lock()
+	p.lastErr = d.Err.Error()
+	p.checkMu.Unlock()
 	if ctx.Err() == nil {
 		s.log.Warn("provider check could not reach the IdP; trying again", "provider", p.Name, "error", d.Err.Error())
 	}
 	return false
-}
-
-func (p *provider) setLastErr(msg string) {
-	p.checkMu.Lock()
-	p.lastErr = msg
-	p.checkMu.Unlock()
 }

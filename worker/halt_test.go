@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -178,4 +179,26 @@ func TestATaskThatStartedBeforeAResumeDoesNotHaltTheProviderAgain(t *testing.T) 
 	require.Len(t, b.idp.callsFor(slow), 2, "refused before the resume, sent after it")
 	b.settled(slowID, quickID)
 	require.Len(t, b.hooks.received(webhook.ProviderHalted), 1, "one halt")
+}
+
+// An operator who resumes without fixing the cause gets the halt back, from
+// the first task that meets it, however soon after the resume it starts.
+func TestAResumeWithoutAFixHaltsTheProviderAgain(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *options) { o.cfg.SyncInterval = time.Hour }) // only resumes move the generation this worker knows
+	b.idp.setDefault(refuse(idp.Permission))
+	ids := b.enqueueAll(users(3))
+	first := b.waitHalt()
+	require.Zero(t, first.Generation)
+
+	_, err := b.halts.Resume(context.Background(), provider)
+	require.NoError(t, err)
+	again := b.waitHalt()
+	require.Equal(t, int64(1), again.Generation, "halted again, under the generation the resume began")
+	require.Equal(t, "permission_denied", again.Reason)
+	eventually(t, func() bool { return b.queue().Paused && b.queue().Active == 0 }, "the queue is paused again")
+	for _, id := range ids {
+		require.NotEqual(t, "done", b.status(id).State, "no task ended")
+	}
+	eventually(t, func() bool { return len(b.hooks.received(webhook.ProviderHalted)) == 2 }, "each halt announced")
 }

@@ -20,7 +20,9 @@ func (s *Server) halt(ctx context.Context, prov *provider, generation int64, d D
 	was := prov.halted.Swap(true)
 	_, err := s.halts.Halt(context.WithoutCancel(ctx), st)
 	if errors.Is(err, halt.ErrSuperseded) {
-		prov.halted.Store(was)
+		if !was {
+			prov.halted.Store(false) // only the task that raised the flag lowers it
+		}
 		return err
 	}
 	if err != nil {
@@ -46,25 +48,36 @@ func (s *Server) stillHalted(ctx context.Context, p *provider) bool {
 	return false
 }
 
-// syncHalts reads every provider's halt state from Redis, where other
-// processes and `resetq provider resume` change it.
+// syncHalts reads every provider's halt state and generation from Redis,
+// where other processes and resumes change them.
 func (s *Server) syncHalts(ctx context.Context) error {
-	halted, err := s.halts.Halted(ctx, s.order)
+	statuses, err := s.halts.Statuses(ctx, s.order)
 	if err != nil {
 		return err
 	}
-	for name, h := range halted {
+	for name, st := range statuses {
 		p := s.providers[name]
-		if was := p.halted.Swap(h); was && !h {
+		p.generation.Store(st.Generation)
+		if was := p.halted.Swap(st.Halted); was && !st.Halted {
 			s.log.Info("provider resumed; its queue runs again", "provider", name)
 		}
 		v := 0.0
-		if h {
+		if st.Halted {
 			v = 1
 		}
 		s.m.ProviderHalted.WithLabelValues(name).Set(v)
 	}
 	return nil
+}
+
+// currentGeneration reads the provider's generation from Redis, past the
+// copy the sync keeps, and keeps it.
+func (s *Server) currentGeneration(ctx context.Context, p *provider) (int64, error) {
+	gen, err := s.halts.Generation(ctx, p.Name)
+	if err == nil {
+		p.generation.Store(gen)
+	}
+	return gen, err
 }
 
 func (s *Server) syncLoop(ctx context.Context) {

@@ -62,9 +62,7 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 		return s.finish(ctx, t, tasks.ProviderOfQueue(t.queue), tasks.Failed, tasks.ReasonUnknownProvider,
 			fmt.Sprintf("payload names provider %q, which this worker does not serve on queue %s", p.Provider, t.queue))
 	}
-	if t.generation, err = s.halts.Generation(ctx, prov.Name); err != nil {
-		return err
-	}
+	t.generation = prov.generation.Load()
 	if prov.halted.Load() && s.stillHalted(ctx, prov) {
 		return &haltError{provider: prov.Name, reason: "halted"}
 	}
@@ -172,9 +170,9 @@ func (s *Server) attemptUnlessHalted(ctx context.Context, prov *provider, t *tas
 		if !errors.Is(err, halt.ErrSuperseded) {
 			return d, err
 		}
-		s.log.Info("the provider was resumed while this reset was at the IdP; trying it again",
+		s.log.Info("the provider was resumed since this reset began; trying it again",
 			"task_id", t.id, "provider", prov.Name, "reason", d.Reason)
-		if t.generation, err = s.halts.Generation(ctx, prov.Name); err != nil {
+		if t.generation, err = s.currentGeneration(ctx, prov); err != nil {
 			return d, err
 		}
 	}

@@ -171,12 +171,17 @@ type provider struct {
 	// atIdP holds a token for each reset at the IdP: Concurrency of them.
 	atIdP chan struct{}
 	// rate is the provider's rate limit: one rule, or none.
-	rate    []ratelimit.Rule
-	recent  *dupwindow.Window // nil: no duplicate window
-	halted  atomic.Bool
-	check   atomic.Int32 // checkState
-	checkMu sync.Mutex
-	lastErr string // last failed check, for /readyz
+	rate   []ratelimit.Rule
+	recent *dupwindow.Window // nil: no duplicate window
+	halted atomic.Bool
+	// generation is the provider's halt generation as last read from
+	// Redis (see halt.Registry.Generation). It can lag a resume by a sync
+	// interval, never lead one: a halt asked for under a lagging one is
+	// refused, and the attempt is made again under the current one.
+	generation atomic.Int64
+	check      atomic.Int32 // checkState
+	checkMu    sync.Mutex
+	lastErr    string // last failed check, for /readyz
 }
 
 // bookkeeping is how many tasks beyond a provider's concurrency run, to

@@ -98,7 +98,29 @@ func (r *Registry) Halt(ctx context.Context, st State) (first bool, err error) {
 			return first, fmt.Errorf("pausing queue %s: %w", q, err)
 		}
 	}
+	// A resume between the record and the pause unpaused the queues before
+	// they were paused: the pause is undone, unless a halt of the resume's
+	// generation is recorded by now.
+	gen, err := r.Generation(ctx, st.Provider)
+	if err != nil || gen == st.Generation {
+		return first, err
+	}
+	if now, err := r.Get(ctx, st.Provider); err != nil || now != nil {
+		return first, err
+	}
+	for _, q := range tasks.Queues(st.Provider) {
+		if err := r.unpause(q); err != nil {
+			return first, err
+		}
+	}
 	return first, nil
+}
+
+func (r *Registry) unpause(q string) error {
+	if err := r.insp.UnpauseQueue(q); err != nil && !strings.Contains(err.Error(), "not paused") {
+		return fmt.Errorf("unpausing %s: %w", q, err)
+	}
+	return nil
 }
 
 // Get returns the halt state of a provider, or nil when it is not halted.
@@ -121,24 +143,36 @@ func decode(provider string, b []byte) (*State, error) {
 	return &st, nil
 }
 
-// Halted returns which of the providers are halted, in one round trip.
-func (r *Registry) Halted(ctx context.Context, providers []string) (map[string]bool, error) {
-	out := make(map[string]bool, len(providers))
+// Status is where a provider's halt stands.
+type Status struct {
+	Halted     bool
+	Generation int64
+}
+
+// Statuses returns each provider's Status, in one round trip.
+func (r *Registry) Statuses(ctx context.Context, providers []string) (map[string]Status, error) {
+	out := make(map[string]Status, len(providers))
 	if len(providers) == 0 {
 		return out, nil
 	}
-	// One EXISTS per key keeps this working on Redis Cluster, where the
-	// keys can live on different shards.
+	// One command per key keeps this working on Redis Cluster, where the
+	// providers' keys can live on different shards.
 	pipe := r.rdb.Pipeline()
-	cmds := make([]*redis.IntCmd, len(providers))
+	halted := make([]*redis.IntCmd, len(providers))
+	gens := make([]*redis.StringCmd, len(providers))
 	for i, p := range providers {
-		cmds[i] = pipe.Exists(ctx, key(p))
+		halted[i] = pipe.Exists(ctx, key(p))
+		gens[i] = pipe.Get(ctx, generationKey(p))
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
 	}
 	for i, p := range providers {
-		out[p] = cmds[i].Val() == 1
+		gen, err := gens[i].Int64()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("the halt generation of %s: %w", p, err)
+		}
+		out[p] = Status{Halted: halted[i].Val() == 1, Generation: gen}
 	}
 	return out, nil
 }
@@ -166,7 +200,8 @@ return st`)
 // Resume lifts a provider's halt: the record goes, the generation moves
 // on, the queue is unpaused, and tasks Asynq archived because of the halt
 // go back to pending. Only one of several callers gets Was; each of them
-// unpauses, so a resume that stopped half-way can be run again.
+// unpauses, so a resume that stopped half-way can be run again. It emits
+// nothing: an operator's resume goes through Service.Resume.
 func (r *Registry) Resume(ctx context.Context, provider string) (Resumed, error) {
 	var res Resumed
 	b, err := resumeScript.Run(ctx, r.rdb, []string{key(provider), generationKey(provider)}).Text()
@@ -191,8 +226,8 @@ func (r *Registry) Resume(ctx context.Context, provider string) (Resumed, error)
 
 // resumeQueue unpauses one queue and puts back the tasks a halt archived.
 func (r *Registry) resumeQueue(q string) (requeued int, err error) {
-	if err := r.insp.UnpauseQueue(q); err != nil && !strings.Contains(err.Error(), "not paused") {
-		return 0, fmt.Errorf("unpausing %s: %w", q, err)
+	if err := r.unpause(q); err != nil {
+		return 0, err
 	}
 	// Collect first: running a task takes it out of the archive and would
 	// shift the pages under the loop.
