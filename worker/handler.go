@@ -202,7 +202,7 @@ func (s *Server) attempt(ctx context.Context, prov *provider, t *task) Decision 
 		if time.Now().Add(d).After(deadline) {
 			return 0, true // does not fit: hand the wait to Asynq
 		}
-		if last.Err != nil && last.Err.Kind == idp.RateLimited {
+		if last.Wait {
 			if d > s.cfg.MaxHold {
 				// An IdP that asks for a longer pause gets it without this
 				// task holding a worker: it waits in the queue.

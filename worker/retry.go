@@ -24,7 +24,7 @@ import (
 // for a rate limit puts the archived task on the waitlist, which returns it
 // to its queue when the wait is over.
 func (s *Server) retry(ctx context.Context, prov *provider, t *task, d Decision) error {
-	rerr := &retryError{reason: d.Reason, retryAfter: d.RetryAfter, err: d.Err, notFailure: d.Err.Kind == idp.RateLimited}
+	rerr := &retryError{reason: d.Reason, retryAfter: d.RetryAfter, err: d.Err, notFailure: d.Wait}
 	if !t.final() {
 		return rerr
 	}

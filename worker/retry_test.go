@@ -41,6 +41,7 @@ func TestClassifyEveryKind(t *testing.T) {
 		d := Classify(fmt.Errorf("wrapped: %w", &idp.Error{Kind: tt.kind, RetryAfter: 3 * time.Second}))
 		require.Equal(t, tt.action, d.Action, tt.kind.String())
 		require.Equal(t, tt.reason, d.Reason, tt.kind.String())
+		require.Equal(t, tt.kind == idp.RateLimited, d.Wait, "only a rate limit is a wait: %s", tt.kind)
 	}
 	require.Equal(t, Done, Classify(nil).Action)
 	d := Classify(errors.New("something the provider did not understand"))
