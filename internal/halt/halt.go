@@ -43,6 +43,9 @@ type State struct {
 type Registry struct {
 	rdb  redis.UniversalClient
 	insp *asynq.Inspector
+	// recorded, when set, runs between a halt's record and its pause: a
+	// test signal.
+	recorded func()
 }
 
 // New returns a Registry on rdb.
@@ -93,6 +96,9 @@ func (r *Registry) Halt(ctx context.Context, st State) (first bool, err error) {
 		return false, ErrSuperseded
 	}
 	first = n == 1
+	if r.recorded != nil {
+		r.recorded()
+	}
 	for _, q := range tasks.Queues(st.Provider) {
 		if err := r.insp.PauseQueue(q); err != nil && !strings.Contains(err.Error(), "already paused") {
 			return first, fmt.Errorf("pausing queue %s: %w", q, err)
