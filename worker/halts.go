@@ -37,15 +37,12 @@ func (s *Server) halt(ctx context.Context, prov *provider, generation int64, d D
 // still is: a resume elsewhere must take effect at once, not at the next
 // sync, or the first tasks after it would be sent back to wait again.
 func (s *Server) stillHalted(ctx context.Context, p *provider) bool {
-	st, err := s.halts.Get(ctx, p.Name)
-	if err != nil || st != nil {
+	statuses, err := s.halts.Statuses(ctx, []string{p.Name})
+	if err != nil {
 		return true
 	}
-	if p.halted.Swap(false) {
-		s.m.ProviderHalted.WithLabelValues(p.Name).Set(0)
-		s.log.Info("provider resumed; its queue runs again", "provider", p.Name)
-	}
-	return false
+	s.note(p, statuses[p.Name])
+	return statuses[p.Name].Halted
 }
 
 // syncHalts reads every provider's halt state and generation from Redis,
@@ -56,18 +53,22 @@ func (s *Server) syncHalts(ctx context.Context) error {
 		return err
 	}
 	for name, st := range statuses {
-		p := s.providers[name]
-		p.generation.Store(st.Generation)
-		if was := p.halted.Swap(st.Halted); was && !st.Halted {
-			s.log.Info("provider resumed; its queue runs again", "provider", name)
-		}
-		v := 0.0
-		if st.Halted {
-			v = 1
-		}
-		s.m.ProviderHalted.WithLabelValues(name).Set(v)
+		s.note(s.providers[name], st)
 	}
 	return nil
+}
+
+// note keeps what Redis says of a provider's halt.
+func (s *Server) note(p *provider, st halt.Status) {
+	p.generation.Store(st.Generation)
+	if was := p.halted.Swap(st.Halted); was && !st.Halted {
+		s.log.Info("provider resumed; its queue runs again", "provider", p.Name)
+	}
+	v := 0.0
+	if st.Halted {
+		v = 1
+	}
+	s.m.ProviderHalted.WithLabelValues(p.Name).Set(v)
 }
 
 // currentGeneration reads the provider's generation from Redis, past the
