@@ -173,7 +173,12 @@ type provider struct {
 	// rate is the provider's rate limit: one rule, or none.
 	rate   []ratelimit.Rule
 	recent *dupwindow.Window // nil: no duplicate window
-	halted atomic.Bool
+	// halted is read by every task and written under haltMu (halts.go),
+	// which also guards how many halts this process asked for (raises)
+	// and how many of them are on their way to Redis (pending).
+	halted          atomic.Bool
+	haltMu          sync.Mutex
+	raises, pending int
 	// generation is the provider's halt generation as last read from
 	// Redis (see halt.Registry.Generation). It can lag a resume by a sync
 	// interval, never lead one: a halt asked for under a lagging one is
