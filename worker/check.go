@@ -43,13 +43,13 @@ func (s *Server) checkProvider(ctx context.Context, p *provider) (done bool) {
 		p.check.Store(int32(checkPassed))
 		return true
 	}
-	generation := p.generation.Load()
+	generation := p.halt.Generation()
 	cctx, cancel := context.WithTimeout(ctx, p.AttemptTimeout)
 	defer cancel()
 	_, err := checker.Check(cctx)
 	if err == nil {
 		p.check.Store(int32(checkPassed))
-		if p.halted.Load() {
+		if p.halt.Halted() {
 			st, _ := s.halts.Get(ctx, p.Name)
 			reason := "unknown"
 			if st != nil {
@@ -64,7 +64,7 @@ func (s *Server) checkProvider(ctx context.Context, p *provider) (done bool) {
 	}
 	d := Classify(err)
 	if d.Action == Halt {
-		if !p.halted.Load() && errors.Is(s.halt(ctx, p, generation, d), halt.ErrSuperseded) {
+		if !p.halt.Halted() && errors.Is(s.halt(ctx, p, generation, d), halt.ErrSuperseded) {
 			return false // checked across a resume: check again
 		}
 		p.check.Store(int32(checkHalted))

@@ -17,10 +17,10 @@ func (s *Server) halt(ctx context.Context, prov *provider, generation int64, d D
 	st := halt.State{Provider: prov.Name, Reason: d.Reason, Hint: d.Err.Hint, Message: d.Err.Error(),
 		Since: time.Now().UTC(), Generation: generation}
 	// This process stops sending at once, before Redis answers.
-	r := prov.raise()
+	r := prov.halt.Raise()
 	_, err := s.halts.Halt(context.WithoutCancel(ctx), st)
 	superseded := errors.Is(err, halt.ErrSuperseded)
-	prov.done(r, superseded)
+	prov.halt.Done(r, superseded)
 	if superseded {
 		return err
 	}
@@ -36,13 +36,13 @@ func (s *Server) halt(ctx context.Context, prov *provider, generation int64, d D
 // still is: a resume elsewhere must take effect at once, not at the next
 // sync, or the first tasks after it would be sent back to wait again.
 func (s *Server) stillHalted(ctx context.Context, p *provider) bool {
-	before := p.raised()
+	before := p.halt.BeforeRead()
 	statuses, err := s.halts.Statuses(ctx, []string{p.Name})
 	if err != nil {
 		return true
 	}
 	s.note(p, statuses[p.Name], before)
-	return p.halted.Load()
+	return p.halt.Halted()
 }
 
 // syncHalts reads every provider's halt state and generation from Redis,
@@ -50,7 +50,7 @@ func (s *Server) stillHalted(ctx context.Context, p *provider) bool {
 func (s *Server) syncHalts(ctx context.Context) error {
 	before := make(map[string]int, len(s.order))
 	for _, name := range s.order {
-		before[name] = s.providers[name].raised()
+		before[name] = s.providers[name].halt.BeforeRead()
 	}
 	statuses, err := s.halts.Statuses(ctx, s.order)
 	if err != nil {
@@ -62,11 +62,10 @@ func (s *Server) syncHalts(ctx context.Context) error {
 	return nil
 }
 
-// note keeps what Redis said of a provider's halt, read after raised
-// returned before.
+// note keeps what Redis said of a provider's halt (halt.Flag.Settle) and
+// publishes it.
 func (s *Server) note(p *provider, st halt.Status, before int) {
-	p.generation.Store(st.Generation)
-	halted, resumed := p.settle(st.Halted, before)
+	halted, resumed := p.halt.Settle(st, before)
 	if resumed {
 		s.log.Info("provider resumed; its queue runs again", "provider", p.Name)
 	}
@@ -77,64 +76,12 @@ func (s *Server) note(p *provider, st halt.Status, before int) {
 	s.m.ProviderHalted.WithLabelValues(p.Name).Set(v)
 }
 
-// flagRaise is one halt this process asks for.
-type flagRaise struct {
-	n int
-	// flagged: this halt raised the flag (it was down).
-	flagged bool
-}
-
-// raise sets the halted flag for a halt this process asks for, so that it
-// stops sending at once, before Redis has the halt.
-func (p *provider) raise() flagRaise {
-	p.haltMu.Lock()
-	defer p.haltMu.Unlock()
-	p.raises++
-	p.pending++
-	return flagRaise{n: p.raises, flagged: !p.halted.Swap(true)}
-}
-
-// done ends a halt raise began. A refused halt lowers the flag it raised,
-// unless another halt raised it since.
-func (p *provider) done(r flagRaise, refused bool) {
-	p.haltMu.Lock()
-	defer p.haltMu.Unlock()
-	p.pending--
-	if refused && r.flagged && r.n == p.raises {
-		p.halted.Store(false)
-	}
-}
-
-// raised is what a read of Redis notes before it begins, for settle: the
-// halts raised so far, or -1 while one is on its way to Redis.
-func (p *provider) raised() int {
-	p.haltMu.Lock()
-	defer p.haltMu.Unlock()
-	if p.pending > 0 {
-		return -1
-	}
-	return p.raises
-}
-
-// settle sets the flag to what Redis said, read after raised returned
-// before. A read that overlapped a halt this process asked for cannot lower
-// it: the halt may not have reached Redis when it was read. resumed is true
-// when it lowered the flag.
-func (p *provider) settle(halted bool, before int) (now, resumed bool) {
-	p.haltMu.Lock()
-	defer p.haltMu.Unlock()
-	if !halted && (before < 0 || p.raises != before) {
-		return p.halted.Load(), false
-	}
-	return halted, p.halted.Swap(halted) && !halted
-}
-
 // currentGeneration reads the provider's generation from Redis, past the
 // copy the sync keeps, and keeps it.
 func (s *Server) currentGeneration(ctx context.Context, p *provider) (int64, error) {
 	gen, err := s.halts.Generation(ctx, p.Name)
 	if err == nil {
-		p.generation.Store(gen)
+		p.halt.KeepGeneration(gen)
 	}
 	return gen, err
 }

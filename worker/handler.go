@@ -62,8 +62,8 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 		return s.finish(ctx, t, tasks.ProviderOfQueue(t.queue), tasks.Failed, tasks.ReasonUnknownProvider,
 			fmt.Sprintf("payload names provider %q, which this worker does not serve on queue %s", p.Provider, t.queue))
 	}
-	t.generation = prov.generation.Load()
-	if prov.halted.Load() && s.stillHalted(ctx, prov) {
+	t.generation = prov.halt.Generation()
+	if prov.halt.Halted() && s.stillHalted(ctx, prov) {
 		return &haltError{provider: prov.Name, reason: "halted"}
 	}
 
@@ -251,7 +251,7 @@ func (p *provider) reset(ctx context.Context, req idp.Request) error {
 		return &idp.Error{Kind: idp.Transient, Message: "canceled while waiting for a place at the IdP", Err: ctx.Err()}
 	}
 	defer func() { <-p.atIdP }()
-	if p.halted.Load() {
+	if p.halt.Halted() {
 		return errHalted
 	}
 	return p.IdP.Reset(ctx, req)

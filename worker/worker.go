@@ -173,20 +173,11 @@ type provider struct {
 	// rate is the provider's rate limit: one rule, or none.
 	rate   []ratelimit.Rule
 	recent *dupwindow.Window // nil: no duplicate window
-	// halted is read by every task and written under haltMu (halts.go),
-	// which also guards how many halts this process asked for (raises)
-	// and how many of them are on their way to Redis (pending).
-	halted          atomic.Bool
-	haltMu          sync.Mutex
-	raises, pending int
-	// generation is the provider's halt generation as last read from
-	// Redis (see halt.Registry.Generation). It can lag a resume by a sync
-	// interval, never lead one: a halt asked for under a lagging one is
-	// refused, and the attempt is made again under the current one.
-	generation atomic.Int64
-	check      atomic.Int32 // checkState
-	checkMu    sync.Mutex
-	lastErr    string // last failed check, for /readyz
+	// halt is this process's view of the provider's halt and generation.
+	halt    halt.Flag
+	check   atomic.Int32 // checkState
+	checkMu sync.Mutex
+	lastErr string // last failed check, for /readyz
 }
 
 // bookkeeping is how many tasks beyond a provider's concurrency run, to
@@ -378,7 +369,7 @@ func (s *Server) Readiness(ctx context.Context) (bool, map[string]string) {
 	for _, name := range s.order {
 		p := s.providers[name]
 		switch {
-		case p.halted.Load():
+		case p.halt.Halted():
 			status[name] = "halted (see `resetq provider check " + name + "`)"
 		case checkState(p.check.Load()) == checkPending:
 			ready = false
