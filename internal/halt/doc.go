@@ -12,4 +12,8 @@
 // attempt carries the generation it began under, and a halt it asks for
 // under an older one is refused (ErrSuperseded), so an error from before a
 // resume cannot halt the provider again after it.
+//
+// Flag is what one worker process believes meanwhile: raised at once when
+// it asks for a halt, settled from Redis by reads that overlapped none of
+// its own.
 package halt
