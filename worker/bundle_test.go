@@ -51,7 +51,7 @@ type bundle struct {
 	idp    *fakeIdP
 	client *producer.Client
 	insp   *asynq.Inspector
-	halts  *halt.Registry
+	halts  *halt.Service
 	reg    *prometheus.Registry
 	m      *metrics.Metrics
 	hooks  *hookReceiver
@@ -76,12 +76,13 @@ func setup(t *testing.T, mutate ...func(*options)) *bundle {
 	b.m = metrics.New(b.reg)
 	b.insp = asynq.NewInspectorFromRedisClient(b.rdb)
 	t.Cleanup(func() { _ = b.insp.Close() })
-	b.halts = halt.New(b.rdb)
 	b.hooks = newHookReceiver(t)
 	wh, err := webhook.New(webhook.Config{Redis: b.rdb, Schedule: []time.Duration{10 * time.Millisecond},
 		Endpoints: []webhook.Endpoint{{Name: "hooks", URL: b.hooks.srv.URL, Secrets: []string{hookSecret},
 			AllowPrivateNetworks: true}}})
 	require.NoError(t, err)
+	// The operator's resume, as the CLI and the HTTP API make it.
+	b.halts = halt.NewService(b.rdb, wh, nil)
 
 	b.opts = options{
 		cfg: worker.Config{Redis: b.rdb, Concurrency: 4, PollInterval: 10 * time.Millisecond,

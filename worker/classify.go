@@ -40,6 +40,9 @@ type Decision struct {
 	RetryAfter time.Duration
 	// Err is the provider's error, nil for Done.
 	Err *idp.Error
+	// Wait marks a Retry that waits for a rate limit, resetq's or the
+	// IdP's: it is no failure, uses up no try, and never ends the task.
+	Wait bool
 	// parked: the provider was halted while the task waited for its place
 	// at the IdP; the task waits for the resume, untried.
 	parked bool
@@ -55,7 +58,7 @@ func Classify(err error) Decision {
 	d := Decision{Err: e, Reason: e.Kind.String()}
 	switch e.Kind {
 	case idp.RateLimited:
-		d.Action, d.RetryAfter = Retry, e.RetryAfter
+		d.Action, d.RetryAfter, d.Wait = Retry, e.RetryAfter, true
 	case idp.UserNotFound:
 		d.Action, d.Reason = Skip, tasks.ReasonUserNotFound
 	case idp.AmbiguousUser:

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -85,9 +86,9 @@ func TestAHaltingErrorPausesTheProviderAndResumeSendsEveryWaitingTaskOnce(t *tes
 			eventually(t, func() bool { return len(b.hooks.received(webhook.ResetSucceeded)) == len(ids) }, "every success announced")
 			halted := b.hooks.received(webhook.ProviderHalted)
 			require.Len(t, halted, 1, "one provider.halted, not one per task")
-			// provider.resumed is emitted by `resetq provider resume`, not
-			// by the worker or halt.Registry.Resume.
-			require.Empty(t, b.hooks.received(webhook.ProviderResumed))
+			eventually(t, func() bool { return len(b.hooks.received(webhook.ProviderResumed)) == 1 }, "provider.resumed announced")
+			b.settled(ids...)
+			require.Len(t, b.hooks.received(webhook.ProviderResumed), 1, "one provider.resumed")
 		})
 	}
 }
@@ -145,4 +146,59 @@ func TestAStartUpCheckRefusedLikeAHaltHaltsTheProvider(t *testing.T) {
 		require.NotEqual(t, "done", b.status(id).State)
 	}
 	require.Zero(t, b.resets(tasks.Failed, tasks.ReasonRetriesExhausted))
+}
+
+// Concurrency 2: one task is at the IdP when another halts the provider;
+// the operator fixes the cause and resumes before the first one's answer,
+// the old refusal, comes back. That answer does not halt the provider
+// again: the task is tried once more and goes out.
+func TestATaskThatStartedBeforeAResumeDoesNotHaltTheProviderAgain(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *options) { o.provider.Concurrency = 2 })
+	const slow, quick = "slow@example.org", "quick@example.org"
+	release := make(chan struct{})
+	refused := refuse(idp.Credentials)
+	b.idp.script(slow, answer{block: release, err: refused.err})
+	b.idp.script(quick, refused)
+	slowID := b.enqueue(slow)
+	eventually(t, func() bool { return b.idp.busy() == 1 }, "the slow task is at the IdP")
+	quickID := b.enqueue(quick)
+	b.waitHalt()
+
+	_, err := b.halts.Resume(context.Background(), provider)
+	require.NoError(t, err)
+	close(release)
+
+	for _, id := range []string{slowID, quickID} {
+		r := b.wait(id)
+		require.Equal(t, tasks.Succeeded, r.Outcome, r.Error)
+	}
+	st, err := b.halts.Get(context.Background(), provider)
+	require.NoError(t, err)
+	require.Nil(t, st, "the provider stays resumed")
+	require.Len(t, b.idp.callsFor(slow), 2, "refused before the resume, sent after it")
+	b.settled(slowID, quickID)
+	require.Len(t, b.hooks.received(webhook.ProviderHalted), 1, "one halt")
+}
+
+// An operator who resumes without fixing the cause gets the halt back, from
+// the first task that meets it, however soon after the resume it starts.
+func TestAResumeWithoutAFixHaltsTheProviderAgain(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *options) { o.cfg.SyncInterval = time.Hour }) // only resumes move the generation this worker knows
+	b.idp.setDefault(refuse(idp.Permission))
+	ids := b.enqueueAll(users(3))
+	first := b.waitHalt()
+	require.Zero(t, first.Generation)
+
+	_, err := b.halts.Resume(context.Background(), provider)
+	require.NoError(t, err)
+	again := b.waitHalt()
+	require.Equal(t, int64(1), again.Generation, "halted again, under the generation the resume began")
+	require.Equal(t, "permission_denied", again.Reason)
+	eventually(t, func() bool { return b.queue().Paused && b.queue().Active == 0 }, "the queue is paused again")
+	for _, id := range ids {
+		require.NotEqual(t, "done", b.status(id).State, "no task ended")
+	}
+	eventually(t, func() bool { return len(b.hooks.received(webhook.ProviderHalted)) == 2 }, "each halt announced")
 }

@@ -2,76 +2,88 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"time"
 
-	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/internal/halt"
-	"github.com/resetq/resetq/webhook"
 )
 
-// halt stops a provider: its queue is paused, the halt is recorded with what
-// to fix, and the task goes back to wait for the resume. Only the process
-// that halts it first logs the line; the others' tasks just wait.
-func (s *Server) halt(ctx context.Context, prov *provider, d Decision) error {
-	prov.halted.Store(true)
-	s.m.ProviderHalted.WithLabelValues(prov.Name).Set(1)
+// halt stops a provider: the halt service records it (the process that
+// halts it first logs it and emits provider.halted), and the task goes back
+// to wait for the resume. A halt asked for under a generation that a resume
+// has ended is refused with halt.ErrSuperseded: the attempt started before
+// the operator resumed, and this process does not stop the provider.
+func (s *Server) halt(ctx context.Context, prov *provider, generation int64, d Decision) error {
 	st := halt.State{Provider: prov.Name, Reason: d.Reason, Hint: d.Err.Hint, Message: d.Err.Error(),
-		Since: time.Now().UTC()}
-	first, err := s.halts.Halt(context.WithoutCancel(ctx), st)
+		Since: time.Now().UTC(), Generation: generation}
+	// This process stops sending at once, before Redis answers.
+	r := prov.halt.Raise()
+	_, err := s.halts.Halt(context.WithoutCancel(ctx), st)
+	superseded := errors.Is(err, halt.ErrSuperseded)
+	prov.halt.Done(r, superseded)
+	if superseded {
+		return err
+	}
 	if err != nil {
 		s.log.Error("could not record the halt in Redis; this process stops the provider's work anyway",
 			"provider", prov.Name, "error", err)
 	}
-	if first {
-		s.logHalt(st)
-		if wh := s.cfg.Webhooks; wh != nil {
-			if err := wh.Emit(context.WithoutCancel(ctx), webhook.HaltEvent(st.Provider, st.Reason, st.Hint, st.Since)); err != nil {
-				s.log.Warn("could not queue the provider.halted event", "provider", prov.Name, "error", err)
-			}
-		}
-	}
+	s.m.ProviderHalted.WithLabelValues(prov.Name).Set(1)
 	return &haltError{provider: prov.Name, reason: d.Reason}
-}
-
-func (s *Server) logHalt(st halt.State) {
-	s.log.Error("provider halted: "+st.Hint+"; its tasks wait in the paused queue. When fixed, run: resetq provider resume "+st.Provider,
-		"provider", st.Provider, "reason", st.Reason, "error", st.Message)
 }
 
 // stillHalted asks Redis whether a provider this process believes halted
 // still is: a resume elsewhere must take effect at once, not at the next
 // sync, or the first tasks after it would be sent back to wait again.
 func (s *Server) stillHalted(ctx context.Context, p *provider) bool {
-	st, err := s.halts.Get(ctx, p.Name)
-	if err != nil || st != nil {
+	before := p.halt.BeforeRead()
+	statuses, err := s.halts.Statuses(ctx, []string{p.Name})
+	if err != nil {
 		return true
 	}
-	if p.halted.Swap(false) {
-		s.m.ProviderHalted.WithLabelValues(p.Name).Set(0)
-		s.log.Info("provider resumed; its queue runs again", "provider", p.Name)
-	}
-	return false
+	s.note(p, statuses[p.Name], before)
+	return p.halt.Halted()
 }
 
-// syncHalts reads every provider's halt state from Redis, where other
-// processes and `resetq provider resume` change it.
+// syncHalts reads every provider's halt state and generation from Redis,
+// where other processes and resumes change them.
 func (s *Server) syncHalts(ctx context.Context) error {
-	halted, err := s.halts.Halted(ctx, s.order)
+	before := make(map[string]int, len(s.order))
+	for _, name := range s.order {
+		before[name] = s.providers[name].halt.BeforeRead()
+	}
+	statuses, err := s.halts.Statuses(ctx, s.order)
 	if err != nil {
 		return err
 	}
-	for name, h := range halted {
-		p := s.providers[name]
-		if was := p.halted.Swap(h); was && !h {
-			s.log.Info("provider resumed; its queue runs again", "provider", name)
-		}
-		v := 0.0
-		if h {
-			v = 1
-		}
-		s.m.ProviderHalted.WithLabelValues(name).Set(v)
+	for name, st := range statuses {
+		s.note(s.providers[name], st, before[name])
 	}
 	return nil
+}
+
+// note keeps what Redis said of a provider's halt (halt.Flag.Settle) and
+// publishes it.
+func (s *Server) note(p *provider, st halt.Status, before int) {
+	halted, resumed := p.halt.Settle(st, before)
+	if resumed {
+		s.log.Info("provider resumed; its queue runs again", "provider", p.Name)
+	}
+	v := 0.0
+	if halted {
+		v = 1
+	}
+	s.m.ProviderHalted.WithLabelValues(p.Name).Set(v)
+}
+
+// currentGeneration reads the provider's generation from Redis, past the
+// copy the sync keeps, and keeps it.
+func (s *Server) currentGeneration(ctx context.Context, p *provider) (int64, error) {
+	gen, err := s.halts.Generation(ctx, p.Name)
+	if err == nil {
+		p.halt.KeepGeneration(gen)
+	}
+	return gen, err
 }
 
 func (s *Server) syncLoop(ctx context.Context) {
@@ -86,77 +98,11 @@ func (s *Server) syncLoop(ctx context.Context) {
 				s.log.Warn("could not read provider halt state from Redis", "error", err)
 			}
 			s.syncWebhookState(ctx)
-		}
-	}
-}
-
-// checkProviders runs each provider's start-up check: a token and a
-// harmless read. A check that fails the way a halt would (bad secret,
-// missing role) halts the provider before any task is spent on it; one that
-// cannot reach the IdP is tried again until it passes.
-func (s *Server) checkProviders(ctx context.Context) {
-	pending := map[string]bool{}
-	for _, name := range s.order {
-		pending[name] = true
-	}
-	t := time.NewTicker(10 * s.cfg.SyncInterval)
-	defer t.Stop()
-	for len(pending) > 0 {
-		for name := range pending {
-			if s.checkProvider(ctx, s.providers[name]) {
-				delete(pending, name)
+			if _, err := s.waitlist.Release(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				s.log.Warn("could not put back the tasks that waited for a rate limit", "error", err)
 			}
 		}
-		if len(pending) == 0 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
-}
-
-func (s *Server) checkProvider(ctx context.Context, p *provider) (done bool) {
-	checker, ok := p.IdP.(idp.Checker)
-	if !ok {
-		p.check.Store(int32(checkPassed))
-		return true
-	}
-	cctx, cancel := context.WithTimeout(ctx, p.AttemptTimeout)
-	defer cancel()
-	_, err := checker.Check(cctx)
-	if err == nil {
-		p.check.Store(int32(checkPassed))
-		if p.halted.Load() {
-			st, _ := s.halts.Get(ctx, p.Name)
-			reason := "unknown"
-			if st != nil {
-				reason = st.Reason
-			}
-			s.log.Warn("provider is halted, but its check passes now: if the cause is fixed, run: resetq provider resume "+p.Name,
-				"provider", p.Name, "reason", reason)
-		} else {
-			s.log.Info("provider check passed", "provider", p.Name)
-		}
-		return true
-	}
-	d := Classify(err)
-	if d.Action == Halt {
-		if !p.halted.Load() {
-			_ = s.halt(ctx, p, d)
-		}
-		p.check.Store(int32(checkHalted))
-		return true
-	}
-	p.checkMu.Lock()
-	p.lastErr = d.Err.Error()
-	p.checkMu.Unlock()
-	if ctx.Err() == nil {
-		s.log.Warn("provider check could not reach the IdP; trying again", "provider", p.Name, "error", d.Err.Error())
-	}
-	return false
 }
 
 // syncWebhookState publishes which webhook endpoints are disabled.

@@ -2,25 +2,19 @@ package worker
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/hibiken/asynq"
 	"github.com/sethvargo/go-retry"
 
 	"github.com/resetq/resetq/idp"
-	"github.com/resetq/resetq/internal/campaigns"
-	"github.com/resetq/resetq/internal/deploysecret"
+	"github.com/resetq/resetq/internal/halt"
+	"github.com/resetq/resetq/internal/ratelimit"
+	"github.com/resetq/resetq/internal/recording"
 	"github.com/resetq/resetq/tasks"
-	"github.com/resetq/resetq/webhook"
 )
 
 // task is what the handler knows about the task it runs.
@@ -30,23 +24,34 @@ type task struct {
 	maxRetry  int
 	start     time.Time
 	payload   *tasks.Payload
-	// campaign and row are set for a campaign's task: its outcome goes to
-	// the campaign's records.
-	campaign *campaigns.Campaign
-	row      int
+	// rec keeps the task's outcome: its own record, or its campaign row.
+	rec recording.Recorder
+	// rules are the rate limits the task is under besides its provider's:
+	// its campaign's.
+	rules []ratelimit.Rule
+	// generation is the provider's halt generation the task started
+	// under: a halt it asks for after a resume is not recorded.
+	generation int64
 }
 
 func (t *task) attempts() int { return t.retried + 1 }
 func (t *task) final() bool   { return t.retried >= t.maxRetry }
 
-// handle runs one reset task.
-func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
+// newTask reads what Asynq says of the task in hand. Its outcome goes to
+// its own record until bind finds it a campaign row.
+func (s *Server) newTask(ctx context.Context) *task {
 	t := &task{start: time.Now()}
 	t.id, _ = asynq.GetTaskID(ctx)
 	t.queue, _ = asynq.GetQueueName(ctx)
 	t.retried, _ = asynq.GetRetryCount(ctx)
 	t.maxRetry, _ = asynq.GetMaxRetry(ctx)
+	t.rec = s.books.Task(t.id)
+	return t
+}
 
+// handle runs one reset task.
+func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
+	t := s.newTask(ctx)
 	p, err := tasks.Decode(at.Payload())
 	if err != nil {
 		return s.finish(ctx, t, tasks.ProviderOfQueue(t.queue), tasks.Failed, tasks.ReasonInvalidPayload, "invalid payload: "+err.Error())
@@ -57,50 +62,50 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 		return s.finish(ctx, t, tasks.ProviderOfQueue(t.queue), tasks.Failed, tasks.ReasonUnknownProvider,
 			fmt.Sprintf("payload names provider %q, which this worker does not serve on queue %s", p.Provider, t.queue))
 	}
-	if prov.halted.Load() && s.stillHalted(ctx, prov) {
+	t.generation = prov.halt.Generation()
+	if prov.halt.Halted() && s.stillHalted(ctx, prov) {
 		return &haltError{provider: prov.Name, reason: "halted"}
 	}
 
-	// The done-marker: a task the IdP already accepted is not sent again,
-	// whatever brought it back (a crash before the acknowledgement, a
-	// shutdown that requeued it, a re-enqueue of the same key). A
-	// campaign's task keeps its marker in the campaign's records.
-	if p.Campaign != "" {
-		if done, err := s.startCampaignTask(ctx, t, at); done || err != nil {
-			return err
+	if ok, err := s.bind(ctx, t, at); !ok {
+		if err == nil {
+			s.log.Warn("the task's campaign no longer exists; dropping the task", "task_id", t.id, "campaign", p.Campaign)
 		}
-	} else {
-		prev, err := s.outcomes.Get(ctx, t.id)
-		if err != nil {
-			return err
-		}
-		if prev != nil && prev.Outcome == tasks.Succeeded {
-			s.log.Info("reset already accepted by the IdP; not sending it again",
-				"task_id", t.id, "provider", prov.Name, "finished_at", prev.FinishedAt)
+		return err
+	}
+	// The done-marker: a task with an outcome is not sent again, whatever
+	// brought it back (a crash before the acknowledgement, a shutdown that
+	// requeued it, a re-enqueue of the same key).
+	prev, run, err := t.rec.Start(ctx)
+	if err != nil {
+		return err
+	}
+	if prev != nil {
+		s.log.Info("the task has an outcome already; not sending it again",
+			"task_id", t.id, "provider", prov.Name, "outcome", prev.Outcome, "finished_at", prev.FinishedAt)
+		if prev.Outcome == tasks.Succeeded {
 			// The event may not have been queued before whatever brought the
 			// task back; queuing it again is harmless (same webhook-id).
 			return s.emit(ctx, t, *prev)
 		}
 	}
-
-	if prov.DuplicateWindow > 0 {
-		ok, since, err := s.claimRecent(ctx, prov, t)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return s.finish(ctx, t, prov.Name, tasks.Skipped, tasks.ReasonRecentlyReset, fmt.Sprintf(
-				"another reset for this user was requested %s ago, inside the provider's duplicate window of %s",
-				since.Round(time.Second), prov.DuplicateWindow))
-		}
+	if !run {
+		return nil
 	}
 
-	d := s.attempt(ctx, prov, t)
-	if d.parked {
-		return &haltError{provider: prov.Name, reason: "halted"}
+	ok, since, err := prov.recent.Claim(ctx, p.User, t.id)
+	if err != nil {
+		return err
 	}
-	if d.Action == Retry && d.Err != nil && d.Err.Kind == idp.MailFailed {
-		d = s.judgeMail(ctx, prov, t, d)
+	if !ok {
+		return s.finish(ctx, t, prov.Name, tasks.Skipped, tasks.ReasonRecentlyReset, fmt.Sprintf(
+			"another reset for this user was requested %s ago, inside the provider's duplicate window of %s",
+			since.Round(time.Second), prov.recent.Length()))
+	}
+
+	d, err := s.attemptUnlessHalted(ctx, prov, t)
+	if err != nil {
+		return err
 	}
 	switch d.Action {
 	case Done:
@@ -115,26 +120,62 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 	case Fail:
 		s.release(ctx, prov, t)
 		return s.finish(ctx, t, prov.Name, tasks.Failed, d.Reason, d.Err.Error())
-	case Halt:
-		return s.halt(ctx, prov, d)
 	}
-	// Retry: the attempt's budget is spent. On the last try Asynq would
-	// archive the task whatever the error, so it ends failed here.
-	if t.final() {
-		if ctx.Err() != nil {
-			// The task's own context ended: a shutdown ran out of time and
-			// Asynq put the task back, or Asynq ends it itself (deadline,
-			// lost lease) through handleError. An outcome here would be a
-			// second one.
-			return ctx.Err()
-		}
-		if d.Err != nil && d.Err.Kind == idp.MailFailed {
-			s.forgetMail(ctx, prov, t)
-		}
-		return s.finish(ctx, t, prov.Name, tasks.Failed, tasks.ReasonRetriesExhausted, d.Err.Error())
+	return s.retry(ctx, prov, t, d)
+}
+
+// bind finds where the task's outcome goes, its own record or its campaign
+// row, and the rate limit of its campaign. It reports false, with no error,
+// when the campaign no longer exists.
+func (s *Server) bind(ctx context.Context, t *task, at *asynq.Task) (ok bool, err error) {
+	rec, c, err := s.books.Open(ctx, t.id, t.payload, at.Headers())
+	if rec == nil {
+		return false, err
 	}
-	return &retryError{reason: d.Reason, retryAfter: d.RetryAfter, err: d.Err,
-		notFailure: d.Err != nil && d.Err.Kind == idp.RateLimited}
+	t.rec = rec
+	if c != nil && c.RateN > 0 {
+		t.rules = []ratelimit.Rule{ratelimit.Campaign(c.ID, c.RateN, c.RatePer)}
+	}
+	return true, nil
+}
+
+// release gives the task's duplicate-window claim back when its reset did
+// not go out (the user was not found, the request was refused), so a later
+// request for the same user is not skipped for nothing.
+func (s *Server) release(ctx context.Context, prov *provider, t *task) {
+	if err := prov.recent.Release(context.WithoutCancel(ctx), t.payload.User, t.id); err != nil {
+		s.log.Warn("could not release the duplicate-window claim; the next reset of this user may be skipped",
+			"task_id", t.id, "provider", prov.Name, "error", err)
+	}
+}
+
+// attemptUnlessHalted makes the attempt and halts the provider when the
+// attempt says so; the halt error is what the task returns then. An
+// attempt that started before the operator resumed and fails with the old
+// cause does not halt the provider again: it is made once more, under the
+// new generation.
+func (s *Server) attemptUnlessHalted(ctx context.Context, prov *provider, t *task) (Decision, error) {
+	for {
+		d := s.attempt(ctx, prov, t)
+		if d.parked {
+			return d, &haltError{provider: prov.Name, reason: "halted"}
+		}
+		if d.Action == Retry && d.Err != nil && d.Err.Kind == idp.MailFailed {
+			d = s.judgeMail(ctx, prov, t, d)
+		}
+		if d.Action != Halt {
+			return d, nil
+		}
+		err := s.halt(ctx, prov, t.generation, d)
+		if !errors.Is(err, halt.ErrSuperseded) {
+			return d, err
+		}
+		s.log.Info("the provider was resumed since this reset began; trying it again",
+			"task_id", t.id, "provider", prov.Name, "reason", d.Reason)
+		if t.generation, err = s.currentGeneration(ctx, prov); err != nil {
+			return d, err
+		}
+	}
 }
 
 // attempt calls the IdP, retrying transient errors within a budget of half
@@ -161,7 +202,7 @@ func (s *Server) attempt(ctx context.Context, prov *provider, t *task) Decision 
 		if time.Now().Add(d).After(deadline) {
 			return 0, true // does not fit: hand the wait to Asynq
 		}
-		if last.Err != nil && last.Err.Kind == idp.RateLimited {
+		if last.Wait {
 			if d > s.cfg.MaxHold {
 				// An IdP that asks for a longer pause gets it without this
 				// task holding a worker: it waits in the queue.
@@ -210,7 +251,7 @@ func (p *provider) reset(ctx context.Context, req idp.Request) error {
 		return &idp.Error{Kind: idp.Transient, Message: "canceled while waiting for a place at the IdP", Err: ctx.Err()}
 	}
 	defer func() { <-p.atIdP }()
-	if p.halted.Load() {
+	if p.halt.Halted() {
 		return errHalted
 	}
 	return p.IdP.Reset(ctx, req)
@@ -218,209 +259,21 @@ func (p *provider) reset(ctx context.Context, req idp.Request) error {
 
 // waitForRate takes a slot from each rate limit the task is under: its
 // campaign's, then its provider's, both shared by every worker. A short
-// wait is slept here; a long one returns a RateLimited error so the task
-// goes back to its queue instead of holding a worker.
+// wait is slept; a long one returns a RateLimited error so the task goes
+// back to its queue instead of holding a worker.
 func (s *Server) waitForRate(ctx context.Context, prov *provider, t *task) error {
-	var waited time.Duration
-	defer func() {
-		if waited > 0 {
-			s.m.RateLimitWait.WithLabelValues(prov.Name).Observe(waited.Seconds())
-		}
-	}()
-	type limit struct {
-		key, what string
-		redis_rate.Limit
+	waited, err := s.limiter.Wait(ctx, slices.Concat(t.rules, prov.rate)...)
+	if waited > 0 {
+		s.m.RateLimitWait.WithLabelValues(prov.Name).Observe(waited.Seconds())
 	}
-	var limits []limit
-	if c := t.campaign; c != nil && c.RateN > 0 {
-		limits = append(limits, limit{"resetq:rate:campaign:" + c.ID, "campaign " + c.ID,
-			Pace(c.RateN, c.RatePer)})
-	}
-	if !prov.limit.IsZero() {
-		limits = append(limits, limit{"resetq:rate:" + prov.Name, "provider " + prov.Name, prov.limit})
-	}
-	for _, l := range limits {
-		for {
-			res, err := s.limiter.Allow(ctx, l.key, l.Limit)
-			if err != nil {
-				return &idp.Error{Kind: idp.Transient, Message: "rate limiter unavailable", Err: err}
-			}
-			if res.Allowed > 0 {
-				break
-			}
-			if waited+res.RetryAfter > s.cfg.MaxHold {
-				return &idp.Error{Kind: idp.RateLimited, Message: l.what + " rate limit " + l.Limit.String(),
-					RetryAfter: res.RetryAfter}
-			}
-			timer := time.NewTimer(res.RetryAfter)
-			select {
-			case <-ctx.Done():
-				timer.Stop()
-				return &idp.Error{Kind: idp.Transient, Message: "canceled while waiting for the rate limit", Err: ctx.Err()}
-			case <-timer.C:
-				waited += res.RetryAfter
-			}
-		}
-	}
-	return nil
-}
-
-// finish records a task's outcome, counts it, logs it, and tells Asynq what
-// to do: nothing more for succeeded, archive for skipped and failed.
-func (s *Server) finish(ctx context.Context, t *task, provider string, o tasks.Outcome, reason, msg string) error {
-	r := tasks.Result{TaskID: t.id, Provider: provider, Outcome: o, Reason: reason, Error: msg,
-		Attempts: t.attempts(), FinishedAt: time.Now().UTC()}
-	if t.payload != nil {
-		r.Campaign = t.payload.Campaign
-	}
-	// The record must outlive a canceled task context: for a success it is
-	// the only thing that stops a second email.
-	if err := s.record(context.WithoutCancel(ctx), t, r); err != nil {
-		s.log.Error("could not record the outcome; a redelivery of this task may repeat the reset",
-			"task_id", t.id, "provider", provider, "outcome", o, "error", err)
-	}
-	s.m.Resets.WithLabelValues(provider, string(o), reason).Inc()
-	s.m.ResetDuration.WithLabelValues(provider, string(o)).Observe(time.Since(t.start).Seconds())
-
-	attrs := []any{"task_id", t.id, "provider", provider, "outcome", o, "attempt", t.attempts(),
-		"duration", time.Since(t.start).Round(time.Millisecond)}
-	if reason != "" {
-		attrs = append(attrs, "reason", reason)
-	}
-	if t.payload != nil {
-		user := s.userHash(ctx, t.payload.User)
-		if s.cfg.LogUser {
-			user = t.payload.User.String()
-		}
-		attrs = append(attrs, "user", user)
-		if t.payload.Campaign != "" {
-			attrs = append(attrs, "campaign", t.payload.Campaign)
-		}
-	}
+	var long *ratelimit.WaitError
 	switch {
-	case o == tasks.Failed && reason == tasks.ReasonInvalidPayload:
-		// The message quotes the payload, which can hold an address; it
-		// stays on the archived task, out of the logs.
-		s.log.Warn("reset failed", attrs...)
-	case o == tasks.Failed:
-		s.log.Warn("reset failed", append(attrs, "error", msg)...)
-	case reason == tasks.ReasonUnconfirmed:
-		s.log.Warn("reset sent, unconfirmed: its answer never came and the IdP may have sent the mail, so it is not sent again",
-			append(attrs, "error", msg)...)
-	default:
-		s.log.Info("reset "+string(o), attrs...)
-	}
-	if err := s.emit(ctx, t, r); err != nil {
-		return err
-	}
-	if o == tasks.Succeeded {
+	case err == nil:
 		return nil
+	case errors.As(err, &long):
+		return &idp.Error{Kind: idp.RateLimited, Message: long.Error(), RetryAfter: long.RetryAfter}
+	case ctx.Err() != nil:
+		return &idp.Error{Kind: idp.Transient, Message: "canceled while waiting for the rate limit", Err: err}
 	}
-	return &finalError{reason: reason, msg: msg}
+	return &idp.Error{Kind: idp.Transient, Message: "rate limiter unavailable", Err: err}
 }
-
-// emit queues the outcome's event. When that fails the task is retried,
-// and the retry queues it again.
-func (s *Server) emit(ctx context.Context, t *task, r tasks.Result) error {
-	if s.cfg.Webhooks == nil || t.payload == nil {
-		return nil // a payload that cannot be read has no user to tell about
-	}
-	err := s.cfg.Webhooks.Emit(context.WithoutCancel(ctx), webhook.ResetEvent(r, t.payload.User, t.payload.Meta))
-	if err != nil {
-		s.log.Warn("could not queue the outcome's webhook event; the task will be retried to queue it",
-			"task_id", t.id, "outcome", r.Outcome, "error", err)
-		return fmt.Errorf("queuing the %s event: %w", r.Outcome, err)
-	}
-	return nil
-}
-
-// record writes the outcome, to the task's record or its campaign row,
-// retrying for up to 15 seconds: a Redis restart or a Sentinel failover
-// must not leave a success unrecorded, or its redelivery sends a second
-// email.
-func (s *Server) record(ctx context.Context, t *task, r tasks.Result) error {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	b := retry.WithCappedDuration(time.Second, retry.NewExponential(50*time.Millisecond))
-	return retry.Do(ctx, b, func(ctx context.Context) error {
-		if t.campaign != nil {
-			_, err := s.campaigns.RecordOutcome(ctx, t.campaign, t.row, campaigns.Record{
-				Outcome: r.Outcome, Reason: r.Reason, Attempts: r.Attempts, Finished: r.FinishedAt})
-			return retry.RetryableError(err)
-		}
-		return retry.RetryableError(s.outcomes.Put(ctx, r))
-	})
-}
-
-// userHash names a user in logs without naming them: the same user always
-// gets the same short hash, keyed with the deployment's secret so that a
-// list of known addresses cannot be hashed to find who is who.
-func (s *Server) userHash(ctx context.Context, u tasks.User) string {
-	secret, err := s.secret.Get(ctx)
-	if err != nil {
-		return u.Kind() + ":?" // the secret is loaded at Start; this is a lost Redis
-	}
-	return userHash(deploysecret.Derive(secret, deploysecret.LogUsers), u)
-}
-
-func userHash(key []byte, u tasks.User) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(u.Kind() + ":" + strings.ToLower(u.Value())))
-	return u.Kind() + ":" + hex.EncodeToString(m.Sum(nil)[:6])
-}
-
-// handleError is Asynq's ErrorHandler. Errors the handler did not classify
-// (a timeout, a lost lease, a panic) end the task as failed when they come
-// on its last try, so every task still ends in exactly one outcome.
-func (s *Server) handleError(ctx context.Context, at *asynq.Task, err error) {
-	var fe *finalError
-	var he *haltError
-	if errors.As(err, &fe) || errors.As(err, &he) {
-		return
-	}
-	t := &task{start: time.Now()}
-	t.id, _ = asynq.GetTaskID(ctx)
-	t.queue, _ = asynq.GetQueueName(ctx)
-	t.retried, _ = asynq.GetRetryCount(ctx)
-	t.maxRetry, _ = asynq.GetMaxRetry(ctx)
-	if !t.final() {
-		s.log.Debug("reset attempt will be retried", "task_id", t.id, "queue", t.queue, "attempt", t.attempts(), "error", err)
-		return
-	}
-	provider := tasks.ProviderOfQueue(t.queue)
-	if p, perr := tasks.Decode(at.Payload()); perr == nil {
-		t.payload, provider = p, p.Provider
-		if p.Campaign != "" {
-			c, n, cerr := s.campaignRow(ctx, at, p)
-			if cerr != nil || c == nil {
-				s.log.Error("the campaign of a task whose retries ran out cannot be read; its row stays queued",
-					"task_id", t.id, "campaign", p.Campaign, "error", cerr)
-				return
-			}
-			t.campaign, t.row = c, n
-		}
-	}
-	msg := err.Error()
-	if asynq.IsPanicError(err) {
-		msg = "the handler panicked: " + msg
-	}
-	_ = s.finish(ctx, t, provider, tasks.Failed, tasks.ReasonRetriesExhausted, msg)
-}
-
-// asynqLogger sends Asynq's own log lines to slog. Its "Retry exhausted"
-// warning fires for every skipped task, which is normal here, so it goes to
-// debug.
-type asynqLogger struct{ l *slog.Logger }
-
-func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Warn(args ...any) {
-	msg := fmt.Sprint(args...)
-	if strings.HasPrefix(msg, "Retry exhausted") {
-		a.l.Debug(msg, "component", "asynq")
-		return
-	}
-	a.l.Warn(msg, "component", "asynq")
-}
-func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }

@@ -77,26 +77,48 @@ func TestALongRateLimitWaitGoesBackToTheQueueWithoutHoldingAWorker(t *testing.T)
 	require.Zero(t, b.resets(tasks.Failed, tasks.ReasonRetriesExhausted))
 }
 
-// Today's behaviour, which may not be wanted: on a task's last try Asynq
-// archives it whatever the error, so a long rate-limit wait there ends the
-// task failed (retries_exhausted) although nothing was sent.
-func TestALongRateLimitWaitOnTheLastTryEndsFailed(t *testing.T) {
+// On a task's last try Asynq archives it whatever the error. A wait for a
+// rate limit there, resetq's or the IdP's, is not the end of the task: it
+// waits archived and goes back to its queue when the wait is over.
+func TestALongRateLimitWaitOnTheLastTryDoesNotEndTheTask(t *testing.T) {
 	t.Parallel()
-	b := setup(t, func(o *options) {
-		o.provider.RateCount, o.provider.RatePeriod = 1, time.Hour
-		o.provider.Concurrency = 1
-		o.producer.MaxRetries = 0
+	t.Run("the provider's rate limit", func(t *testing.T) {
+		t.Parallel()
+		const per = 2 * time.Second
+		b := setup(t, func(o *options) {
+			o.provider.RateCount, o.provider.RatePeriod = 1, per
+			o.provider.Concurrency = 1
+			o.producer.MaxRetries = 0
+		})
+		burst := worker.Pace(1, per).Burst
+		ids := b.enqueueAll(users(burst + 1))
+		eventually(t, func() bool {
+			q := b.queue()
+			return q.Archived == 1
+		}, "the task beyond the burst waits archived")
+		for _, id := range ids {
+			r := b.wait(id)
+			require.Equal(t, tasks.Succeeded, r.Outcome, r.Error)
+			require.Equal(t, 1, r.Attempts, "the wait used no try")
+		}
+		require.Zero(t, b.queue().Archived)
+		require.Zero(t, b.resets(tasks.Failed, tasks.ReasonRetriesExhausted))
 	})
-	burst := worker.Pace(1, time.Hour).Burst
-	emails := users(burst + 1)
-	ids := b.enqueueAll(emails)
-	var outcomes []string
-	for _, id := range ids {
+	t.Run("the IdP's Retry-After", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, func(o *options) { o.producer.MaxRetries = 0 })
+		const email = "alice@example.org"
+		b.idp.script(email, rateLimited(1500*time.Millisecond))
+		id := b.enqueue(email)
+		eventually(t, func() bool { info := b.task(id); return info != nil && info.State == asynq.TaskStateArchived },
+			"the task waits archived")
+		require.Contains(t, b.task(id).LastErr, "rate_limited")
 		r := b.wait(id)
-		outcomes = append(outcomes, string(r.Outcome)+" "+r.Reason)
-	}
-	require.ElementsMatch(t, []string{"succeeded ", "succeeded ", "failed retries_exhausted"}, outcomes)
-	require.Len(t, b.idp.sentTimes(), burst)
+		require.Equal(t, tasks.Succeeded, r.Outcome, r.Error)
+		calls := b.idp.callsFor(email)
+		require.Len(t, calls, 2)
+		require.GreaterOrEqual(t, calls[1].start.Sub(calls[0].start), 1500*time.Millisecond, "Retry-After was honoured")
+	})
 }
 
 // The IdP's own 429 with a short Retry-After is waited out within the

@@ -1,13 +1,53 @@
 package worker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/tasks"
 )
+
+// This file maps what the handler decided to what Asynq sees: the errors
+// it returns, which of them count against the retries (IsFailure), and
+// when a retry runs (RetryDelayFunc), and what an error the handler did
+// not return means for the task (ErrorHandler).
+
+// retry ends an attempt whose budget is spent with a retryable error: the
+// task goes back to its queue. On the last try Asynq archives the task
+// whatever the error, so there a failure ends the task failed, and a wait
+// for a rate limit puts the archived task on the waitlist, which returns it
+// to its queue when the wait is over.
+func (s *Server) retry(ctx context.Context, prov *provider, t *task, d Decision) error {
+	rerr := &retryError{reason: d.Reason, retryAfter: d.RetryAfter, err: d.Err, notFailure: d.Wait}
+	if !t.final() {
+		return rerr
+	}
+	if ctx.Err() != nil {
+		// The task's own context ended: a shutdown ran out of time and
+		// Asynq put the task back, or Asynq ends it itself (deadline,
+		// lost lease) through handleError. An outcome here would be a
+		// second one.
+		return ctx.Err()
+	}
+	if rerr.notFailure {
+		at := time.Now().Add(s.retryDelay(t.retried, rerr, nil))
+		if err := s.waitlist.Add(context.WithoutCancel(ctx), t.queue, t.id, at); err != nil {
+			s.log.Error("could not list a task archived while it waits for a rate limit; it stays archived",
+				"task_id", t.id, "provider", prov.Name, "error", err)
+		}
+		return rerr
+	}
+	if d.Err.Kind == idp.MailFailed {
+		s.forgetMail(ctx, prov, t)
+	}
+	return s.finish(ctx, t, prov.Name, tasks.Failed, tasks.ReasonRetriesExhausted, d.Err.Error())
+}
 
 // retryError is returned to Asynq when an attempt ends with an error worth
 // retrying. RetryAfter is how long the IdP asked us to wait.
@@ -97,4 +137,33 @@ func (s *Server) retryDelay(n int, err error, _ *asynq.Task) time.Duration {
 		d = max(d, wait)
 	}
 	return d
+}
+
+// handleError is Asynq's ErrorHandler. Errors the handler did not classify
+// (a timeout, a lost lease, a panic) end the task as failed when they come
+// on its last try, so every task still ends in exactly one outcome.
+func (s *Server) handleError(ctx context.Context, at *asynq.Task, err error) {
+	var fe *finalError
+	if errors.As(err, &fe) || !isFailure(err) {
+		return // an outcome is recorded, or the task waits
+	}
+	t := s.newTask(ctx)
+	if !t.final() {
+		s.log.Debug("reset attempt will be retried", "task_id", t.id, "queue", t.queue, "attempt", t.attempts(), "error", err)
+		return
+	}
+	provider := tasks.ProviderOfQueue(t.queue)
+	if p, perr := tasks.Decode(at.Payload()); perr == nil {
+		t.payload, provider = p, p.Provider
+		if ok, err := s.bind(ctx, t, at); !ok {
+			s.log.Error("the campaign of a task whose retries ran out cannot be read; its row stays queued",
+				"task_id", t.id, "campaign", p.Campaign, "error", err)
+			return
+		}
+	}
+	msg := err.Error()
+	if asynq.IsPanicError(err) {
+		msg = "the handler panicked: " + msg
+	}
+	_ = s.finish(ctx, t, provider, tasks.Failed, tasks.ReasonRetriesExhausted, msg)
 }

@@ -41,6 +41,7 @@ func TestClassifyEveryKind(t *testing.T) {
 		d := Classify(fmt.Errorf("wrapped: %w", &idp.Error{Kind: tt.kind, RetryAfter: 3 * time.Second}))
 		require.Equal(t, tt.action, d.Action, tt.kind.String())
 		require.Equal(t, tt.reason, d.Reason, tt.kind.String())
+		require.Equal(t, tt.kind == idp.RateLimited, d.Wait, "only a rate limit is a wait: %s", tt.kind)
 	}
 	require.Equal(t, Done, Classify(nil).Action)
 	d := Classify(errors.New("something the provider did not understand"))
@@ -103,16 +104,3 @@ func TestUserHashIsStableKeyedAndHidesTheUser(t *testing.T) {
 }
 
 func userRef(email string) tasks.User { return tasks.User{Email: email} }
-
-func TestPaceHasTheSmallestBurstThatMakesUpALateSlot(t *testing.T) {
-	for _, tc := range []struct {
-		n     int
-		per   time.Duration
-		burst int
-	}{{200, time.Second, 3}, {20, time.Second, 2}, {1000, time.Second, 11}, {5, time.Hour, 2}, {600, time.Minute, 2}} {
-		l := Pace(tc.n, tc.per)
-		if l.Rate != tc.n || l.Period != tc.per || l.Burst != tc.burst {
-			t.Errorf("Pace(%d, %s) = %+v, want burst %d", tc.n, tc.per, l, tc.burst)
-		}
-	}
-}

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,10 +18,13 @@ import (
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/deploysecret"
+	"github.com/resetq/resetq/internal/dupwindow"
 	"github.com/resetq/resetq/internal/halt"
 	"github.com/resetq/resetq/internal/mailhealth"
 	"github.com/resetq/resetq/internal/metrics"
 	"github.com/resetq/resetq/internal/outcomes"
+	"github.com/resetq/resetq/internal/ratelimit"
+	"github.com/resetq/resetq/internal/recording"
 	"github.com/resetq/resetq/tasks"
 	"github.com/resetq/resetq/webhook"
 )
@@ -166,9 +169,12 @@ const (
 type provider struct {
 	Provider
 	// atIdP holds a token for each reset at the IdP: Concurrency of them.
-	atIdP   chan struct{}
-	limit   redis_rate.Limit
-	halted  atomic.Bool
+	atIdP chan struct{}
+	// rate is the provider's rate limit: one rule, or none.
+	rate   []ratelimit.Rule
+	recent *dupwindow.Window // nil: no duplicate window
+	// halt is this process's view of the provider's halt and generation.
+	halt    halt.Flag
 	check   atomic.Int32 // checkState
 	checkMu sync.Mutex
 	lastErr string // last failed check, for /readyz
@@ -179,17 +185,10 @@ type provider struct {
 // the provider's concurrency is at the IdP: a quarter more, at least two.
 func bookkeeping(concurrency int) int { return max(2, concurrency/4) }
 
-// Pace is the limit resetq enforces for n resets per period: a steady
-// pace, never a flood followed by silence, so the IdP's mail relay sees what
-// it was promised. Its burst is the smallest that lets a slot taken a
-// moment late be made up: 1 plus 10 ms of the pace. With a burst of 1, a
-// worker that comes back a millisecond after its slot opened loses that
-// millisecond for good, and at 200/s that is a tenth of the pace. No second
-// ever holds more than n/period plus the burst.
-func Pace(n int, per time.Duration) redis_rate.Limit {
-	perSecond := float64(n) / per.Seconds()
-	return redis_rate.Limit{Rate: n, Period: per, Burst: 1 + int(math.Ceil(perSecond*0.010))}
-}
+// Pace is the limit resetq enforces for n resets per period
+// (ratelimit.Pace): a steady pace with the smallest burst that makes up a
+// slot taken a moment late.
+func Pace(n int, per time.Duration) redis_rate.Limit { return ratelimit.Pace(n, per) }
 
 // Server runs the workers.
 type Server struct {
@@ -197,11 +196,11 @@ type Server struct {
 	providers map[string]*provider
 	order     []string
 	servers   []*asynq.Server // one per provider
-	outcomes  *outcomes.Store
-	campaigns *campaigns.Store
-	halts     *halt.Registry
+	books     *recording.Books
+	halts     *halt.Service
 	mail      *mailhealth.Tracker
-	limiter   *redis_rate.Limiter
+	limiter   *ratelimit.Limiter
+	waitlist  *ratelimit.Waitlist
 	log       *slog.Logger
 	m         *metrics.Metrics
 	// secret keys the user hashes in log lines.
@@ -223,15 +222,20 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:       cfg,
 		providers: map[string]*provider{},
-		outcomes:  outcomes.New(cfg.Redis, cfg.OutcomeRetention),
-		campaigns: campaigns.NewStore(cfg.Redis),
-		halts:     halt.New(cfg.Redis),
-		mail:      mailhealth.New(cfg.Redis),
-		limiter:   redis_rate.NewLimiter(cfg.Redis),
-		secret:    deploysecret.NewSource(cfg.Redis),
-		log:       cfg.Logger,
-		m:         cfg.Metrics,
+		books: recording.NewBooks(outcomes.New(cfg.Redis, cfg.OutcomeRetention), campaigns.NewStore(cfg.Redis),
+			15*time.Second),
+		mail:     mailhealth.New(cfg.Redis),
+		limiter:  ratelimit.New(cfg.Redis, cfg.MaxHold),
+		waitlist: ratelimit.NewWaitlist(cfg.Redis),
+		secret:   deploysecret.NewSource(cfg.Redis),
+		log:      cfg.Logger,
+		m:        cfg.Metrics,
 	}
+	var events halt.Emitter
+	if cfg.Webhooks != nil {
+		events = cfg.Webhooks
+	}
+	s.halts = halt.NewService(cfg.Redis, events, cfg.Logger)
 	for _, p := range cfg.Providers {
 		if err := tasks.ValidateName(p.Name); err != nil {
 			return nil, fmt.Errorf("worker: provider name: %w", err)
@@ -254,13 +258,14 @@ func New(cfg Config) (*Server, error) {
 		if p.MailRefusedAfter == 0 {
 			p.MailRefusedAfter = DefaultMailRefusedAfter
 		}
-		pp := &provider{Provider: p, atIdP: make(chan struct{}, p.Concurrency)}
+		pp := &provider{Provider: p, atIdP: make(chan struct{}, p.Concurrency),
+			recent: dupwindow.New(cfg.Redis, p.Name, p.DuplicateWindow)}
 		if p.RateCount > 0 {
 			per := p.RatePeriod
 			if per <= 0 {
 				per = time.Second
 			}
-			pp.limit = Pace(p.RateCount, per)
+			pp.rate = []ratelimit.Rule{ratelimit.Provider(p.Name, Pace(p.RateCount, per))}
 		}
 		s.providers[p.Name] = pp
 		s.order = append(s.order, p.Name)
@@ -364,7 +369,7 @@ func (s *Server) Readiness(ctx context.Context) (bool, map[string]string) {
 	for _, name := range s.order {
 		p := s.providers[name]
 		switch {
-		case p.halted.Load():
+		case p.halt.Halted():
 			status[name] = "halted (see `resetq provider check " + name + "`)"
 		case checkState(p.check.Load()) == checkPending:
 			ready = false
@@ -377,3 +382,21 @@ func (s *Server) Readiness(ctx context.Context) (bool, map[string]string) {
 	}
 	return ready, status
 }
+
+// asynqLogger sends Asynq's own log lines to slog. Its "Retry exhausted"
+// warning fires for every skipped task, which is normal here, so it goes to
+// debug.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Warn(args ...any) {
+	msg := fmt.Sprint(args...)
+	if strings.HasPrefix(msg, "Retry exhausted") {
+		a.l.Debug(msg, "component", "asynq")
+		return
+	}
+	a.l.Warn(msg, "component", "asynq")
+}
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }

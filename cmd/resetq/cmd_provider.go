@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -12,7 +13,6 @@ import (
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/halt"
 	"github.com/resetq/resetq/internal/metrics"
-	"github.com/resetq/resetq/webhook"
 	"github.com/resetq/resetq/worker"
 )
 
@@ -156,21 +156,17 @@ func newProviderResumeCmd(g *global) *cobra.Command {
 				return err
 			}
 			defer rdb.Close()
+			wh, err := newWebhooks(cfg, rdb, nil, newLogger(cfg.Log, g.stderr))
+			if err != nil {
+				return err
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), shortWait)
 			defer cancel()
-			res, err := halt.New(rdb).Resume(ctx, p.Name)
-			if err != nil {
+			res, err := halt.NewService(rdb, wh, nil).Resume(ctx, p.Name)
+			if errors.Is(err, halt.ErrEventNotQueued) {
+				fmt.Fprintf(g.stderr, "resetq: %v\n", err)
+			} else if err != nil {
 				return failErr(fmt.Errorf("resuming %s: %w", p.Name, err))
-			}
-			if res.Was != nil {
-				wh, err := newWebhooks(cfg, rdb, nil, newLogger(cfg.Log, g.stderr))
-				if err != nil {
-					return err
-				}
-				ev := webhook.ResumeEvent(p.Name, res.Was.Reason, res.Was.Since, res.Requeued, time.Now())
-				if err := wh.Emit(ctx, ev); err != nil {
-					fmt.Fprintf(g.stderr, "resetq: resumed, but the provider.resumed event could not be queued: %v\n", err)
-				}
 			}
 			out := map[string]any{"provider": p.Name, "was_halted": res.Was != nil, "requeued": res.Requeued}
 			if res.Was != nil {

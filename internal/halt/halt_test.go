@@ -38,9 +38,9 @@ func TestHaltIsRecordedOnceAndResumeLiftsIt(t *testing.T) {
 	info, err := insp.GetQueueInfo(tasks.QueueName("corp"))
 	require.NoError(t, err)
 	require.True(t, info.Paused)
-	halted, err := reg.Halted(ctx, []string{"corp", "other"})
+	statuses, err := reg.Statuses(ctx, []string{"corp", "other"})
 	require.NoError(t, err)
-	require.Equal(t, map[string]bool{"corp": true, "other": false}, halted)
+	require.Equal(t, map[string]halt.Status{"corp": {Halted: true}, "other": {}}, statuses)
 
 	res, err := reg.Resume(ctx, "corp")
 	require.NoError(t, err)
@@ -52,7 +52,14 @@ func TestHaltIsRecordedOnceAndResumeLiftsIt(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, got)
 
+	statuses, err = reg.Statuses(ctx, []string{"corp", "other"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]halt.Status{"corp": {Generation: 1}, "other": {}}, statuses, "the resume began a generation")
+
 	res, err = reg.Resume(ctx, "corp")
 	require.NoError(t, err, "resuming a running provider is harmless")
 	require.Nil(t, res.Was)
+	gen, err := reg.Generation(ctx, "corp")
+	require.NoError(t, err)
+	require.Equal(t, int64(1), gen, "and begins no generation")
 }

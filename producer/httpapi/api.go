@@ -50,6 +50,9 @@ type Config struct {
 	// request keeps the listener's read and write deadlines.
 	TransferTimeout time.Duration
 	Logger          *slog.Logger
+	// Halts serves /v1/providers/{provider}/halt and …/resume; nil leaves
+	// those routes out.
+	Halts Halts
 }
 
 // maxBody bounds every request body but a campaign upload.
@@ -100,6 +103,7 @@ func New(cfg Config) (*API, error) {
 	for _, verb := range []string{"pause", "resume", "cancel"} {
 		a.route("/v1/campaigns/{name}/"+verb, ScopeCampaigns, map[string]handler{http.MethodPost: a.control(verb)})
 	}
+	a.routeProviders()
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "not-found", "Not found", "no such resource: "+r.URL.Path)
 	})

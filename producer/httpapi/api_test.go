@@ -105,15 +105,26 @@ func setup(t *testing.T, maxUpload int64) *env {
 	go func() { defer close(done); f.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	api, err := httpapi.New(httpapi.Config{Client: client, MaxUpload: maxUpload, Tokens: []httpapi.Token{
+	e := serve(t, httpapi.Config{Client: client, MaxUpload: maxUpload})
+	e.kc = kc
+	return e
+}
+
+// serve runs the API with cfg and two tokens, app (resets) and ops (every
+// scope), and checks every exchange against the document when the test
+// ends.
+func serve(t *testing.T, cfg httpapi.Config) *env {
+	t.Helper()
+	cfg.Tokens = []httpapi.Token{
 		{Name: "app", Secret: appToken, Scopes: []string{httpapi.ScopeResets}},
 		{Name: "ops", Secret: opsToken, Scopes: []string{httpapi.ScopeResets, httpapi.ScopeOutcomes, httpapi.ScopeCampaigns}},
-	}})
+	}
+	api, err := httpapi.New(cfg)
 	require.NoError(t, err)
 	rec := &recorder{h: api}
 	srv := httptest.NewServer(rec)
 	t.Cleanup(srv.Close)
-	e := &env{url: srv.URL, client: client, kc: kc, rec: rec}
+	e := &env{url: srv.URL, client: cfg.Client, rec: rec}
 	t.Cleanup(func() { e.checkContract(t) })
 	return e
 }

@@ -1,0 +1,97 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/resetq/resetq/internal/halt"
+	"github.com/resetq/resetq/tasks"
+)
+
+// Halts reads and lifts providers' halts; *halt.Service is one, and emits
+// provider.resumed for a resume.
+type Halts interface {
+	Get(ctx context.Context, provider string) (*halt.State, error)
+	Resume(ctx context.Context, provider string) (halt.Resumed, error)
+}
+
+// ProviderHalt is the answer to GET /v1/providers/{provider}/halt.
+type ProviderHalt struct {
+	Provider string `json:"provider"`
+	Halted   bool   `json:"halted"`
+	// Reason, Hint and Since say why and since when, when Halted.
+	Reason string     `json:"reason,omitempty"`
+	Hint   string     `json:"hint,omitempty"`
+	Since  *time.Time `json:"since,omitempty"`
+}
+
+// ProviderResumed is the answer to POST /v1/providers/{provider}/resume.
+type ProviderResumed struct {
+	Provider  string `json:"provider"`
+	WasHalted bool   `json:"was_halted"`
+	// Reason and Since are the halt's that was lifted.
+	Reason string     `json:"reason,omitempty"`
+	Since  *time.Time `json:"since,omitempty"`
+	// Requeued counts tasks archived during the halt and put back.
+	Requeued int `json:"requeued"`
+}
+
+// routeProviders serves the halt of each provider, when Config.Halts is
+// set. Reading and lifting a halt is an operator's, like steering a
+// campaign: both need the campaigns scope.
+func (a *API) routeProviders() {
+	if a.cfg.Halts == nil {
+		return
+	}
+	a.route("/v1/providers/{provider}/halt", ScopeCampaigns, map[string]handler{http.MethodGet: a.getHalt})
+	a.route("/v1/providers/{provider}/resume", ScopeCampaigns, map[string]handler{http.MethodPost: a.postResume})
+}
+
+// providerName is the request's provider; a name that cannot be one is
+// not found. The halt record (the error's message included, which can
+// name a user) is never sent: the reason and the hint say what to fix.
+func providerName(r *http.Request) (string, error) {
+	name := r.PathValue("provider")
+	if err := tasks.ValidateName(name); err != nil {
+		return "", &problemError{status: http.StatusNotFound, kind: "not-found", title: "Not found",
+			detail: "no provider " + name + ": " + err.Error()}
+	}
+	return name, nil
+}
+
+func (a *API) getHalt(w http.ResponseWriter, r *http.Request, _ *token) error {
+	name, err := providerName(r)
+	if err != nil {
+		return err
+	}
+	st, err := a.cfg.Halts.Get(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	out := ProviderHalt{Provider: name, Halted: st != nil}
+	if st != nil {
+		out.Reason, out.Hint, out.Since = st.Reason, st.Hint, &st.Since
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) postResume(w http.ResponseWriter, r *http.Request, t *token) error {
+	name, err := providerName(r)
+	if err != nil {
+		return err
+	}
+	res, err := a.cfg.Halts.Resume(r.Context(), name)
+	if errors.Is(err, halt.ErrEventNotQueued) {
+		a.log.Warn("provider resumed through the API, but its event was not queued", "provider", name, "error", err)
+	} else if err != nil {
+		return err
+	}
+	out := ProviderResumed{Provider: name, WasHalted: res.Was != nil, Requeued: res.Requeued}
+	if res.Was != nil {
+		out.Reason, out.Since = res.Was.Reason, &res.Was.Since
+		a.log.Info("provider resumed through the API", "provider", name, "client", t.Name, "reason", res.Was.Reason)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,101 @@
+package worker
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/resetq/resetq/internal/deploysecret"
+	"github.com/resetq/resetq/tasks"
+	"github.com/resetq/resetq/webhook"
+)
+
+// finish records a task's outcome, counts it, logs it, and tells Asynq what
+// to do: nothing more for succeeded, archive for skipped and failed.
+func (s *Server) finish(ctx context.Context, t *task, provider string, o tasks.Outcome, reason, msg string) error {
+	r := tasks.Result{TaskID: t.id, Provider: provider, Outcome: o, Reason: reason, Error: msg,
+		Attempts: t.attempts(), FinishedAt: time.Now().UTC()}
+	if t.payload != nil {
+		r.Campaign = t.payload.Campaign
+	}
+	// The record must outlive a canceled task context: for a success it is
+	// the only thing that stops a second email.
+	if err := t.rec.Record(context.WithoutCancel(ctx), r); err != nil {
+		s.log.Error("could not record the outcome; a redelivery of this task may repeat the reset",
+			"task_id", t.id, "provider", provider, "outcome", o, "error", err)
+	}
+	s.m.Resets.WithLabelValues(provider, string(o), reason).Inc()
+	s.m.ResetDuration.WithLabelValues(provider, string(o)).Observe(time.Since(t.start).Seconds())
+
+	attrs := []any{"task_id", t.id, "provider", provider, "outcome", o, "attempt", t.attempts(),
+		"duration", time.Since(t.start).Round(time.Millisecond)}
+	if reason != "" {
+		attrs = append(attrs, "reason", reason)
+	}
+	if t.payload != nil {
+		user := s.userHash(ctx, t.payload.User)
+		if s.cfg.LogUser {
+			user = t.payload.User.String()
+		}
+		attrs = append(attrs, "user", user)
+		if t.payload.Campaign != "" {
+			attrs = append(attrs, "campaign", t.payload.Campaign)
+		}
+	}
+	switch {
+	case o == tasks.Failed && reason == tasks.ReasonInvalidPayload:
+		// The message quotes the payload, which can hold an address; it
+		// stays on the archived task, out of the logs.
+		s.log.Warn("reset failed", attrs...)
+	case o == tasks.Failed:
+		s.log.Warn("reset failed", append(attrs, "error", msg)...)
+	case reason == tasks.ReasonUnconfirmed:
+		s.log.Warn("reset sent, unconfirmed: its answer never came and the IdP may have sent the mail, so it is not sent again",
+			append(attrs, "error", msg)...)
+	default:
+		s.log.Info("reset "+string(o), attrs...)
+	}
+	if err := s.emit(ctx, t, r); err != nil {
+		return err
+	}
+	if o == tasks.Succeeded {
+		return nil
+	}
+	return &finalError{reason: reason, msg: msg}
+}
+
+// emit queues the outcome's event. When that fails the task is retried,
+// and the retry queues it again.
+func (s *Server) emit(ctx context.Context, t *task, r tasks.Result) error {
+	if s.cfg.Webhooks == nil || t.payload == nil {
+		return nil // a payload that cannot be read has no user to tell about
+	}
+	err := s.cfg.Webhooks.Emit(context.WithoutCancel(ctx), webhook.ResetEvent(r, t.payload.User, t.payload.Meta))
+	if err != nil {
+		s.log.Warn("could not queue the outcome's webhook event; the task will be retried to queue it",
+			"task_id", t.id, "outcome", r.Outcome, "error", err)
+		return fmt.Errorf("queuing the %s event: %w", r.Outcome, err)
+	}
+	return nil
+}
+
+// userHash names a user in logs without naming them: the same user always
+// gets the same short hash, keyed with the deployment's secret so that a
+// list of known addresses cannot be hashed to find who is who.
+func (s *Server) userHash(ctx context.Context, u tasks.User) string {
+	secret, err := s.secret.Get(ctx)
+	if err != nil {
+		return u.Kind() + ":?" // the secret is loaded at Start; this is a lost Redis
+	}
+	return userHash(deploysecret.Derive(secret, deploysecret.LogUsers), u)
+}
+
+func userHash(key []byte, u tasks.User) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(u.Kind() + ":" + strings.ToLower(u.Value())))
+	return u.Kind() + ":" + hex.EncodeToString(m.Sum(nil)[:6])
+}
