@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/resetq/resetq/internal/halt"
 	"github.com/resetq/resetq/producer/httpapi"
 	"github.com/resetq/resetq/tasks"
 )
@@ -44,6 +47,44 @@ func TestAPICommandServesResetsUntilStopped(t *testing.T) {
 	require.Contains(t, errb, `"msg":"api request"`)
 	require.NotContains(t, errb, apiToken, "the token is never logged")
 	require.NotContains(t, errb, b.sample.Emails[0], "nor the user")
+}
+
+// An operator's token reads a provider's halt and resumes it through the
+// binary's halt service: the halt is lifted in Redis, and its message
+// (which can name a user) never leaves.
+func TestAPICommandResumesAHaltedProvider(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t)
+	b := setup(t, settings{noWorker: true, top: "api:\n  listen: " + addr +
+		"\n  tokens: [{name: ops, token: " + apiToken + ", scopes: [campaigns]}]\n"})
+	startCommand(t, addr, "api", "--config", b.path)
+	_, err := halt.New(b.rdb).Halt(context.Background(), halt.State{Provider: "corp", Reason: "credentials_rejected",
+		Hint: "check auth.client_secret", Message: "401 for user 0d6f", Since: time.Now()})
+	require.NoError(t, err)
+
+	call := func(method, path string) (int, string) {
+		req, err := http.NewRequest(method, "http://"+addr+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+apiToken)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		return res.StatusCode, string(body)
+	}
+	code, body := call(http.MethodGet, "/v1/providers/corp/halt")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"halted":true`)
+	require.Contains(t, body, `"reason":"credentials_rejected"`)
+	require.NotContains(t, body, "0d6f")
+
+	code, body = call(http.MethodPost, "/v1/providers/corp/resume")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"was_halted":true`)
+	st, err := halt.New(b.rdb).Get(context.Background(), "corp")
+	require.NoError(t, err)
+	require.Nil(t, st, "the halt is lifted")
 }
 
 func TestAPIWithoutTokensRefusesToStart(t *testing.T) {

@@ -62,7 +62,7 @@ func startAPI(cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger, l
 	if err != nil {
 		return nil, failErr(err)
 	}
-	api, err := newAPI(cfg, client, log)
+	api, err := newAPI(cfg, rdb, client, log)
 	if err != nil {
 		return nil, err
 	}

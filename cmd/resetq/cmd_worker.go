@@ -102,7 +102,7 @@ func startWorkerWithin(ctx context.Context, cfg *config.Config, rdb redis.Univer
 		Token: cfg.HTTP.Auth.Token, Username: cfg.HTTP.Auth.Username, Password: cfg.HTTP.Auth.Password},
 		Hosts: uiHosts(cfg.HTTP)}
 	if cfg.API.InWorker {
-		api, err := newAPI(cfg, client, log)
+		api, err := newAPI(cfg, rdb, client, log)
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"github.com/resetq/resetq/idp/keygen"
 	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/config"
+	"github.com/resetq/resetq/internal/halt"
 	"github.com/resetq/resetq/internal/metrics"
 	"github.com/resetq/resetq/internal/redisconn"
 	"github.com/resetq/resetq/internal/version"
@@ -258,12 +260,19 @@ func campaignEvent(c *campaigns.Campaign) webhook.Event {
 }
 
 // newAPI builds the HTTP producer API from the configuration.
-func newAPI(cfg *config.Config, client *producer.Client, log *slog.Logger) (*httpapi.API, error) {
+func newAPI(cfg *config.Config, rdb redis.UniversalClient, client *producer.Client, log *slog.Logger) (*httpapi.API, error) {
 	if len(cfg.API.Tokens) == 0 {
 		return nil, usageErr("api.tokens: at least one token is required to serve the API " +
 			"(each with scopes from: resets, outcomes, campaigns)")
 	}
-	ac := httpapi.Config{Client: client, MaxUpload: int64(cfg.API.MaxUploadMB) << 20, Logger: log}
+	// The API resumes providers as `resetq provider resume` does, with the
+	// provider.resumed event.
+	wh, err := newWebhooks(cfg, rdb, nil, log)
+	if err != nil {
+		return nil, err
+	}
+	ac := httpapi.Config{Client: client, MaxUpload: int64(cfg.API.MaxUploadMB) << 20, Logger: log,
+		Halts: apiHalts{halt.NewService(rdb, wh, log), log}}
 	for _, t := range cfg.API.Tokens {
 		ac.Tokens = append(ac.Tokens, httpapi.Token{Name: t.Name, Secret: t.Token, Scopes: t.Scopes})
 	}
@@ -272,6 +281,36 @@ func newAPI(cfg *config.Config, client *producer.Client, log *slog.Logger) (*htt
 		return nil, usageErr("%v", err)
 	}
 	return api, nil
+}
+
+// apiHalts serves the API's provider routes from the halt service, in
+// the API's own types.
+type apiHalts struct {
+	s   *halt.Service
+	log *slog.Logger
+}
+
+func (h apiHalts) Halt(ctx context.Context, provider string) (httpapi.ProviderHalt, error) {
+	st, err := h.s.Get(ctx, provider)
+	out := httpapi.ProviderHalt{Provider: provider, Halted: st != nil}
+	if st != nil {
+		out.Reason, out.Hint, out.Since = st.Reason, st.Hint, &st.Since
+	}
+	return out, err
+}
+
+func (h apiHalts) Resume(ctx context.Context, provider string) (httpapi.ProviderResumed, error) {
+	res, err := h.s.Resume(ctx, provider)
+	if errors.Is(err, halt.ErrEventNotQueued) {
+		// The provider runs again; only the event is missing.
+		h.log.Warn("provider resumed through the API, but its event was not queued", "provider", provider, "error", err)
+		err = nil
+	}
+	out := httpapi.ProviderResumed{Provider: provider, WasHalted: res.Was != nil, Requeued: res.Requeued}
+	if res.Was != nil {
+		out.Reason, out.Since = res.Was.Reason, &res.Was.Since
+	}
+	return out, err
 }
 
 // shortWait bounds one-shot Redis and IdP calls of the command line.

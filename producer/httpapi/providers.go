@@ -2,19 +2,20 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
-	"github.com/resetq/resetq/internal/halt"
 	"github.com/resetq/resetq/tasks"
 )
 
-// Halts reads and lifts providers' halts; *halt.Service is one, and emits
-// provider.resumed for a resume.
+// Halts reads and lifts providers' halts. The binary hands over resetq's
+// halt service, which emits provider.resumed for each resume that lifted a
+// halt, whoever asked for it (the API, the command line).
 type Halts interface {
-	Get(ctx context.Context, provider string) (*halt.State, error)
-	Resume(ctx context.Context, provider string) (halt.Resumed, error)
+	// Halt says whether the provider is halted, and why.
+	Halt(ctx context.Context, provider string) (ProviderHalt, error)
+	// Resume lifts the provider's halt, if it has one.
+	Resume(ctx context.Context, provider string) (ProviderResumed, error)
 }
 
 // ProviderHalt is the answer to GET /v1/providers/{provider}/halt.
@@ -66,13 +67,9 @@ func (a *API) getHalt(w http.ResponseWriter, r *http.Request, _ *token) error {
 	if err != nil {
 		return err
 	}
-	st, err := a.cfg.Halts.Get(r.Context(), name)
+	out, err := a.cfg.Halts.Halt(r.Context(), name)
 	if err != nil {
 		return err
-	}
-	out := ProviderHalt{Provider: name, Halted: st != nil}
-	if st != nil {
-		out.Reason, out.Hint, out.Since = st.Reason, st.Hint, &st.Since
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -82,16 +79,12 @@ func (a *API) postResume(w http.ResponseWriter, r *http.Request, t *token) error
 	if err != nil {
 		return err
 	}
-	res, err := a.cfg.Halts.Resume(r.Context(), name)
-	if errors.Is(err, halt.ErrEventNotQueued) {
-		a.log.Warn("provider resumed through the API, but its event was not queued", "provider", name, "error", err)
-	} else if err != nil {
+	out, err := a.cfg.Halts.Resume(r.Context(), name)
+	if err != nil {
 		return err
 	}
-	out := ProviderResumed{Provider: name, WasHalted: res.Was != nil, Requeued: res.Requeued}
-	if res.Was != nil {
-		out.Reason, out.Since = res.Was.Reason, &res.Was.Since
-		a.log.Info("provider resumed through the API", "provider", name, "client", t.Name, "reason", res.Was.Reason)
+	if out.WasHalted {
+		a.log.Info("provider resumed through the API", "provider", name, "client", t.Name, "reason", out.Reason)
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
