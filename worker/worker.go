@@ -247,7 +247,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("worker: provider %q has no IdP", p.Name)
 		}
 		if p.AttemptTimeout <= 0 {
-			p.AttemptTimeout = 2 * time.Minute
+			p.AttemptTimeout = tasks.DefaultAttemptTimeout
 		}
 		if p.Concurrency <= 0 {
 			p.Concurrency = cfg.Concurrency

@@ -196,7 +196,7 @@ func (p *Provider) setDefaults() {
 	}
 	if p.AttemptTimeout == 0 {
 		// Room for a lookup, a reset and a few quick retries of each.
-		p.AttemptTimeout = max(2*time.Minute, 4*p.Timeout, p.ResetTimeout+2*p.Timeout)
+		p.AttemptTimeout = max(tasks.DefaultAttemptTimeout, 4*p.Timeout, p.ResetTimeout+2*p.Timeout)
 	}
 	for _, n := range []struct {
 		v   **int
