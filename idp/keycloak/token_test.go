@@ -12,6 +12,7 @@ import (
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/idp/keycloak"
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
+	"github.com/resetq/resetq/internal/testclock"
 )
 
 func emulator(t *testing.T) (*keycloaktest.Server, keycloaktest.Sample) {
@@ -44,30 +45,27 @@ func TestManyGoroutinesShareOneTokenFetch(t *testing.T) {
 func TestPasswordGrantRefreshesThenLogsInAgainWhenTheSessionIsGone(t *testing.T) {
 	t.Parallel()
 	s, sample := emulator(t)
-	s.SetTokenLifespan("master", time.Second)
+	s.SetTokenLifespan("master", time.Hour)
 	p := newProvider(t, s.URL(), func(c *keycloak.Config) {
 		c.Grant, c.TokenRealm, c.ClientID, c.ClientSecret = keycloak.GrantPassword, "master", "", ""
 		c.Username, c.Password = keycloaktest.MasterAdminUser, keycloaktest.MasterAdminPassword
 	})
+	clock := testclock.New(time.Now())
+	p.SetClock(clock.Now)
 	ctx := context.Background()
 	reset := func(i int) { require.NoError(t, p.Reset(ctx, idp.Request{User: idp.UserRef{Email: sample.Emails[i]}})) }
 
 	reset(0)
 	first := lastBearer(s)
-	// Wait until the token has aged past its refresh point (80 % of 1 s)
-	// and its replacement is in use: a refresh the emulator has answered
-	// may not have reached the cache yet, and expiring every token then
-	// would kill the replacement before its first use.
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && lastBearer(s) == first {
-		reset(1)
-	}
-	g := grants(s)
-	require.Equal(t, []string{"password", "refresh_token"}, g, "the refresh token saves a password login")
+	// Past its refresh point (80 % of its hour) the token is replaced in
+	// the background; wait until the replacement is in use.
+	clock.Add(50 * time.Minute)
+	require.Eventually(t, func() bool { reset(1); return lastBearer(s) != first }, 5*time.Second, time.Millisecond)
+	require.Equal(t, []string{"password", "refresh_token"}, grants(s), "the refresh token saves a password login")
 
 	s.ExpireAllTokens() // the refresh token dies with the session
 	reset(2)
-	g = grants(s)
+	g := grants(s)
 	require.Equal(t, "refresh_token", g[len(g)-2], "tried the refresh token first")
 	require.Equal(t, "password", g[len(g)-1], "then logged in again")
 }
