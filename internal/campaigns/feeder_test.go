@@ -134,7 +134,7 @@ func TestSpreadAndScheduleSetThePace(t *testing.T) {
 	require.Zero(t, campaign(t, m, spread).Inflight, "nothing is fed before start_at")
 
 	soon, err := m.Start(ctx, strings.NewReader(campaignstest.Users(10, "soon.example")),
-		campaigns.Request{Name: soonName, Provider: "idle", StartAt: time.Now().Add(300 * time.Millisecond)})
+		campaigns.Request{Name: soonName, Provider: "idle", StartAt: time.Now().Add(time.Second)})
 	require.NoError(t, err)
 	require.Equal(t, campaigns.Scheduled, soon.Campaign.Status)
 	campaignstest.Eventually(t, "it starts at start_at", func() bool { return campaign(t, m, soonName).Inflight == 10 })
