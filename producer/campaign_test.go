@@ -36,9 +36,7 @@ var (
 
 func campaign(t *testing.T, c *producer.Client, name string) *producer.Campaign {
 	t.Helper()
-	got, err := c.GetCampaign(context.Background(), name)
-	require.NoError(t, err)
-	return got
+	return campaignstest.Get(t, c.GetCampaign, name)
 }
 
 func TestACampaignRunsToItsEndAndIsNoticedOnce(t *testing.T) {
