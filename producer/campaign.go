@@ -66,14 +66,15 @@ const (
 	CampaignCompleted CampaignStatus = "completed"
 )
 
-// Reasons a campaign's row can end with besides the task reasons.
+// Reasons a campaign's row can end with besides the task reasons; tasks
+// defines them with those.
 const (
 	// ReasonDuplicateRow: the same user appears earlier in the file.
-	ReasonDuplicateRow = "duplicate_row"
+	ReasonDuplicateRow = tasks.ReasonDuplicateRow
 	// ReasonInvalidRow: the row could not be read (SkipInvalid).
-	ReasonInvalidRow = "invalid_row"
+	ReasonInvalidRow = tasks.ReasonInvalidRow
 	// ReasonCancelled: the campaign was cancelled before the row was sent.
-	ReasonCancelled = "cancelled"
+	ReasonCancelled = tasks.ReasonCancelled
 )
 
 // Campaign is a campaign's settings, state and counters.

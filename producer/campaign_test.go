@@ -86,7 +86,7 @@ func TestACampaignRunsToItsEndAndIsNoticedOnce(t *testing.T) {
 		Attempts: 1, Finished: report[0].Finished}, report[0])
 	require.Equal(t, "skipped", report[1].State)
 	require.Equal(t, tasks.ReasonUserNotFound, report[1].Reason)
-	require.Equal(t, campaigns.ReasonDuplicateRow, report[41].Reason)
+	require.Equal(t, tasks.ReasonDuplicateRow, report[41].Reason)
 	require.Equal(t, 43, report[41].Line)
 }
 
@@ -141,7 +141,7 @@ func TestInvalidRowsAreRefusedUnlessSkipped(t *testing.T) {
 	var rows []producer.ReportRow
 	require.NoError(t, c.CampaignReport(ctx, name, func(r producer.ReportRow) error { rows = append(rows, r); return nil }))
 	require.Equal(t, "failed", rows[1].State)
-	require.Equal(t, campaigns.ReasonInvalidRow, rows[1].Reason)
+	require.Equal(t, tasks.ReasonInvalidRow, rows[1].Reason)
 	require.Equal(t, "not-an-email", rows[1].Invalid)
 	require.Equal(t, 3, rows[1].Line)
 	require.Equal(t, "waiting", rows[2].State)
@@ -159,11 +159,8 @@ func TestInvalidRowsAreRefusedUnlessSkipped(t *testing.T) {
 	require.ErrorContains(t, err, "the header has no id, email, username column")
 }
 
-func TestThePublicReasonsAreTheOnesRowsEndWith(t *testing.T) {
+func TestThePublicReportFormatsAreTheOnesWriteReportKnows(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, campaigns.ReasonDuplicateRow, producer.ReasonDuplicateRow)
-	require.Equal(t, campaigns.ReasonInvalidRow, producer.ReasonInvalidRow)
-	require.Equal(t, campaigns.ReasonCancelled, producer.ReasonCancelled)
 	require.Equal(t, campaigns.ReportFormats, producer.ReportFormats)
 }
 

@@ -222,7 +222,7 @@ func TestPremarkedRowsAreNeverFed(t *testing.T) {
 	s := NewStore(redistest.Start(t).Client(t))
 	c := newCampaign(t, s, "dups", 12000)
 	dups := rows(0, 11000)
-	done, err := s.Premark(ctx, c, dups, Record{Outcome: tasks.Skipped, Reason: ReasonDuplicateRow, Finished: time.Now()})
+	done, err := s.Premark(ctx, c, dups, Record{Outcome: tasks.Skipped, Reason: tasks.ReasonDuplicateRow, Finished: time.Now()})
 	require.NoError(t, err)
 	require.False(t, done)
 	n, err := s.MarkFed(ctx, c, []int{5, 11000})
@@ -231,13 +231,13 @@ func TestPremarkedRowsAreNeverFed(t *testing.T) {
 	got := get(t, s, "dups")
 	require.Equal(t, 11000, got.Skipped)
 
-	done, err = s.Premark(ctx, c, rows(11000, 12000), Record{Outcome: tasks.Failed, Reason: ReasonInvalidRow, Finished: time.Now()})
+	done, err = s.Premark(ctx, c, rows(11000, 12000), Record{Outcome: tasks.Failed, Reason: tasks.ReasonInvalidRow, Finished: time.Now()})
 	require.NoError(t, err)
 	require.False(t, done, "row 11000 is queued, so it keeps its place")
 	recs, err := s.Outcomes(ctx, c, 10999, 3)
 	require.NoError(t, err)
 	require.Equal(t, []tasks.Outcome{tasks.Skipped, "", tasks.Failed}, []tasks.Outcome{recs[0].Outcome, recs[1].Outcome, recs[2].Outcome})
-	require.Equal(t, ReasonInvalidRow, recs[2].Reason)
+	require.Equal(t, tasks.ReasonInvalidRow, recs[2].Reason)
 }
 
 func TestAnImportOfOnlyBadRowsCompletesAtOnce(t *testing.T) {
@@ -245,7 +245,7 @@ func TestAnImportOfOnlyBadRowsCompletesAtOnce(t *testing.T) {
 	ctx := context.Background()
 	s := NewStore(redistest.Start(t).Client(t))
 	c := newCampaign(t, s, "nothing", 3)
-	done, err := s.Premark(ctx, c, rows(0, 3), Record{Outcome: tasks.Failed, Reason: ReasonInvalidRow, Finished: time.Now()})
+	done, err := s.Premark(ctx, c, rows(0, 3), Record{Outcome: tasks.Failed, Reason: tasks.ReasonInvalidRow, Finished: time.Now()})
 	require.NoError(t, err)
 	require.True(t, done)
 	require.Equal(t, Completed, get(t, s, "nothing").Status)

@@ -438,14 +438,14 @@ func (sc *scanner) finish(digest string) *Scan {
 	slices.SortFunc(dups, func(a, b dup) int { return cmp.Compare(a.row, b.row) })
 	s.Duplicates = len(dups)
 	if s.Duplicates > 0 {
-		s.Reasons[ReasonDuplicateRow] = s.Duplicates
+		s.Reasons[tasks.ReasonDuplicateRow] = s.Duplicates
 	}
 	s.dups = make([]int32, len(dups))
 	for i, d := range dups {
 		s.dups[i] = d.row
 	}
 	for _, d := range dups[:min(len(dups), maxProblems)] {
-		s.Problems = append(s.Problems, Problem{Line: lines.line(int(d.row)), Reason: ReasonDuplicateRow,
+		s.Problems = append(s.Problems, Problem{Line: lines.line(int(d.row)), Reason: tasks.ReasonDuplicateRow,
 			Detail: fmt.Sprintf("the same user as line %d; reset once", lines.line(int(d.first)))})
 	}
 	slices.SortStableFunc(s.Problems, func(a, b Problem) int { return a.Line - b.Line })
