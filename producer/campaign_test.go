@@ -159,9 +159,20 @@ func TestInvalidRowsAreRefusedUnlessSkipped(t *testing.T) {
 	require.ErrorContains(t, err, "the header has no id, email, username column")
 }
 
-func TestThePublicReportFormatsAreTheOnesWriteReportKnows(t *testing.T) {
+// The public statuses, formats and report formats mirror the manager's,
+// which producer must not expose: a campaign's status and a request's
+// format are converted as they are.
+func TestThePublicNamesAreTheManagersOwn(t *testing.T) {
 	t.Parallel()
+	require.Equal(t, []campaigns.Status{campaigns.Importing, campaigns.Scheduled, campaigns.Running, campaigns.Paused,
+		campaigns.Cancelled, campaigns.Completed}, []campaigns.Status{
+		campaigns.Status(producer.CampaignImporting), campaigns.Status(producer.CampaignScheduled),
+		campaigns.Status(producer.CampaignRunning), campaigns.Status(producer.CampaignPaused),
+		campaigns.Status(producer.CampaignCancelled), campaigns.Status(producer.CampaignCompleted)})
+	require.Equal(t, []campaigns.Format{campaigns.CSV, campaigns.JSONL},
+		[]campaigns.Format{campaigns.Format(producer.FormatCSV), campaigns.Format(producer.FormatJSONL)})
 	require.Equal(t, campaigns.ReportFormats, producer.ReportFormats)
+	require.Equal(t, campaigns.ReportHeader, producer.ReportHeader)
 }
 
 func TestCampaignErrorsAreThePublicSentinels(t *testing.T) {
