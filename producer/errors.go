@@ -6,32 +6,29 @@ import (
 	"github.com/resetq/resetq/internal/campaigns"
 )
 
-// The errors the client returns, to test with errors.Is.
-var (
-	// ErrInvalidRequest wraps every error that is the request's fault: a bad
-	// user reference, an unknown action or provider. Retrying it is pointless.
-	ErrInvalidRequest = errors.New("invalid request")
+// ErrInvalidRequest wraps every error that is the request's fault: a bad
+// user reference, an unknown action or provider. Retrying it is pointless.
+var ErrInvalidRequest = errors.New("invalid request")
 
-	// ErrIdempotencyConflict is returned when an idempotency key that names a
-	// task is used again for a different request (another user, provider,
-	// actions or meta). Nothing is enqueued: a new request needs a new key.
-	ErrIdempotencyConflict = errors.New("idempotency key already used for a different request")
+// ErrIdempotencyConflict is returned when an idempotency key that names a
+// task is used again for a different request (another user, provider,
+// actions or meta). Nothing is enqueued: a new request needs a new key.
+var ErrIdempotencyConflict = errors.New("idempotency key already used for a different request")
 
-	// ErrTaskNotFound is returned for a task ID resetq does not know (or whose
-	// outcome has expired).
-	ErrTaskNotFound = errors.New("task not found")
+// ErrTaskNotFound is returned for a task ID resetq does not know (or whose
+// outcome has expired).
+var ErrTaskNotFound = errors.New("task not found")
 
-	// ErrCampaignNotFound is returned for a name no campaign has.
-	ErrCampaignNotFound = errors.New("campaign not found")
+// ErrCampaignNotFound is returned for a name no campaign has.
+var ErrCampaignNotFound = errors.New("campaign not found")
 
-	// ErrCampaignState is returned for a change the campaign's status does
-	// not allow (resuming a completed campaign).
-	ErrCampaignState = errors.New("not possible in the campaign's status")
+// ErrCampaignState is returned for a change the campaign's status does
+// not allow (resuming a completed campaign).
+var ErrCampaignState = errors.New("not possible in the campaign's status")
 
-	// ErrCampaignExists is returned when the name is taken by a campaign of
-	// another file.
-	ErrCampaignExists = errors.New("campaign name taken")
-)
+// ErrCampaignExists is returned when the name is taken by a campaign of
+// another file.
+var ErrCampaignExists = errors.New("campaign name taken")
 
 // sentinels maps the campaign manager's errors to the public ones.
 var sentinels = []struct{ internal, public error }{
