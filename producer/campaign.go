@@ -2,7 +2,6 @@ package producer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -10,48 +9,6 @@ import (
 	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/tasks"
 )
-
-// ErrCampaignNotFound is returned for a name no campaign has.
-var ErrCampaignNotFound = errors.New("campaign not found")
-
-// ErrCampaignState is returned for a change the campaign's status does
-// not allow (resuming a completed campaign).
-var ErrCampaignState = errors.New("not possible in the campaign's status")
-
-// ErrCampaignExists is returned when the name is taken by a campaign of
-// another file.
-var ErrCampaignExists = errors.New("campaign name taken")
-
-// sentinels maps the campaign manager's errors to the public ones.
-var sentinels = []struct{ internal, public error }{
-	{campaigns.ErrInvalid, ErrInvalidRequest},
-	{campaigns.ErrNotFound, ErrCampaignNotFound},
-	{campaigns.ErrState, ErrCampaignState},
-	{campaigns.ErrNameTaken, ErrCampaignExists},
-}
-
-// publicError hands an error of the campaign manager on as this package's:
-// an InvalidRowsError with the public Scan, and the public sentinel
-// beside the manager's, with the message unchanged.
-func publicError(err error) error {
-	var ire *campaigns.InvalidRowsError
-	if errors.As(err, &ire) {
-		return &InvalidRowsError{Scan: scanOf(ire.Scan)}
-	}
-	for _, s := range sentinels {
-		if errors.Is(err, s.internal) {
-			return &sentinelError{err: err, is: s.public}
-		}
-	}
-	return err
-}
-
-// sentinelError is an error of the campaign manager that is also one of
-// this package's sentinels.
-type sentinelError struct{ err, is error }
-
-func (e *sentinelError) Error() string   { return e.err.Error() }
-func (e *sentinelError) Unwrap() []error { return []error{e.is, e.err} }
 
 // CampaignStatus is where a campaign stands.
 type CampaignStatus string
@@ -66,14 +23,15 @@ const (
 	CampaignCompleted CampaignStatus = "completed"
 )
 
-// Reasons a campaign's row can end with besides the task reasons.
+// Reasons a campaign's row can end with besides the task reasons; tasks
+// defines them with those.
 const (
 	// ReasonDuplicateRow: the same user appears earlier in the file.
-	ReasonDuplicateRow = "duplicate_row"
+	ReasonDuplicateRow = tasks.ReasonDuplicateRow
 	// ReasonInvalidRow: the row could not be read (SkipInvalid).
-	ReasonInvalidRow = "invalid_row"
+	ReasonInvalidRow = tasks.ReasonInvalidRow
 	// ReasonCancelled: the campaign was cancelled before the row was sent.
-	ReasonCancelled = "cancelled"
+	ReasonCancelled = tasks.ReasonCancelled
 )
 
 // Campaign is a campaign's settings, state and counters.

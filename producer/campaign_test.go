@@ -36,9 +36,7 @@ var (
 
 func campaign(t *testing.T, c *producer.Client, name string) *producer.Campaign {
 	t.Helper()
-	got, err := c.GetCampaign(context.Background(), name)
-	require.NoError(t, err)
-	return got
+	return campaignstest.Get(t, c.GetCampaign, name)
 }
 
 func TestACampaignRunsToItsEndAndIsNoticedOnce(t *testing.T) {
@@ -88,7 +86,7 @@ func TestACampaignRunsToItsEndAndIsNoticedOnce(t *testing.T) {
 		Attempts: 1, Finished: report[0].Finished}, report[0])
 	require.Equal(t, "skipped", report[1].State)
 	require.Equal(t, tasks.ReasonUserNotFound, report[1].Reason)
-	require.Equal(t, campaigns.ReasonDuplicateRow, report[41].Reason)
+	require.Equal(t, tasks.ReasonDuplicateRow, report[41].Reason)
 	require.Equal(t, 43, report[41].Line)
 }
 
@@ -143,7 +141,7 @@ func TestInvalidRowsAreRefusedUnlessSkipped(t *testing.T) {
 	var rows []producer.ReportRow
 	require.NoError(t, c.CampaignReport(ctx, name, func(r producer.ReportRow) error { rows = append(rows, r); return nil }))
 	require.Equal(t, "failed", rows[1].State)
-	require.Equal(t, campaigns.ReasonInvalidRow, rows[1].Reason)
+	require.Equal(t, tasks.ReasonInvalidRow, rows[1].Reason)
 	require.Equal(t, "not-an-email", rows[1].Invalid)
 	require.Equal(t, 3, rows[1].Line)
 	require.Equal(t, "waiting", rows[2].State)
@@ -161,12 +159,20 @@ func TestInvalidRowsAreRefusedUnlessSkipped(t *testing.T) {
 	require.ErrorContains(t, err, "the header has no id, email, username column")
 }
 
-func TestThePublicReasonsAreTheOnesRowsEndWith(t *testing.T) {
+// The public statuses, formats and report formats mirror the manager's,
+// which producer must not expose: a campaign's status and a request's
+// format are converted as they are.
+func TestThePublicNamesAreTheManagersOwn(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, campaigns.ReasonDuplicateRow, producer.ReasonDuplicateRow)
-	require.Equal(t, campaigns.ReasonInvalidRow, producer.ReasonInvalidRow)
-	require.Equal(t, campaigns.ReasonCancelled, producer.ReasonCancelled)
+	require.Equal(t, []campaigns.Status{campaigns.Importing, campaigns.Scheduled, campaigns.Running, campaigns.Paused,
+		campaigns.Cancelled, campaigns.Completed}, []campaigns.Status{
+		campaigns.Status(producer.CampaignImporting), campaigns.Status(producer.CampaignScheduled),
+		campaigns.Status(producer.CampaignRunning), campaigns.Status(producer.CampaignPaused),
+		campaigns.Status(producer.CampaignCancelled), campaigns.Status(producer.CampaignCompleted)})
+	require.Equal(t, []campaigns.Format{campaigns.CSV, campaigns.JSONL},
+		[]campaigns.Format{campaigns.Format(producer.FormatCSV), campaigns.Format(producer.FormatJSONL)})
 	require.Equal(t, campaigns.ReportFormats, producer.ReportFormats)
+	require.Equal(t, campaigns.ReportHeader, producer.ReportHeader)
 }
 
 func TestCampaignErrorsAreThePublicSentinels(t *testing.T) {

@@ -19,19 +19,6 @@ import (
 	"github.com/resetq/resetq/tasks"
 )
 
-// ErrInvalidRequest wraps every error that is the request's fault: a bad
-// user reference, an unknown action or provider. Retrying it is pointless.
-var ErrInvalidRequest = errors.New("invalid request")
-
-// ErrIdempotencyConflict is returned when an idempotency key that names a
-// task is used again for a different request (another user, provider,
-// actions or meta). Nothing is enqueued: a new request needs a new key.
-var ErrIdempotencyConflict = errors.New("idempotency key already used for a different request")
-
-// ErrTaskNotFound is returned for a task ID resetq does not know (or whose
-// outcome has expired).
-var ErrTaskNotFound = errors.New("task not found")
-
 // Provider describes one provider the client may enqueue to, with the
 // settings it applies to its tasks.
 type Provider struct {

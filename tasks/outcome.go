@@ -37,6 +37,19 @@ const (
 	ReasonRetriesExhausted = "retries_exhausted"
 )
 
+// Reasons a campaign's row can end with that no task gives: the row never
+// became a task. Its outcome record carries them as a task's carries the
+// reasons above.
+const (
+	// ReasonDuplicateRow: the same user appears earlier in the file.
+	ReasonDuplicateRow = "duplicate_row"
+	// ReasonInvalidRow: the row could not be read, and the campaign was
+	// started to record such rows as failed.
+	ReasonInvalidRow = "invalid_row"
+	// ReasonCancelled: the campaign was cancelled before the row was sent.
+	ReasonCancelled = "cancelled"
+)
+
 // Result is the record a finished task leaves behind. Producers read it to
 // report an outcome; workers read it to avoid repeating a reset the IdP has
 // already accepted.

@@ -45,13 +45,6 @@ const (
 // running. It is not a task outcome: the task never ran.
 const OutcomeCancelled tasks.Outcome = "cancelled"
 
-// Reasons a row can end with besides the task reasons.
-const (
-	ReasonDuplicateRow = "duplicate_row" // the same user appears earlier in the file
-	ReasonInvalidRow   = "invalid_row"   // the row could not be read (--skip-invalid)
-	ReasonCancelled    = "cancelled"
-)
-
 // Campaign is a campaign's settings, state and counters.
 type Campaign struct {
 	// ID is the campaign's name: [a-z0-9-], unique.
@@ -448,8 +441,8 @@ var outcomeCodes = []tasks.Outcome{"", tasks.Succeeded, tasks.Skipped, tasks.Fai
 // stored. Append only: stored records refer to these positions.
 var reasonCodes = []string{"", tasks.ReasonUserNotFound, tasks.ReasonAmbiguousUser, tasks.ReasonUserDisabled,
 	tasks.ReasonNoEmail, tasks.ReasonRecentlyReset, tasks.ReasonInvalidAction, tasks.ReasonInvalidRequest,
-	tasks.ReasonInvalidPayload, tasks.ReasonUnknownProvider, tasks.ReasonRetriesExhausted, ReasonDuplicateRow,
-	ReasonInvalidRow, ReasonCancelled, tasks.ReasonUnconfirmed, tasks.ReasonRecipientRefused}
+	tasks.ReasonInvalidPayload, tasks.ReasonUnknownProvider, tasks.ReasonRetriesExhausted, tasks.ReasonDuplicateRow,
+	tasks.ReasonInvalidRow, tasks.ReasonCancelled, tasks.ReasonUnconfirmed, tasks.ReasonRecipientRefused}
 
 func encodeRecord(created time.Time, r Record) []byte {
 	b := make([]byte, RecordSize)
@@ -627,7 +620,7 @@ return n`)
 func (s *Store) Withdraw(ctx context.Context, c *Campaign, row int, cancel bool) (completed bool, err error) {
 	rec := ""
 	if cancel {
-		rec = string(encodeRecord(c.CreatedAt, Record{Outcome: OutcomeCancelled, Reason: ReasonCancelled, Finished: time.Now()}))
+		rec = string(encodeRecord(c.CreatedAt, Record{Outcome: OutcomeCancelled, Reason: tasks.ReasonCancelled, Finished: time.Now()}))
 	}
 	n, err := withdrawScript.Run(ctx, s.rdb, keys(c.ID), row, rec, ms(time.Now())).Int()
 	return n == 1, err
@@ -653,7 +646,7 @@ end
 // cancelled, a batch at a time so Redis is never blocked for long. It
 // reports whether the campaign completed.
 func (s *Store) CancelWaiting(ctx context.Context, c *Campaign) (completed bool, err error) {
-	rec := string(encodeRecord(c.CreatedAt, Record{Outcome: OutcomeCancelled, Reason: ReasonCancelled, Finished: time.Now()}))
+	rec := string(encodeRecord(c.CreatedAt, Record{Outcome: OutcomeCancelled, Reason: tasks.ReasonCancelled, Finished: time.Now()}))
 	for from := 0; from < c.Rows; from += 10000 {
 		n, err := cancelScript.Run(ctx, s.rdb, keys(c.ID), from, min(from+10000, c.Rows), ms(time.Now()), rec).Int()
 		if err != nil {

@@ -35,9 +35,15 @@ func startFeeder(t *testing.T, m *campaigns.Manager) *campaigns.Feeder {
 
 func campaign(t *testing.T, m *campaigns.Manager, name string) *campaigns.Campaign {
 	t.Helper()
-	got, err := m.Get(context.Background(), name)
+	return campaignstest.Get(t, m.Get, name)
+}
+
+// start starts a campaign over n users at domain.
+func start(t *testing.T, m *campaigns.Manager, n int, domain string, req campaigns.Request) *campaigns.Started {
+	t.Helper()
+	res, err := m.Start(context.Background(), strings.NewReader(campaignstest.Users(n, domain)), req)
 	require.NoError(t, err)
-	return got
+	return res
 }
 
 func TestTheFeederKeepsOnlyAWindowQueued(t *testing.T) {
@@ -46,9 +52,7 @@ func TestTheFeederKeepsOnlyAWindowQueued(t *testing.T) {
 	ctx := context.Background()
 	name := campaignstest.Uniq("window")
 	// Nothing serves "idle": what the feeder queues stays queued.
-	res, err := m.Start(ctx, strings.NewReader(campaignstest.Users(250, "window.example")),
-		campaigns.Request{Name: name, Provider: "idle", Source: "u.csv", Window: 30})
-	require.NoError(t, err)
+	res := start(t, m, 250, "window.example", campaigns.Request{Name: name, Provider: "idle", Source: "u.csv", Window: 30})
 	require.Equal(t, campaigns.Running, res.Campaign.Status)
 	require.Equal(t, 30, res.Campaign.Window)
 
@@ -119,11 +123,8 @@ func TestTheFeederKeepsOnlyAWindowQueued(t *testing.T) {
 func TestSpreadAndScheduleSetThePace(t *testing.T) {
 	t.Parallel()
 	m, _ := newManager(t)
-	ctx := context.Background()
 	spread, soonName := campaignstest.Uniq("spread"), campaignstest.Uniq("soon")
-	res, err := m.Start(ctx, strings.NewReader(campaignstest.Users(3600, "spread.example")),
-		campaigns.Request{Name: spread, Provider: "idle", Spread: time.Hour, StartAt: time.Now().Add(time.Hour)})
-	require.NoError(t, err)
+	res := start(t, m, 3600, "spread.example", campaigns.Request{Name: spread, Provider: "idle", Spread: time.Hour, StartAt: time.Now().Add(time.Hour)})
 	got := res.Campaign
 	require.Equal(t, campaigns.Scheduled, got.Status)
 	require.InDelta(t, 1.0, got.Rate(), 1e-9, "3600 users over an hour")
@@ -133,9 +134,7 @@ func TestSpreadAndScheduleSetThePace(t *testing.T) {
 	campaignstest.Passes(t, f, 5)
 	require.Zero(t, campaign(t, m, spread).Inflight, "nothing is fed before start_at")
 
-	soon, err := m.Start(ctx, strings.NewReader(campaignstest.Users(10, "soon.example")),
-		campaigns.Request{Name: soonName, Provider: "idle", StartAt: time.Now().Add(time.Second)})
-	require.NoError(t, err)
+	soon := start(t, m, 10, "soon.example", campaigns.Request{Name: soonName, Provider: "idle", StartAt: time.Now().Add(time.Second)})
 	require.Equal(t, campaigns.Scheduled, soon.Campaign.Status)
 	campaignstest.Eventually(t, "it starts at start_at", func() bool { return campaign(t, m, soonName).Inflight == 10 })
 	require.Equal(t, campaigns.Running, campaign(t, m, soonName).Status)
@@ -145,10 +144,8 @@ func TestSpreadAndScheduleSetThePace(t *testing.T) {
 func TestLostTasksAreFedAgain(t *testing.T) {
 	t.Parallel()
 	m, rdb := newManager(t)
-	ctx := context.Background()
 	name := campaignstest.Uniq("lost")
-	_, err := m.Start(ctx, strings.NewReader(campaignstest.Users(5, "lost.example")), campaigns.Request{Name: name, Provider: "idle"})
-	require.NoError(t, err)
+	start(t, m, 5, "lost.example", campaigns.Request{Name: name, Provider: "idle"})
 	startFeeder(t, m)
 	campaignstest.Eventually(t, "fed", func() bool { return campaign(t, m, name).Inflight == 5 })
 
@@ -216,9 +213,7 @@ func TestACampaignStartedBeforeKeyedTaskIDsKeepsItsTaskIDs(t *testing.T) {
 	m, rdb := newManager(t)
 	ctx := context.Background()
 	name := campaignstest.Uniq("legacy")
-	_, err := m.Start(ctx, strings.NewReader(campaignstest.Users(5, "legacy.example")),
-		campaigns.Request{Name: name, Provider: "idle", StartAt: time.Now().Add(time.Hour)})
-	require.NoError(t, err)
+	start(t, m, 5, "legacy.example", campaigns.Request{Name: name, Provider: "idle", StartAt: time.Now().Add(time.Hour)})
 	// As an older build stored it: without the field. Then it may start.
 	key := "resetq:campaign:{" + name + "}"
 	require.NoError(t, rdb.HDel(ctx, key, "task_ids").Err())
@@ -228,7 +223,7 @@ func TestACampaignStartedBeforeKeyedTaskIDsKeepsItsTaskIDs(t *testing.T) {
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	q := tasks.CampaignQueueName("idle")
 	u := tasks.User{Email: "user1@legacy.example"}
-	_, err = insp.GetTaskInfo(q, tasks.LegacyCampaignTaskID("idle", name, u))
+	_, err := insp.GetTaskInfo(q, tasks.LegacyCampaignTaskID("idle", name, u))
 	require.NoError(t, err, "fed under its old IDs")
 
 	// Pausing finds its queued tasks by those IDs and takes them back.

@@ -217,31 +217,43 @@ func readCSV(r io.Reader, o ReadOptions, fn func(Row, *Problem) error) error {
 			}
 			return ""
 		}
-		row := Row{Line: line}
-		u, prob := pickUser(o, get)
-		if prob == nil {
+		meta := func() map[string]string {
+			var m map[string]string
 			for i, name := range names {
 				if slices.Contains(userColumns, name) || name == "" || i >= len(rec) || rec[i] == "" {
 					continue
 				}
-				if row.Meta == nil {
-					row.Meta = map[string]string{}
+				if m == nil {
+					m = map[string]string{}
 				}
-				row.Meta[name] = rec[i]
+				m[name] = rec[i]
 			}
-			prob = checkMeta(row.Meta)
+			return m
 		}
-		if prob != nil {
-			prob.Line = line
-			row.Invalid = firstNonEmpty(get("id"), get("email"), get("username"))
-			row.Meta = nil
-		} else {
-			row.User = u
-		}
-		if err := fn(row, prob); err != nil {
+		if err := fn(readRow(line, o, get, meta)); err != nil {
 			return err
 		}
 	}
+}
+
+// readRow makes a row of a source's line: its user and meta, or, when
+// either is wrong, the problem and what the line names instead. meta is
+// only read for a line with a user.
+func readRow(line int, o ReadOptions, get func(string) string, meta func() map[string]string) (Row, *Problem) {
+	row := Row{Line: line}
+	u, prob := pickUser(o, get)
+	if prob == nil {
+		row.Meta = meta()
+		prob = checkMeta(row.Meta)
+	}
+	if prob != nil {
+		prob.Line = line
+		row.Invalid = firstNonEmpty(get("id"), get("email"), get("username"))
+		row.Meta = nil
+	} else {
+		row.User = u
+	}
+	return row, prob
 }
 
 func firstNonEmpty(v ...string) string {
@@ -292,9 +304,7 @@ func readJSONL(r io.Reader, o ReadOptions, fn func(Row, *Problem) error) error {
 			}
 			return ""
 		}
-		row := Row{Line: line}
-		u, prob := pickUser(o, get)
-		if prob == nil {
+		meta := func() map[string]string {
 			// Other keys are meta, as is the content of a "meta" object.
 			fields := obj
 			if m, ok := obj["meta"].(map[string]any); ok {
@@ -302,6 +312,7 @@ func readJSONL(r io.Reader, o ReadOptions, fn func(Row, *Problem) error) error {
 				delete(fields, "meta")
 				maps.Copy(fields, m)
 			}
+			var meta map[string]string
 			for k, v := range fields {
 				if slices.Contains(userColumns, k) || v == nil {
 					continue
@@ -311,21 +322,14 @@ func readJSONL(r io.Reader, o ReadOptions, fn func(Row, *Problem) error) error {
 					b, _ := json.Marshal(v)
 					s = string(b)
 				}
-				if row.Meta == nil {
-					row.Meta = map[string]string{}
+				if meta == nil {
+					meta = map[string]string{}
 				}
-				row.Meta[k] = s
+				meta[k] = s
 			}
-			prob = checkMeta(row.Meta)
+			return meta
 		}
-		if prob != nil {
-			prob.Line = line
-			row.Invalid = firstNonEmpty(get("id"), get("email"), get("username"))
-			row.Meta = nil
-		} else {
-			row.User = u
-		}
-		if err := fn(row, prob); err != nil {
+		if err := fn(readRow(line, o, get, meta)); err != nil {
 			return err
 		}
 	}
@@ -434,14 +438,14 @@ func (sc *scanner) finish(digest string) *Scan {
 	slices.SortFunc(dups, func(a, b dup) int { return cmp.Compare(a.row, b.row) })
 	s.Duplicates = len(dups)
 	if s.Duplicates > 0 {
-		s.Reasons[ReasonDuplicateRow] = s.Duplicates
+		s.Reasons[tasks.ReasonDuplicateRow] = s.Duplicates
 	}
 	s.dups = make([]int32, len(dups))
 	for i, d := range dups {
 		s.dups[i] = d.row
 	}
 	for _, d := range dups[:min(len(dups), maxProblems)] {
-		s.Problems = append(s.Problems, Problem{Line: lines.line(int(d.row)), Reason: ReasonDuplicateRow,
+		s.Problems = append(s.Problems, Problem{Line: lines.line(int(d.row)), Reason: tasks.ReasonDuplicateRow,
 			Detail: fmt.Sprintf("the same user as line %d; reset once", lines.line(int(d.first)))})
 	}
 	slices.SortStableFunc(s.Problems, func(a, b Problem) int { return a.Line - b.Line })

@@ -334,11 +334,11 @@ func (imp *importer) adopt(ctx context.Context, camp *Campaign, scan *Scan) erro
 	imp.adopted = true
 	now := time.Now()
 	if _, err := imp.store.Premark(ctx, camp, scan.DuplicateRows(), Record{
-		Outcome: tasks.Skipped, Reason: ReasonDuplicateRow, Finished: now}); err != nil {
+		Outcome: tasks.Skipped, Reason: tasks.ReasonDuplicateRow, Finished: now}); err != nil {
 		return err
 	}
 	_, err := imp.store.Premark(ctx, camp, imp.invalid, Record{
-		Outcome: tasks.Failed, Reason: ReasonInvalidRow, Finished: now})
+		Outcome: tasks.Failed, Reason: tasks.ReasonInvalidRow, Finished: now})
 	return err
 }
 

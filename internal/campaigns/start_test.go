@@ -12,8 +12,8 @@ import (
 	"github.com/resetq/resetq/internal/campaigns/campaignstest"
 )
 
-// onePass is a file that may be read once, from start to end: rewinding
-// it fails the test, and it counts the bytes it hands out.
+// onePass is a file that must be read once, from start to end: rewinding
+// it fails the test, and so does a test that ends with bytes of it unread.
 type onePass struct {
 	t    *testing.T
 	r    *strings.Reader
@@ -21,7 +21,9 @@ type onePass struct {
 }
 
 func readOnce(t *testing.T, src string) *onePass {
-	return &onePass{t: t, r: strings.NewReader(src)}
+	o := &onePass{t: t, r: strings.NewReader(src)}
+	t.Cleanup(func() { require.Equal(t, len(src), o.read, "every byte read") })
+	return o
 }
 
 func (o *onePass) Read(p []byte) (int, error) {
@@ -41,10 +43,8 @@ func TestStartReadsTheFileOnceForTheScanAndTheImport(t *testing.T) {
 	ctx := context.Background()
 	// 2500 users (three chunks), a duplicate and an invalid row.
 	src := campaignstest.Users(2500, "once.example") + "USER7@ONCE.example,T-dup\nnot-an-email,T-bad\n"
-	f := readOnce(t, src)
-	res, err := m.Start(ctx, f, campaigns.Request{Name: "once", Provider: "idle", Source: "u.csv", SkipInvalid: true})
+	res, err := m.Start(ctx, readOnce(t, src), campaigns.Request{Name: "once", Provider: "idle", Source: "u.csv", SkipInvalid: true})
 	require.NoError(t, err)
-	require.Equal(t, len(src), f.read, "every byte read, once")
 	require.Equal(t, 2502, res.Scan.Rows)
 	require.Equal(t, 1, res.Scan.Duplicates)
 	require.Equal(t, 1, res.Scan.Invalid)
@@ -65,11 +65,9 @@ func TestStartReadsTheFileOnceForTheScanAndTheImport(t *testing.T) {
 
 	// Started again, the same file resumes: its second reading (one pass
 	// again) stores nothing.
-	f = readOnce(t, src)
-	again, err := m.Start(ctx, f, campaigns.Request{Name: "once", Provider: "idle", Source: "u.csv", SkipInvalid: true})
+	again, err := m.Start(ctx, readOnce(t, src), campaigns.Request{Name: "once", Provider: "idle", Source: "u.csv", SkipInvalid: true})
 	require.NoError(t, err)
 	require.True(t, again.Resumed)
-	require.Equal(t, len(src), f.read)
 	keys, err := rdb.Keys(ctx, "resetq:campaign-rows:*").Result()
 	require.NoError(t, err)
 	require.Len(t, keys, 3, "the campaign's three chunks, and no others")
@@ -81,18 +79,14 @@ func TestADryRunAndARefusedFileAreReadOnceAndStoreNothing(t *testing.T) {
 	ctx := context.Background()
 	src := campaignstest.Users(1500, "refused.example") + "not-an-email,T-bad\n"
 
-	f := readOnce(t, src)
-	scan, err := m.Scan(f, campaigns.Request{Provider: "idle", Source: "u.csv"})
+	scan, err := m.Scan(readOnce(t, src), campaigns.Request{Provider: "idle", Source: "u.csv"})
 	require.NoError(t, err)
-	require.Equal(t, len(src), f.read)
 	require.Equal(t, 1501, scan.Rows)
 	require.Equal(t, 1, scan.Invalid)
 
-	f = readOnce(t, src)
-	_, err = m.Start(ctx, f, campaigns.Request{Name: "refused", Provider: "idle", Source: "u.csv"})
+	_, err = m.Start(ctx, readOnce(t, src), campaigns.Request{Name: "refused", Provider: "idle", Source: "u.csv"})
 	var ire *campaigns.InvalidRowsError
 	require.ErrorAs(t, err, &ire)
-	require.Equal(t, len(src), f.read)
 	require.Equal(t, 1, ire.Scan.Invalid)
 	require.Equal(t, 1502, ire.Scan.Problems[0].Line)
 	keys, err := rdb.Keys(ctx, "resetq:*").Result()

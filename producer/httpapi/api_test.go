@@ -24,6 +24,7 @@ import (
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
 	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/redistest"
+	"github.com/resetq/resetq/internal/testhttp"
 	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/producer/httpapi"
 	"github.com/resetq/resetq/tasks"
@@ -132,23 +133,21 @@ func serve(t *testing.T, cfg httpapi.Config) *env {
 // call makes one request and returns the status, headers and body.
 func (e *env) call(t *testing.T, method, path, token, contentType string, body io.Reader, header ...string) (int, http.Header, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, e.url+path, body)
-	require.NoError(t, err)
+	var raw []byte
+	if body != nil {
+		var err error
+		raw, err = io.ReadAll(body)
+		require.NoError(t, err)
+	}
+	var h []string
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		h = append(h, "Authorization", "Bearer "+token)
 	}
 	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+		h = append(h, "Content-Type", contentType)
 	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, resp.Header, b
+	a := testhttp.Do(t, method, e.url+path, string(raw), append(h, header...)...)
+	return a.Status, a.Header, []byte(a.Body)
 }
 
 func (e *env) json(t *testing.T, method, path, token string, body any, header ...string) (int, http.Header, []byte) {
@@ -173,6 +172,15 @@ func problem(t *testing.T, h http.Header, b []byte) httpapi.Problem {
 	t.Helper()
 	require.Equal(t, "application/problem+json", h.Get("Content-Type"))
 	return decode[httpapi.Problem](t, b)
+}
+
+// refused sends body as JSON, as json does, and returns the problem the
+// API answers with the status it must refuse it with.
+func (e *env) refused(t *testing.T, status int, method, path, token string, body any, header ...string) httpapi.Problem {
+	t.Helper()
+	code, h, b := e.json(t, method, path, token, body, header...)
+	require.Equal(t, status, code, "%s", b)
+	return problem(t, h, b)
 }
 
 // checkContract validates every exchange against docs/openapi.yaml: every
@@ -337,12 +345,8 @@ func TestResetsThroughTheAPI(t *testing.T) {
 	p := problem(t, h, b)
 	require.Equal(t, "urn:resetq:problem:invalid-request", p.Type)
 	require.Contains(t, p.Detail, "user.email")
-	code, h, b = e.json(t, "POST", "/v1/resets", appToken, map[string]any{"provider": "okta", "user": map[string]string{"email": "a@example.com"}})
-	require.Equal(t, http.StatusUnprocessableEntity, code)
-	require.Contains(t, problem(t, h, b).Detail, `provider "okta" is not configured`)
-	code, h, b = e.json(t, "POST", "/v1/resets", appToken, map[string]any{"provider": "corp", "user": map[string]string{"email": "a@example.com"}, "urgent": true})
-	require.Equal(t, http.StatusBadRequest, code)
-	require.Contains(t, problem(t, h, b).Detail, `unknown field "urgent"`)
+	require.Contains(t, e.refused(t, http.StatusUnprocessableEntity, "POST", "/v1/resets", appToken, map[string]any{"provider": "okta", "user": map[string]string{"email": "a@example.com"}}).Detail, `provider "okta" is not configured`)
+	require.Contains(t, e.refused(t, http.StatusBadRequest, "POST", "/v1/resets", appToken, map[string]any{"provider": "corp", "user": map[string]string{"email": "a@example.com"}, "urgent": true}).Detail, `unknown field "urgent"`)
 	code, h, b = e.call(t, "POST", "/v1/resets", appToken, "application/json", strings.NewReader(`{"provider":`))
 	require.Equal(t, http.StatusBadRequest, code)
 	problem(t, h, b)
@@ -351,15 +355,9 @@ func TestResetsThroughTheAPI(t *testing.T) {
 	problem(t, h, b)
 	huge := map[string]any{"provider": "corp", "user": map[string]string{"email": "a@example.com"},
 		"meta": map[string]string{"blob": strings.Repeat("x", 70<<10)}}
-	code, h, b = e.json(t, "POST", "/v1/resets", appToken, huge)
-	require.Equal(t, http.StatusRequestEntityTooLarge, code)
-	require.Contains(t, problem(t, h, b).Detail, "65536 bytes")
-	code, h, b = e.json(t, "GET", "/v1/resets/r-00000000000000000000000000000000", appToken, nil)
-	require.Equal(t, http.StatusNotFound, code)
-	problem(t, h, b)
-	code, h, b = e.json(t, "GET", "/v1/resets/nonsense", appToken, nil)
-	require.Equal(t, http.StatusNotFound, code)
-	problem(t, h, b)
+	require.Contains(t, e.refused(t, http.StatusRequestEntityTooLarge, "POST", "/v1/resets", appToken, huge).Detail, "65536 bytes")
+	e.refused(t, http.StatusNotFound, "GET", "/v1/resets/r-00000000000000000000000000000000", appToken, nil)
+	e.refused(t, http.StatusNotFound, "GET", "/v1/resets/nonsense", appToken, nil)
 }
 
 func keys(t *testing.T, b []byte) []string {
@@ -387,16 +385,12 @@ func TestOnlyTokensGetIn(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, code)
 	problem(t, h, b)
 
-	code, h, b = e.json(t, "GET", "/v1/campaigns", appToken, nil)
-	require.Equal(t, http.StatusForbidden, code)
-	require.Contains(t, problem(t, h, b).Detail, `token "app" lacks the campaigns scope`)
+	require.Contains(t, e.refused(t, http.StatusForbidden, "GET", "/v1/campaigns", appToken, nil).Detail, `token "app" lacks the campaigns scope`)
 	code, h, b = e.json(t, "DELETE", "/v1/campaigns", opsToken, nil)
 	require.Equal(t, http.StatusMethodNotAllowed, code)
 	require.Equal(t, "GET, POST", h.Get("Allow"))
 	problem(t, h, b)
-	code, h, b = e.json(t, "GET", "/v1/nothing", opsToken, nil)
-	require.Equal(t, http.StatusNotFound, code)
-	problem(t, h, b)
+	e.refused(t, http.StatusNotFound, "GET", "/v1/nothing", opsToken, nil)
 	require.Zero(t, e.kc.TotalResets())
 }
 
@@ -499,12 +493,8 @@ func TestCampaignsThroughTheAPI(t *testing.T) {
 	code, h, b = e.json(t, "POST", "/v1/campaigns/breach/resume", opsToken, nil)
 	require.Equal(t, http.StatusConflict, code, "a completed campaign cannot resume")
 	require.Contains(t, problem(t, h, b).Detail, "which is completed")
-	code, h, b = e.json(t, "GET", "/v1/campaigns/nope", opsToken, nil)
-	require.Equal(t, http.StatusNotFound, code)
-	problem(t, h, b)
-	code, h, b = e.json(t, "POST", "/v1/campaigns/Not%20A%20Name/pause", opsToken, nil)
-	require.Equal(t, http.StatusNotFound, code)
-	problem(t, h, b)
+	e.refused(t, http.StatusNotFound, "GET", "/v1/campaigns/nope", opsToken, nil)
+	e.refused(t, http.StatusNotFound, "POST", "/v1/campaigns/Not%20A%20Name/pause", opsToken, nil)
 
 	// A raw CSV body with its options in the query, scheduled for later.
 	code, _, b = e.call(t, "POST", "/v1/campaigns?provider=corp&name=later&start_at=1h&spread=2h", opsToken, "text/csv",
@@ -530,12 +520,8 @@ func TestCampaignsThroughTheAPI(t *testing.T) {
 	js := decode[httpapi.CampaignStarted](t, b)
 	require.Equal(t, 2, js.Campaign.Rows)
 	require.Equal(t, 60, js.Campaign.Window)
-	code, h, b = e.json(t, "POST", "/v1/campaigns", opsToken, map[string]any{"provider": "corp", "users": []string{}, "color": "red"})
-	require.Equal(t, http.StatusBadRequest, code)
-	require.Contains(t, problem(t, h, b).Detail, `unknown field "color"`)
-	code, h, b = e.json(t, "POST", "/v1/campaigns", opsToken, map[string]any{"provider": "corp"})
-	require.Equal(t, http.StatusBadRequest, code)
-	require.Contains(t, problem(t, h, b).Detail, "users is required")
+	require.Contains(t, e.refused(t, http.StatusBadRequest, "POST", "/v1/campaigns", opsToken, map[string]any{"provider": "corp", "users": []string{}, "color": "red"}).Detail, `unknown field "color"`)
+	require.Contains(t, e.refused(t, http.StatusBadRequest, "POST", "/v1/campaigns", opsToken, map[string]any{"provider": "corp"}).Detail, "users is required")
 
 	// An upload over the limit is refused whole.
 	big := "email\n" + strings.Repeat("someone@example.com\n", (2<<20)/20)

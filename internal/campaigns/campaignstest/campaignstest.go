@@ -56,6 +56,15 @@ func StartFeeder(t testing.TB, m *campaigns.Manager, ns *Notices) *campaigns.Fee
 	return f
 }
 
+// Get returns the campaign of that name through get (a manager's Get or a
+// client's GetCampaign), failing t when it cannot.
+func Get[C any](t testing.TB, get func(context.Context, string) (C, error), name string) C {
+	t.Helper()
+	c, err := get(context.Background(), name)
+	require.NoError(t, err)
+	return c
+}
+
 // Eventually waits, with a deadline, for cond.
 func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
