@@ -303,7 +303,7 @@ func TestChaosSentinelFailoverMidCampaign(t *testing.T) {
 
 	outage := watchReadyz(b.w.listener.Addr)
 	sent := len(b.kc.RequestsTo(keycloaktest.EndpointExecuteActions))
-	sn.Master.Stop()
+	sn.StopMaster(t)
 	t.Logf("master killed after %d resets", sent)
 	outage.waitReadyAgain(t, 30*time.Second)
 

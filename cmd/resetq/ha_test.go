@@ -33,7 +33,7 @@ func TestTheWorkerFollowsASentinelFailover(t *testing.T) {
 	require.Equal(t, tasks.Succeeded, b.wait(b.enqueue(tasks.User{Email: b.sample.Emails[0]}, "before"), 10*time.Second).Outcome)
 
 	outage := watchReadyz(b.w.listener.Addr)
-	sn.Master.Stop()
+	sn.StopMaster(t)
 	outage.waitReadyAgain(t, 30*time.Second)
 	require.Equal(t, tasks.Succeeded, b.wait(b.enqueue(tasks.User{Email: b.sample.Emails[1]}, "after"), 30*time.Second).Outcome,
 		"a reset on the promoted replica")

@@ -217,6 +217,21 @@ func StartSentinel(t testing.TB) *Sentinel {
 	return s
 }
 
+// StopMaster stops the master once its replica holds every write it
+// acknowledged. Redis replicates asynchronously: a master stopped before
+// its replica caught up (or while the replica was still resyncing) loses
+// the writes it has not passed on, and a test of a failover means to test
+// resetq, not that.
+func (s *Sentinel) StopMaster(t testing.TB) {
+	t.Helper()
+	c := s.Master.Client(t)
+	n, err := c.Do(context.Background(), "WAIT", 1, 20000).Int()
+	if err != nil || n < 1 {
+		t.Fatalf("redistest: the replica did not acknowledge the master's writes within 20 s: %d %v", n, err)
+	}
+	s.Master.Stop()
+}
+
 // URL is the redis-sentinel:// URL of the set.
 func (s *Sentinel) URL() string {
 	addrs := make([]string, len(s.Sentinels))

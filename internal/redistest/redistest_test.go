@@ -45,7 +45,7 @@ func TestSentinelFailsOver(t *testing.T) {
 		return err == nil && v == "before"
 	}, 10*time.Second, 10*time.Millisecond, "replicated")
 
-	s.Master.Stop()
+	s.StopMaster(t)
 	require.Eventually(t, func() bool { return c.Set(ctx, "k", "after", 0).Err() == nil }, 30*time.Second, 50*time.Millisecond,
 		"the client follows the sentinels to the promoted replica")
 	v, err := replica.Get(ctx, "k").Result()
