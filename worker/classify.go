@@ -48,6 +48,18 @@ type Decision struct {
 	parked bool
 }
 
+// ends are the kinds that end a task at once, skipped (nothing to do for
+// this user) or failed (the request is wrong), with their reasons.
+var ends = map[idp.Kind]Decision{
+	idp.UserNotFound:     {Action: Skip, Reason: tasks.ReasonUserNotFound},
+	idp.AmbiguousUser:    {Action: Skip, Reason: tasks.ReasonAmbiguousUser},
+	idp.UserDisabled:     {Action: Skip, Reason: tasks.ReasonUserDisabled},
+	idp.UserNoEmail:      {Action: Skip, Reason: tasks.ReasonNoEmail},
+	idp.RecipientRefused: {Action: Skip, Reason: tasks.ReasonRecipientRefused},
+	idp.InvalidAction:    {Action: Fail, Reason: tasks.ReasonInvalidAction},
+	idp.InvalidRequest:   {Action: Fail, Reason: tasks.ReasonInvalidRequest},
+}
+
 // Classify maps the result of a provider call to what happens to the task.
 // It is the one place where error kinds become outcomes.
 func Classify(err error) Decision {
@@ -55,30 +67,20 @@ func Classify(err error) Decision {
 		return Decision{Action: Done}
 	}
 	e := idp.AsError(err)
+	if end, ok := ends[e.Kind]; ok {
+		end.Err = e
+		return end
+	}
 	d := Decision{Err: e, Reason: e.Kind.String()}
 	switch e.Kind {
 	case idp.RateLimited:
 		d.Action, d.RetryAfter, d.Wait = Retry, e.RetryAfter, true
-	case idp.UserNotFound:
-		d.Action, d.Reason = Skip, tasks.ReasonUserNotFound
-	case idp.AmbiguousUser:
-		d.Action, d.Reason = Skip, tasks.ReasonAmbiguousUser
-	case idp.UserDisabled:
-		d.Action, d.Reason = Skip, tasks.ReasonUserDisabled
-	case idp.UserNoEmail:
-		d.Action, d.Reason = Skip, tasks.ReasonNoEmail
-	case idp.InvalidAction:
-		d.Action, d.Reason = Fail, tasks.ReasonInvalidAction
-	case idp.InvalidRequest:
-		d.Action, d.Reason = Fail, tasks.ReasonInvalidRequest
 	case idp.Credentials, idp.Permission, idp.Configuration:
 		d.Action = Halt
 	case idp.Unconfirmed:
 		// Sending again risks a second mail with a second working link;
 		// the task ends succeeded, marked, and the operator can see it.
 		d.Action, d.Reason = Done, tasks.ReasonUnconfirmed
-	case idp.RecipientRefused:
-		d.Action, d.Reason = Skip, tasks.ReasonRecipientRefused
 	case idp.MailFailed:
 		// Retried, unless the provider's recent mail says otherwise
 		// (judgeMail): a relay down halts, a recipient refused is skipped.

@@ -119,42 +119,31 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.Concurrency <= 0 {
-		c.Concurrency = 20
-	}
-	if c.ShutdownTimeout <= 0 {
-		c.ShutdownTimeout = 30 * time.Second
-	}
-	if c.PollInterval <= 0 {
-		c.PollInterval = 50 * time.Millisecond
-	}
-	if c.OutcomeRetention <= 0 {
-		c.OutcomeRetention = 72 * time.Hour
-	}
+	c.Concurrency = positiveOr(c.Concurrency, 20)
+	c.ShutdownTimeout = positiveOr(c.ShutdownTimeout, 30*time.Second)
+	c.PollInterval = positiveOr(c.PollInterval, 50*time.Millisecond)
+	c.OutcomeRetention = positiveOr(c.OutcomeRetention, 72*time.Hour)
+	c.RetryBase = positiveOr(c.RetryBase, 10*time.Second)
+	c.RetryCap = positiveOr(c.RetryCap, 15*time.Minute)
+	c.InAttemptBase = positiveOr(c.InAttemptBase, 200*time.Millisecond)
+	c.MaxHold = positiveOr(c.MaxHold, time.Second)
+	c.SyncInterval = positiveOr(c.SyncInterval, 2*time.Second)
+	c.WebhookConcurrency = positiveOr(c.WebhookConcurrency, 10)
 	if c.Metrics == nil {
 		c.Metrics = metrics.New(prometheus.NewRegistry())
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if c.RetryBase <= 0 {
-		c.RetryBase = 10 * time.Second
+}
+
+// positiveOr is v, or def when v is zero or negative: the defaulting rule
+// of every count and duration in Config.
+func positiveOr[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
 	}
-	if c.RetryCap <= 0 {
-		c.RetryCap = 15 * time.Minute
-	}
-	if c.InAttemptBase <= 0 {
-		c.InAttemptBase = 200 * time.Millisecond
-	}
-	if c.MaxHold <= 0 {
-		c.MaxHold = time.Second
-	}
-	if c.SyncInterval <= 0 {
-		c.SyncInterval = 2 * time.Second
-	}
-	if c.WebhookConcurrency <= 0 {
-		c.WebhookConcurrency = 10
-	}
+	return v
 }
 
 // checkState is where a provider's start-up check stands.

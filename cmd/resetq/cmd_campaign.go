@@ -19,26 +19,20 @@ import (
 )
 
 func newCampaignCmd(g *global) *cobra.Command {
-	cmd := &cobra.Command{
+	return withSubcommands(&cobra.Command{
 		Use:   "campaign",
 		Short: "Bulk reset campaigns: start, status, list, pause, resume, cancel, report",
 		Long: "A campaign resets every user of a CSV or JSON-lines file at the pace the IdP and its mail\n" +
 			"relay can take. `start` imports the file into Redis; the feeders in every `resetq worker` send it,\n" +
 			"so the campaign goes on when this command ends, and survives any process restarting.",
-	}
-	cmd.AddCommand(newCampaignStartCmd(g), newCampaignStatusCmd(g), newCampaignListCmd(g),
+	}, newCampaignStartCmd(g), newCampaignStatusCmd(g), newCampaignListCmd(g),
 		newCampaignControlCmd(g, "pause"), newCampaignControlCmd(g, "resume"), newCampaignControlCmd(g, "cancel"),
 		newCampaignReportCmd(g))
-	return cmd
 }
 
 // producerClient opens Redis and a producer client for one command.
 func (g *global) producerClient() (*config.Config, *producer.Client, func(), error) {
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	rdb, err := openRedis(cfg)
+	cfg, rdb, err := g.connect()
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -67,19 +67,11 @@ func newEnqueueCmd(g *global) *cobra.Command {
 				}
 				req.Meta[k] = v
 			}
-			cfg, err := g.loadConfig()
+			_, client, closeRedis, err := g.producerClient()
 			if err != nil {
 				return err
 			}
-			rdb, err := openRedis(cfg)
-			if err != nil {
-				return err
-			}
-			defer rdb.Close()
-			client, err := producer.NewClient(producerConfig(cfg, rdb))
-			if err != nil {
-				return failErr(err)
-			}
+			defer closeRedis()
 			ctx, cancel := context.WithTimeout(cmd.Context(), shortWait)
 			res, err := client.Enqueue(ctx, req)
 			cancel()

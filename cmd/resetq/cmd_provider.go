@@ -17,12 +17,10 @@ import (
 )
 
 func newProviderCmd(g *global) *cobra.Command {
-	cmd := &cobra.Command{
+	return withSubcommands(&cobra.Command{
 		Use:   "provider",
 		Short: "Check a provider's configuration, or resume a halted provider",
-	}
-	cmd.AddCommand(newProviderCheckCmd(g), newProviderResumeCmd(g))
-	return cmd
+	}, newProviderCheckCmd(g), newProviderResumeCmd(g))
 }
 
 func (g *global) provider(name string) (*config.Config, *config.Provider, error) {

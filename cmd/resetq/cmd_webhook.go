@@ -18,12 +18,10 @@ import (
 )
 
 func newWebhookCmd(g *global) *cobra.Command {
-	cmd := &cobra.Command{
+	return withSubcommands(&cobra.Command{
 		Use:   "webhook",
 		Short: "Send a signed test event, list endpoints, re-enable one",
-	}
-	cmd.AddCommand(newWebhookTestCmd(g), newWebhookListCmd(g), newWebhookEnableCmd(g))
-	return cmd
+	}, newWebhookTestCmd(g), newWebhookListCmd(g), newWebhookEnableCmd(g))
 }
 
 func newWebhookTestCmd(g *global) *cobra.Command {
@@ -133,11 +131,7 @@ func newWebhookListCmd(g *global) *cobra.Command {
 		Short: "List the configured endpoints, their events and state",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			rdb, err := openRedis(cfg)
+			cfg, rdb, err := g.connect()
 			if err != nil {
 				return err
 			}

@@ -119,3 +119,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	)
 	return root
 }
+
+// withSubcommands gives a command group its subcommands.
+func withSubcommands(group *cobra.Command, subs ...*cobra.Command) *cobra.Command {
+	group.AddCommand(subs...)
+	return group
+}

@@ -40,6 +40,20 @@ func (g *global) loadConfig() (*config.Config, error) {
 	return cfg, nil
 }
 
+// connect loads the configuration and opens the Redis it names; the
+// caller closes the client.
+func (g *global) connect() (*config.Config, redis.UniversalClient, error) {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	rdb, err := openRedis(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, rdb, nil
+}
+
 // openRedis connects to the Redis a configuration names. Every part of
 // resetq in the process shares the one client.
 func openRedis(cfg *config.Config) (redis.UniversalClient, error) {

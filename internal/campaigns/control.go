@@ -15,14 +15,9 @@ import (
 // the queue are taken back (resets already with the IdP finish). Pausing a
 // paused campaign does nothing.
 func (m *Manager) Pause(ctx context.Context, name string) (*Campaign, error) {
-	camp, err := m.Get(ctx, name)
+	camp, err := m.moveTo(ctx, name, "pause", []Status{Running, Scheduled}, Paused)
 	if err != nil {
 		return nil, err
-	}
-	if camp.Status != Paused {
-		if err := m.move(ctx, name, "pause", []Status{Running, Scheduled}, Paused); err != nil {
-			return nil, err
-		}
 	}
 	if err := m.withdrawQueued(ctx, camp, false); err != nil {
 		return nil, err
@@ -53,14 +48,9 @@ func (m *Manager) Resume(ctx context.Context, name string) (*Campaign, error) {
 // cancelled (resets already with the IdP finish). Cancelling a cancelled
 // campaign does nothing new.
 func (m *Manager) Cancel(ctx context.Context, name string) (*Campaign, error) {
-	camp, err := m.Get(ctx, name)
+	camp, err := m.moveTo(ctx, name, "cancel", []Status{Running, Scheduled, Paused}, Cancelled)
 	if err != nil {
 		return nil, err
-	}
-	if camp.Status != Cancelled {
-		if err := m.move(ctx, name, "cancel", []Status{Running, Scheduled, Paused}, Cancelled); err != nil {
-			return nil, err
-		}
 	}
 	if _, err := m.store.CancelWaiting(ctx, camp); err != nil {
 		return nil, err
@@ -69,6 +59,19 @@ func (m *Manager) Cancel(ctx context.Context, name string) (*Campaign, error) {
 		return nil, err
 	}
 	return m.Get(ctx, name)
+}
+
+// moveTo moves the campaign to status to from one of from, unless it is
+// there already, and returns it as it was read before the move.
+func (m *Manager) moveTo(ctx context.Context, name, verb string, from []Status, to Status) (*Campaign, error) {
+	camp, err := m.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if camp.Status != to {
+		err = m.move(ctx, name, verb, from, to)
+	}
+	return camp, err
 }
 
 // move changes the campaign's status from one of from to to, or says why

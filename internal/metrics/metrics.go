@@ -34,57 +34,57 @@ type Metrics struct {
 
 // New creates the metrics on reg.
 func New(reg prometheus.Registerer) *Metrics {
-	f := promauto.With(reg)
+	f := factory{promauto.With(reg)}
 	return &Metrics{
-		Resets: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "resetq_resets_total",
-			Help: "Reset tasks that ended, by provider, outcome (succeeded, skipped, failed) and reason.",
-		}, []string{"provider", "outcome", "reason"}),
-		ResetDuration: f.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "resetq_reset_duration_seconds",
-			Help:    "Time the final attempt of a reset task took, from dequeue to outcome.",
-			Buckets: Buckets,
-		}, []string{"provider", "outcome"}),
-		IdPRequests: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "resetq_idp_requests_total",
-			Help: "HTTP requests to identity providers, by operation (token, lookup, reset, check, confirm) and status code (error when no answer came).",
-		}, []string{"provider", "operation", "code"}),
-		IdPRequestDuration: f.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "resetq_idp_request_duration_seconds",
-			Help:    "Duration of HTTP requests to identity providers.",
-			Buckets: Buckets,
-		}, []string{"provider", "operation"}),
-		TokenRequests: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "resetq_token_requests_total",
-			Help: "Admin token requests, by result (success, rejected, error).",
-		}, []string{"provider", "result"}),
-		RateLimitWait: f.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "resetq_ratelimit_wait_seconds",
-			Help:    "Time resets waited for the provider's rate limit or an IdP's Retry-After.",
-			Buckets: Buckets,
-		}, []string{"provider"}),
-		ProviderHalted: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "resetq_provider_halted",
-			Help: "1 while a provider is halted (its queue paused until `resetq provider resume`), else 0.",
-		}, []string{"provider"}),
-		BuildInfo: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "resetq_build_info",
-			Help: "Always 1; labels carry the version, revision and Go version of this build.",
-		}, []string{"version", "revision", "goversion"}),
-		WebhookDeliveries: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "resetq_webhook_deliveries_total",
-			Help: "Webhook delivery attempts, by event type and outcome (delivered, retried, failed, disabled, dropped).",
-		}, []string{"event", "outcome"}),
-		WebhookDeliveryDuration: f.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "resetq_webhook_delivery_duration_seconds",
-			Help:    "Duration of webhook delivery attempts, by endpoint name.",
-			Buckets: Buckets,
-		}, []string{"endpoint"}),
-		WebhookEndpointDisabled: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "resetq_webhook_endpoint_disabled",
-			Help: "1 while a webhook endpoint is disabled (it answered 410 Gone), else 0.",
-		}, []string{"endpoint"}),
+		Resets: f.counter("resetq_resets_total",
+			"Reset tasks that ended, by provider, outcome (succeeded, skipped, failed) and reason.",
+			"provider", "outcome", "reason"),
+		ResetDuration: f.histogram("resetq_reset_duration_seconds",
+			"Time the final attempt of a reset task took, from dequeue to outcome.",
+			"provider", "outcome"),
+		IdPRequests: f.counter("resetq_idp_requests_total",
+			"HTTP requests to identity providers, by operation (token, lookup, reset, check, confirm) and status code (error when no answer came).",
+			"provider", "operation", "code"),
+		IdPRequestDuration: f.histogram("resetq_idp_request_duration_seconds",
+			"Duration of HTTP requests to identity providers.",
+			"provider", "operation"),
+		TokenRequests: f.counter("resetq_token_requests_total",
+			"Admin token requests, by result (success, rejected, error).",
+			"provider", "result"),
+		RateLimitWait: f.histogram("resetq_ratelimit_wait_seconds",
+			"Time resets waited for the provider's rate limit or an IdP's Retry-After.",
+			"provider"),
+		ProviderHalted: f.gauge("resetq_provider_halted",
+			"1 while a provider is halted (its queue paused until `resetq provider resume`), else 0.",
+			"provider"),
+		BuildInfo: f.gauge("resetq_build_info",
+			"Always 1; labels carry the version, revision and Go version of this build.",
+			"version", "revision", "goversion"),
+		WebhookDeliveries: f.counter("resetq_webhook_deliveries_total",
+			"Webhook delivery attempts, by event type and outcome (delivered, retried, failed, disabled, dropped).",
+			"event", "outcome"),
+		WebhookDeliveryDuration: f.histogram("resetq_webhook_delivery_duration_seconds",
+			"Duration of webhook delivery attempts, by endpoint name.",
+			"endpoint"),
+		WebhookEndpointDisabled: f.gauge("resetq_webhook_endpoint_disabled",
+			"1 while a webhook endpoint is disabled (it answered 410 Gone), else 0.",
+			"endpoint"),
 	}
+}
+
+// factory registers the vectors New declares; histograms share Buckets.
+type factory struct{ promauto.Factory }
+
+func (f factory) counter(name, help string, labels ...string) *prometheus.CounterVec {
+	return f.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
+func (f factory) gauge(name, help string, labels ...string) *prometheus.GaugeVec {
+	return f.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+}
+
+func (f factory) histogram(name, help string, labels ...string) *prometheus.HistogramVec {
+	return f.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: Buckets}, labels)
 }
 
 // WebhookDelivery counts one delivery attempt (webhook.Observer).

@@ -63,11 +63,7 @@ func providerName(r *http.Request) (string, error) {
 }
 
 func (a *API) getHalt(w http.ResponseWriter, r *http.Request, _ *token) error {
-	name, err := providerName(r)
-	if err != nil {
-		return err
-	}
-	out, err := a.cfg.Halts.Halt(r.Context(), name)
+	out, err := forProvider(r, a.cfg.Halts.Halt)
 	if err != nil {
 		return err
 	}
@@ -75,16 +71,22 @@ func (a *API) getHalt(w http.ResponseWriter, r *http.Request, _ *token) error {
 }
 
 func (a *API) postResume(w http.ResponseWriter, r *http.Request, t *token) error {
-	name, err := providerName(r)
-	if err != nil {
-		return err
-	}
-	out, err := a.cfg.Halts.Resume(r.Context(), name)
+	out, err := forProvider(r, a.cfg.Halts.Resume)
 	if err != nil {
 		return err
 	}
 	if out.WasHalted {
-		a.log.Info("provider resumed through the API", "provider", name, "client", t.Name, "reason", out.Reason)
+		a.log.Info("provider resumed through the API", "provider", out.Provider, "client", t.Name, "reason", out.Reason)
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// forProvider calls fn with the request's provider.
+func forProvider[T any](r *http.Request, fn func(context.Context, string) (T, error)) (T, error) {
+	name, err := providerName(r)
+	if err != nil {
+		var none T
+		return none, err
+	}
+	return fn(r.Context(), name)
 }

@@ -87,6 +87,21 @@ func defaultBody(w http.ResponseWriter, status int) {
 	render(w, status, apiError{Title: title, Detail: "The request could not be completed", Code: strings.ToUpper(strings.ReplaceAll(title, " ", "_"))})
 }
 
+// routes are the endpoints under /v1/accounts/{account}/; "*" is the one
+// id a path can carry.
+var routes = []struct {
+	method, path string
+	ep           Endpoint
+}{
+	{http.MethodPost, "passwords", EndpointPasswords},
+	{http.MethodPost, "tokens", EndpointTokens},
+	{http.MethodDelete, "tokens/*", EndpointToken},
+	{http.MethodGet, "webhook-endpoints", EndpointWebhookEndpoints},
+	{http.MethodGet, "me", EndpointMe},
+	{http.MethodGet, "users/*", EndpointUser},
+	{http.MethodPost, "users/*/actions/reset-password", EndpointResetPassword},
+}
+
 // route maps a path under /v1/accounts/{account}/ to an endpoint.
 func route(method, path string) (ep Endpoint, account, id string) {
 	seg := strings.Split(strings.Trim(path, "/"), "/")
@@ -94,23 +109,32 @@ func route(method, path string) (ep Endpoint, account, id string) {
 		return EndpointUnknown, "", ""
 	}
 	account, rest := seg[2], seg[3:]
-	switch {
-	case len(rest) == 1 && rest[0] == "passwords" && method == http.MethodPost:
-		return EndpointPasswords, account, ""
-	case len(rest) == 1 && rest[0] == "tokens" && method == http.MethodPost:
-		return EndpointTokens, account, ""
-	case len(rest) == 2 && rest[0] == "tokens" && method == http.MethodDelete:
-		return EndpointToken, account, rest[1]
-	case len(rest) == 1 && rest[0] == "webhook-endpoints" && method == http.MethodGet:
-		return EndpointWebhookEndpoints, account, ""
-	case len(rest) == 1 && rest[0] == "me" && method == http.MethodGet:
-		return EndpointMe, account, ""
-	case len(rest) == 2 && rest[0] == "users" && method == http.MethodGet:
-		return EndpointUser, account, rest[1]
-	case len(rest) == 4 && rest[0] == "users" && rest[2] == "actions" && rest[3] == "reset-password" && method == http.MethodPost:
-		return EndpointResetPassword, account, rest[1]
+	for _, r := range routes {
+		if r.method != method {
+			continue
+		}
+		if id, ok := match(strings.Split(r.path, "/"), rest); ok {
+			return r.ep, account, id
+		}
 	}
 	return EndpointUnknown, account, ""
+}
+
+// match reports whether a path's segments fit a route's, and the id
+// standing for its "*".
+func match(route, seg []string) (id string, ok bool) {
+	if len(route) != len(seg) {
+		return "", false
+	}
+	for i, r := range route {
+		switch {
+		case r == "*":
+			id = seg[i]
+		case r != seg[i]:
+			return "", false
+		}
+	}
+	return id, true
 }
 
 // acceptable reports whether a media type is one the :jsonapi and :json
