@@ -85,6 +85,12 @@ func TestAPICommandResumesAHaltedProvider(t *testing.T) {
 	st, err := halt.New(b.rdb).Get(context.Background(), "corp")
 	require.NoError(t, err)
 	require.Nil(t, st, "the halt is lifted")
+
+	for _, r := range [][2]string{{http.MethodGet, "/v1/providers/okta/halt"}, {http.MethodPost, "/v1/providers/okta/resume"}} {
+		code, body = call(r[0], r[1])
+		require.Equal(t, http.StatusNotFound, code, "%s %s: okta is not configured: %s", r[0], r[1], body)
+		require.Contains(t, body, "provider okta is not configured")
+	}
 }
 
 func TestAPIWithoutTokensRefusesToStart(t *testing.T) {

@@ -286,7 +286,7 @@ func newAPI(cfg *config.Config, rdb redis.UniversalClient, client *producer.Clie
 		return nil, err
 	}
 	ac := httpapi.Config{Client: client, MaxUpload: int64(cfg.API.MaxUploadMB) << 20, Logger: log,
-		Halts: apiHalts{halt.NewService(rdb, wh, log), log}}
+		Halts: apiHalts{halt.NewService(rdb, wh, log), cfg, log}}
 	for _, t := range cfg.API.Tokens {
 		ac.Tokens = append(ac.Tokens, httpapi.Token{Name: t.Name, Secret: t.Token, Scopes: t.Scopes})
 	}
@@ -301,10 +301,14 @@ func newAPI(cfg *config.Config, rdb redis.UniversalClient, client *producer.Clie
 // the API's own types.
 type apiHalts struct {
 	s   *halt.Service
+	cfg *config.Config
 	log *slog.Logger
 }
 
 func (h apiHalts) Halt(ctx context.Context, provider string) (httpapi.ProviderHalt, error) {
+	if h.cfg.Provider(provider) == nil {
+		return httpapi.ProviderHalt{}, httpapi.ErrUnknownProvider
+	}
 	st, err := h.s.Get(ctx, provider)
 	out := httpapi.ProviderHalt{Provider: provider, Halted: st != nil}
 	if st != nil {
@@ -314,6 +318,9 @@ func (h apiHalts) Halt(ctx context.Context, provider string) (httpapi.ProviderHa
 }
 
 func (h apiHalts) Resume(ctx context.Context, provider string) (httpapi.ProviderResumed, error) {
+	if h.cfg.Provider(provider) == nil {
+		return httpapi.ProviderResumed{}, httpapi.ErrUnknownProvider
+	}
 	res, err := h.s.Resume(ctx, provider)
 	if errors.Is(err, halt.ErrEventNotQueued) {
 		// The provider runs again; only the event is missing.

@@ -2,17 +2,23 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/resetq/resetq/tasks"
 )
 
+// ErrUnknownProvider is what Halts returns for a provider that is not
+// configured; the API answers 404.
+var ErrUnknownProvider = errors.New("provider is not configured")
+
 // Halts reads and lifts providers' halts. The binary hands over resetq's
 // halt service, which emits provider.resumed for each resume that lifted a
 // halt, whoever asked for it (the API, the command line).
 type Halts interface {
-	// Halt says whether the provider is halted, and why.
+	// Halt says whether the provider is halted, and why. Both methods
+	// return ErrUnknownProvider for a provider that is not configured.
 	Halt(ctx context.Context, provider string) (ProviderHalt, error)
 	// Resume lifts the provider's halt, if it has one.
 	Resume(ctx context.Context, provider string) (ProviderResumed, error)
@@ -88,5 +94,10 @@ func forProvider[T any](r *http.Request, fn func(context.Context, string) (T, er
 		var none T
 		return none, err
 	}
-	return fn(r.Context(), name)
+	out, err := fn(r.Context(), name)
+	if errors.Is(err, ErrUnknownProvider) {
+		err = &problemError{status: http.StatusNotFound, kind: "not-found", title: "Not found",
+			detail: "provider " + name + " is not configured"}
+	}
+	return out, err
 }

@@ -14,7 +14,8 @@ import (
 	"github.com/resetq/resetq/producer/httpapi"
 )
 
-// halts is a provider halt service of one provider, counting resumes.
+// halts is a provider halt service of the providers "corp" and "b2c",
+// counting resumes.
 type halts struct {
 	mu      sync.Mutex
 	halted  *httpapi.ProviderHalt
@@ -22,6 +23,9 @@ type halts struct {
 }
 
 func (h *halts) Halt(_ context.Context, provider string) (httpapi.ProviderHalt, error) {
+	if provider != "corp" && provider != "b2c" {
+		return httpapi.ProviderHalt{}, httpapi.ErrUnknownProvider
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.halted == nil || h.halted.Provider != provider {
@@ -31,6 +35,9 @@ func (h *halts) Halt(_ context.Context, provider string) (httpapi.ProviderHalt, 
 }
 
 func (h *halts) Resume(_ context.Context, provider string) (httpapi.ProviderResumed, error) {
+	if provider != "corp" && provider != "b2c" {
+		return httpapi.ProviderResumed{}, httpapi.ErrUnknownProvider
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.resumes++
@@ -92,6 +99,15 @@ func TestAnOperatorReadsAHaltAndResumesTheProviderThroughTheAPI(t *testing.T) {
 	code, hd, b = e.json(t, http.MethodGet, "/v1/providers/Not_A_Name/halt", opsToken, nil)
 	require.Equal(t, http.StatusNotFound, code)
 	require.Equal(t, "urn:resetq:problem:not-found", problem(t, hd, b).Type)
+
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		path := map[string]string{http.MethodGet: "/v1/providers/okta/halt", http.MethodPost: "/v1/providers/okta/resume"}[method]
+		code, hd, b = e.json(t, method, path, opsToken, nil)
+		require.Equal(t, http.StatusNotFound, code, "%s %s: a provider that is not configured", method, path)
+		p := problem(t, hd, b)
+		require.Equal(t, "urn:resetq:problem:not-found", p.Type)
+		require.Equal(t, "provider okta is not configured", p.Detail)
+	}
 }
 
 func TestWithoutHaltsTheProviderRoutesAreNotServed(t *testing.T) {
