@@ -61,8 +61,9 @@ func TestACampaignRunsToItsEndAndIsNoticedOnce(t *testing.T) {
 	require.Equal(t, 41, got.Skipped, "40 unknown users and the duplicate")
 	require.Zero(t, got.Inflight)
 	eventually(t, "campaign.completed is handed on", func() bool { n, _ := notices.Of(name); return n == 1 })
+	store := campaigns.NewStore(rdb)
 	eventually(t, "it leaves the active list", func() bool {
-		ids, err := campaigns.NewStore(redis.NewClient(&redis.Options{Addr: redisAddr})).Active(ctx)
+		ids, err := store.Active(ctx)
 		require.NoError(t, err)
 		for _, id := range ids {
 			if id == name {

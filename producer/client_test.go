@@ -15,8 +15,7 @@ import (
 
 func newClient(t *testing.T) (*producer.Client, *redis.Client) {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb := redisSrv.Client(t)
 	c, err := producer.NewClient(producer.Config{Redis: rdb, Providers: []producer.Provider{
 		{Name: "corp", Type: "keycloak", MaxRetries: 7, AttemptTimeout: time.Minute},
 		// No worker serves "idle": its tasks stay queued for inspection.
@@ -88,8 +87,7 @@ func TestNewClientChecksItsConfig(t *testing.T) {
 	t.Parallel()
 	_, err := producer.NewClient(producer.Config{})
 	require.Error(t, err)
-	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
-	defer rdb.Close()
+	rdb := redisSrv.Client(t)
 	_, err = producer.NewClient(producer.Config{Redis: rdb})
 	require.ErrorContains(t, err, "at least one provider")
 	_, err = producer.NewClient(producer.Config{Redis: rdb, Providers: []producer.Provider{{Name: "Corp"}}})
@@ -98,8 +96,7 @@ func TestNewClientChecksItsConfig(t *testing.T) {
 
 func TestEnqueueRefusesAReferenceTheProviderDoesNotAccept(t *testing.T) {
 	t.Parallel()
-	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb := redisSrv.Client(t)
 	c, err := producer.NewClient(producer.Config{Redis: rdb, Providers: []producer.Provider{
 		{Name: "idle", Type: "keygen", UserRefs: []string{"email"}}}})
 	require.NoError(t, err)

@@ -14,10 +14,14 @@ import (
 	"github.com/resetq/resetq/worker"
 )
 
-// redisAddr is the Redis the examples and tests use: a real redis-server
+// redisSrv is the Redis the examples and tests use: a real redis-server
 // started for this package, with a worker serving provider "corp" against
-// the Keycloak emulator, as a deployment would have.
-var redisAddr string
+// the Keycloak emulator, as a deployment would have. redisAddr is its
+// address, for the examples, which have no *testing.T for redisSrv.Client.
+var (
+	redisSrv  *redistest.Server
+	redisAddr string
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
@@ -36,7 +40,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer srv.Stop()
-	redisAddr = srv.Addr
+	redisSrv, redisAddr = srv, srv.Addr
 
 	kc := keycloaktest.NewServer()
 	defer kc.Close()

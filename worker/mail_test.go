@@ -36,9 +36,7 @@ type mailBundle struct {
 
 func newMailBundle(t *testing.T, users int, mutate func(*worker.Provider, *keycloak.Config)) *mailBundle {
 	t.Helper()
-	srv := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb := redistest.Start(t).Client(t)
 	kc := keycloaktest.NewServer()
 	t.Cleanup(kc.Close)
 	kc.AddServiceAccount("corp", "resetq", "mail-test-secret")

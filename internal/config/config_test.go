@@ -15,6 +15,14 @@ import (
 	"github.com/resetq/resetq/worker"
 )
 
+// mustParse parses yaml as the file path and requires no error.
+func mustParse(t *testing.T, path, yaml string, vars map[string]string, msgAndArgs ...any) *config.Config {
+	t.Helper()
+	c, err := config.Parse(path, []byte(yaml), env(vars))
+	require.NoError(t, err, msgAndArgs...)
+	return c
+}
+
 func env(vars map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) {
 		v, ok := vars[k]
@@ -31,6 +39,9 @@ func requireErrors(t *testing.T, yaml string, vars map[string]string, want ...st
 		require.Contains(t, err.Error(), w)
 	}
 }
+
+// oneKeycloak is the least configuration that parses: one Keycloak provider.
+const oneKeycloak = "providers:\n  - {name: corp, type: keycloak, base_url: \"https://sso.example.com\", realm: r, auth: {client_id: c, client_secret: s}}\n"
 
 const good = `
 redis:
@@ -57,8 +68,7 @@ providers:
 
 func TestLoadsTheDesignExample(t *testing.T) {
 	t.Parallel()
-	c, err := config.Parse("resetq.yaml", []byte(good), env(map[string]string{"KC_SECRET": "s3cret"}))
-	require.NoError(t, err)
+	c := mustParse(t, "resetq.yaml", good, map[string]string{"KC_SECRET": "s3cret"})
 	p := c.Provider("corp")
 	require.NotNil(t, p)
 	require.Equal(t, "s3cret", p.Auth.ClientSecret)
@@ -216,8 +226,7 @@ providers:
 	require.Contains(t, err.Error(), "resetq.yaml:17: providers[2].auth.client_secret: give either client_secret or client_secret_file, not both")
 
 	ok := strings.SplitN(yaml, "  - name: legacy", 2)[0]
-	c, err := config.Parse(path, []byte(ok), env(nil))
-	require.NoError(t, err)
+	c := mustParse(t, path, ok, nil)
 	require.Equal(t, "from-file", c.Providers[0].Auth.ClientSecret, "relative to the config file, newline trimmed")
 }
 
@@ -234,15 +243,13 @@ providers:
     auth: {client_id: resetq, client_secret: "pa$$word${SUFFIX}"}
     max_retries: ${RETRIES}
 `
-	c, err := config.Parse("resetq.yaml", []byte(yaml), env(map[string]string{"SUFFIX": "!", "RETRIES": "3"}))
-	require.NoError(t, err)
+	c := mustParse(t, "resetq.yaml", yaml, map[string]string{"SUFFIX": "!", "RETRIES": "3"})
 	require.Equal(t, "redis://localhost:6379/0", c.Redis.URL)
 	require.Equal(t, "pa$word!", c.Providers[0].Auth.ClientSecret)
 	require.Equal(t, 3, *c.Providers[0].MaxRetries)
 
-	c, err = config.Parse("resetq.yaml", []byte(yaml), env(map[string]string{"SUFFIX": "", "RETRIES": "3",
-		config.EnvRedisURL: "redis://10.0.0.5:6380/2"}))
-	require.NoError(t, err)
+	c = mustParse(t, "resetq.yaml", yaml, map[string]string{"SUFFIX": "", "RETRIES": "3",
+		config.EnvRedisURL: "redis://10.0.0.5:6380/2"})
 	require.Equal(t, "redis://10.0.0.5:6380/2", c.Redis.URL, "RESETQ_REDIS_URL wins")
 }
 
@@ -285,8 +292,7 @@ providers:
     keygen_version: "1.7"
     duplicate_window: 0s
 `
-	c, err := config.Parse(filepath.Join(dir, "resetq.yaml"), []byte(yaml), env(map[string]string{"KG_PW": "pw"}))
-	require.NoError(t, err)
+	c := mustParse(t, filepath.Join(dir, "resetq.yaml"), yaml, map[string]string{"KG_PW": "pw"})
 	a, b := c.Provider("licensing"), c.Provider("selfhosted")
 	require.Equal(t, "https://api.keygen.sh", a.BaseURL)
 	require.Equal(t, "admin-from-file", a.Token)
@@ -299,8 +305,7 @@ providers:
 	require.Equal(t, "pw", b.Auth.Password)
 	require.Empty(t, a.Actions, "no Keycloak defaults on a Keygen provider")
 
-	c, err = config.Parse("resetq.yaml", []byte(good), env(map[string]string{"KC_SECRET": "s"}))
-	require.NoError(t, err)
+	c = mustParse(t, "resetq.yaml", good, map[string]string{"KC_SECRET": "s"})
 	require.Zero(t, *c.Provider("corp").DuplicateWindow, "off by default for Keycloak")
 }
 
@@ -397,25 +402,21 @@ webhooks:
 
 func TestHTTPDefaultsAndUIAuth(t *testing.T) {
 	t.Parallel()
-	base := "providers:\n  - {name: corp, type: keycloak, base_url: \"https://sso.example.com\", realm: r, auth: {client_id: c, client_secret: s}}\n"
-	c, err := config.Parse("resetq.yaml", []byte(base), env(nil))
-	require.NoError(t, err)
+	c := mustParse(t, "resetq.yaml", oneKeycloak, nil)
 	require.True(t, *c.HTTP.UI)
 	require.True(t, *c.HTTP.UIReadOnly)
 	require.True(t, *c.HTTP.QueueMetrics)
 	require.False(t, c.Log.IncludeUser)
 
-	_, err = config.Parse("resetq.yaml", []byte(base+"http: {listen: \":9464\"}\n"), env(nil))
+	_, err := config.Parse("resetq.yaml", []byte(oneKeycloak+"http: {listen: \":9464\"}\n"), env(nil))
 	require.ErrorContains(t, err, `resetq.yaml:3: http.auth: required to serve the queue UI on :9464, which is not a loopback address`)
-	_, err = config.Parse("resetq.yaml", []byte(base+"http: {listen: \":9464\", ui: false}\n"), env(nil))
-	require.NoError(t, err, "no UI, no auth needed")
-	c, err = config.Parse("resetq.yaml", []byte(base+"http: {listen: \"0.0.0.0:9464\", auth: {token: \"${UI_TOKEN}\"}}\n"),
-		env(map[string]string{"UI_TOKEN": "0123456789abcdef0123"}))
-	require.NoError(t, err)
+	mustParse(t, "resetq.yaml", oneKeycloak+"http: {listen: \":9464\", ui: false}\n", nil, "no UI, no auth needed")
+	c = mustParse(t, "resetq.yaml", oneKeycloak+"http: {listen: \"0.0.0.0:9464\", auth: {token: \"${UI_TOKEN}\"}}\n",
+		map[string]string{"UI_TOKEN": "0123456789abcdef0123"})
 	require.Equal(t, "0123456789abcdef0123", c.HTTP.Auth.Token)
-	_, err = config.Parse("resetq.yaml", []byte(base+"http: {listen: \":9464\", auth: {token: short}}\n"), env(nil))
+	_, err = config.Parse("resetq.yaml", []byte(oneKeycloak+"http: {listen: \":9464\", auth: {token: short}}\n"), env(nil))
 	require.ErrorContains(t, err, "http.auth.token: must be at least 16 characters")
-	_, err = config.Parse("resetq.yaml", []byte(base+"http: {listen: \":9464\", auth: {username: ops}}\n"), env(nil))
+	_, err = config.Parse("resetq.yaml", []byte(oneKeycloak+"http: {listen: \":9464\", auth: {username: ops}}\n"), env(nil))
 	require.ErrorContains(t, err, "username and password go together")
 	for addr, loop := range map[string]bool{"127.0.0.1:1": true, "[::1]:1": true, "localhost:1": true, ":1": false, "0.0.0.0:1": false, "10.0.0.1:1": false} {
 		require.Equal(t, loop, config.IsLoopback(addr), addr)
@@ -426,32 +427,25 @@ func TestHTTPDefaultsAndUIAuth(t *testing.T) {
 // even where only this machine can reach it.
 func TestWritableUIRequiresAuthEvenOnLoopback(t *testing.T) {
 	t.Parallel()
-	base := "providers:\n  - {name: corp, type: keycloak, base_url: \"https://sso.example.com\", realm: r, auth: {client_id: c, client_secret: s}}\n"
-	_, err := config.Parse("resetq.yaml", []byte(base+"http: {listen: \"127.0.0.1:9464\", ui_read_only: false}\n"), env(nil))
+	_, err := config.Parse("resetq.yaml", []byte(oneKeycloak+"http: {listen: \"127.0.0.1:9464\", ui_read_only: false}\n"), env(nil))
 	require.ErrorContains(t, err, "resetq.yaml:3: http.auth: required when http.ui_read_only is false, even on a loopback address")
-	_, err = config.Parse("resetq.yaml", []byte(base+"http: {listen: \"127.0.0.1:9464\", ui_read_only: false, auth: {username: ops, password: pw}}\n"), env(nil))
-	require.NoError(t, err)
-	_, err = config.Parse("resetq.yaml", []byte(base+"http: {listen: \"127.0.0.1:9464\", ui: false, ui_read_only: false}\n"), env(nil))
-	require.NoError(t, err, "no UI, nothing to protect")
+	mustParse(t, "resetq.yaml", oneKeycloak+"http: {listen: \"127.0.0.1:9464\", ui_read_only: false, auth: {username: ops, password: pw}}\n", nil)
+	mustParse(t, "resetq.yaml", oneKeycloak+"http: {listen: \"127.0.0.1:9464\", ui: false, ui_read_only: false}\n", nil, "no UI, nothing to protect")
 }
 
 func TestAllowedHostsAreHostNames(t *testing.T) {
 	t.Parallel()
-	base := "providers:\n  - {name: corp, type: keycloak, base_url: \"https://sso.example.com\", realm: r, auth: {client_id: c, client_secret: s}}\n"
-	c, err := config.Parse("resetq.yaml", []byte(base+"http: {allowed_hosts: [resetq.example.com, queue-ui, 10.1.2.3]}\n"), env(nil))
-	require.NoError(t, err)
+	c := mustParse(t, "resetq.yaml", oneKeycloak+"http: {allowed_hosts: [resetq.example.com, queue-ui, 10.1.2.3]}\n", nil)
 	require.Equal(t, []string{"resetq.example.com", "queue-ui", "10.1.2.3"}, c.HTTP.AllowedHosts)
 	for _, bad := range []string{"https://resetq.example.com", "resetq.example.com:443", "*.example.com", "a/b", "-x.example.com", ""} {
-		_, err := config.Parse("resetq.yaml", []byte(base+fmt.Sprintf("http: {allowed_hosts: [%q]}\n", bad)), env(nil))
+		_, err := config.Parse("resetq.yaml", []byte(oneKeycloak+fmt.Sprintf("http: {allowed_hosts: [%q]}\n", bad)), env(nil))
 		require.ErrorContains(t, err, "http.allowed_hosts[0]: ", bad)
 	}
 }
 
 func TestAPIAndCampaigns(t *testing.T) {
 	t.Parallel()
-	base := "providers:\n  - {name: corp, type: keycloak, base_url: \"https://sso.example.com\", realm: r, auth: {client_id: c, client_secret: s}}\n"
-	c, err := config.Parse("resetq.yaml", []byte(base), env(nil))
-	require.NoError(t, err)
+	c := mustParse(t, "resetq.yaml", oneKeycloak, nil)
 	require.Equal(t, "127.0.0.1:8080", c.API.Listen)
 	require.Equal(t, 256, c.API.MaxUploadMB)
 	require.Empty(t, c.API.Tokens)
@@ -461,7 +455,7 @@ func TestAPIAndCampaigns(t *testing.T) {
 
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "helpdesk"), []byte("helpdesk-token-0123456789\n"), 0o600))
-	src := base + `api:
+	src := oneKeycloak + `api:
   listen: ":8080"
   tokens:
     - {name: helpdesk, token_file: helpdesk, scopes: [resets]}
@@ -470,7 +464,7 @@ campaigns: {retention: 48h}
 `
 	path := filepath.Join(dir, "resetq.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(src), 0o600))
-	c, err = config.Load(path)
+	c, err := config.Load(path)
 	require.NoError(t, err)
 	require.Equal(t, []config.APIToken{
 		{Name: "helpdesk", Token: "helpdesk-token-0123456789", TokenFile: "helpdesk", Scopes: []string{"resets"}},
@@ -490,16 +484,14 @@ campaigns: {retention: 48h}
 		"campaigns: {feed_interval: 1ms}":                                                                                   "campaigns.feed_interval: must be between 10ms and 1m",
 		"campaigns: {stall: 1m}":                                                                                            "resetq.yaml:3: campaigns.stall: unknown key",
 	} {
-		_, err := config.Parse("resetq.yaml", []byte(base+src+"\n"), env(nil))
+		_, err := config.Parse("resetq.yaml", []byte(oneKeycloak+src+"\n"), env(nil))
 		require.ErrorContains(t, err, want, src)
 	}
 }
 
 func TestRedisCluster(t *testing.T) {
 	t.Parallel()
-	base := "providers:\n  - {name: corp, type: keycloak, base_url: \"https://sso.example.com\", realm: r, auth: {client_id: c, client_secret: s}}\n"
-	c, err := config.Parse("resetq.yaml", []byte(base+"redis: {cluster: {addrs: [\"10.0.0.1:6379\", \"10.0.0.2:6379\"], password: pw, tls: true}}\n"), env(nil))
-	require.NoError(t, err)
+	c := mustParse(t, "resetq.yaml", oneKeycloak+"redis: {cluster: {addrs: [\"10.0.0.1:6379\", \"10.0.0.2:6379\"], password: pw, tls: true}}\n", nil)
 	require.Empty(t, c.Redis.URL, "no default URL beside a cluster")
 	require.Equal(t, []string{"10.0.0.1:6379", "10.0.0.2:6379"}, c.Redis.Cluster.Addrs)
 	require.True(t, c.Redis.Cluster.TLS)
@@ -509,10 +501,10 @@ func TestRedisCluster(t *testing.T) {
 		"redis: {cluster: {addrs: [nowhere]}}":                               `redis.cluster.addrs[0]: "nowhere" must be host:port`,
 		"redis: {cluster: {password: pw}}":                                   "redis.cluster: username, password and tls need cluster.addrs",
 	} {
-		_, err := config.Parse("resetq.yaml", []byte(base+src+"\n"), env(nil))
+		_, err := config.Parse("resetq.yaml", []byte(oneKeycloak+src+"\n"), env(nil))
 		require.ErrorContains(t, err, want, src)
 	}
-	_, err = config.Parse("resetq.yaml", []byte(base+"redis: {cluster: {addrs: [\"h:6379\"]}}\n"),
+	_, err := config.Parse("resetq.yaml", []byte(oneKeycloak+"redis: {cluster: {addrs: [\"h:6379\"]}}\n"),
 		env(map[string]string{config.EnvRedisURL: "redis://other:6379/0"}))
 	require.ErrorContains(t, err, "give url or cluster.addrs, not both", "RESETQ_REDIS_URL beside a cluster is a conflict, not a silent choice")
 }

@@ -5,24 +5,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/internal/halt"
-	"github.com/resetq/resetq/internal/redistest"
 	"github.com/resetq/resetq/tasks"
 )
 
 func TestHaltIsRecordedOnceAndResumeLiftsIt(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Start(t).Client(t)
+	rdb, insp := halt.StartWithQueue(t, "corp")
 	ctx := context.Background()
 	reg := halt.New(rdb)
-	insp := asynq.NewInspectorFromRedisClient(rdb)
-	// Asynq knows a queue once a task was enqueued to it.
-	_, err := asynq.NewClientFromRedisClient(rdb).Enqueue(asynq.NewTask(tasks.TypeReset, []byte("{}")),
-		asynq.Queue(tasks.QueueName("corp")))
-	require.NoError(t, err)
 
 	st := halt.State{Provider: "corp", Reason: "configuration", Hint: "configure SMTP", Since: time.Now().UTC().Truncate(time.Second)}
 	first, err := reg.Halt(ctx, st)

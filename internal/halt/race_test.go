@@ -5,10 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
-	"github.com/resetq/resetq/internal/redistest"
 	"github.com/resetq/resetq/tasks"
 )
 
@@ -16,11 +14,8 @@ import (
 // queues that are not paused yet; the halt's pause must not outlive it.
 func TestAResumeBetweenAHaltsRecordAndItsPauseLeavesTheQueueRunning(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Start(t).Client(t)
+	rdb, _ := StartWithQueue(t, "corp")
 	ctx := context.Background()
-	_, err := asynq.NewClientFromRedisClient(rdb).Enqueue(asynq.NewTask(tasks.TypeReset, []byte("{}")),
-		asynq.Queue(tasks.QueueName("corp")))
-	require.NoError(t, err)
 	reg := New(rdb)
 	reg.recorded = func() {
 		res, err := New(rdb).Resume(ctx, "corp")

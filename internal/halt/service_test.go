@@ -7,12 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/internal/halt"
-	"github.com/resetq/resetq/internal/redistest"
 	"github.com/resetq/resetq/tasks"
 	"github.com/resetq/resetq/webhook"
 )
@@ -46,16 +43,6 @@ func (e *events) ofType(typ string) []webhook.Event {
 	return out
 }
 
-// newQueue makes Asynq know the provider's queue, as a first task does.
-func newQueue(t *testing.T, rdb redis.UniversalClient, provider string) *asynq.Inspector {
-	t.Helper()
-	c := asynq.NewClientFromRedisClient(rdb)
-	_, err := c.Enqueue(asynq.NewTask(tasks.TypeReset, []byte("{}")), asynq.Queue(tasks.QueueName(provider)))
-	require.NoError(t, err)
-	insp := asynq.NewInspectorFromRedisClient(rdb)
-	return insp
-}
-
 func haltState(provider string, gen int64) halt.State {
 	return halt.State{Provider: provider, Reason: "credentials_rejected", Hint: "check the secret",
 		Since: time.Now().UTC().Truncate(time.Second), Generation: gen}
@@ -63,11 +50,10 @@ func haltState(provider string, gen int64) halt.State {
 
 func TestResumesThatRaceLiftTheHaltOnceAndEmitOneEvent(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Start(t).Client(t)
+	rdb, _ := halt.StartWithQueue(t, "corp")
 	ctx := context.Background()
 	ev := &events{}
 	svc := halt.NewService(rdb, ev, nil)
-	newQueue(t, rdb, "corp")
 
 	first, err := svc.Halt(ctx, haltState("corp", 0))
 	require.NoError(t, err)
@@ -109,11 +95,10 @@ func TestResumesThatRaceLiftTheHaltOnceAndEmitOneEvent(t *testing.T) {
 
 func TestAHaltAskedForBeforeAResumeDoesNotLandAfterIt(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Start(t).Client(t)
+	rdb, insp := halt.StartWithQueue(t, "corp")
 	ctx := context.Background()
 	ev := &events{}
 	svc := halt.NewService(rdb, ev, nil)
-	insp := newQueue(t, rdb, "corp")
 
 	// Two attempts start under the same generation; the first halts.
 	started, err := svc.Generation(ctx, "corp")
@@ -149,11 +134,10 @@ func TestAHaltAskedForBeforeAResumeDoesNotLandAfterIt(t *testing.T) {
 
 func TestAResumeWhoseEventCannotBeQueuedStillResumes(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Start(t).Client(t)
+	rdb, _ := halt.StartWithQueue(t, "corp")
 	ctx := context.Background()
 	ev := &events{fail: errors.New("redis is read-only")}
 	svc := halt.NewService(rdb, ev, nil)
-	newQueue(t, rdb, "corp")
 	_, err := svc.Halt(ctx, haltState("corp", 0))
 	require.NoError(t, err, "a lost provider.halted event does not undo the halt")
 

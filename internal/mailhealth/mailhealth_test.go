@@ -24,6 +24,14 @@ func setup(t *testing.T) (*testclock.Clock, func() *Tracker, redis.UniversalClie
 	}, rdb
 }
 
+// failed reports task's failure to tr and returns the signs.
+func failed(t *testing.T, tr *Tracker, provider, task string) Signs {
+	t.Helper()
+	s, err := tr.Failed(context.Background(), provider, task)
+	require.NoError(t, err)
+	return s
+}
+
 func TestAStreakCountsDifferentTasksSinceTheLastDeliveredMail(t *testing.T) {
 	t.Parallel()
 	c, newTracker, _ := setup(t)
@@ -32,8 +40,7 @@ func TestAStreakCountsDifferentTasksSinceTheLastDeliveredMail(t *testing.T) {
 	require.NoError(t, a.Delivered(ctx, "corp"))
 	for i, task := range []string{"t1", "t2", "t1", "t3"} {
 		c.Add(100 * time.Millisecond)
-		s, err := b.Failed(ctx, "corp", task)
-		require.NoError(t, err)
+		s := failed(t, b, "corp", task)
 		require.Equal(t, []int{1, 2, 2, 3}[i], s.Streak, "after %s", task)
 		require.False(t, s.DeliveredSince, "no mail delivered since %s first failed", task)
 	}
@@ -42,13 +49,11 @@ func TestAStreakCountsDifferentTasksSinceTheLastDeliveredMail(t *testing.T) {
 	c.Add(2 * time.Second)
 	require.NoError(t, a.Delivered(ctx, "corp"))
 	c.Add(100 * time.Millisecond)
-	s, err := b.Failed(ctx, "corp", "t4")
-	require.NoError(t, err)
+	s := failed(t, b, "corp", "t4")
 	require.Equal(t, 1, s.Streak, "the delivery ended the streak")
 
 	// The streak of another provider is its own.
-	s, err = b.Failed(ctx, "other", "t1")
-	require.NoError(t, err)
+	s = failed(t, b, "other", "t1")
 	require.Equal(t, 1, s.Streak)
 }
 
@@ -60,9 +65,7 @@ func TestATasksFailuresAndWhetherMailWentOutSinceTheFirst(t *testing.T) {
 	fail := func() Signs {
 		t.Helper()
 		c.Add(time.Second)
-		s, err := tr.Failed(ctx, "corp", "x")
-		require.NoError(t, err)
-		return s
+		return failed(t, tr, "corp", "x")
 	}
 	require.NoError(t, tr.Delivered(ctx, "corp")) // before: no evidence about x
 	s := fail()
@@ -96,11 +99,9 @@ func TestDeliveriesAreCountedOnceWhateverTheFlushes(t *testing.T) {
 		require.NoError(t, b.Delivered(ctx, "corp"))
 		c.Add(100 * time.Millisecond)
 	}
-	s, err := a.Failed(ctx, "corp", "x") // flushes a's rest
-	require.NoError(t, err)
+	s := failed(t, a, "corp", "x") // flushes a's rest
 	require.LessOrEqual(t, s.Delivered, 50)
-	s, err = b.Failed(ctx, "corp", "y") // and b's
-	require.NoError(t, err)
+	s = failed(t, b, "corp", "y") // and b's
 	require.Equal(t, 50, s.Delivered)
 	require.Equal(t, 2, s.Failed)
 }
@@ -112,19 +113,16 @@ func TestOldCountsLeaveTheWindowAndClearForgetsTheStreak(t *testing.T) {
 	tr := newTracker()
 	require.NoError(t, tr.Delivered(ctx, "corp"))
 	for _, task := range []string{"a", "b", "c"} {
-		_, err := tr.Failed(ctx, "corp", task)
-		require.NoError(t, err)
+		failed(t, tr, "corp", task)
 	}
 	c.Add(Window + bucket)
-	s, err := tr.Failed(ctx, "corp", "d")
-	require.NoError(t, err)
+	s := failed(t, tr, "corp", "d")
 	require.Equal(t, 0, s.Delivered, "the delivery left the window")
 	require.Equal(t, 1, s.Failed)
 	require.Equal(t, 1, s.Streak, "so did the old failures")
 
 	require.NoError(t, tr.Clear(ctx, "corp"))
-	s, err = tr.Failed(ctx, "corp", "e")
-	require.NoError(t, err)
+	s = failed(t, tr, "corp", "e")
 	require.Equal(t, 1, s.Streak)
 	ttl, err := rdb.PTTL(ctx, keys("corp")[1]).Result()
 	require.NoError(t, err)

@@ -271,17 +271,24 @@ func TestFaultySMTPDelaysTheChosenStep(t *testing.T) {
 	}
 }
 
-func TestFaultySMTPDotDelayComesAfterTheMailIsAccepted(t *testing.T) {
-	t.Parallel()
-	s := startFaulty(t, "")
-	inDot := make(chan struct{})
-	s.SetDelay(func(step string) time.Duration {
-		if step == StepDot {
-			close(inDot)
+// stallAt makes s stall an hour at step. The channel it returns closes
+// when a session reaches step.
+func stallAt(s *FaultySMTP, step string) <-chan struct{} {
+	reached := make(chan struct{})
+	s.SetDelay(func(st string) time.Duration {
+		if st == step {
+			close(reached)
 			return time.Hour
 		}
 		return 0
 	})
+	return reached
+}
+
+func TestFaultySMTPDotDelayComesAfterTheMailIsAccepted(t *testing.T) {
+	t.Parallel()
+	s := startFaulty(t, "")
+	inDot := stallAt(s, StepDot)
 	c := dialSMTP(t, s.Addr())
 	require.NoError(t, c.Mail("noreply@example.org"))
 	require.NoError(t, c.Rcpt("alice@example.org"))
@@ -302,14 +309,7 @@ func TestFaultySMTPCloseEndsAStalledSession(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	s, err := StartFaultySMTP("")
 	require.NoError(t, err)
-	stalled := make(chan struct{})
-	s.SetDelay(func(step string) time.Duration {
-		if step == StepGreeting {
-			close(stalled)
-			return time.Hour
-		}
-		return 0
-	})
+	stalled := stallAt(s, StepGreeting)
 	conn, err := net.Dial("tcp", s.Addr())
 	require.NoError(t, err)
 	defer conn.Close()
