@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -163,13 +164,7 @@ func (f *fakeIdP) all() []call {
 
 // callsFor returns a user's finished calls.
 func (f *fakeIdP) callsFor(email string) []call {
-	var out []call
-	for _, c := range f.all() {
-		if c.user == email {
-			out = append(out, c)
-		}
-	}
-	return out
+	return slices.DeleteFunc(f.all(), func(c call) bool { return c.user != email })
 }
 
 // accepted counts the resets the IdP carried out for a user: the emails

@@ -31,17 +31,30 @@ func newCampaignCmd(g *global) *cobra.Command {
 }
 
 // producerClient opens Redis and a producer client for one command.
-func (g *global) producerClient() (*config.Config, *producer.Client, func(), error) {
+func (g *global) producerClient() (*producer.Client, func(), error) {
 	cfg, rdb, err := g.connect()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	client, err := producer.NewClient(producerConfig(cfg, rdb))
 	if err != nil {
 		rdb.Close()
-		return nil, nil, nil, failErr(err)
+		return nil, nil, failErr(err)
 	}
-	return cfg, client, func() { rdb.Close() }, nil
+	return client, func() { rdb.Close() }, nil
+}
+
+// withClient is the RunE of a command that starts with the producer
+// client: it opens the client (and Redis) for run, and closes it after.
+func (g *global) withClient(run func(cmd *cobra.Command, client *producer.Client, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		client, closeRedis, err := g.producerClient()
+		if err != nil {
+			return err
+		}
+		defer closeRedis()
+		return run(cmd, client, args)
+	}
 }
 
 // campaignErr maps the producer's errors to exit codes: the request's fault
@@ -102,7 +115,7 @@ func newCampaignStartCmd(g *global) *cobra.Command {
 			}
 			defer cleanup()
 			req.Source = source
-			_, client, closeRedis, err := g.producerClient()
+			client, closeRedis, err := g.producerClient()
 			if err != nil {
 				return err
 			}
@@ -380,12 +393,7 @@ func newCampaignStatusCmd(g *global) *cobra.Command {
 		Use:   "status NAME",
 		Short: "Show a campaign's progress (in a terminal: watch it until it ends)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			_, client, closeRedis, err := g.producerClient()
-			if err != nil {
-				return err
-			}
-			defer closeRedis()
+		RunE: g.withClient(func(cmd *cobra.Command, client *producer.Client, args []string) error {
 			if !cmd.Flags().Changed("watch") {
 				follow = isTerminal(g.stdout) && g.output == "text"
 			}
@@ -399,7 +407,7 @@ func newCampaignStatusCmd(g *global) *cobra.Command {
 				return campaignErr(err)
 			}
 			return writeOut(g, producer.ViewOf(c), func(w io.Writer) { printCampaign(w, c) })
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&follow, "watch", false, "follow the campaign until it ends (default: in a terminal)")
 	cmd.Flags().DurationVar(&interval, "interval", 5*time.Second, "how often a watch prints when not in a terminal")
@@ -426,12 +434,7 @@ func newCampaignListCmd(g *global) *cobra.Command {
 		Use:   "list",
 		Short: "List campaigns, newest first",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, client, closeRedis, err := g.producerClient()
-			if err != nil {
-				return err
-			}
-			defer closeRedis()
+		RunE: g.withClient(func(cmd *cobra.Command, client *producer.Client, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), shortWait)
 			defer cancel()
 			list, err := client.Campaigns(ctx)
@@ -455,7 +458,7 @@ func newCampaignListCmd(g *global) *cobra.Command {
 				}
 				_ = tw.Flush()
 			})
-		},
+		}),
 	}
 }
 
@@ -469,14 +472,12 @@ func newCampaignControlCmd(g *global, verb string) *cobra.Command {
 		Use:   verb + " NAME",
 		Short: short,
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			_, client, closeRedis, err := g.producerClient()
-			if err != nil {
-				return err
-			}
-			defer closeRedis()
+		RunE: g.withClient(func(cmd *cobra.Command, client *producer.Client, args []string) error {
 			ctx := cmd.Context()
-			var c *producer.Campaign
+			var (
+				c   *producer.Campaign
+				err error
+			)
 			switch verb {
 			case "pause":
 				c, err = client.PauseCampaign(ctx, args[0])
@@ -489,7 +490,7 @@ func newCampaignControlCmd(g *global, verb string) *cobra.Command {
 				return campaignErr(err)
 			}
 			return writeOut(g, producer.ViewOf(c), func(w io.Writer) { printProgressLine(w, c, nil) })
-		},
+		}),
 	}
 }
 
@@ -506,7 +507,7 @@ func newCampaignReportCmd(g *global) *cobra.Command {
 			if err != nil {
 				return campaignErr(err)
 			}
-			_, client, closeRedis, err := g.producerClient()
+			client, closeRedis, err := g.producerClient()
 			if err != nil {
 				return err
 			}

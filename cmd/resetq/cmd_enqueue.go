@@ -67,7 +67,7 @@ func newEnqueueCmd(g *global) *cobra.Command {
 				}
 				req.Meta[k] = v
 			}
-			_, client, closeRedis, err := g.producerClient()
+			client, closeRedis, err := g.producerClient()
 			if err != nil {
 				return err
 			}

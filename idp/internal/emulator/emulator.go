@@ -173,13 +173,7 @@ func (b *Base) Requests() []Request {
 
 // RequestsTo returns the logged requests to one endpoint.
 func (b *Base) RequestsTo(ep Endpoint) []Request {
-	var out []Request
-	for _, r := range b.Requests() {
-		if r.Endpoint == ep {
-			out = append(out, r)
-		}
-	}
-	return out
+	return slices.DeleteFunc(b.Requests(), func(r Request) bool { return r.Endpoint != ep })
 }
 
 // Call is one request in flight.
