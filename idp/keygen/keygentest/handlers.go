@@ -87,26 +87,44 @@ func defaultBody(w http.ResponseWriter, status int) {
 	render(w, status, apiError{Title: title, Detail: "The request could not be completed", Code: strings.ToUpper(strings.ReplaceAll(title, " ", "_"))})
 }
 
-// routes are the endpoints under /v1/accounts/{account}/; "*" is the one
-// id a path can carry.
-var routes = []struct {
-	method, path string
-	ep           Endpoint
-}{
-	{http.MethodPost, "passwords", EndpointPasswords},
-	{http.MethodPost, "tokens", EndpointTokens},
-	{http.MethodDelete, "tokens/*", EndpointToken},
-	{http.MethodGet, "webhook-endpoints", EndpointWebhookEndpoints},
-	{http.MethodGet, "me", EndpointMe},
-	{http.MethodGet, "users/*", EndpointUser},
-	{http.MethodPost, "users/*/actions/reset-password", EndpointResetPassword},
+// request is what an endpoint's handler is given once the account and
+// environment are known: id is the one the path carries.
+type request struct {
+	w       http.ResponseWriter
+	r       *http.Request
+	acct    *Account
+	env, id string
+	body    []byte
 }
 
-// route maps a path under /v1/accounts/{account}/ to an endpoint.
-func route(method, path string) (ep Endpoint, account, id string) {
+// routes are the endpoints under /v1/accounts/{account}/, with their
+// handlers, which run under the server's lock; "*" is the id a path can
+// carry.
+var routes = []endpointRoute{
+	{http.MethodPost, "passwords", EndpointPasswords, func(s *Server, q request) { s.passwords(q.w, q.acct, q.body) }},
+	{http.MethodPost, "tokens", EndpointTokens, func(s *Server, q request) { s.mint(q.w, q.r, q.acct, q.body) }},
+	{http.MethodDelete, "tokens/*", EndpointToken, func(s *Server, q request) { s.revoke(q.w, q.r, q.acct, q.id) }},
+	{http.MethodGet, "webhook-endpoints", EndpointWebhookEndpoints, func(s *Server, q request) { s.listEndpoints(q.w, q.r, q.acct, q.env) }},
+	{http.MethodGet, "me", EndpointMe, func(s *Server, q request) { s.me(q.w, q.r, q.acct) }},
+	{http.MethodGet, "users/*", EndpointUser, func(s *Server, q request) { s.showUser(q.w, q.r, q.acct, q.env, q.id) }},
+	{http.MethodPost, "users/*/actions/reset-password", EndpointResetPassword,
+		func(s *Server, q request) { s.completeReset(q.w, q.acct, q.id, q.body) }},
+}
+
+type endpointRoute struct {
+	method, path string
+	ep           Endpoint
+	serve        func(*Server, request)
+}
+
+// unknown is the route of any other path or method; it has no handler.
+var unknown = endpointRoute{ep: EndpointUnknown}
+
+// route maps a path under /v1/accounts/{account}/ to its route.
+func route(method, path string) (rt endpointRoute, account, id string) {
 	seg := strings.Split(strings.Trim(path, "/"), "/")
 	if len(seg) < 4 || seg[0] != "v1" || seg[1] != "accounts" {
-		return EndpointUnknown, "", ""
+		return unknown, "", ""
 	}
 	account, rest := seg[2], seg[3:]
 	for _, r := range routes {
@@ -114,10 +132,10 @@ func route(method, path string) (ep Endpoint, account, id string) {
 			continue
 		}
 		if id, ok := match(strings.Split(r.path, "/"), rest); ok {
-			return r.ep, account, id
+			return r, account, id
 		}
 	}
-	return EndpointUnknown, account, ""
+	return unknown, account, ""
 }
 
 // match reports whether a path's segments fit a route's, and the id
@@ -157,7 +175,8 @@ func acceptable(header string, empty bool) bool {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	ep, accountSeg, id := route(r.Method, r.URL.Path)
+	rt, accountSeg, id := route(r.Method, r.URL.Path)
+	ep := rt.ep
 	call, body, rw, ok := s.Intercept(w, r, r.URL.Path, ep)
 	defer call.End()
 	if !ok {
@@ -233,22 +252,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	switch ep {
-	case EndpointPasswords:
-		s.passwords(w, acct, body)
-	case EndpointTokens:
-		s.mint(w, r, acct, body)
-	case EndpointToken:
-		s.revoke(w, r, acct, id)
-	case EndpointUser:
-		s.showUser(w, r, acct, env, id)
-	case EndpointMe:
-		s.me(w, r, acct)
-	case EndpointWebhookEndpoints:
-		s.listEndpoints(w, r, acct, env)
-	case EndpointResetPassword:
-		s.completeReset(w, acct, id, body)
-	}
+	rt.serve(s, request{w: w, r: r, acct: acct, env: env, id: id, body: body})
 }
 
 // environment resolves Keygen-Environment once the account is known, as
