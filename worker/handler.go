@@ -112,8 +112,11 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 		if d.Reason == tasks.ReasonUnconfirmed {
 			return s.finish(ctx, t, prov.Name, tasks.Succeeded, d.Reason, d.Err.Error())
 		}
+		// The record first: until it is written, a crash sends the reset
+		// again, so nothing else may stand between the IdP's answer and it.
+		err := s.finish(ctx, t, prov.Name, tasks.Succeeded, "", "")
 		s.delivered(ctx, prov)
-		return s.finish(ctx, t, prov.Name, tasks.Succeeded, "", "")
+		return err
 	case Skip:
 		s.release(ctx, prov, t)
 		return s.finish(ctx, t, prov.Name, tasks.Skipped, d.Reason, d.Err.Error())
