@@ -122,7 +122,6 @@ func TestKratosRecoveryByCodeEndToEnd(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, code, gone)
 	require.Contains(t, gone["error"].(map[string]any)["reason"], "restart the flow")
 
-
 	// The courier's record of what it sent.
 	require.Eventually(t, func() bool {
 		list, err := k.CourierMessages(ctx)
