@@ -401,3 +401,9 @@ func (k *Kratos) adminCall(ctx context.Context, method, path string, body, out a
 	}
 	return json.Unmarshal(b, out)
 }
+
+// SetIdentityState makes an identity active or inactive.
+func (k *Kratos) SetIdentityState(ctx context.Context, id, state string) error {
+	patch := []map[string]any{{"op": "replace", "path": "/state", "value": state}}
+	return k.adminCall(ctx, http.MethodPatch, "/admin/identities/"+id, patch, nil, http.StatusOK)
+}
