@@ -77,9 +77,7 @@ func (a *answer) errorIDs() []int {
 func (p *Provider) classify(op string, res *apiclient.Response) *idp.Error {
 	var a answer
 	_ = res.Decode(&a)
-	now := time.Now()
-	e := &idp.Error{Kind: idp.InvalidRequest, Op: op, Status: res.Status,
-		RetryAfter: max(apiclient.RetryAfter(res.Header, now), apiclient.RateLimitReset(res.Header, now))}
+	e := &idp.Error{Kind: idp.InvalidRequest, Op: op, Status: res.Status, RetryAfter: apiclient.WaitAsked(res.Header, time.Now())}
 	if a.Error != nil {
 		e.Code = apiclient.Excerpt(a.Error.ID, 100)
 		e.Message = apiclient.Excerpt(strings.TrimSpace(a.Error.Message+": "+a.Error.Reason), 300)

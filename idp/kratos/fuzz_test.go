@@ -2,11 +2,10 @@ package kratos
 
 import (
 	"net/http"
-	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/idp/idptest"
 	"github.com/resetq/resetq/idp/internal/apiclient"
 )
 
@@ -28,14 +27,7 @@ func FuzzClassify(f *testing.F) {
 			h.Set("Retry-After", retryAfter)
 		}
 		for _, op := range []string{idp.OpReset, idp.OpLookup} {
-			e := p.classify(op, &apiclient.Response{Status: status, Header: h, Body: body})
-			if e == nil || e.Kind.String() == "" {
-				t.Fatalf("no kind for %d %q", status, body)
-			}
-			msg := e.Error()
-			if strings.ContainsAny(msg, "\n\r") || !utf8.ValidString(msg) {
-				t.Fatalf("not one valid line: %q", msg)
-			}
+			idptest.CheckClassified(t, p.classify(op, &apiclient.Response{Status: status, Header: h, Body: body}))
 		}
 	})
 }
