@@ -41,39 +41,14 @@ const kratosStartTimeout = 2 * time.Minute
 // two cores. A file lock keeps parallel test processes from building it
 // twice.
 func BuildKratos(ctx context.Context) (string, error) {
-	if bin := os.Getenv("RESETQ_KRATOS_BIN"); bin != "" {
-		if err := checkExecutable(bin); err != nil {
-			return "", fmt.Errorf("RESETQ_KRATOS_BIN: %w", err)
-		}
-		return bin, nil
-	}
-	cache, err := CacheDir()
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(cache, "kratos", KratosVersion)
-	bin := filepath.Join(dir, "kratos")
-	if checkExecutable(bin) == nil {
-		return bin, nil
-	}
-	unlock, err := lockFile(filepath.Join(cache, "kratos", KratosVersion+".lock"))
-	if err != nil {
-		return "", fmt.Errorf("building kratos: %w", err)
-	}
-	defer unlock()
-	if checkExecutable(bin) == nil { // another process built it while we waited
-		return bin, nil
-	}
+	return cachedBinary(ctx, "kratos", KratosVersion, "RESETQ_KRATOS_BIN", buildKratos)
+}
+
+func buildKratos(ctx context.Context, work string) (string, error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		return "", fmt.Errorf("building kratos needs the go command on PATH (or set RESETQ_KRATOS_BIN): %w", err)
+		return "", fmt.Errorf("the go command is needed on PATH (or set RESETQ_KRATOS_BIN): %w", err)
 	}
-	work, err := os.MkdirTemp(filepath.Join(cache, "kratos"), "build-")
-	if err != nil {
-		return "", fmt.Errorf("building kratos: %w", err)
-	}
-	defer os.RemoveAll(work)
-	start := time.Now()
 	run := func(dir string, args ...string) ([]byte, error) {
 		var stdout bytes.Buffer
 		stderr := &copyTail{}
@@ -82,8 +57,7 @@ func BuildKratos(ctx context.Context) (string, error) {
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOFLAGS=-mod=mod")
 		cmd.Stdout, cmd.Stderr = &stdout, stderr
 		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("building kratos: go %s failed after %s: %w\n%s",
-				strings.Join(args, " "), time.Since(start).Round(time.Second), err, stderr)
+			return nil, fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, stderr)
 		}
 		return stdout.Bytes(), nil
 	}
@@ -94,26 +68,18 @@ func BuildKratos(ctx context.Context) (string, error) {
 	}
 	var mod struct{ Dir string }
 	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
-		return "", fmt.Errorf("building kratos: go mod download said %q", out)
+		return "", fmt.Errorf("go mod download said %q", out)
 	}
 	src := filepath.Join(work, "src")
 	if err := copyTree(mod.Dir, src); err != nil {
-		return "", fmt.Errorf("building kratos: copying the module: %w", err)
+		return "", fmt.Errorf("copying the module: %w", err)
 	}
 	if _, err := run(src, "mod", "edit", "-dropreplace", "github.com/ory/client-go"); err != nil {
 		return "", err
 	}
-	built := filepath.Join(work, "kratos")
-	if _, err := run(src, "build", "-tags", "sqlite", "-o", built, "."); err != nil {
+	bin := filepath.Join(work, "kratos")
+	if _, err := run(src, "build", "-tags", "sqlite", "-o", bin, "."); err != nil {
 		return "", err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("building kratos: %w", err)
-	}
-	// Rename into place, so an interrupted build never leaves a
-	// half-written binary where the next run would trust it.
-	if err := os.Rename(built, bin); err != nil {
-		return "", fmt.Errorf("building kratos: moving the build into %s: %w", dir, err)
 	}
 	return bin, nil
 }
