@@ -4,9 +4,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/idp/idptest"
 )
 
 // FuzzClassify feeds any answer to the error classifier: it must not panic,
@@ -26,16 +26,6 @@ func FuzzClassify(f *testing.F) {
 		if retryAfter != "" {
 			h.Set("Retry-After", retryAfter)
 		}
-		e := p.classify(idp.OpReset, status, h, body)
-		if e == nil || e.Kind.String() == "" {
-			t.Fatalf("no kind for %d %q", status, body)
-		}
-		if e.RetryAfter < 0 {
-			t.Fatalf("negative Retry-After %s", e.RetryAfter)
-		}
-		msg := e.Error()
-		if strings.ContainsAny(msg, "\n\r") || !utf8.ValidString(msg) {
-			t.Fatalf("not one valid line: %q", msg)
-		}
+		idptest.CheckClassified(t, p.classify(idp.OpReset, status, h, body))
 	})
 }

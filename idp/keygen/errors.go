@@ -25,7 +25,7 @@ type errorDoc struct {
 func (p *Provider) classify(op string, res *apiclient.Response) *idp.Error {
 	var doc errorDoc
 	_ = res.Decode(&doc)
-	e := &idp.Error{Kind: idp.InvalidRequest, Op: op, Status: res.Status, RetryAfter: retryAfter(res.Header)}
+	e := &idp.Error{Kind: idp.InvalidRequest, Op: op, Status: res.Status, RetryAfter: apiclient.WaitAsked(res.Header, time.Now())}
 	if len(doc.Errors) > 0 {
 		e.Code, e.Message = apiclient.Excerpt(doc.Errors[0].Code, 100), apiclient.Excerpt(doc.Errors[0].Detail, 500)
 	} else {
@@ -86,11 +86,4 @@ func (p *Provider) classify(op string, res *apiclient.Response) *idp.Error {
 		e.Hint = fmt.Sprintf("%s has no such route: is base_url a Keygen server (the API lives under /v1)?", p.base)
 	}
 	return e
-}
-
-// retryAfter reads how long Keygen asked us to wait: Retry-After in
-// seconds, or X-RateLimit-Reset as epoch seconds, whichever is later.
-func retryAfter(h http.Header) time.Duration {
-	now := time.Now()
-	return max(apiclient.RetryAfter(h, now), apiclient.RateLimitReset(h, now))
 }

@@ -4,9 +4,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/idp/idptest"
 	"github.com/resetq/resetq/idp/internal/apiclient"
 )
 
@@ -30,13 +30,6 @@ func FuzzClassify(f *testing.F) {
 		if reset != "" {
 			h.Set("X-RateLimit-Reset", reset)
 		}
-		e := p.classify(idp.OpReset, &apiclient.Response{Status: status, Header: h, Body: body})
-		if e == nil || e.Kind.String() == "" {
-			t.Fatalf("no kind for %d %q", status, body)
-		}
-		msg := e.Error()
-		if strings.ContainsAny(msg, "\n\r") || !utf8.ValidString(msg) {
-			t.Fatalf("not one valid line: %q", msg)
-		}
+		idptest.CheckClassified(t, p.classify(idp.OpReset, &apiclient.Response{Status: status, Header: h, Body: body}))
 	})
 }

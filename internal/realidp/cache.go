@@ -1,11 +1,13 @@
 package realidp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 )
 
 // CacheDir is where downloads and builds are kept: $RESETQ_CACHE_DIR, else
@@ -65,4 +67,56 @@ func lockFile(path string) (func(), error) {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
+}
+
+// cachedBinary returns the program name at version: the path in $env when
+// it is set, else <CacheDir>/<name>/<version>/<name>, made by build on
+// first use. build writes the binary into work, a fresh folder, and
+// returns its path; it is moved into place only once it succeeded, so an
+// interrupted build never leaves a half-written binary the next run would
+// trust. A file lock keeps parallel test processes from building it twice.
+func cachedBinary(ctx context.Context, name, version, env string, build func(ctx context.Context, work string) (string, error)) (string, error) {
+	if bin := os.Getenv(env); bin != "" {
+		if err := checkExecutable(bin); err != nil {
+			return "", fmt.Errorf("%s: %w", env, err)
+		}
+		return bin, nil
+	}
+	cache, err := CacheDir()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(cache, name, version)
+	bin := filepath.Join(dir, name)
+	if checkExecutable(bin) == nil {
+		return bin, nil
+	}
+	unlock, err := lockFile(filepath.Join(cache, name, version+".lock"))
+	if err != nil {
+		return "", fmt.Errorf("building %s: %w", name, err)
+	}
+	defer unlock()
+	if checkExecutable(bin) == nil { // another process built it while we waited
+		return bin, nil
+	}
+	work, err := os.MkdirTemp(filepath.Join(cache, name), "build-")
+	if err != nil {
+		return "", fmt.Errorf("building %s: %w", name, err)
+	}
+	defer os.RemoveAll(work)
+	start := time.Now()
+	built, err := build(ctx, work)
+	if err != nil {
+		return "", fmt.Errorf("building %s %s (after %s): %w", name, version, time.Since(start).Round(time.Second), err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("building %s: %w", name, err)
+	}
+	if err := os.Rename(built, bin); err != nil {
+		return "", fmt.Errorf("building %s: moving the build into %s: %w", name, dir, err)
+	}
+	if err := checkExecutable(bin); err != nil {
+		return "", fmt.Errorf("building %s: the build succeeded but %w", name, err)
+	}
+	return bin, nil
 }

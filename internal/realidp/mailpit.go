@@ -33,68 +33,23 @@ const mailpitModule = "github.com/axllent/mailpit"
 // BuildMailpit returns the path of a Mailpit binary: $RESETQ_MAILPIT_BIN
 // when set, else <CacheDir>/mailpit/<MailpitVersion>/mailpit, built with
 // `go install` through the Go module proxy on first use (about two minutes
-// cold). A file lock keeps parallel test processes from building it twice.
+// cold).
 func BuildMailpit(ctx context.Context) (string, error) {
-	if bin := os.Getenv("RESETQ_MAILPIT_BIN"); bin != "" {
-		if err := checkExecutable(bin); err != nil {
-			return "", fmt.Errorf("RESETQ_MAILPIT_BIN: %w", err)
+	return cachedBinary(ctx, "mailpit", MailpitVersion, "RESETQ_MAILPIT_BIN", func(ctx context.Context, work string) (string, error) {
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			return "", fmt.Errorf("the go command is needed on PATH (or set RESETQ_MAILPIT_BIN): %w", err)
 		}
-		return bin, nil
-	}
-	cache, err := CacheDir()
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(cache, "mailpit", MailpitVersion)
-	bin := filepath.Join(dir, "mailpit")
-	if checkExecutable(bin) == nil {
-		return bin, nil
-	}
-	unlock, err := lockFile(filepath.Join(cache, "mailpit", MailpitVersion+".lock"))
-	if err != nil {
-		return "", fmt.Errorf("building mailpit: %w", err)
-	}
-	defer unlock()
-	if checkExecutable(bin) == nil { // another process built it while we waited
-		return bin, nil
-	}
-	// Build into a fresh folder and rename, so an interrupted build never
-	// leaves a half-written binary where the next run would trust it.
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return "", fmt.Errorf("building mailpit: %w", err)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), "build-")
-	if err != nil {
-		return "", fmt.Errorf("building mailpit: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return "", fmt.Errorf("building mailpit needs the go command on PATH (or set RESETQ_MAILPIT_BIN): %w", err)
-	}
-	out := &copyTail{}
-	cmd := exec.CommandContext(ctx, goBin, "install", mailpitModule+"@"+MailpitVersion)
-	cmd.Dir = tmp // outside this module, so its go.mod plays no part
-	cmd.Env = append(os.Environ(), "GOBIN="+tmp)
-	cmd.Stdout, cmd.Stderr = out, out
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("building mailpit: go install %s@%s failed after %s: %w\n%s",
-			mailpitModule, MailpitVersion, time.Since(start).Round(time.Second), err, out)
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return "", fmt.Errorf("building mailpit: %w", err)
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp made it private
-		return "", fmt.Errorf("building mailpit: %w", err)
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return "", fmt.Errorf("building mailpit: moving the build into %s: %w", dir, err)
-	}
-	if err := checkExecutable(bin); err != nil {
-		return "", fmt.Errorf("building mailpit: go install succeeded but %w", err)
-	}
-	return bin, nil
+		out := &copyTail{}
+		cmd := exec.CommandContext(ctx, goBin, "install", mailpitModule+"@"+MailpitVersion)
+		cmd.Dir = work // outside this module, so its go.mod plays no part
+		cmd.Env = append(os.Environ(), "GOBIN="+work)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Run(); err != nil {
+			return "", fmt.Errorf("go install %s@%s: %w\n%s", mailpitModule, MailpitVersion, err, out)
+		}
+		return filepath.Join(work, "mailpit"), nil
+	})
 }
 
 func checkExecutable(path string) error {

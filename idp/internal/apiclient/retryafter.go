@@ -15,6 +15,12 @@ func RetryAfter(h http.Header, now time.Time) time.Duration {
 	return retryafter.Parse(h.Get("Retry-After"), now)
 }
 
+// WaitAsked is the wait an answer asks for: its Retry-After or its
+// X-RateLimit-Reset, whichever is later.
+func WaitAsked(h http.Header, now time.Time) time.Duration {
+	return max(RetryAfter(h, now), RateLimitReset(h, now))
+}
+
 // RateLimitReset reads X-RateLimit-Reset, given as epoch seconds, as the
 // wait until then. It returns 0 when the header is absent, unreadable or
 // past.
