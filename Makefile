@@ -87,4 +87,4 @@ dev: ## Run everything in one process against an emulated Keycloak
 
 .PHONY: need-tools
 need-tools:
-	@.ci/need-tools redis-server prometheus promtool chromium
+	@.ci/need-tools redis-server prometheus promtool chromium gcc
