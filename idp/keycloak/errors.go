@@ -49,15 +49,12 @@ const smtpPrefix = "Failed to send execute actions email"
 // classify turns an admin API answer that is not 2xx into an *idp.Error.
 // 401 never gets here: the caller refreshes the token first.
 func (p *Provider) classify(op string, status int, h http.Header, b []byte) *idp.Error {
-	code, msg := parseBody(b)
-	e := &idp.Error{Kind: idp.InvalidRequest, Op: op, Status: status, Code: code, Message: msg,
-		RetryAfter: apiclient.RetryAfter(h, time.Now())}
+	e := apiclient.ErrorOf(op, status, h)
+	e.Code, e.Message = parseBody(b)
+	msg := e.Message
 	switch {
-	case status == http.StatusTooManyRequests,
-		status == http.StatusServiceUnavailable && e.RetryAfter > 0:
-		e.Kind = idp.RateLimited
-	case status >= 500:
-		e.Kind = idp.Transient
+	case e.Kind == idp.RateLimited:
+	case e.Kind == idp.Transient:
 		if cause, ok := strings.CutPrefix(msg, smtpPrefix); ok {
 			p.classifyMail(e, strings.TrimPrefix(cause, ": "))
 		}

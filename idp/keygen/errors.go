@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/idp/internal/apiclient"
@@ -25,7 +24,7 @@ type errorDoc struct {
 func (p *Provider) classify(op string, res *apiclient.Response) *idp.Error {
 	var doc errorDoc
 	_ = res.Decode(&doc)
-	e := &idp.Error{Kind: idp.InvalidRequest, Op: op, Status: res.Status, RetryAfter: apiclient.WaitAsked(res.Header, time.Now())}
+	e := apiclient.ErrorOf(op, res.Status, res.Header)
 	if len(doc.Errors) > 0 {
 		e.Code, e.Message = apiclient.Excerpt(doc.Errors[0].Code, 100), apiclient.Excerpt(doc.Errors[0].Detail, 500)
 	} else {
@@ -36,11 +35,7 @@ func (p *Provider) classify(op string, res *apiclient.Response) *idp.Error {
 		who = "the token minted for " + p.cfg.Email
 	}
 	switch {
-	case res.Status == http.StatusTooManyRequests,
-		res.Status == http.StatusServiceUnavailable && e.RetryAfter > 0:
-		e.Kind = idp.RateLimited
-	case res.Status >= 500:
-		e.Kind = idp.Transient
+	case e.Kind != idp.InvalidRequest: // rate-limited or transient, as every IdP's
 	case res.Status == http.StatusUnauthorized && op == idp.OpToken:
 		e.Kind = idp.Credentials
 		switch e.Code {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/idp/internal/apiclient"
@@ -77,7 +76,7 @@ func (a *answer) errorIDs() []int {
 func (p *Provider) classify(op string, res *apiclient.Response) *idp.Error {
 	var a answer
 	_ = res.Decode(&a)
-	e := &idp.Error{Kind: idp.InvalidRequest, Op: op, Status: res.Status, RetryAfter: apiclient.WaitAsked(res.Header, time.Now())}
+	e := apiclient.ErrorOf(op, res.Status, res.Header)
 	if a.Error != nil {
 		e.Code = apiclient.Excerpt(a.Error.ID, 100)
 		e.Message = apiclient.Excerpt(strings.TrimSpace(a.Error.Message+": "+a.Error.Reason), 300)
@@ -89,11 +88,7 @@ func (p *Provider) classify(op string, res *apiclient.Response) *idp.Error {
 	}
 	ids := a.errorIDs()
 	switch {
-	case res.Status == http.StatusTooManyRequests,
-		res.Status == http.StatusServiceUnavailable && e.RetryAfter > 0:
-		e.Kind = idp.RateLimited
-	case res.Status >= 500:
-		e.Kind = idp.Transient
+	case e.Kind != idp.InvalidRequest: // rate-limited or transient, as every IdP's
 	case res.Status == http.StatusUnauthorized && admin:
 		e.Kind = idp.Credentials
 		e.Hint = "the " + api + " rejects resetq: set admin_token to an API key that may read identities"

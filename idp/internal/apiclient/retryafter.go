@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/internal/retryafter"
 )
 
@@ -19,6 +20,22 @@ func RetryAfter(h http.Header, now time.Time) time.Duration {
 // X-RateLimit-Reset, whichever is later.
 func WaitAsked(h http.Header, now time.Time) time.Duration {
 	return max(RetryAfter(h, now), RateLimitReset(h, now))
+}
+
+// ErrorOf starts the error of an answer a provider did not expect: its
+// status, the wait it asks for (WaitAsked), and the kind every IdP's
+// answers of that status share: RateLimited for 429 and for a 503 that
+// asks for a wait, Transient for any other 5xx. The rest start as
+// InvalidRequest, for the provider to read its body.
+func ErrorOf(op string, status int, h http.Header) *idp.Error {
+	e := &idp.Error{Kind: idp.InvalidRequest, Op: op, Status: status, RetryAfter: WaitAsked(h, time.Now())}
+	switch {
+	case status == http.StatusTooManyRequests, status == http.StatusServiceUnavailable && e.RetryAfter > 0:
+		e.Kind = idp.RateLimited
+	case status >= 500:
+		e.Kind = idp.Transient
+	}
+	return e
 }
 
 // RateLimitReset reads X-RateLimit-Reset, given as epoch seconds, as the
