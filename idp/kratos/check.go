@@ -2,8 +2,10 @@ package kratos
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/resetq/resetq/idp"
 )
@@ -13,17 +15,27 @@ import (
 // method the server uses, which must be the configured one when one is
 // set), and, when configured, the admin API lists identities with the
 // given token. The flow it starts expires unused.
-func (p *Provider) Check(ctx context.Context) (idp.CheckReport, error) {
-	var r idp.CheckReport
+func (p *Provider) Check(ctx context.Context) (r idp.CheckReport, err error) {
 	flow, err := p.newFlow(ctx, idp.OpCheck)
 	if err != nil {
 		return r, err
 	}
-	r.Lines = append(r.Lines, fmt.Sprintf("recovery: enabled at %s, method %q", p.public, flow.Active))
-	if p.cfg.Method != "" && flow.Active != p.cfg.Method {
-		return r, &idp.Error{Kind: idp.Configuration, Op: idp.OpCheck,
-			Message: fmt.Sprintf("Kratos recovers accounts by %q, not %q", flow.Active, p.cfg.Method),
-			Hint:    fmt.Sprintf("set method to %q (or leave it out), or change selfservice.flows.recovery.use", flow.Active)}
+	// The method, submitted without an address: Kratos asks for the
+	// address if it has the method, and says it has no strategy if not.
+	// Nothing is mailed either way.
+	body, _ := json.Marshal(map[string]string{"method": p.cfg.Method})
+	probe, err := p.client.Do(ctx, apiRequest(idp.OpCheck, http.MethodPost, p.public+"/self-service/recovery?flow="+url.QueryEscape(flow.ID), body))
+	if err != nil {
+		return r, err
+	}
+	if e := p.classify(idp.OpCheck, public, probe); e.Kind != idp.InvalidRequest {
+		return r, e
+	}
+	r.Lines = append(r.Lines, fmt.Sprintf("recovery: enabled at %s, method %q available (its pages use %q)", p.public, p.cfg.Method, flow.Active))
+	if p.cfg.Method == MethodCode {
+		r.Warnings = append(r.Warnings, "method code: Kratos' stock recovery_code mail gives the user a code and no way "+
+			"to reach the flow it belongs to; its template must link to your recovery page with "+
+			"?flow={{ .TransientPayload.flow_id }}, or use method link")
 	}
 	if p.admin == "" {
 		r.Warnings = append(r.Warnings, "no admin_url: users can be named by email only, and an unknown address "+
@@ -35,7 +47,7 @@ func (p *Provider) Check(ctx context.Context) (idp.CheckReport, error) {
 		return r, err
 	}
 	if res.Status != http.StatusOK {
-		return r, p.classify(idp.OpCheck, res)
+		return r, p.classify(idp.OpCheck, admin, res)
 	}
 	var list []identity
 	if err := res.Decode(&list); err != nil {

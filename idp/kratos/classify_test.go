@@ -17,12 +17,12 @@ import (
 // internal/realidp/kratos_e2e_test.go, which pins them down).
 const (
 	flowOK       = `{"id":"f1","type":"api","state":"choose_method","active":"code","ui":{"nodes":[]}}`
-	flowLinkOK   = `{"id":"f1","type":"api","state":"choose_method","active":"link","ui":{"nodes":[]}}`
 	sentEmail    = `{"id":"f1","type":"api","state":"sent_email","active":"code","ui":{"messages":[{"id":1060003,"type":"info","text":"An email containing a recovery code has been sent"}]}}`
 	badAddress   = `{"id":"f1","state":"choose_method","active":"code","ui":{"nodes":[{"attributes":{"name":"email"},"messages":[{"id":4000001,"type":"error","text":"\"not-an-address\" is not valid \"email\""}]}]}}`
 	noStrategy   = `{"id":"f1","state":"choose_method","active":"default","ui":{"messages":[{"id":4010005,"type":"error","text":"Could not find a strategy to recover your account with."}]}}`
 	flowGone     = `{"error":{"code":404,"status":"Not Found","reason":"The recovery request could not be found. Please restart the flow.","message":"The requested resource could not be found"}}`
 	flowExpired  = `{"error":{"id":"self_service_flow_expired","code":410,"status":"Gone","reason":"The recovery flow has expired."}}`
+	methodOff    = `{"error":{"code":404,"status":"Not Found","reason":"This endpoint was disabled by system administrator. Please check your url or contact the system administrator to enable it.","message":"The requested resource could not be found"}}`
 	disabled     = `{"error":{"code":400,"status":"Bad Request","reason":"Recovery is not allowed because it was disabled.","message":"The request was malformed or contained invalid parameters"}}`
 	noIdentity   = `{"error":{"code":404,"status":"Not Found","message":"Unable to locate the resource"}}`
 	identityBob  = `{"id":"b0b","state":"active","recovery_addresses":[{"value":"bob@example.org","via":"email"}]}`
@@ -97,6 +97,7 @@ func TestClassificationOfEachAnswer(t *testing.T) {
 		"a refused address":             {with("submit", reply{400, badAddress, nil}), byEmail, false, idp.InvalidRequest, 0},
 		"no strategy for the method":    {with("submit", reply{400, noStrategy, nil}), byEmail, false, idp.Configuration, 0},
 		"recovery turned off":           {with("init", reply{400, disabled, nil}), byEmail, false, idp.Configuration, 0},
+		"the method turned off":         {with("submit", reply{404, methodOff, nil}), byEmail, false, idp.Configuration, 0},
 		"the flow was lost":             {with("submit", reply{404, flowGone, nil}), byEmail, false, idp.Transient, 0},
 		"the flow expired":              {with("submit", reply{410, flowExpired, nil}), byEmail, false, idp.Transient, 0},
 		"not Kratos":                    {with("init", reply{404, "", nil}), byEmail, false, idp.Configuration, 0},
@@ -132,13 +133,13 @@ func TestClassificationOfEachAnswer(t *testing.T) {
 	}
 }
 
-func TestTheMethodFollowsTheServerUnlessConfigured(t *testing.T) {
+func TestLinkUnlessCodeIsAskedForAndTheFlowGoesAlong(t *testing.T) {
 	t.Parallel()
 	var got []string
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if r.Method == http.MethodGet {
-			_, _ = w.Write([]byte(flowLinkOK))
+			_, _ = w.Write([]byte(flowOK))
 			return
 		}
 		var b strings.Builder
@@ -155,8 +156,11 @@ func TestTheMethodFollowsTheServerUnlessConfigured(t *testing.T) {
 		require.NoError(t, p.Reset(t.Context(), idp.Request{TaskID: "t", User: idp.UserRef{Email: "a@example.org"}}))
 	}
 	require.Len(t, got, 2)
-	require.Contains(t, got[0], `"method":"link"`, "the flow's own method")
+	require.Contains(t, got[0], `"method":"link"`, "link by default")
 	require.Contains(t, got[1], `"method":"code"`, "the configured one")
+	for _, b := range got {
+		require.Contains(t, b, `"transient_payload":{"flow_id":"f1"}`, "the flow, for a code mail's template")
+	}
 }
 
 func TestNewRefusesWhatCannotWork(t *testing.T) {

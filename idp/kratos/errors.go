@@ -71,9 +71,17 @@ func (a *answer) errorIDs() []int {
 	return ids
 }
 
+// api is which of Kratos' two APIs answered.
+type api bool
+
+const (
+	public api = false
+	admin  api = true
+)
+
 // classify turns an answer that is not the one expected into an
 // *idp.Error.
-func (p *Provider) classify(op string, res *apiclient.Response) *idp.Error {
+func (p *Provider) classify(op string, from api, res *apiclient.Response) *idp.Error {
 	var a answer
 	_ = res.Decode(&a)
 	e := apiclient.ErrorOf(op, res.Status, res.Header)
@@ -81,27 +89,31 @@ func (p *Provider) classify(op string, res *apiclient.Response) *idp.Error {
 		e.Code = apiclient.Excerpt(a.Error.ID, 100)
 		e.Message = apiclient.Excerpt(strings.TrimSpace(a.Error.Message+": "+a.Error.Reason), 300)
 	}
-	admin := op == idp.OpLookup || op == idp.OpCheck
-	api := "public API at " + p.public
-	if admin {
-		api = "admin API at " + p.admin
+	where := "public API at " + p.public
+	if from == admin {
+		where = "admin API at " + p.admin
 	}
 	ids := a.errorIDs()
 	switch {
 	case e.Kind != idp.InvalidRequest: // rate-limited or transient, as every IdP's
-	case res.Status == http.StatusUnauthorized && admin:
+	case res.Status == http.StatusUnauthorized && from == admin:
 		e.Kind = idp.Credentials
-		e.Hint = "the " + api + " rejects resetq: set admin_token to an API key that may read identities"
-	case res.Status == http.StatusForbidden && admin:
+		e.Hint = "the " + where + " rejects resetq: set admin_token to an API key that may read identities"
+	case res.Status == http.StatusForbidden && from == admin:
 		e.Kind = idp.Permission
-		e.Hint = "the " + api + " refuses resetq: its admin_token may not read identities"
+		e.Hint = "the " + where + " refuses resetq: its admin_token may not read identities"
 	case res.Status == http.StatusUnauthorized, res.Status == http.StatusForbidden:
 		e.Kind = idp.Configuration
-		e.Hint = "the " + api + " refuses the recovery flow (" + http.StatusText(res.Status) + "): is something in front of it asking for credentials?"
+		e.Hint = "the " + where + " refuses the recovery flow (" + http.StatusText(res.Status) + "): is something in front of it asking for credentials?"
 	case a.Error == nil && a.UI == nil && (res.Status == http.StatusNotFound || res.Status == http.StatusMethodNotAllowed):
 		e.Kind = idp.Configuration
 		e.Message = fmt.Sprintf("answered %d with no Kratos error", res.Status)
-		e.Hint = "nothing answers like Kratos' " + api + ": check the URL (the public and admin APIs listen on different ports)"
+		e.Hint = "nothing answers like Kratos' " + where + ": check the URL (the public and admin APIs listen on different ports)"
+	case a.Error != nil && strings.Contains(a.Error.Reason, "endpoint was disabled"):
+		// The method asked for is turned off (404): the link method is,
+		// in Kratos' default configuration.
+		e.Kind = idp.Configuration
+		e.Hint = fmt.Sprintf("this Kratos has the %s method turned off: set selfservice.methods.%s.enabled: true", p.cfg.Method, p.cfg.Method)
 	case res.Status == http.StatusNotFound, res.Status == http.StatusGone:
 		// The flow expired or was lost between its start and the
 		// submission: a new attempt starts a new one.
@@ -112,8 +124,9 @@ func (p *Provider) classify(op string, res *apiclient.Response) *idp.Error {
 	case res.Status == http.StatusBadRequest && hasID(ids, msgNoStrategy):
 		e.Kind = idp.Configuration
 		e.Code = "4010005"
-		e.Message = "Kratos has no recovery strategy for the method asked for"
-		e.Hint = fmt.Sprintf("this Kratos recovers accounts by %q (selfservice.flows.recovery.use): set method to that, or leave it out", orUnknown(a.Active))
+		e.Message = "Kratos has no recovery strategy for method " + p.cfg.Method
+		e.Hint = fmt.Sprintf("enable it in Kratos (selfservice.methods.%s.enabled: true); its recovery pages use %q",
+			p.cfg.Method, orUnknown(a.Active))
 	case res.Status == http.StatusBadRequest && inValidation(ids):
 		e.Kind = idp.InvalidRequest
 		e.Code = fmt.Sprint(ids[0])

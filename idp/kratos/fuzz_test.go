@@ -26,8 +26,8 @@ func FuzzClassify(f *testing.F) {
 		if retryAfter != "" {
 			h.Set("Retry-After", retryAfter)
 		}
-		for _, op := range []string{idp.OpReset, idp.OpLookup} {
-			idptest.CheckClassified(t, p.classify(op, &apiclient.Response{Status: status, Header: h, Body: body}))
+		for _, api := range []api{public, admin} {
+			idptest.CheckClassified(t, p.classify(idp.OpReset, api, &apiclient.Response{Status: status, Header: h, Body: body}))
 		}
 	})
 }

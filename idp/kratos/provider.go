@@ -10,8 +10,13 @@ import (
 	"github.com/resetq/resetq/idp/internal/apiclient"
 )
 
-// Recovery methods: Kratos mails a one-time code (the default since
-// v1.0) or a link.
+// Recovery methods: Kratos mails a link, or a one-time code.
+//
+// A code is bound to the recovery flow it was issued in, which resetq
+// starts: Kratos' stock mail gives the user the code and no way to reach
+// that flow, so the code is useless to them. Link is therefore the
+// default. Code works with a mail template that carries the flow, which
+// resetq sends in the transient payload as flow_id.
 const (
 	MethodCode = "code"
 	MethodLink = "link"
@@ -30,9 +35,9 @@ type Config struct {
 	// Network's API keys). A self-hosted admin API is usually unguarded
 	// and reachable only inside the network.
 	AdminToken string
-	// Method is the recovery method to ask for: "code" or "link". Empty
-	// (the default) asks for the one the server uses
-	// (selfservice.flows.recovery.use), which each new flow names.
+	// Method is the recovery method to ask for: "link" (the default; the
+	// server must enable selfservice.methods.link) or "code" (with a
+	// recovery_code template that links to the flow: see MethodCode).
 	Method string
 	// VerifyUser looks an email up through the admin API first, so an
 	// address no identity has ends skipped/user_not_found: the recovery
@@ -65,13 +70,16 @@ const Accepts = idp.ByEmail | idp.ByID
 
 // New checks cfg and returns a Provider. It makes no request.
 func New(cfg Config) (*Provider, error) {
+	if cfg.Method == "" {
+		cfg.Method = MethodLink
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "resetq"
 	}
-	if cfg.Method != "" && cfg.Method != MethodCode && cfg.Method != MethodLink {
+	if cfg.Method != MethodCode && cfg.Method != MethodLink {
 		return nil, errors.New(`kratos: method must be "code" or "link"`)
 	}
 	public, err := apiclient.BaseURL("kratos", cfg.PublicURL)

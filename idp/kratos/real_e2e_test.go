@@ -4,7 +4,6 @@ package kratos_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"regexp"
 	"strings"
@@ -24,14 +23,15 @@ type realKratos struct {
 	m *realidp.Mailpit
 }
 
-func startReal(t *testing.T, method string) *realKratos {
+func startReal(t *testing.T, cfg realidp.KratosConfig) *realKratos {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Minute) // a cold Kratos build takes about 15
 	defer cancel()
 	m, err := realidp.StartMailpit(ctx, realidp.MailpitConfig{})
 	require.NoError(t, err)
 	t.Cleanup(m.Stop)
-	k, err := realidp.StartKratos(ctx, realidp.KratosConfig{Method: method, SMTPURL: "smtp://" + m.SMTPAddr() + "/?disable_starttls=true"})
+	cfg.SMTPURL = "smtp://" + m.SMTPAddr() + "/?disable_starttls=true"
+	k, err := realidp.StartKratos(ctx, cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -58,21 +58,40 @@ func kindOf(t *testing.T, err error) idp.Kind {
 	return idp.AsError(err).Kind
 }
 
-// mailedCode waits for the n-th mail to addr and returns the code in it.
-func (r *realKratos) mailedCode(t *testing.T, addr string, n int) string {
+// mail waits for the n-th mail to addr and returns its text.
+func (r *realKratos) mail(t *testing.T, addr string, n int) string {
 	t.Helper()
 	msgs, err := r.m.WaitFor(t.Context(), "to:"+addr, n)
 	require.NoError(t, err)
 	text, _, err := r.m.Body(t.Context(), msgs[0].ID) // newest first
 	require.NoError(t, err)
-	code := regexp.MustCompile(`\b\d{6}\b`).FindString(text)
-	require.NotEmpty(t, code, "a six-digit code in the mail to %s", addr)
-	return code
+	return text
 }
 
-func TestARealKratosResetsByEmailAndByIDAndTheCodeRecoversTheAccount(t *testing.T) {
+var linkRE = regexp.MustCompile(`http://\S+/self-service/recovery\?\S+`)
+
+// follow opens a recovery link as the user's browser does, and returns
+// where Kratos sends it and whether it got a session.
+func follow(t *testing.T, link string) (location string, session bool) {
+	t.Helper()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, link, nil)
+	require.NoError(t, err)
+	res, err := client.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	for _, c := range res.Cookies() {
+		session = session || c.Name == "ory_kratos_session" && c.Value != ""
+	}
+	return res.Header.Get("Location"), session
+}
+
+func TestARealKratosMailsALinkThatRecoversTheAccount(t *testing.T) {
 	t.Parallel()
-	r := startReal(t, kratos.MethodCode)
+	// Kratos' own default: its pages recover by code; the link method is
+	// enabled beside it for resetq.
+	r := startReal(t, realidp.KratosConfig{Method: kratos.MethodCode, LinkEnabled: true})
 	ctx := t.Context()
 	alice, err := r.k.CreateIdentity(ctx, "alice@example.org")
 	require.NoError(t, err)
@@ -80,30 +99,53 @@ func TestARealKratosResetsByEmailAndByIDAndTheCodeRecoversTheAccount(t *testing.
 
 	report, err := p.Check(ctx)
 	require.NoError(t, err)
-	require.Contains(t, strings.Join(report.Lines, "\n"), `method "code"`)
+	require.Contains(t, strings.Join(report.Lines, "\n"), `method "link" available`)
 	require.Empty(t, report.Warnings)
+	msgs, err := r.m.Messages(ctx)
+	require.NoError(t, err)
+	require.Empty(t, msgs, "Check mails nobody")
 
 	require.NoError(t, p.Reset(ctx, idp.Request{TaskID: "t1", User: idp.UserRef{Email: "alice@example.org"}}))
-	first := r.mailedCode(t, "alice@example.org", 1)
+	first := linkRE.FindString(r.mail(t, "alice@example.org", 1))
 	require.NoError(t, p.Reset(ctx, idp.Request{TaskID: "t2", User: idp.UserRef{ID: alice.ID}}))
-	second := r.mailedCode(t, "alice@example.org", 2)
-	require.NotEqual(t, first, second, "each reset mails a code of its own")
+	second := linkRE.FindString(r.mail(t, "alice@example.org", 2))
+	require.NotEmpty(t, first)
+	require.NotEqual(t, first, second, "each reset mails a link of its own")
 
-	// The user's side: a recovery flow of their own, their address, then
-	// the code from the mail, which signs them in and leads to the
-	// settings flow where the new password is set.
-	flowID := startFlow(t, r.k.PublicURL())
-	status, _ := post(t, r.k.PublicURL()+"/self-service/recovery?flow="+flowID, map[string]string{"method": "code", "email": "alice@example.org"})
-	require.Equal(t, http.StatusOK, status)
-	code := r.mailedCode(t, "alice@example.org", 3)
-	status, done := post(t, r.k.PublicURL()+"/self-service/recovery?flow="+flowID, map[string]string{"method": "code", "code": code})
-	require.Equal(t, http.StatusUnprocessableEntity, status, done)
-	require.Contains(t, done, "/settings?flow=")
+	// The mail alone is enough: the link signs the user in and sends them
+	// to the settings flow, where the new password is set.
+	location, session := follow(t, second)
+	require.Contains(t, location, "/settings?flow=")
+	require.True(t, session, "the link signs the user in")
+}
+
+func TestARealKratosCodeWorksWithATemplateThatCarriesTheFlow(t *testing.T) {
+	t.Parallel()
+	r := startReal(t, realidp.KratosConfig{Method: kratos.MethodCode, FlowInCodeMail: true})
+	ctx := t.Context()
+	_, err := r.k.CreateIdentity(ctx, "dave@example.org")
+	require.NoError(t, err)
+	p := r.provider(t, kratos.Config{Method: kratos.MethodCode})
+
+	report, err := p.Check(ctx)
+	require.NoError(t, err)
+	require.Len(t, report.Warnings, 2, "the code mail's template, and no admin_url")
+	require.Contains(t, report.Warnings[0], "TransientPayload.flow_id")
+
+	require.NoError(t, p.Reset(ctx, idp.Request{TaskID: "t", User: idp.UserRef{Email: "dave@example.org"}}))
+	text := r.mail(t, "dave@example.org", 1)
+	code := regexp.MustCompile(`code: (\d{6})`).FindStringSubmatch(text)
+	flow := regexp.MustCompile(`flow: (\S+)`).FindStringSubmatch(text)
+	require.Len(t, code, 2, text)
+	require.Len(t, flow, 2, text)
+	settings, err := r.k.RecoverWithCode(ctx, flow[1], code[1])
+	require.NoError(t, err)
+	require.Contains(t, settings, "/settings?flow=", "signed in, on to choose a new password")
 }
 
 func TestARealKratosSaysWhoCannotBeReset(t *testing.T) {
 	t.Parallel()
-	r := startReal(t, kratos.MethodCode)
+	r := startReal(t, realidp.KratosConfig{LinkEnabled: true})
 	ctx := t.Context()
 	bob, err := r.k.CreateIdentity(ctx, "bob@example.org")
 	require.NoError(t, err)
@@ -141,68 +183,35 @@ func TestARealKratosSaysWhoCannotBeReset(t *testing.T) {
 
 func TestARealKratosMisconfiguredHalts(t *testing.T) {
 	t.Parallel()
-	r := startReal(t, kratos.MethodLink)
+	r := startReal(t, realidp.KratosConfig{Method: kratos.MethodCode}) // link off: Kratos' default
 	ctx := t.Context()
 	_, err := r.k.CreateIdentity(ctx, "carol@example.org")
 	require.NoError(t, err)
 	req := idp.Request{TaskID: "t", User: idp.UserRef{Email: "carol@example.org"}}
 
-	wrongMethod := r.provider(t, kratos.Config{Method: kratos.MethodCode})
-	require.Equal(t, idp.Configuration, kindOf(t, wrongMethod.Reset(ctx, req)))
-	_, err = wrongMethod.Check(ctx)
-	require.Equal(t, idp.Configuration, kindOf(t, err))
-	require.Contains(t, idp.AsError(err).Hint, `"link"`)
+	byLink := r.provider(t, kratos.Config{})
+	err = byLink.Reset(ctx, req)
+	require.Equal(t, idp.Configuration, kindOf(t, err), "%v", err)
+	require.Contains(t, idp.AsError(err).Hint, "selfservice.methods.link.enabled")
+	_, err = byLink.Check(ctx)
+	require.Equal(t, idp.Configuration, kindOf(t, err), "%v", err)
 
 	// Kratos sends self-service routes on from its admin port to the
 	// public one and admin routes the other way, so swapping the two URLs
 	// works; another server in their place does not.
-	notKratos := r.provider(t, kratos.Config{PublicURL: r.m.URL()})
-	err = notKratos.Reset(ctx, req)
-	require.Equal(t, idp.Configuration, kindOf(t, err), "%v", err)
-
-	swapped := r.provider(t, kratos.Config{PublicURL: r.k.AdminURL(), AdminURL: r.k.PublicURL(), VerifyUser: true})
-	_, err = swapped.Check(ctx)
+	byCode := kratos.Config{Method: kratos.MethodCode}
+	byCode.PublicURL, byCode.AdminURL = r.k.AdminURL(), r.k.PublicURL()
+	_, err = r.provider(t, byCode).Check(ctx)
 	require.NoError(t, err)
-	notAdmin := r.provider(t, kratos.Config{AdminURL: r.m.URL(), VerifyUser: true})
+	byCode.PublicURL, byCode.AdminURL = r.m.URL(), ""
+	require.Equal(t, idp.Configuration, kindOf(t, r.provider(t, byCode).Reset(ctx, req)))
+	byCode.PublicURL, byCode.AdminURL, byCode.VerifyUser = r.k.PublicURL(), r.m.URL(), true
+	notAdmin := r.provider(t, byCode)
 	_, err = notAdmin.Check(ctx)
 	require.Equal(t, idp.Configuration, kindOf(t, err), "%v", err)
 	require.Equal(t, idp.Configuration, kindOf(t, notAdmin.Reset(ctx, req)))
 
-	// The method the server names is used when none is configured.
-	follows := r.provider(t, kratos.Config{})
-	require.NoError(t, follows.Reset(ctx, req))
-	msgs, err := r.m.WaitFor(ctx, "to:carol@example.org", 1)
+	msgs, err := r.m.Messages(ctx)
 	require.NoError(t, err)
-	text, _, err := r.m.Body(ctx, msgs[0].ID)
-	require.NoError(t, err)
-	require.Contains(t, text, "/self-service/recovery?flow=", "a recovery link")
-}
-
-func startFlow(t *testing.T, public string) string {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, public+"/self-service/recovery/api", nil)
-	require.NoError(t, err)
-	req.Header.Set("Accept", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	var f struct{ ID string }
-	require.NoError(t, json.NewDecoder(res.Body).Decode(&f))
-	return f.ID
-}
-
-func post(t *testing.T, url string, body any) (int, string) {
-	t.Helper()
-	b, err := json.Marshal(body)
-	require.NoError(t, err)
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(string(b)))
-	require.NoError(t, err)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	var out json.RawMessage
-	_ = json.NewDecoder(res.Body).Decode(&out)
-	return res.StatusCode, string(out)
+	require.Empty(t, msgs, "nothing went out")
 }

@@ -30,8 +30,8 @@ type recoveryFlow struct {
 }
 
 // Reset starts Kratos' self-service recovery flow for the user's email, as
-// the user would on the "forgot password" page: Kratos mails a code (or a
-// link) that signs the user in and leads to the password settings. The
+// the user would on the "forgot password" page: Kratos mails a link (or a
+// code) that signs the user in and leads to the password settings. The
 // user's password keeps working until they change it.
 //
 // A user named by id is first read through the admin API for its recovery
@@ -68,17 +68,16 @@ func (p *Provider) Reset(ctx context.Context, req idp.Request) error {
 	if err := req.Paced(ctx); err != nil {
 		return err
 	}
-	method := p.cfg.Method
-	if method == "" {
-		method = flow.Active
-	}
-	body, _ := json.Marshal(map[string]string{"method": method, "email": email})
+	// The flow goes along for the mail's template: a code is entered in
+	// the flow it was issued in.
+	body, _ := json.Marshal(map[string]any{"method": p.cfg.Method, "email": email,
+		"transient_payload": map[string]string{"flow_id": flow.ID}})
 	res, err := p.client.Do(ctx, apiRequest(idp.OpReset, http.MethodPost, p.public+"/self-service/recovery?flow="+url.QueryEscape(flow.ID), body))
 	if err != nil {
 		return err
 	}
 	if res.Status != http.StatusOK {
-		return p.classify(idp.OpReset, res)
+		return p.classify(idp.OpReset, public, res)
 	}
 	var sent recoveryFlow
 	if err := res.Decode(&sent); err != nil || sent.State != "sent_email" {
@@ -96,7 +95,7 @@ func (p *Provider) newFlow(ctx context.Context, op string) (*recoveryFlow, error
 		return nil, err
 	}
 	if res.Status != http.StatusOK {
-		return nil, p.classify(op, res)
+		return nil, p.classify(op, public, res)
 	}
 	var f recoveryFlow
 	if err := res.Decode(&f); err != nil || f.ID == "" {
@@ -119,7 +118,7 @@ func (p *Provider) identityByID(ctx context.Context, id string) (*identity, erro
 		return nil, &idp.Error{Kind: idp.UserNotFound, Op: idp.OpLookup, Status: res.Status, Message: "no identity with that id"}
 	}
 	if res.Status != http.StatusOK {
-		return nil, p.classify(idp.OpLookup, res)
+		return nil, p.classify(idp.OpLookup, admin, res)
 	}
 	var out identity
 	if err := res.Decode(&out); err != nil || out.ID == "" {
@@ -137,7 +136,7 @@ func (p *Provider) identityByEmail(ctx context.Context, email string) (*identity
 		return nil, err
 	}
 	if res.Status != http.StatusOK {
-		return nil, p.classify(idp.OpLookup, res)
+		return nil, p.classify(idp.OpLookup, admin, res)
 	}
 	var list []identity
 	if err := res.Decode(&list); err != nil {

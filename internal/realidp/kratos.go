@@ -3,6 +3,7 @@ package realidp
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -115,17 +116,37 @@ func copyTree(from, to string) error {
 	})
 }
 
-// KratosConfig is how a test Kratos is set up. Only the recovery method
-// it uses is enabled.
+// KratosConfig is how a test Kratos is set up.
 type KratosConfig struct {
 	// SMTPURL is the courier's connection URI, e.g. Mailpit's
 	// smtp://127.0.0.1:P/?disable_starttls=true. Required.
 	SMTPURL string
-	// Method is the recovery method: "code" (the default) or "link".
+	// Method is the recovery method its pages use
+	// (selfservice.flows.recovery.use): "code" (the default, as in
+	// Kratos) or "link".
 	Method string
+	// LinkEnabled enables the link method beside code (Kratos' default
+	// leaves it off); a "link" Method enables it and disables code.
+	LinkEnabled bool
+	// FlowInCodeMail replaces the recovery code mail's template with one
+	// that also carries the flow the code belongs to, from the transient
+	// payload resetq sends (flow_id): what an operator does to make codes
+	// usable.
+	FlowInCodeMail bool
 	// NotifyUnknown mails a "someone asked to recover an account" message
 	// to addresses no identity has (Kratos' notify_unknown_recipients).
 	NotifyUnknown bool
+}
+
+// codeTemplate is the courier setting for the recovery code mail: the
+// stock template, or one that also names the flow.
+func codeTemplate(withFlow bool) string {
+	if !withFlow {
+		return ""
+	}
+	body := "Hi,\n\nenter this code: {{ .RecoveryCode }}\nin recovery flow: {{ .TransientPayload.flow_id }}\n"
+	return "  templates:\n    recovery_code:\n      valid:\n        email:\n          body:\n            plaintext: base64://" +
+		base64.StdEncoding.EncodeToString([]byte(body)) + "\n"
 }
 
 // Kratos is a running Kratos: its public and admin APIs on loopback, a
@@ -241,12 +262,13 @@ courier:
   smtp:
     connection_uri: %[10]q
     from_address: no-reply@resetq.test
+%[13]s
 secrets:
   cookie: [resetq-test-cookie-secret-0123456789]
   cipher: [resetq-cipher-secret-0123456789a]
 log: {level: info, format: text}
 `, KratosVersion, dsn, k.publicURL+"/", publicPort, k.adminURL+"/", adminPort, cfg.Method, cfg.NotifyUnknown,
-		"file://"+schema, cfg.SMTPURL, cfg.Method == "code", cfg.Method == "link")
+		"file://"+schema, cfg.SMTPURL, cfg.Method == "code", cfg.Method == "link" || cfg.LinkEnabled, codeTemplate(cfg.FlowInCodeMail))
 	confPath := filepath.Join(dir, fmt.Sprintf("kratos-%d.yml", attempt))
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return nil, err
@@ -334,17 +356,33 @@ func (k *Kratos) CourierMessages(ctx context.Context) ([]KratosMessage, error) {
 }
 
 func (k *Kratos) adminCall(ctx context.Context, method, path string, body, out any, want int) error {
+	status, b, err := k.Do(ctx, k.adminURL+path, method, body)
+	if err != nil {
+		return err
+	}
+	if status != want {
+		return fmt.Errorf("Kratos admin API: %s %s: %d %s: %s", method, path, status, http.StatusText(status), excerpt(b))
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(b, out)
+}
+
+// Do sends body (nil for none) as JSON to url and returns the answer's
+// status and body, whatever the status.
+func (k *Kratos) Do(ctx context.Context, url, method string, body any) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return 0, nil, err
 		}
-		rd = strings.NewReader(string(b))
+		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, k.adminURL+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
@@ -352,20 +390,55 @@ func (k *Kratos) adminCall(ctx context.Context, method, path string, body, out a
 	}
 	resp, err := k.client.Do(req)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	return resp.StatusCode, b, err
+}
+
+// Recovery is what a user does on the "forgot password" page: it starts a
+// recovery flow of its own and submits email, and returns the flow's id
+// once Kratos has answered sent_email.
+func (k *Kratos) Recovery(ctx context.Context, email string) (flowID string, err error) {
+	var flow struct{ ID string }
+	status, b, err := k.Do(ctx, k.publicURL+"/self-service/recovery/api", http.MethodGet, nil)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if resp.StatusCode != want {
-		return fmt.Errorf("Kratos admin API: %s %s: %d %s: %s", method, path, resp.StatusCode, http.StatusText(resp.StatusCode), excerpt(b))
+	if status != http.StatusOK || json.Unmarshal(b, &flow) != nil {
+		return "", fmt.Errorf("starting a recovery flow: %d %s", status, excerpt(b))
 	}
-	if out == nil {
-		return nil
+	var sent struct{ State string }
+	status, b, err = k.Do(ctx, k.publicURL+"/self-service/recovery?flow="+flow.ID, http.MethodPost,
+		map[string]string{"method": "code", "email": email})
+	if err != nil {
+		return "", err
 	}
-	return json.Unmarshal(b, out)
+	if status != http.StatusOK || json.Unmarshal(b, &sent) != nil || sent.State != "sent_email" {
+		return "", fmt.Errorf("submitting the address: %d %s", status, excerpt(b))
+	}
+	return flow.ID, nil
+}
+
+// RecoverWithCode submits the code the user received to their flow. Kratos
+// signs them in and sends them on to the settings flow, where the new
+// password is set: it returns that flow's URL.
+func (k *Kratos) RecoverWithCode(ctx context.Context, flowID, code string) (settingsURL string, err error) {
+	status, b, err := k.Do(ctx, k.publicURL+"/self-service/recovery?flow="+flowID, http.MethodPost,
+		map[string]string{"method": "code", "code": code})
+	if err != nil {
+		return "", err
+	}
+	var done struct {
+		Error      struct{ ID string } `json:"error"`
+		RedirectTo string              `json:"redirect_browser_to"`
+	}
+	if status != http.StatusUnprocessableEntity || json.Unmarshal(b, &done) != nil ||
+		done.Error.ID != "browser_location_change_required" || !strings.Contains(done.RedirectTo, "/settings?flow=") {
+		return "", fmt.Errorf("submitting the code: %d %s", status, excerpt(b))
+	}
+	return done.RedirectTo, nil
 }
 
 // SetIdentityState makes an identity active or inactive.

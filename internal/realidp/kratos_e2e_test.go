@@ -6,10 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -36,30 +34,15 @@ func startKratos(t *testing.T, m *Mailpit, cfg KratosConfig) *Kratos {
 }
 
 // call makes one JSON request and returns the status and the body.
-func call(t *testing.T, method, url string, body any) (int, map[string]any) {
+func call(t *testing.T, k *Kratos, method, url string, body any) (int, map[string]any) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		require.NoError(t, err)
-		rd = strings.NewReader(string(b))
-	}
-	req, err := http.NewRequestWithContext(t.Context(), method, url, rd)
+	status, b, err := k.Do(t.Context(), url, method, body)
 	require.NoError(t, err)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
 	var out map[string]any
-	b, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
 	if len(b) > 0 && b[0] == '{' {
 		require.NoError(t, json.Unmarshal(b, &out), string(b))
 	}
-	return res.StatusCode, out
+	return status, out
 }
 
 // TestKratosRecoveryByCodeEndToEnd drives Kratos' API recovery flow the
@@ -73,13 +56,13 @@ func TestKratosRecoveryByCodeEndToEnd(t *testing.T) {
 	_, err := k.CreateIdentity(ctx, "alice@example.org")
 	require.NoError(t, err)
 
-	code, flow := call(t, http.MethodGet, k.PublicURL()+"/self-service/recovery/api", nil)
+	code, flow := call(t, k, http.MethodGet, k.PublicURL()+"/self-service/recovery/api", nil)
 	require.Equal(t, http.StatusOK, code, flow)
 	id, _ := flow["id"].(string)
 	require.NotEmpty(t, id)
 	require.Equal(t, "choose_method", flow["state"])
 
-	code, sent := call(t, http.MethodPost, k.PublicURL()+"/self-service/recovery?flow="+id,
+	code, sent := call(t, k, http.MethodPost, k.PublicURL()+"/self-service/recovery?flow="+id,
 		map[string]string{"method": "code", "email": "alice@example.org"})
 	require.Equal(t, http.StatusOK, code, sent)
 	require.Equal(t, "sent_email", sent["state"])
@@ -91,7 +74,7 @@ func TestKratosRecoveryByCodeEndToEnd(t *testing.T) {
 	six := regexp.MustCompile(`\b\d{6}\b`).FindString(text)
 	require.NotEmpty(t, six, "a six-digit code in the mail:\n%s", text)
 
-	code, done := call(t, http.MethodPost, k.PublicURL()+"/self-service/recovery?flow="+id,
+	code, done := call(t, k, http.MethodPost, k.PublicURL()+"/self-service/recovery?flow="+id,
 		map[string]string{"method": "code", "code": six})
 	// An API flow that passed its challenge answers 422 and sends the
 	// user on to the settings flow, where the new password is set.
@@ -100,24 +83,24 @@ func TestKratosRecoveryByCodeEndToEnd(t *testing.T) {
 	require.Contains(t, done["redirect_browser_to"], "/settings?flow=")
 
 	// An unknown address: the same 200, and no mail.
-	code, flow = call(t, http.MethodGet, k.PublicURL()+"/self-service/recovery/api", nil)
+	code, flow = call(t, k, http.MethodGet, k.PublicURL()+"/self-service/recovery/api", nil)
 	require.Equal(t, http.StatusOK, code)
-	code, sent = call(t, http.MethodPost, k.PublicURL()+"/self-service/recovery?flow="+flow["id"].(string),
+	code, sent = call(t, k, http.MethodPost, k.PublicURL()+"/self-service/recovery?flow="+flow["id"].(string),
 		map[string]string{"method": "code", "email": "nobody@example.org"})
 	require.Equal(t, http.StatusOK, code, sent)
 	require.Equal(t, "sent_email", sent["state"])
 
 	// A malformed address: 400 with the field's message.
-	code, flow = call(t, http.MethodGet, k.PublicURL()+"/self-service/recovery/api", nil)
+	code, flow = call(t, k, http.MethodGet, k.PublicURL()+"/self-service/recovery/api", nil)
 	require.Equal(t, http.StatusOK, code)
-	code, bad := call(t, http.MethodPost, k.PublicURL()+"/self-service/recovery?flow="+flow["id"].(string),
+	code, bad := call(t, k, http.MethodPost, k.PublicURL()+"/self-service/recovery?flow="+flow["id"].(string),
 		map[string]string{"method": "code", "email": "not-an-address"})
 	require.Equal(t, http.StatusBadRequest, code, bad)
 	require.Equal(t, "choose_method", bad["state"], "the flow itself comes back, its email field marked")
 	require.Contains(t, fmt.Sprint(bad["ui"]), "4.000001e+06", "message id 4000001: not a valid email")
 
 	// An unknown flow.
-	code, gone := call(t, http.MethodPost, k.PublicURL()+"/self-service/recovery?flow=8f1e3c52-6a0b-4f64-9d8e-2b1c7e5a9f30",
+	code, gone := call(t, k, http.MethodPost, k.PublicURL()+"/self-service/recovery?flow=8f1e3c52-6a0b-4f64-9d8e-2b1c7e5a9f30",
 		map[string]string{"method": "code", "email": "alice@example.org"})
 	require.Equal(t, http.StatusNotFound, code, gone)
 	require.Contains(t, gone["error"].(map[string]any)["reason"], "restart the flow")
@@ -148,10 +131,10 @@ func TestKratosRefusesAMethodItDoesNotUse(t *testing.T) {
 	t.Parallel()
 	m := startMailpit(t, MailpitConfig{})
 	k := startKratos(t, m, KratosConfig{Method: "link"})
-	code, flow := call(t, http.MethodGet, k.PublicURL()+"/self-service/recovery/api", nil)
+	code, flow := call(t, k, http.MethodGet, k.PublicURL()+"/self-service/recovery/api", nil)
 	require.Equal(t, http.StatusOK, code, flow)
 	require.Equal(t, "link", flow["active"])
-	code, refused := call(t, http.MethodPost, k.PublicURL()+"/self-service/recovery?flow="+flow["id"].(string),
+	code, refused := call(t, k, http.MethodPost, k.PublicURL()+"/self-service/recovery?flow="+flow["id"].(string),
 		map[string]string{"method": "code", "email": "alice@example.org"})
 	require.Equal(t, http.StatusBadRequest, code, refused)
 	require.Contains(t, fmt.Sprint(refused["ui"]), "4.010005e+06")
