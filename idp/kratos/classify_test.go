@@ -176,3 +176,35 @@ func TestNewRefusesWhatCannotWork(t *testing.T) {
 		require.Error(t, err, name)
 	}
 }
+
+// A lost answer to the submission may mean a sent mail (unconfirmed); a
+// lost answer to starting the flow means nothing was sent (transient).
+func TestOnlyALostSubmissionIsUnconfirmed(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]struct {
+		hang string
+		want idp.Kind
+	}{
+		"starting the flow": {http.MethodGet, idp.Transient},
+		"the submission":    {http.MethodPost, idp.Unconfirmed},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			release := make(chan struct{})
+			s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == c.hang {
+					<-release
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(flowOK))
+			}))
+			t.Cleanup(s.Close)
+			t.Cleanup(func() { close(release) })
+			p, err := kratos.New(kratos.Config{PublicURL: s.URL, Timeout: 100 * time.Millisecond})
+			require.NoError(t, err)
+			err = p.Reset(t.Context(), idp.Request{TaskID: "t", User: idp.UserRef{Email: "a@example.org"}})
+			require.Equal(t, c.want, idp.AsError(err).Kind, "%v", err)
+		})
+	}
+}

@@ -61,7 +61,10 @@ func (p *Provider) Reset(ctx context.Context, req idp.Request) error {
 			return err
 		}
 	}
-	flow, err := p.newFlow(ctx, idp.OpReset)
+	// Starting the flow sends nothing: it is tagged a lookup, so that an
+	// answer lost there is retried, not taken for a reset that may have
+	// gone out (only the submission is the reset).
+	flow, err := p.newFlow(ctx, idp.OpLookup)
 	if err != nil {
 		return err
 	}
