@@ -135,7 +135,12 @@ func (p *Provider) classify(op string, from api, res *apiclient.Response) *idp.E
 		e.Code = fmt.Sprint(ids[0])
 		e.Message = "Kratos refused the recovery form (message " + e.Code + ")"
 	}
-	if e.Message == "" {
+	switch {
+	case e.Message != "":
+	case a.Error == nil && a.UI == nil && len(res.Body) > 0:
+		// Not Kratos' (a proxy's page): quoted, credentials scrubbed.
+		e.Message = apiclient.Excerpt(string(res.Body), 120)
+	default:
 		e.Message = fmt.Sprintf("answered %d", res.Status)
 	}
 	return e
