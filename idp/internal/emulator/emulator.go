@@ -332,6 +332,17 @@ func Locked[T any](mu *sync.Mutex, fn func() T) T {
 	return fn()
 }
 
+// Count is how many of items match holds for.
+func Count[T any](items []T, match func(T) bool) int {
+	n := 0
+	for _, it := range items {
+		if match(it) {
+			n++
+		}
+	}
+	return n
+}
+
 // NewID returns a random UUID (version 4), as both IdPs name their
 // resources.
 func NewID() string {

@@ -377,13 +377,7 @@ func (s *Server) Resets() []Reset {
 // ResetCount is how many resets were requested for an email (ignoring
 // case), known or not.
 func (s *Server) ResetCount(email string) int {
-	n := 0
-	for _, r := range s.Resets() {
-		if strings.EqualFold(r.Email, email) {
-			n++
-		}
-	}
-	return n
+	return emulator.Count(s.Resets(), func(r Reset) bool { return strings.EqualFold(r.Email, email) })
 }
 
 // Emails counts the reset emails Keygen would have sent (known users,

@@ -129,13 +129,7 @@ func (s *Server) Messages() []Message {
 
 // SentTo counts the mails sent to email.
 func (s *Server) SentTo(email string) int {
-	n := 0
-	for _, m := range s.Messages() {
-		if strings.EqualFold(m.Recipient, email) {
-			n++
-		}
-	}
-	return n
+	return emulator.Count(s.Messages(), func(m Message) bool { return strings.EqualFold(m.Recipient, email) })
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
