@@ -1,6 +1,7 @@
 package kratos
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -44,7 +45,8 @@ type Config struct {
 	// flow answers the same for every address, and mails nothing to an
 	// unknown one.
 	VerifyUser bool
-	// Timeout bounds each HTTP call (default 30 s).
+	// Timeout bounds each HTTP call (default 30 s); UserAgent defaults to
+	// resetq.
 	Timeout    time.Duration
 	HTTPClient *http.Client
 	UserAgent  string
@@ -70,15 +72,7 @@ const Accepts = idp.ByEmail | idp.ByID
 
 // New checks cfg and returns a Provider. It makes no request.
 func New(cfg Config) (*Provider, error) {
-	if cfg.Method == "" {
-		cfg.Method = MethodLink
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 30 * time.Second
-	}
-	if cfg.UserAgent == "" {
-		cfg.UserAgent = "resetq"
-	}
+	cfg.Method = cmp.Or(cfg.Method, MethodLink)
 	if cfg.Method != MethodCode && cfg.Method != MethodLink {
 		return nil, errors.New(`kratos: method must be "code" or "link"`)
 	}

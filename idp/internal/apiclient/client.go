@@ -2,6 +2,7 @@ package apiclient
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,6 +11,12 @@ import (
 
 	"github.com/resetq/resetq/idp"
 )
+
+// DefaultTimeout bounds a call when neither the client nor the request
+// sets a timeout.
+const DefaultTimeout = 30 * time.Second
+
+func (c *Client) userAgent() string { return cmp.Or(c.UserAgent, "resetq") }
 
 // maxAnswer bounds how much of an answer is read.
 const maxAnswer = 1 << 20
@@ -22,11 +29,12 @@ type Client struct {
 	HTTP *http.Client
 	// MediaType is sent as Accept, and as Content-Type with a body.
 	MediaType string
-	// UserAgent is sent on every request.
+	// UserAgent is sent on every request ("resetq" when empty).
 	UserAgent string
 	// Header is sent on every request (an API version, say).
 	Header http.Header
-	// Timeout bounds a call whose Request sets none.
+	// Timeout bounds a call whose Request sets none (DefaultTimeout when
+	// zero).
 	Timeout time.Duration
 	// Secrets are the configured credentials (a client secret, a
 	// password, a static token), scrubbed from every answer along with
@@ -84,10 +92,7 @@ func (r *Response) NoContent(op, message, hint string) (done bool, err error) {
 // Unconfirmed (see idp.NoAnswer). Any status is an answer: classifying it is
 // the provider's.
 func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
-	timeout := c.Timeout
-	if r.Timeout > 0 {
-		timeout = r.Timeout
-	}
+	timeout := cmp.Or(r.Timeout, c.Timeout, DefaultTimeout)
 	ctx, cancel := context.WithTimeout(idp.WithOperation(ctx, r.Op), timeout)
 	defer cancel()
 	ctx, sent := watchSent(ctx)
@@ -105,7 +110,7 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 		}
 	}
 	req.Header.Set("Accept", c.MediaType)
-	req.Header.Set("User-Agent", c.UserAgent)
+	req.Header.Set("User-Agent", c.userAgent())
 	if r.Body != nil {
 		req.Header.Set("Content-Type", c.MediaType)
 	}
@@ -141,7 +146,7 @@ func (c *Client) WithUserAgent() *http.Client {
 	}
 	hc.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		r = r.Clone(r.Context())
-		r.Header.Set("User-Agent", c.UserAgent)
+		r.Header.Set("User-Agent", c.userAgent())
 		return next.RoundTrip(r)
 	})
 	return &hc
