@@ -254,6 +254,7 @@ func TestDevDrainsTheDemoBatch(t *testing.T) {
 	require.Equal(t, exitOK, <-done, errb.String())
 	o := out.String()
 	require.Contains(t, o, "Keycloak emulator")
+	require.Contains(t, o, "Kratos emulator")
 	require.Contains(t, o, "go run ./cmd/resetq enqueue --config ")
 	final := regexp.MustCompile(`succeeded (\d+) · skipped (\d+) · failed 0 in `).FindStringSubmatch(o)
 	require.NotNil(t, final, o)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
 	"github.com/resetq/resetq/idp/keygen/keygentest"
+	"github.com/resetq/resetq/idp/kratos/kratostest"
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/listener"
 	"github.com/resetq/resetq/producer"
@@ -36,6 +37,7 @@ const (
 	devClient  = "resetq"
 	devSecret  = "dev-only-client-secret"
 	devKeygen  = "licensing"
+	devKratos  = "ory"
 	devAccount = "demo"
 )
 
@@ -95,6 +97,11 @@ func runDev(ctx context.Context, g *global, o devOptions) error {
 	kgSample := kg.AddSampleUsers(acct, o.users)
 	kg.SetLatency(o.latency)
 
+	kr := kratostest.NewServer()
+	defer kr.Close()
+	krSample := kr.AddSampleUsers(o.users)
+	kr.SetLatency(o.latency)
+
 	apiKey := make([]byte, 24)
 	_, _ = rand.Read(apiKey)
 	apiToken := "dev-" + base64.RawURLEncoding.EncodeToString(apiKey)
@@ -148,6 +155,13 @@ providers:
     token: %s
     verify_user: true
     max_retries: 3
+  - name: %s
+    type: kratos
+    base_url: %s
+    admin_url: %s
+    verify_user: true
+    rate_limit: 50/s
+    max_retries: 3
 api:
   in_worker: true
   tokens:
@@ -162,7 +176,7 @@ webhooks:
       secret: %s
       allow_private_networks: true
 `, mr.Addr(), listen, devRealm, kc.URL(), devRealm, devClient, devSecret, devKeygen, kg.URL(), devAccount, kgToken,
-		apiToken, receiver.Addr, hookSecret)
+		devKratos, kr.URL(), kr.URL(), apiToken, receiver.Addr, hookSecret)
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		return failErr(err)
 	}
@@ -190,6 +204,7 @@ webhooks:
 	fmt.Fprintf(out, "  Redis (in-process)  redis://%s/0\n", mr.Addr())
 	fmt.Fprintf(out, "  Keycloak emulator   %s  realm %q, %d users, client %q  → provider %s\n", kc.URL(), devRealm, o.users, devClient, devRealm)
 	fmt.Fprintf(out, "  Keygen emulator     %s  account %q, %d users, admin token  → provider %s\n", kg.URL(), devAccount, o.users, devKeygen)
+	fmt.Fprintf(out, "  Kratos emulator     %s  %d identities, recovery by link  → provider %s\n", kr.URL(), o.users, devKratos)
 	fmt.Fprintf(out, "  metrics             http://%s/metrics  (also /healthz, /readyz)\n", w.listener.Addr)
 	fmt.Fprintf(out, "  HTTP API            http://%s/v1/  bearer token %s\n", w.listener.Addr, apiToken)
 	fmt.Fprintf(out, "  webhook receiver    http://%s/webhooks  verifies every event's signature and prints it\n", receiver.Addr)
@@ -200,8 +215,8 @@ webhooks:
 	}
 	fmt.Fprintf(out, "  sample users        %s  (for a campaign)\n\n", usersCSV)
 
-	fmt.Fprintf(out, "Enqueuing %d demo resets over both providers. Most succeed (banned Keygen users too, as Keygen resets them).\n"+
-		"Skipped: disabled Keycloak users, the user without an email, unknown addresses, and (on %s) a second\n"+
+	fmt.Fprintf(out, "Enqueuing %d demo resets over the three providers. Most succeed (banned Keygen users too, as Keygen resets them).\n"+
+		"Skipped: disabled Keycloak users, inactive Kratos identities, the user without an email, unknown addresses, and (on %s) a second\n"+
 		"reset of a user within the hour, which on Keygen would cancel the link already sent. Try one yourself from another terminal:\n\n"+
 		"  go run ./cmd/resetq enqueue --config %s --provider %s --email %s --wait\n\n"+
 		"or a campaign over every sample user, at 10 a second, with a progress bar:\n\n"+
@@ -211,9 +226,9 @@ webhooks:
 		"       -d '{\"provider\":\"%s\",\"user\":{\"email\":\"%s\"}}' http://%s/v1/resets\n\n"+
 		"Ctrl-C stops.\n\n", o.demo, devKeygen, cfgPath, devRealm, sample.Emails[len(sample.Emails)/2],
 		usersCSV, cfgPath, devRealm, apiToken, devRealm, sample.Emails[len(sample.Emails)/3], w.listener.Addr)
-	s := newSummary(w.registry, rdb, []string{tasks.QueueName(devRealm), tasks.QueueName(devKeygen)}, out)
+	s := newSummary(w.registry, rdb, []string{tasks.QueueName(devRealm), tasks.QueueName(devKeygen), tasks.QueueName(devKratos)}, out)
 	shown.Store(s)
-	if _, err := enqueueDemo(ctx, client, sample, kgSample, o.demo); err != nil {
+	if _, err := enqueueDemo(ctx, client, sample, kgSample, krSample, o.demo); err != nil {
 		return failErr(err)
 	}
 
@@ -223,8 +238,8 @@ webhooks:
 		select {
 		case <-ctx.Done():
 			s.print(true)
-			fmt.Fprintf(out, "emulated Keycloak sent %d emails using %d token requests; emulated Keygen sent %d emails\n",
-				kc.TotalResets(), kc.TokenRequests(), kg.Emails())
+			fmt.Fprintf(out, "emulated Keycloak sent %d emails using %d token requests; emulated Keygen sent %d emails; emulated Kratos %d\n",
+				kc.TotalResets(), kc.TokenRequests(), kg.Emails(), len(kr.Messages()))
 			return nil
 		case <-t.C:
 			s.print(false)
@@ -243,34 +258,21 @@ func writeDevUsers(path string, s keycloaktest.Sample) error {
 	return os.WriteFile(path, []byte(b.String()), 0o600)
 }
 
-// enqueueDemo enqueues a batch that shows every outcome, alternating
-// between the providers: resets of real users, and skips for disabled
-// users, a user without an email, and addresses nobody has.
-func enqueueDemo(ctx context.Context, c *producer.Client, kc keycloaktest.Sample, kg keygentest.Sample, n int) (int, error) {
+// enqueueDemo enqueues a batch that shows every outcome, spread over the
+// providers: resets of real users, and skips for disabled users, a user
+// without an email, and addresses nobody has.
+func enqueueDemo(ctx context.Context, c *producer.Client, kc keycloaktest.Sample, kg keygentest.Sample, kr kratostest.Sample, n int) (int, error) {
 	for i := range n {
-		provider, u := devRealm, tasks.User{}
+		provider, u := devRealm, demoUser(i, kc.Emails, kc.Disabled)
 		switch {
 		case i == 0:
-			u.Email = kc.Plus
+			u = tasks.User{Email: kc.Plus}
 		case i == 2:
-			u.Username = kc.NoEmail
-		case i%25 == 24:
-			u.Email = fmt.Sprintf("nobody-%d@example.com", i)
-		case i%15 == 14 && len(kc.Disabled) > 0:
-			u.Email = kc.Disabled[i%len(kc.Disabled)]
-		default:
-			u.Email = kc.Emails[i%len(kc.Emails)]
-		}
-		if i%2 == 1 {
-			provider = devKeygen
-			switch {
-			case i%25 == 24:
-				u = tasks.User{Email: fmt.Sprintf("nobody-%d@example.com", i)}
-			case i%15 == 14 && len(kg.Banned) > 0:
-				u = tasks.User{Email: kg.Banned[i%len(kg.Banned)]}
-			default:
-				u = tasks.User{Email: kg.Emails[i%len(kg.Emails)]}
-			}
+			u = tasks.User{Username: kc.NoEmail}
+		case i%3 == 2:
+			provider, u = devKratos, demoUser(i, kr.Emails, kr.Inactive)
+		case i%2 == 1:
+			provider, u = devKeygen, demoUser(i, kg.Emails, kg.Banned)
 		}
 		_, err := c.Enqueue(ctx, producer.Request{Provider: provider, User: u,
 			IdempotencyKey: fmt.Sprintf("demo-%d", i), Meta: map[string]string{"source": "resetq dev"}})
@@ -279,6 +281,19 @@ func enqueueDemo(ctx context.Context, c *producer.Client, kc keycloaktest.Sample
 		}
 	}
 	return n, nil
+}
+
+// demoUser is the i-th demo user of a provider's sample: now and then an
+// address nobody has or a user the IdP treats apart (off: disabled,
+// banned, inactive), else one of its users.
+func demoUser(i int, emails, off []string) tasks.User {
+	switch {
+	case i%25 == 24:
+		return tasks.User{Email: fmt.Sprintf("nobody-%d@example.com", i)}
+	case i%15 == 14 && len(off) > 0:
+		return tasks.User{Email: off[i%len(off)]}
+	}
+	return tasks.User{Email: emails[i%len(emails)]}
 }
 
 // summary prints a one-line view of the outcomes so far, and the events

@@ -20,6 +20,7 @@ import (
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/idp/keycloak"
 	"github.com/resetq/resetq/idp/keygen"
+	"github.com/resetq/resetq/idp/kratos"
 	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/halt"
@@ -148,6 +149,9 @@ func buildIdP(p config.Provider, client *http.Client) (idp.Provider, error) {
 			Deliver: *p.Deliver, VerifyUser: p.VerifyUser, APIVersion: p.KeygenVersion,
 			Timeout: p.Timeout, HTTPClient: client, UserAgent: version.UserAgent(),
 		})
+	case config.TypeKratos:
+		return kratos.New(kratos.Config{PublicURL: p.BaseURL, AdminURL: p.AdminURL, AdminToken: p.Token,
+			Method: p.Method, VerifyUser: p.VerifyUser, Timeout: p.Timeout, HTTPClient: client, UserAgent: version.UserAgent()})
 	}
 	return nil, fmt.Errorf("provider %s: unsupported type %q", p.Name, p.Type)
 }
@@ -160,6 +164,8 @@ func acceptedRefs(typ string) idp.UserRefs {
 		return keycloak.Accepts
 	case config.TypeKeygen:
 		return keygen.Accepts
+	case config.TypeKratos:
+		return kratos.Accepts
 	}
 	return idp.AnyUserRef
 }

@@ -180,6 +180,14 @@ type Provider struct {
 	// KeygenVersion is sent as the Keygen-Version header (default 1.8).
 	KeygenVersion string `yaml:"keygen_version"`
 
+	// Ory Kratos settings, besides base_url (its public API), token (an
+	// admin API key, as Ory Network's) and verify_user.
+	// AdminURL is Kratos' admin API: users by id, verify_user, the check.
+	AdminURL string `yaml:"admin_url"`
+	// Method is the recovery method: link (default) or code, which needs
+	// a mail template that links to the flow.
+	Method string `yaml:"method"`
+
 	// DuplicateWindow: a second reset for the same user inside it is
 	// skipped (recently_reset) without calling the IdP. Default 1h for
 	// Keygen, whose new reset cancels the link already sent; 0 (off) for

@@ -563,3 +563,68 @@ providers:
 		"resetq.yaml:20: providers[2].environment: is not a keycloak setting",
 	)
 }
+
+func TestKratosProviders(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "ory"), []byte("ory_pat_from_file\n"), 0o600))
+	c := mustParse(t, filepath.Join(dir, "resetq.yaml"), `
+providers:
+  - name: selfhosted
+    type: kratos
+    base_url: http://kratos:4433
+    rate_limit: 10/s
+  - name: network
+    type: kratos
+    base_url: https://acme.projects.oryapis.com
+    admin_url: https://acme.projects.oryapis.com
+    token_file: ory
+    verify_user: true
+    method: code
+    rate_limit: 5/s
+`, nil)
+	a, b := c.Provider("selfhosted"), c.Provider("network")
+	require.Equal(t, "link", a.Method, "link unless told otherwise: a code mail needs a template that reaches the flow")
+	require.Empty(t, a.AdminURL)
+	require.Zero(t, *a.DuplicateWindow)
+	require.Equal(t, "ory_pat_from_file", b.Token)
+	require.Equal(t, "code", b.Method)
+	require.True(t, b.VerifyUser)
+	require.Empty(t, a.Actions, "no Keycloak defaults on a Kratos provider")
+}
+
+func TestKratosErrors(t *testing.T) {
+	t.Parallel()
+	requireErrors(t, `
+providers:
+  - name: a
+    type: kratos
+    realm: corp
+    account: acme
+    verify_user: true
+    token: t
+    method: sms
+  - name: b
+    type: kratos
+    base_url: kratos:4433
+    admin_url: http://kratos:4434/admin/identities
+    rate_limit: 1/s
+  - name: c
+    type: keygen
+    account: acme
+    token: t
+    admin_url: http://kratos:4434
+    method: link
+`, nil,
+		"resetq.yaml:5: providers[0].realm: is not a kratos setting",
+		"resetq.yaml:6: providers[0].account: is not a kratos setting",
+		"resetq.yaml:3: providers[0].base_url: is required: Kratos' public API (where /self-service/recovery is served)",
+		"resetq.yaml:7: providers[0].verify_user: needs admin_url: unknown addresses are found through Kratos' admin API",
+		`resetq.yaml:9: providers[0].method: must be link or code, not "sms"`,
+		"resetq.yaml:3: providers[0].rate_limit: is required for Kratos, which has no throttle of its own: every reset sends a mail (e.g. 10/s, what its mail relay takes)",
+		`resetq.yaml:12: providers[1].base_url: "kratos:4433" must be an http:// or https:// URL`,
+		`resetq.yaml:13: providers[1].admin_url: "http://kratos:4434/admin/identities" should be the server's root (with /auth for old servers), not an admin or realm URL`,
+		"resetq.yaml:19: providers[2].admin_url: is not a keygen setting",
+		"resetq.yaml:20: providers[2].method: is not a keygen setting",
+	)
+}

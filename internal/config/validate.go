@@ -12,6 +12,7 @@ import (
 
 	"github.com/resetq/resetq/idp/keycloak"
 	"github.com/resetq/resetq/idp/keygen"
+	"github.com/resetq/resetq/idp/kratos"
 	"github.com/resetq/resetq/tasks"
 	"github.com/resetq/resetq/webhook"
 	"github.com/resetq/resetq/worker"
@@ -41,6 +42,7 @@ const (
 const (
 	TypeKeycloak = "keycloak"
 	TypeKeygen   = "keygen"
+	TypeKratos   = "kratos"
 )
 
 // Keygen defaults.
@@ -183,6 +185,9 @@ func (p *Provider) setDefaults() {
 		if p.TokenExpiry == 0 && p.Auth.Email != "" {
 			p.TokenExpiry = keygen.DefaultTokenExpiry
 		}
+	}
+	if p.Type == TypeKratos && p.Method == "" {
+		p.Method = kratos.MethodLink
 	}
 	if p.DuplicateWindow == nil {
 		var off time.Duration
@@ -389,10 +394,12 @@ func (l *loader) validateProvider(p *Provider, path string) {
 		l.validateKeycloak(p, path)
 	case TypeKeygen:
 		l.validateKeygen(p, path)
+	case TypeKratos:
+		l.validateKratos(p, path)
 	case "":
-		l.fieldError(path+".type", "is required (keycloak or keygen)")
+		l.fieldError(path+".type", "is required (keycloak, keygen or kratos)")
 	default:
-		l.fieldError(path+".type", "unknown provider type %q (this build supports: keycloak, keygen)", p.Type)
+		l.fieldError(path+".type", "unknown provider type %q (this build supports: keycloak, keygen, kratos)", p.Type)
 	}
 	if d := *p.DuplicateWindow; d < 0 || d > maxDuplicateWindow {
 		l.fieldError(path+".duplicate_window", "must be between 0 (off) and %s, not %s", maxDuplicateWindow, d)
@@ -438,6 +445,7 @@ func (l *loader) validateKeycloak(p *Provider, path string) {
 		"account": p.Account != "", "token": p.Token != "", "deliver": p.Deliver != nil,
 		"verify_user": p.VerifyUser, "keygen_version": p.KeygenVersion != "", "auth.email": p.Auth.Email != "",
 		"token_expiry": p.TokenExpiry != 0, "environment": p.Environment != "",
+		"admin_url": p.AdminURL != "", "method": p.Method != "",
 	})
 	l.checkBaseURL(p.BaseURL, path+".base_url")
 	if p.ResetTimeout < time.Second || p.ResetTimeout > 30*time.Minute {
@@ -492,7 +500,7 @@ func (l *loader) validateKeygen(p *Provider, path string) {
 		"realm": p.Realm != "", "actions": len(p.Actions) > 0, "link": p.Link != (Link{}),
 		"auth.grant": p.Auth.Grant != "", "auth.realm": p.Auth.Realm != "", "auth.client_id": p.Auth.ClientID != "",
 		"auth.client_secret": p.Auth.ClientSecret != "", "auth.username": p.Auth.Username != "",
-		"reset_timeout": p.ResetTimeout != 0,
+		"reset_timeout": p.ResetTimeout != 0, "admin_url": p.AdminURL != "", "method": p.Method != "",
 	})
 	l.checkBaseURL(p.BaseURL, path+".base_url")
 	if p.Account == "" {
@@ -624,4 +632,34 @@ func redact(raw string) string {
 		return raw
 	}
 	return u.Redacted()
+}
+
+func (l *loader) validateKratos(p *Provider, path string) {
+	l.notFor(TypeKratos, path, map[string]bool{
+		"realm": p.Realm != "", "actions": len(p.Actions) > 0, "link": p.Link != (Link{}),
+		"auth": p.Auth != (Auth{}), "reset_timeout": p.ResetTimeout != 0, "account": p.Account != "",
+		"deliver": p.Deliver != nil, "keygen_version": p.KeygenVersion != "", "token_expiry": p.TokenExpiry != 0,
+		"environment": p.Environment != "",
+	})
+	if p.BaseURL == "" {
+		l.fieldError(path+".base_url", "is required: Kratos' public API (where /self-service/recovery is served)")
+	} else {
+		l.checkBaseURL(p.BaseURL, path+".base_url")
+	}
+	if p.AdminURL != "" {
+		l.checkBaseURL(p.AdminURL, path+".admin_url")
+	}
+	switch {
+	case p.VerifyUser && p.AdminURL == "":
+		l.fieldError(path+".verify_user", "needs admin_url: unknown addresses are found through Kratos' admin API")
+	case p.Token != "" && p.AdminURL == "":
+		l.fieldError(path+".token", "is the admin API's key, and there is no admin_url")
+	}
+	if p.Method != kratos.MethodLink && p.Method != kratos.MethodCode {
+		l.fieldError(path+".method", "must be link or code, not %q", p.Method)
+	}
+	if p.RateLimit.N == 0 {
+		l.fieldError(path+".rate_limit", "is required for Kratos, which has no throttle of its own: every reset sends a mail "+
+			"(e.g. 10/s, what its mail relay takes)")
+	}
 }

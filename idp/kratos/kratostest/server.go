@@ -92,6 +92,29 @@ func (s *Server) AddIdentity(email string) *Identity {
 	return id
 }
 
+// Sample is what AddSampleUsers added.
+type Sample struct {
+	// Emails are the active identities'; Inactive every tenth's, which
+	// resetq skips.
+	Emails, Inactive []string
+}
+
+// AddSampleUsers adds the n sample users every emulator has
+// (emulator.SampleUsers), the ones marked off inactive.
+func (s *Server) AddSampleUsers(n int) Sample {
+	var out Sample
+	for _, u := range emulator.SampleUsers(n) {
+		id := s.AddIdentity(u.Email)
+		if u.Off {
+			s.SetState(id, "inactive")
+			out.Inactive = append(out.Inactive, u.Email)
+			continue
+		}
+		out.Emails = append(out.Emails, u.Email)
+	}
+	return out
+}
+
 // SetState makes an identity active or inactive.
 func (s *Server) SetState(id *Identity, state string) {
 	s.mu.Lock()
