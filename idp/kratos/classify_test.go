@@ -208,3 +208,16 @@ func TestOnlyALostSubmissionIsUnconfirmed(t *testing.T) {
 		})
 	}
 }
+
+// Without an admin API a user named by id cannot be found: that request
+// fails, and resets by email go on (no halt).
+func TestAnIDWithoutAnAdminAPIFailsThatResetOnly(t *testing.T) {
+	t.Parallel()
+	s := fake(t, map[string]reply{"init": {200, flowOK, nil}, "submit": {200, sentEmail, nil}})
+	p, err := kratos.New(kratos.Config{PublicURL: s.URL})
+	require.NoError(t, err)
+	err = p.Reset(t.Context(), idp.Request{TaskID: "t", User: idp.UserRef{ID: "b0b"}})
+	require.Equal(t, idp.InvalidRequest, idp.AsError(err).Kind, "%v", err)
+	require.Contains(t, err.Error(), "admin_url")
+	require.NoError(t, p.Reset(t.Context(), idp.Request{TaskID: "t", User: idp.UserRef{Email: "bob@example.org"}}))
+}

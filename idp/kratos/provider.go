@@ -95,11 +95,13 @@ func New(cfg Config) (*Provider, error) {
 	return p, nil
 }
 
-// adminCall makes a request to the admin API.
+// adminCall makes a request to the admin API. Without one configured
+// (New makes sure verify_user has one), only a user named by id needs it:
+// that request fails, and resets by email go on.
 func (p *Provider) adminCall(ctx context.Context, op, path string) (*apiclient.Response, error) {
 	if p.admin == "" {
-		return nil, &idp.Error{Kind: idp.Configuration, Op: op, Message: "the admin API's URL is not configured",
-			Hint: "set admin_url: resetq needs Kratos' admin API to find users by id and to check the provider"}
+		return nil, &idp.Error{Kind: idp.InvalidRequest, Op: op,
+			Message: "a user named by id is found through Kratos' admin API, and this provider has no admin_url: name users by email, or set admin_url"}
 	}
 	return p.client.Do(ctx, apiclient.Request{Op: op, Method: http.MethodGet, URL: p.admin + path, Bearer: p.cfg.AdminToken})
 }
