@@ -56,6 +56,10 @@ func (w *chaosWorld) emulator(method, path string) {
 	w.t.Helper()
 	req, err := http.NewRequest(method, w.em.Control+path, nil)
 	require.NoError(w.t, err)
+	// Each call on a connection of its own: the emulator closes one idle
+	// for 60 s, and the outage test calls again after exactly a minute, so
+	// a kept-alive connection could be closed under the call (CI saw it).
+	req.Close = true
 	res, err := http.DefaultClient.Do(req)
 	require.NoError(w.t, err)
 	res.Body.Close()
