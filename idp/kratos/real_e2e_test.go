@@ -3,12 +3,10 @@
 package kratos_test
 
 import (
-	"context"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -25,20 +23,7 @@ type realKratos struct {
 
 func startReal(t *testing.T, cfg realidp.KratosConfig) *realKratos {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Minute) // a cold Kratos build takes about 15
-	defer cancel()
-	m, err := realidp.StartMailpit(ctx, realidp.MailpitConfig{})
-	require.NoError(t, err)
-	t.Cleanup(m.Stop)
-	cfg.SMTPURL = "smtp://" + m.SMTPAddr() + "/?disable_starttls=true"
-	k, err := realidp.StartKratos(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("the end of kratos's log:\n%s", k.LogTail(40))
-		}
-		k.Stop()
-	})
+	k, m := realidp.NewTestKratos(t, cfg)
 	return &realKratos{k: k, m: m}
 }
 

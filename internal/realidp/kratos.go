@@ -207,18 +207,9 @@ func StartKratos(ctx context.Context, cfg KratosConfig) (*Kratos, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "resetq-kratos-")
-	if err != nil {
-		return nil, fmt.Errorf("kratos: data folder: %w", err)
-	}
-	k, err := freeport.Start(2, 3, func(ports []int, attempt int) (*Kratos, error) {
+	return startOnFreePorts("kratos", 2, func(dir string, attempt int, ports []int) (*Kratos, error) {
 		return startKratosOnce(ctx, bin, dir, cfg, attempt, ports[0], ports[1])
 	})
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("kratos: %w", err)
-	}
-	return k, nil
 }
 
 func startKratosOnce(ctx context.Context, bin, dir string, cfg KratosConfig, attempt, publicPort, adminPort int) (*Kratos, error) {

@@ -3,7 +3,6 @@
 package realidp
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,25 +12,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 )
-
-// startKratos starts a Kratos of the test's own that mails through m.
-func startKratos(t *testing.T, m *Mailpit, cfg KratosConfig) *Kratos {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Minute) // a cold build takes about 15
-	defer cancel()
-	cfg.SMTPURL = "smtp://" + m.SMTPAddr() + "/?disable_starttls=true"
-	begin := time.Now()
-	k, err := StartKratos(ctx, cfg)
-	require.NoError(t, err)
-	t.Logf("kratos %s ready in %s: public %s, admin %s", KratosVersion, time.Since(begin).Round(time.Millisecond), k.PublicURL(), k.AdminURL())
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("the end of kratos's log:\n%s", k.LogTail(60))
-		}
-		k.Stop()
-	})
-	return k
-}
 
 // call makes one JSON request and returns the status and the body.
 func call(t *testing.T, k *Kratos, method, url string, body any) (int, map[string]any) {
@@ -50,8 +30,7 @@ func call(t *testing.T, k *Kratos, method, url string, body any) (int, map[strin
 // completes the recovery with it: what a user does.
 func TestKratosRecoveryByCodeEndToEnd(t *testing.T) {
 	t.Parallel()
-	m := startMailpit(t, MailpitConfig{})
-	k := startKratos(t, m, KratosConfig{})
+	k, m := NewTestKratos(t, KratosConfig{})
 	ctx := t.Context()
 	_, err := k.CreateIdentity(ctx, "alice@example.org")
 	require.NoError(t, err)
@@ -129,8 +108,7 @@ func TestKratosRecoveryByCodeEndToEnd(t *testing.T) {
 // 4010005, no strategy to recover with.
 func TestKratosRefusesAMethodItDoesNotUse(t *testing.T) {
 	t.Parallel()
-	m := startMailpit(t, MailpitConfig{})
-	k := startKratos(t, m, KratosConfig{Method: "link"})
+	k, _ := NewTestKratos(t, KratosConfig{Method: "link"})
 	code, flow := call(t, k, http.MethodGet, k.PublicURL()+"/self-service/recovery/api", nil)
 	require.Equal(t, http.StatusOK, code, flow)
 	require.Equal(t, "link", flow["active"])

@@ -110,18 +110,9 @@ func StartMailpit(ctx context.Context, cfg MailpitConfig) (*Mailpit, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "resetq-mailpit-")
-	if err != nil {
-		return nil, fmt.Errorf("mailpit: data folder: %w", err)
-	}
-	m, err := freeport.Start(2, 3, func(ports []int, attempt int) (*Mailpit, error) {
+	return startOnFreePorts("mailpit", 2, func(dir string, attempt int, ports []int) (*Mailpit, error) {
 		return startMailpitOnce(ctx, bin, dir, cfg, attempt, ports[0], ports[1])
 	})
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("mailpit: %w", err)
-	}
-	return m, nil
 }
 
 func startMailpitOnce(ctx context.Context, bin, dir string, cfg MailpitConfig, attempt, smtpPort, httpPort int) (*Mailpit, error) {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/resetq/resetq/internal/freeport"
 )
 
 // process is a server started by this package: its own process group (so
@@ -155,3 +157,20 @@ func (c *copyTail) String() string {
 var _ io.Writer = (*copyTail)(nil)
 
 var errNotReady = errors.New("not ready yet")
+
+// startOnFreePorts starts a server that needs n loopback ports and a
+// folder of its own (created here, removed if it never starts): start is
+// tried on new ports when another process took one (freeport.Start).
+func startOnFreePorts[T any](name string, n int, start func(dir string, attempt int, ports []int) (T, error)) (T, error) {
+	var none T
+	dir, err := os.MkdirTemp("", "resetq-"+name+"-")
+	if err != nil {
+		return none, fmt.Errorf("%s: data folder: %w", name, err)
+	}
+	s, err := freeport.Start(n, 3, func(ports []int, attempt int) (T, error) { return start(dir, attempt, ports) })
+	if err != nil {
+		os.RemoveAll(dir)
+		return none, fmt.Errorf("%s: %w", name, err)
+	}
+	return s, nil
+}

@@ -153,3 +153,29 @@ func ClosedPort(t testing.TB) int {
 	}
 	return port
 }
+
+// NewTestKratos starts a Kratos of the test's own mailing a Mailpit of its
+// own (cfg.SMTPURL is set to it); both stop when the test ends, Kratos'
+// log tail shown if it failed.
+func NewTestKratos(t testing.TB, cfg KratosConfig) (*Kratos, *Mailpit) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute) // a cold Kratos build takes about 15
+	defer cancel()
+	m, err := StartMailpit(ctx, MailpitConfig{})
+	if err != nil {
+		t.Fatalf("starting Mailpit: %v", err)
+	}
+	t.Cleanup(m.Stop)
+	cfg.SMTPURL = "smtp://" + m.SMTPAddr() + "/?disable_starttls=true"
+	k, err := StartKratos(ctx, cfg)
+	if err != nil {
+		t.Fatalf("starting Kratos: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the end of kratos's log:\n%s", k.LogTail(40))
+		}
+		k.Stop()
+	})
+	return k, m
+}

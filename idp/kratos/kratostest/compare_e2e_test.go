@@ -3,9 +3,7 @@
 package kratostest_test
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -16,20 +14,7 @@ import (
 // Kratos: the two must answer alike.
 func TestTheRealServerBehaves(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Minute) // a cold Kratos build takes about 15
-	defer cancel()
-	m, err := realidp.StartMailpit(ctx, realidp.MailpitConfig{})
-	require.NoError(t, err)
-	t.Cleanup(m.Stop)
-	k, err := realidp.StartKratos(ctx, realidp.KratosConfig{Method: "code", LinkEnabled: true,
-		SMTPURL: "smtp://" + m.SMTPAddr() + "/?disable_starttls=true"})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("the end of kratos's log:\n%s", k.LogTail(40))
-		}
-		k.Stop()
-	})
+	k, m := realidp.NewTestKratos(t, realidp.KratosConfig{Method: "code", LinkEnabled: true})
 	behaves(t, kratos{
 		public: k.PublicURL(), admin: k.AdminURL(),
 		addIdentity: func(t *testing.T, email string) string {
