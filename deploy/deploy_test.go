@@ -137,8 +137,9 @@ func TestComposeStackHangsTogether(t *testing.T) {
 	require.NoError(t, err)
 	cfg := loadConfig(t, string(text), "/run/secrets")
 	require.Equal(t, "redis://redis:6379/0", cfg.Redis.URL)
-	corp := cfg.Provider("corp")
-	require.NotNil(t, corp)
+	require.NotNil(t, cfg.Provider("corp"))
+	corp, ok := cfg.Provider("corp").Settings.(*config.Keycloak)
+	require.True(t, ok, "corp is a Keycloak")
 	require.Equal(t, "http://keycloak:8080", corp.BaseURL)
 	for _, f := range secretFiles(string(text), "/run/secrets") {
 		require.Contains(t, c.Services["resetq-worker"].Secrets, f, "the worker is given secret %s", f)

@@ -62,7 +62,7 @@ func newProviderCheckCmd(g *global) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ip, err := buildIdP(*p, (*metrics.Metrics)(nil).HTTPClient(p.Name, 1))
+			ip, err := p.Settings.New(p, (*metrics.Metrics)(nil).HTTPClient(p.Name, 1))
 			if err != nil {
 				return usageErr("%v", err)
 			}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -18,9 +16,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/resetq/resetq/idp"
-	"github.com/resetq/resetq/idp/keycloak"
-	"github.com/resetq/resetq/idp/keygen"
-	"github.com/resetq/resetq/idp/kratos"
 	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/halt"
@@ -129,47 +124,6 @@ func newRegistry() (*prometheus.Registry, *metrics.Metrics) {
 	return reg, m
 }
 
-// buildIdP is the one place a configured provider becomes a concrete one.
-func buildIdP(p config.Provider, client *http.Client) (idp.Provider, error) {
-	switch p.Type {
-	case config.TypeKeycloak:
-		return keycloak.New(keycloak.Config{
-			BaseURL: p.BaseURL, Realm: p.Realm,
-			Grant: p.Auth.Grant, TokenRealm: p.Auth.Realm,
-			ClientID: p.Auth.ClientID, ClientSecret: p.Auth.ClientSecret,
-			Username: p.Auth.Username, Password: p.Auth.Password,
-			Actions:  p.Actions,
-			Lifespan: p.Link.Lifespan, LinkClientID: p.Link.ClientID, RedirectURI: p.Link.RedirectURI,
-			Timeout: p.Timeout, ResetTimeout: p.ResetTimeout, HTTPClient: client, UserAgent: version.UserAgent(),
-		})
-	case config.TypeKeygen:
-		return keygen.New(keygen.Config{
-			BaseURL: p.BaseURL, Account: p.Account, Token: p.Token,
-			Email: p.Auth.Email, Password: p.Auth.Password, TokenExpiry: p.TokenExpiry, Environment: p.Environment,
-			Deliver: *p.Deliver, VerifyUser: p.VerifyUser, APIVersion: p.KeygenVersion,
-			Timeout: p.Timeout, HTTPClient: client, UserAgent: version.UserAgent(),
-		})
-	case config.TypeKratos:
-		return kratos.New(kratos.Config{PublicURL: p.BaseURL, AdminURL: p.AdminURL, AdminToken: p.Token,
-			Method: p.Method, VerifyUser: p.VerifyUser, Timeout: p.Timeout, HTTPClient: client, UserAgent: version.UserAgent()})
-	}
-	return nil, fmt.Errorf("provider %s: unsupported type %q", p.Name, p.Type)
-}
-
-// acceptedRefs is what the provider package of a type declares it can find
-// users by.
-func acceptedRefs(typ string) idp.UserRefs {
-	switch typ {
-	case config.TypeKeycloak:
-		return keycloak.Accepts
-	case config.TypeKeygen:
-		return keygen.Accepts
-	case config.TypeKratos:
-		return kratos.Accepts
-	}
-	return idp.AnyUserRef
-}
-
 // offIfZero maps the configuration's 0 (never) to the worker's "off".
 func offIfZero(n int) int {
 	if n == 0 {
@@ -191,7 +145,7 @@ func workerConfig(cfg *config.Config, rdb redis.UniversalClient, m *metrics.Metr
 		Metrics: m, Logger: log, LogUser: cfg.Log.IncludeUser,
 	}
 	for _, p := range cfg.Providers {
-		ip, err := buildIdP(p, m.HTTPClient(p.Name, p.Concurrency))
+		ip, err := p.Settings.New(&p, m.HTTPClient(p.Name, p.Concurrency))
 		if err != nil {
 			return wc, err
 		}
@@ -232,7 +186,7 @@ func producerConfig(cfg *config.Config, rdb redis.UniversalClient) producer.Conf
 	pc := producer.Config{Redis: rdb, OutcomeRetention: cfg.Worker.OutcomeRetention}
 	for _, p := range cfg.Providers {
 		pc.Providers = append(pc.Providers, producer.Provider{
-			Name: p.Name, Type: p.Type, UserRefs: acceptedRefs(p.Type).Names(),
+			Name: p.Name, Type: p.Type, UserRefs: p.Settings.Accepts().Names(),
 			MaxRetries: *p.MaxRetries, AttemptTimeout: p.AttemptTimeout,
 			RateCount: p.RateLimit.N, RatePeriod: p.RateLimit.Per,
 		})
@@ -247,7 +201,7 @@ func campaignsConfig(cfg *config.Config, rdb redis.UniversalClient) campaigns.Co
 	cc := campaigns.Config{Redis: rdb}
 	for _, p := range cfg.Providers {
 		cc.Providers = append(cc.Providers, campaigns.Provider{
-			Name: p.Name, EmailOnly: slices.Equal(acceptedRefs(p.Type).Names(), []string{"email"}),
+			Name: p.Name, EmailOnly: p.Settings.Accepts() == idp.ByEmail,
 			MaxRetries: *p.MaxRetries, AttemptTimeout: p.AttemptTimeout,
 			RateCount: p.RateLimit.N, RatePeriod: p.RateLimit.Per,
 		})

@@ -149,44 +149,9 @@ type Log struct {
 type Provider struct {
 	Name string `yaml:"name"`
 	Type string `yaml:"type"`
-	// BaseURL is the IdP's root URL (with /auth for old Keycloak).
-	BaseURL string `yaml:"base_url"`
-
-	// Keycloak settings.
-	Realm   string   `yaml:"realm"`
-	Auth    Auth     `yaml:"auth"`
-	Actions []string `yaml:"actions"`
-	Link    Link     `yaml:"link"`
-
-	// Keygen settings.
-	// Account is the account's id or slug.
-	Account string `yaml:"account"`
-	// Token is an admin or product token (or give auth.email and
-	// auth.password to mint one).
-	Token     string `yaml:"token"`
-	TokenFile string `yaml:"token_file"`
-	// TokenExpiry is the life of a token minted with auth.email and
-	// auth.password (default 1h); it is revoked when the worker stops.
-	TokenExpiry time.Duration `yaml:"token_expiry"`
-	// Environment is a Keygen Enterprise Edition environment (its code or
-	// id), sent as Keygen-Environment on lookups and other admin calls.
-	Environment string `yaml:"environment"`
-	// Deliver false: Keygen sends no email, only its webhook (default
-	// true); a webhook endpoint must subscribe to user.password-reset.
-	Deliver *bool `yaml:"deliver"`
-	// VerifyUser looks the user up first, so unknown emails end skipped.
-	// It needs a token that sees every user: not a product token.
-	VerifyUser bool `yaml:"verify_user"`
-	// KeygenVersion is sent as the Keygen-Version header (default 1.8).
-	KeygenVersion string `yaml:"keygen_version"`
-
-	// Ory Kratos settings, besides base_url (its public API), token (an
-	// admin API key, as Ory Network's) and verify_user.
-	// AdminURL is Kratos' admin API: users by id, verify_user, the check.
-	AdminURL string `yaml:"admin_url"`
-	// Method is the recovery method: link (default) or code, which needs
-	// a mail template that links to the flow.
-	Method string `yaml:"method"`
+	// Settings are the type's own keys, written flat beside these: a
+	// *Keycloak, *Keygen, *Kratos, … (nil while the type is unknown).
+	Settings Settings `yaml:"-"`
 
 	// DuplicateWindow: a second reset for the same user inside it is
 	// skipped (recently_reset) without calling the IdP. Default 1h for
@@ -199,11 +164,6 @@ type Provider struct {
 	// Timeout bounds each HTTP call to the IdP (for Keycloak, each call but
 	// the reset).
 	Timeout time.Duration `yaml:"timeout"`
-	// ResetTimeout bounds Keycloak's execute-actions-email call, which
-	// sends the mail inside it and finishes even when resetq gives up:
-	// it must outlast Keycloak's own SMTP timeouts (default 2m30s, for
-	// Keycloak's default 10 s ones).
-	ResetTimeout time.Duration `yaml:"reset_timeout"`
 	// MailHaltAfter: this many different users' mail failing in a row,
 	// none delivered in between, halts the provider (default 5; 0 never).
 	MailHaltAfter *int `yaml:"mail_halt_after"`
@@ -221,31 +181,6 @@ type Provider struct {
 	// on at once; default worker.concurrency. Keycloak sends mail inside
 	// the request, so a realm behind a slow relay wants 2–4.
 	Concurrency int `yaml:"concurrency"`
-}
-
-// Auth is how resetq gets an admin token: from Keycloak's token endpoint,
-// or (email and password) minted by Keygen.
-type Auth struct {
-	// Grant is client_credentials (default) or password.
-	Grant string `yaml:"grant"`
-	// Realm issues the token; default: the provider's realm.
-	Realm            string `yaml:"realm"`
-	ClientID         string `yaml:"client_id"`
-	ClientSecret     string `yaml:"client_secret"`
-	ClientSecretFile string `yaml:"client_secret_file"`
-	Username         string `yaml:"username"`
-	// Email is the Keygen user a token is minted for.
-	Email        string `yaml:"email"`
-	Password     string `yaml:"password"`
-	PasswordFile string `yaml:"password_file"`
-}
-
-// Link shapes the link in the email.
-type Link struct {
-	// Lifespan is how long the link works; default: the realm's (12 h).
-	Lifespan    time.Duration `yaml:"lifespan"`
-	ClientID    string        `yaml:"client_id"`
-	RedirectURI string        `yaml:"redirect_uri"`
 }
 
 // Webhooks configures the signed events sent on completion.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/resetq/resetq/idp/keycloak"
 	"github.com/resetq/resetq/internal/config"
+	"github.com/resetq/resetq/tasks"
 	"github.com/resetq/resetq/worker"
 )
 
@@ -31,6 +32,15 @@ func env(vars map[string]string) func(string) (string, bool) {
 }
 
 // requireErrors parses yaml and requires an error that says each of want.
+// settings returns p's type's own settings as a T.
+func settings[T config.Settings](t *testing.T, p *config.Provider) T {
+	t.Helper()
+	require.NotNil(t, p)
+	s, ok := p.Settings.(T)
+	require.Truef(t, ok, "provider %s has settings %T", p.Name, p.Settings)
+	return s
+}
+
 func requireErrors(t *testing.T, yaml string, vars map[string]string, want ...string) {
 	t.Helper()
 	_, err := config.Parse("/etc/resetq/resetq.yaml", []byte(yaml), env(vars))
@@ -71,17 +81,18 @@ func TestLoadsTheDesignExample(t *testing.T) {
 	c := mustParse(t, "resetq.yaml", good, map[string]string{"KC_SECRET": "s3cret"})
 	p := c.Provider("corp")
 	require.NotNil(t, p)
-	require.Equal(t, "s3cret", p.Auth.ClientSecret)
-	require.Equal(t, "client_credentials", p.Auth.Grant)
-	require.Equal(t, "master", p.Auth.Realm)
-	require.Equal(t, 12*time.Hour, p.Link.Lifespan)
+	kc := settings[*config.Keycloak](t, p)
+	require.Equal(t, "s3cret", kc.Auth.ClientSecret)
+	require.Equal(t, "client_credentials", kc.Auth.Grant)
+	require.Equal(t, "master", kc.Auth.Realm)
+	require.Equal(t, 12*time.Hour, kc.Link.Lifespan)
 	require.Equal(t, config.Rate{N: 20, Per: time.Second}, p.RateLimit)
 	require.Equal(t, 5, *p.MaxRetries)
 	require.Equal(t, 8, c.Worker.Concurrency)
 	require.Equal(t, 8, p.Concurrency, "a provider's concurrency defaults to worker.concurrency")
 	require.Equal(t, config.DefaultShutdownTimeout, c.Worker.ShutdownTimeout, "defaults fill the rest")
-	require.Equal(t, keycloak.DefaultResetTimeout, p.ResetTimeout, "Keycloak's reset outwaits its SMTP timeouts")
-	require.Equal(t, p.ResetTimeout+2*p.Timeout, p.AttemptTimeout, "an attempt fits a lookup and the slowest reset")
+	require.Equal(t, keycloak.DefaultResetTimeout, kc.ResetTimeout, "Keycloak's reset outwaits its SMTP timeouts")
+	require.Equal(t, kc.ResetTimeout+2*p.Timeout, p.AttemptTimeout, "an attempt fits a lookup and the slowest reset")
 	require.Equal(t, worker.DefaultMailHaltAfter, *p.MailHaltAfter)
 	require.Equal(t, worker.DefaultMailRefusedAfter, *p.MailRefusedAfter)
 }
@@ -227,7 +238,7 @@ providers:
 
 	ok := strings.SplitN(yaml, "  - name: legacy", 2)[0]
 	c := mustParse(t, path, ok, nil)
-	require.Equal(t, "from-file", c.Providers[0].Auth.ClientSecret, "relative to the config file, newline trimmed")
+	require.Equal(t, "from-file", settings[*config.Keycloak](t, &c.Providers[0]).Auth.ClientSecret, "relative to the config file, newline trimmed")
 }
 
 func TestEnvironment(t *testing.T) {
@@ -245,7 +256,7 @@ providers:
 `
 	c := mustParse(t, "resetq.yaml", yaml, map[string]string{"SUFFIX": "!", "RETRIES": "3"})
 	require.Equal(t, "redis://localhost:6379/0", c.Redis.URL)
-	require.Equal(t, "pa$word!", c.Providers[0].Auth.ClientSecret)
+	require.Equal(t, "pa$word!", settings[*config.Keycloak](t, &c.Providers[0]).Auth.ClientSecret)
 	require.Equal(t, 3, *c.Providers[0].MaxRetries)
 
 	c = mustParse(t, "resetq.yaml", yaml, map[string]string{"SUFFIX": "", "RETRIES": "3",
@@ -293,17 +304,18 @@ providers:
     duplicate_window: 0s
 `
 	c := mustParse(t, filepath.Join(dir, "resetq.yaml"), yaml, map[string]string{"KG_PW": "pw"})
-	a, b := c.Provider("licensing"), c.Provider("selfhosted")
+	pa, pb := c.Provider("licensing"), c.Provider("selfhosted")
+	a, b := settings[*config.Keygen](t, pa), settings[*config.Keygen](t, pb)
 	require.Equal(t, "https://api.keygen.sh", a.BaseURL)
 	require.Equal(t, "admin-from-file", a.Token)
 	require.True(t, *a.Deliver)
-	require.Equal(t, time.Hour, *a.DuplicateWindow, "Keygen's own throttle window")
+	require.Equal(t, time.Hour, *pa.DuplicateWindow, "Keygen's own throttle window")
 	require.Equal(t, "1.8", a.KeygenVersion)
 	require.False(t, *b.Deliver)
 	require.True(t, b.VerifyUser)
-	require.Zero(t, *b.DuplicateWindow, "0s turns it off")
+	require.Zero(t, *pb.DuplicateWindow, "0s turns it off")
 	require.Equal(t, "pw", b.Auth.Password)
-	require.Empty(t, a.Actions, "no Keycloak defaults on a Keygen provider")
+	require.Equal(t, tasks.DefaultAttemptTimeout, pa.AttemptTimeout, "no Keycloak reset_timeout in a Keygen attempt")
 
 	c = mustParse(t, "resetq.yaml", good, map[string]string{"KC_SECRET": "s"})
 	require.Zero(t, *c.Provider("corp").DuplicateWindow, "off by default for Keycloak")
@@ -530,10 +542,11 @@ providers:
     verify_user: true
 `), env(nil))
 	require.NoError(t, err)
-	require.Equal(t, time.Hour, c.Provider("minted").TokenExpiry, "minted tokens expire after 1h by default")
-	require.Equal(t, 12*time.Hour, c.Provider("longer").TokenExpiry)
-	require.Equal(t, "production", c.Provider("longer").Environment)
-	require.Zero(t, c.Provider("static").TokenExpiry, "a static token is the operator's")
+	kg := func(name string) *config.Keygen { return settings[*config.Keygen](t, c.Provider(name)) }
+	require.Equal(t, time.Hour, kg("minted").TokenExpiry, "minted tokens expire after 1h by default")
+	require.Equal(t, 12*time.Hour, kg("longer").TokenExpiry)
+	require.Equal(t, "production", kg("longer").Environment)
+	require.Zero(t, kg("static").TokenExpiry, "a static token is the operator's")
 
 	requireErrors(t, `
 providers:
@@ -583,14 +596,14 @@ providers:
     method: code
     rate_limit: 5/s
 `, nil)
-	a, b := c.Provider("selfhosted"), c.Provider("network")
+	pa := c.Provider("selfhosted")
+	a, b := settings[*config.Kratos](t, pa), settings[*config.Kratos](t, c.Provider("network"))
 	require.Equal(t, "link", a.Method, "link unless told otherwise: a code mail needs a template that reaches the flow")
 	require.Empty(t, a.AdminURL)
-	require.Zero(t, *a.DuplicateWindow)
+	require.Zero(t, *pa.DuplicateWindow)
 	require.Equal(t, "ory_pat_from_file", b.Token)
 	require.Equal(t, "code", b.Method)
 	require.True(t, b.VerifyUser)
-	require.Empty(t, a.Actions, "no Keycloak defaults on a Kratos provider")
 }
 
 func TestKratosErrors(t *testing.T) {

@@ -234,6 +234,10 @@ func (l *loader) check(n *yaml.Node, t reflect.Type, path string) {
 			l.typeError(n.Line, path, "must be a mapping of keys to values")
 			return
 		}
+		if t == providerType {
+			l.checkProvider(n, path)
+			return
+		}
 		fields := yamlFields(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
@@ -382,11 +386,11 @@ func lastKey(path string) string {
 
 func (l *loader) resolveSecrets(c *Config) {
 	for i := range c.Providers {
-		p := &c.Providers[i]
-		base := fmt.Sprintf("providers[%d].auth.", i)
-		l.readSecret(&p.Auth.ClientSecret, p.Auth.ClientSecretFile, base+"client_secret")
-		l.readSecret(&p.Auth.Password, p.Auth.PasswordFile, base+"password")
-		l.readSecret(&p.Token, p.TokenFile, fmt.Sprintf("providers[%d].token", i))
+		if s := c.Providers[i].Settings; s != nil {
+			for _, sec := range s.secrets() {
+				l.readSecret(sec.value, sec.file, fmt.Sprintf("providers[%d].%s", i, sec.key))
+			}
+		}
 	}
 	l.readSecret(&c.Redis.Cluster.Password, c.Redis.Cluster.PasswordFile, "redis.cluster.password")
 	l.readSecret(&c.HTTP.Auth.Token, c.HTTP.Auth.TokenFile, "http.auth.token")

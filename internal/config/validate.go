@@ -2,17 +2,12 @@ package config
 
 import (
 	"fmt"
-	"maps"
 	"net"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/resetq/resetq/idp/keycloak"
-	"github.com/resetq/resetq/idp/keygen"
-	"github.com/resetq/resetq/idp/kratos"
 	"github.com/resetq/resetq/tasks"
 	"github.com/resetq/resetq/webhook"
 	"github.com/resetq/resetq/worker"
@@ -38,26 +33,8 @@ const (
 	maxTimeout              = 5 * time.Minute
 )
 
-// Provider types this build knows.
-const (
-	TypeKeycloak = "keycloak"
-	TypeKeygen   = "keygen"
-	TypeKratos   = "kratos"
-)
-
-// Keygen defaults.
-const (
-	DefaultKeygenURL       = "https://api.keygen.sh"
-	DefaultKeygenVersion   = "1.8"
-	DefaultKeygenDuplicate = time.Hour
-	maxDuplicateWindow     = 7 * 24 * time.Hour
-)
-
-// Keycloak grants.
-const (
-	GrantClientCredentials = "client_credentials"
-	GrantPassword          = "password"
-)
+// maxDuplicateWindow bounds a provider's duplicate_window.
+const maxDuplicateWindow = 7 * 24 * time.Hour
 
 // Default fills every setting left out.
 func Default() *Config {
@@ -153,41 +130,8 @@ func (c *Config) setDefaults() {
 }
 
 func (p *Provider) setDefaults() {
-	if p.Type == TypeKeycloak || p.Type == "" {
-		if p.Auth.Grant == "" {
-			p.Auth.Grant = GrantClientCredentials
-		}
-		if p.Auth.Realm == "" {
-			p.Auth.Realm = p.Realm
-		}
-		if p.Auth.Grant == GrantPassword && p.Auth.ClientID == "" {
-			p.Auth.ClientID = "admin-cli"
-		}
-		if len(p.Actions) == 0 {
-			p.Actions = []string{tasks.ActionUpdatePassword}
-		}
-	}
-	if p.Type == TypeKeygen {
-		if p.BaseURL == "" {
-			p.BaseURL = DefaultKeygenURL
-		}
-		if p.KeygenVersion == "" {
-			p.KeygenVersion = DefaultKeygenVersion
-		}
-		if p.Deliver == nil {
-			t := true
-			p.Deliver = &t
-		}
-		if p.DuplicateWindow == nil {
-			d := DefaultKeygenDuplicate
-			p.DuplicateWindow = &d
-		}
-		if p.TokenExpiry == 0 && p.Auth.Email != "" {
-			p.TokenExpiry = keygen.DefaultTokenExpiry
-		}
-	}
-	if p.Type == TypeKratos && p.Method == "" {
-		p.Method = kratos.MethodLink
+	if p.Settings != nil {
+		p.Settings.defaults(p)
 	}
 	if p.DuplicateWindow == nil {
 		var off time.Duration
@@ -196,12 +140,9 @@ func (p *Provider) setDefaults() {
 	if p.Timeout == 0 {
 		p.Timeout = DefaultTimeout
 	}
-	if p.Type == TypeKeycloak && p.ResetTimeout == 0 {
-		p.ResetTimeout = keycloak.DefaultResetTimeout
-	}
 	if p.AttemptTimeout == 0 {
 		// Room for a lookup, a reset and a few quick retries of each.
-		p.AttemptTimeout = max(tasks.DefaultAttemptTimeout, 4*p.Timeout, p.ResetTimeout+2*p.Timeout)
+		p.AttemptTimeout = max(tasks.DefaultAttemptTimeout, 4*p.Timeout, p.slowestCall()+2*p.Timeout)
 	}
 	for _, n := range []struct {
 		v   **int
@@ -389,17 +330,10 @@ func IsLoopback(listen string) bool {
 }
 
 func (l *loader) validateProvider(p *Provider, path string) {
-	switch p.Type {
-	case TypeKeycloak:
-		l.validateKeycloak(p, path)
-	case TypeKeygen:
-		l.validateKeygen(p, path)
-	case TypeKratos:
-		l.validateKratos(p, path)
-	case "":
-		l.fieldError(path+".type", "is required (keycloak, keygen or kratos)")
-	default:
-		l.fieldError(path+".type", "unknown provider type %q (this build supports: keycloak, keygen, kratos)", p.Type)
+	if p.Settings == nil {
+		l.fieldError(path+".type", "%s", typeProblem(p.Type))
+	} else {
+		p.Settings.validate(l, p, path)
 	}
 	if d := *p.DuplicateWindow; d < 0 || d > maxDuplicateWindow {
 		l.fieldError(path+".duplicate_window", "must be between 0 (off) and %s, not %s", maxDuplicateWindow, d)
@@ -410,9 +344,9 @@ func (l *loader) validateProvider(p *Provider, path string) {
 	if p.AttemptTimeout <= p.Timeout {
 		l.fieldError(path+".attempt_timeout", "must be longer than timeout (%s), not %s", p.Timeout, p.AttemptTimeout)
 	}
-	if p.ResetTimeout != 0 && p.AttemptTimeout < p.ResetTimeout+p.Timeout {
+	if slow := p.slowestCall(); slow != 0 && p.AttemptTimeout < slow+p.Timeout {
 		l.fieldError(path+".attempt_timeout", "must be at least reset_timeout plus timeout (%s), not %s: a slow mail "+
-			"is waited for after the lookup", p.ResetTimeout+p.Timeout, p.AttemptTimeout)
+			"is waited for after the lookup", slow+p.Timeout, p.AttemptTimeout)
 	}
 	if *p.MailHaltAfter < 0 || *p.MailHaltAfter > 1000 {
 		l.fieldError(path+".mail_halt_after", "must be between 0 (never) and 1000, not %d", *p.MailHaltAfter)
@@ -430,135 +364,6 @@ func (l *loader) validateProvider(p *Provider, path string) {
 		l.fieldError(path+".rate_limit", "must not be negative")
 	}
 }
-
-// notFor reports settings of another provider type that are set.
-func (l *loader) notFor(typ, path string, set map[string]bool) {
-	for _, key := range slices.Sorted(maps.Keys(set)) {
-		if set[key] {
-			l.fieldError(path+"."+key, "is not a %s setting", typ)
-		}
-	}
-}
-
-func (l *loader) validateKeycloak(p *Provider, path string) {
-	l.notFor(TypeKeycloak, path, map[string]bool{
-		"account": p.Account != "", "token": p.Token != "", "deliver": p.Deliver != nil,
-		"verify_user": p.VerifyUser, "keygen_version": p.KeygenVersion != "", "auth.email": p.Auth.Email != "",
-		"token_expiry": p.TokenExpiry != 0, "environment": p.Environment != "",
-		"admin_url": p.AdminURL != "", "method": p.Method != "",
-	})
-	l.checkBaseURL(p.BaseURL, path+".base_url")
-	if p.ResetTimeout < time.Second || p.ResetTimeout > 30*time.Minute {
-		l.fieldError(path+".reset_timeout", "must be between 1s and 30m, not %s (and outlast Keycloak's SMTP timeouts)", p.ResetTimeout)
-	}
-	if p.Realm == "" {
-		l.fieldError(path+".realm", "is required: the realm whose users are reset")
-	}
-	a := p.Auth
-	switch a.Grant {
-	case GrantClientCredentials:
-		if a.ClientID == "" {
-			l.fieldError(path+".auth.client_id", "required for client_credentials")
-		}
-		if a.ClientSecret == "" {
-			l.fieldError(path+".auth.client_secret", "required for client_credentials (or client_secret_file)")
-		}
-		if a.Username != "" || a.Password != "" {
-			l.fieldError(path+".auth.username", "only used with grant: password")
-		}
-	case GrantPassword:
-		if a.Username == "" {
-			l.fieldError(path+".auth.username", "required for the password grant")
-		}
-		if a.Password == "" {
-			l.fieldError(path+".auth.password", "required for the password grant (or password_file)")
-		}
-	default:
-		l.fieldError(path+".auth.grant", "must be client_credentials or password, not %q", a.Grant)
-	}
-	for i, act := range p.Actions {
-		if err := tasks.ValidateAction(act); err != nil {
-			l.fieldError(fmt.Sprintf("%s.actions[%d]", path, i), "%v", err)
-		}
-	}
-	lk := p.Link
-	if lk.Lifespan < 0 || lk.Lifespan > 0 && (lk.Lifespan < time.Minute || lk.Lifespan%time.Second != 0) {
-		l.fieldError(path+".link.lifespan", "must be whole seconds of at least 1m, not %s", lk.Lifespan)
-	}
-	if lk.RedirectURI != "" {
-		if lk.ClientID == "" {
-			l.fieldError(path+".link.client_id", "required when link.redirect_uri is set (Keycloak checks the URI against that client)")
-		}
-		if u, err := url.Parse(lk.RedirectURI); err != nil || !u.IsAbs() {
-			l.fieldError(path+".link.redirect_uri", "%q must be an absolute URL", lk.RedirectURI)
-		}
-	}
-}
-
-func (l *loader) validateKeygen(p *Provider, path string) {
-	l.notFor(TypeKeygen, path, map[string]bool{
-		"realm": p.Realm != "", "actions": len(p.Actions) > 0, "link": p.Link != (Link{}),
-		"auth.grant": p.Auth.Grant != "", "auth.realm": p.Auth.Realm != "", "auth.client_id": p.Auth.ClientID != "",
-		"auth.client_secret": p.Auth.ClientSecret != "", "auth.username": p.Auth.Username != "",
-		"reset_timeout": p.ResetTimeout != 0, "admin_url": p.AdminURL != "", "method": p.Method != "",
-	})
-	l.checkBaseURL(p.BaseURL, path+".base_url")
-	if p.Account == "" {
-		l.fieldError(path+".account", "is required: the account's id or slug")
-	}
-	minting := p.Auth.Email != "" || p.Auth.Password != ""
-	switch {
-	case p.Token == "" && !minting:
-		l.fieldError(path+".token", "required (or token_file, or auth.email and auth.password to mint one)")
-	case p.Token != "" && minting:
-		l.fieldError(path+".token", "give a token or auth.email and auth.password, not both")
-	case minting && p.Auth.Email == "":
-		l.fieldError(path+".auth.email", "required with auth.password")
-	case minting && p.Auth.Password == "":
-		l.fieldError(path+".auth.password", "required with auth.email (or password_file)")
-	}
-	if !versionRE.MatchString(p.KeygenVersion) {
-		l.fieldError(path+".keygen_version", "%q must look like 1.8", p.KeygenVersion)
-	}
-	switch {
-	case p.TokenExpiry != 0 && !minting:
-		l.fieldError(path+".token_expiry", "applies to a token minted with auth.email and auth.password only")
-	case minting && (p.TokenExpiry < minTokenExpiry || p.TokenExpiry > maxTokenExpiry):
-		l.fieldError(path+".token_expiry", "must be between %s and %s, not %s", minTokenExpiry, maxTokenExpiry, p.TokenExpiry)
-	}
-	if p.Environment != "" && !environmentRE.MatchString(p.Environment) {
-		l.fieldError(path+".environment", "%q is not an environment's code or id", p.Environment)
-	}
-	if kind := tokenKind(p.Token); p.VerifyUser && kind != "" {
-		l.fieldError(path+".verify_user", "needs a token that sees every user, and token is a %s token, which sees only users "+
-			"with role user: staff (admins, developers, …) would be reported user_not_found. Use an admin token "+
-			"(or a developer, sales, support or read-only one), or set verify_user: false", kind)
-	}
-}
-
-// Minted Keygen tokens live at least long enough not to be minted again
-// and again (Keygen allows 5 mints a minute), and at most a month.
-const (
-	minTokenExpiry = 10 * time.Minute
-	maxTokenExpiry = 30 * 24 * time.Hour
-)
-
-var environmentRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$`)
-
-// tokenKind names, from its prefix, a Keygen token that cannot see staff
-// users (prod-, env-, user-, activ- since v3; prod-, envi-, user-, acti-
-// in v2), or returns "" for any other. Older tokens carry no prefix: the
-// provider's check reads their kind from GET /me.
-func tokenKind(token string) string {
-	prefix, _, ok := strings.Cut(token, "-")
-	if !ok {
-		return ""
-	}
-	return map[string]string{"prod": "product", "env": "environment", "envi": "environment",
-		"user": "user", "activ": "activation", "acti": "activation"}[prefix]
-}
-
-var versionRE = regexp.MustCompile(`^v?\d+\.\d+$`)
 
 func (l *loader) validateWebhooks(w *Webhooks) {
 	if w.Concurrency < 1 || w.Concurrency > 1000 {
@@ -632,34 +437,4 @@ func redact(raw string) string {
 		return raw
 	}
 	return u.Redacted()
-}
-
-func (l *loader) validateKratos(p *Provider, path string) {
-	l.notFor(TypeKratos, path, map[string]bool{
-		"realm": p.Realm != "", "actions": len(p.Actions) > 0, "link": p.Link != (Link{}),
-		"auth": p.Auth != (Auth{}), "reset_timeout": p.ResetTimeout != 0, "account": p.Account != "",
-		"deliver": p.Deliver != nil, "keygen_version": p.KeygenVersion != "", "token_expiry": p.TokenExpiry != 0,
-		"environment": p.Environment != "",
-	})
-	if p.BaseURL == "" {
-		l.fieldError(path+".base_url", "is required: Kratos' public API (where /self-service/recovery is served)")
-	} else {
-		l.checkBaseURL(p.BaseURL, path+".base_url")
-	}
-	if p.AdminURL != "" {
-		l.checkBaseURL(p.AdminURL, path+".admin_url")
-	}
-	switch {
-	case p.VerifyUser && p.AdminURL == "":
-		l.fieldError(path+".verify_user", "needs admin_url: unknown addresses are found through Kratos' admin API")
-	case p.Token != "" && p.AdminURL == "":
-		l.fieldError(path+".token", "is the admin API's key, and there is no admin_url")
-	}
-	if p.Method != kratos.MethodLink && p.Method != kratos.MethodCode {
-		l.fieldError(path+".method", "must be link or code, not %q", p.Method)
-	}
-	if p.RateLimit.N == 0 {
-		l.fieldError(path+".rate_limit", "is required for Kratos, which has no throttle of its own: every reset sends a mail "+
-			"(e.g. 10/s, what its mail relay takes)")
-	}
 }
