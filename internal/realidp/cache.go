@@ -76,6 +76,14 @@ func lockFile(path string) (func(), error) {
 // interrupted build never leaves a half-written binary the next run would
 // trust. A file lock keeps parallel test processes from building it twice.
 func cachedBinary(ctx context.Context, name, version, env string, build func(ctx context.Context, work string) (string, error)) (string, error) {
+	return cached(ctx, name, version, env, "", build)
+}
+
+// cached is cachedBinary for a build that is a folder (an npm install):
+// build returns the folder, which is kept as <CacheDir>/<name>/<version>/<name>,
+// and the program is inside it at the relative path inside ("" when the
+// build is the program itself).
+func cached(ctx context.Context, name, version, env, inside string, build func(ctx context.Context, work string) (string, error)) (string, error) {
 	if bin := os.Getenv(env); bin != "" {
 		if err := checkExecutable(bin); err != nil {
 			return "", fmt.Errorf("%s: %w", env, err)
@@ -87,7 +95,8 @@ func cachedBinary(ctx context.Context, name, version, env string, build func(ctx
 		return "", err
 	}
 	dir := filepath.Join(cache, name, version)
-	bin := filepath.Join(dir, name)
+	entry := filepath.Join(dir, name)
+	bin := filepath.Join(entry, inside)
 	if checkExecutable(bin) == nil {
 		return bin, nil
 	}
@@ -112,7 +121,7 @@ func cachedBinary(ctx context.Context, name, version, env string, build func(ctx
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("building %s: %w", name, err)
 	}
-	if err := os.Rename(built, bin); err != nil {
+	if err := os.Rename(built, entry); err != nil {
 		return "", fmt.Errorf("building %s: moving the build into %s: %w", name, dir, err)
 	}
 	if err := checkExecutable(bin); err != nil {

@@ -179,3 +179,23 @@ func NewTestKratos(t testing.TB, cfg KratosConfig) (*Kratos, *Mailpit) {
 	})
 	return k, m
 }
+
+// NewTestFirebaseAuth starts a Firebase Auth emulator of the test's own
+// (installing firebase-tools on first use); it stops when the test ends,
+// its log tail shown if the test failed.
+func NewTestFirebaseAuth(t testing.TB) *FirebaseAuth {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute) // a cold npm install takes about 4
+	defer cancel()
+	f, err := StartFirebaseAuth(ctx)
+	if err != nil {
+		t.Fatalf("starting the Firebase Auth emulator: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the end of the Firebase Auth emulator's log:\n%s", f.LogTail(40))
+		}
+		f.Stop()
+	})
+	return f
+}
