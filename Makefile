@@ -25,14 +25,14 @@ test: need-tools ## Run every test with the race detector (starts its own redis-
 	$(GO) run ./internal/testreport -slowest 10 $(if $(TESTJSON),-json $(TESTJSON)) -- $(GO) test -race -count=1 -json ./...
 
 .PHONY: e2e
-e2e: need-tools ## Against the real Keycloak, Kratos and Mailpit (fetched from Maven Central or built on first use into .cache)
+e2e: need-tools ## Against the real Keycloak, Kratos, Mailpit and Google's Firebase Auth emulator (fetched from Maven Central and npm, or built, on first use into .cache)
 	$(GO) run ./internal/realidp/devstack -exec -- $(MAKE) --no-print-directory e2e-suites
 
 # The suites of `make e2e`, sharing the Keycloak devstack started: the
 # provider, the emulator checked against the server, and real workers.
 .PHONY: e2e-suites
 e2e-suites:
-	$(GO) test -race -count=1 -tags e2e -timeout 30m ./internal/realidp/ ./idp/keycloak/... ./idp/kratos/...
+	$(GO) test -race -count=1 -tags e2e -timeout 30m ./internal/realidp/ ./idp/keycloak/... ./idp/kratos/... ./idp/firebase/...
 	$(GO) test -race -count=1 -tags e2e -timeout 30m -run '^TestKeycloak' ./cmd/resetq/
 
 .PHONY: keycloak
@@ -50,7 +50,7 @@ bench: need-tools ## Print the benchmark figures and write them to docs/BENCHMAR
 
 FUZZTIME ?= 10s
 FUZZ_TARGETS = ./tasks:FuzzDecode ./internal/campaigns:FuzzReadCSV ./internal/campaigns:FuzzReadJSONL \
-               ./internal/config:FuzzParse ./idp/keycloak:FuzzClassify ./idp/keygen:FuzzClassify ./idp/kratos:FuzzClassify \
+               ./internal/config:FuzzParse ./idp/keycloak:FuzzClassify ./idp/keygen:FuzzClassify ./idp/kratos:FuzzClassify ./idp/firebase:FuzzClassify \
                ./webhook:FuzzSignatures
 .PHONY: fuzz
 fuzz: ## Fuzz every parser of outside input for FUZZTIME each (10s); the seed corpora run in `make test`
@@ -87,4 +87,4 @@ dev: ## Run everything in one process against an emulated Keycloak
 
 .PHONY: need-tools
 need-tools:
-	@.ci/need-tools redis-server prometheus promtool chromium gcc
+	@.ci/need-tools redis-server prometheus promtool chromium gcc npm

@@ -129,7 +129,7 @@ func serviceAccount(b []byte) (*jwt.Config, error) {
 		TokenURI     string `json:"token_uri"`
 	}
 	if err := json.Unmarshal(b, &k); err != nil {
-		return nil, fmt.Errorf("firebase: the service account key is not JSON: %w", err)
+		return nil, errors.New("firebase: the service account key is not JSON")
 	}
 	switch {
 	case k.Type != "service_account":

@@ -641,3 +641,83 @@ providers:
 		"resetq.yaml:20: providers[2].method: is not a keygen setting",
 	)
 }
+
+func TestFirebaseProviders(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	key := `{"type": "service_account", "project_id": "acme", "client_email": "resetq@acme.iam.gserviceaccount.com",
+  "private_key": "-----BEGIN PRIVATE KEY-----\nnot-used-by-the-loader\n-----END PRIVATE KEY-----\n"}`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "sa.json"), []byte(key), 0o600))
+	c := mustParse(t, filepath.Join(dir, "resetq.yaml"), `
+providers:
+  - name: admin
+    type: firebase
+    project_id: acme
+    credentials_file: sa.json
+    verify_user: true
+    continue_url: https://app.example.com/signed-in
+  - name: client
+    type: firebase
+    project_id: acme
+    api_key: ${FIREBASE_KEY}
+  - name: local
+    type: firebase
+    project_id: demo-resetq
+    emulator_host: 127.0.0.1:9099
+`, map[string]string{"FIREBASE_KEY": "AIza-from-env"})
+	a := settings[*config.Firebase](t, c.Provider("admin"))
+	require.Equal(t, key, a.Credentials, "the key, read from its file")
+	require.Equal(t, "https://identitytoolkit.googleapis.com", a.BaseURL, "Google's API unless told otherwise")
+	require.True(t, a.VerifyUser)
+	require.Equal(t, "AIza-from-env", settings[*config.Firebase](t, c.Provider("client")).APIKey)
+	require.Equal(t, "http://127.0.0.1:9099/identitytoolkit.googleapis.com", settings[*config.Firebase](t, c.Provider("local")).BaseURL,
+		"emulator_host is where the emulator serves the API")
+	require.Zero(t, *c.Provider("admin").DuplicateWindow)
+	for _, name := range []string{"admin", "client", "local"} {
+		p := c.Provider(name)
+		ip, err := p.Settings.New(p, nil)
+		require.NoError(t, err, "%s builds", name)
+		require.NotNil(t, ip)
+	}
+}
+
+func TestFirebaseErrors(t *testing.T) {
+	t.Parallel()
+	requireErrors(t, `
+providers:
+  - name: a
+    type: firebase
+    realm: corp
+  - name: b
+    type: firebase
+    project_id: acme
+    api_key: k
+    emulator_host: 127.0.0.1:9099
+  - name: c
+    type: firebase
+    project_id: acme
+    api_key: k
+    verify_user: true
+  - name: d
+    type: firebase
+    project_id: acme
+    credentials: '{"type": "authorized_user"}'
+  - name: e
+    type: firebase
+    project_id: acme
+    emulator_host: localhost
+  - name: f
+    type: firebase
+    project_id: acme
+    credentials: 'not json'
+`, nil,
+		"resetq.yaml:5: providers[0].realm: is not a firebase setting",
+		"resetq.yaml:3: providers[0].project_id: is required: the Firebase project's id (Project settings → General)",
+		"resetq.yaml:3: providers[0].credentials_file: required: a service account's JSON key (or api_key, or emulator_host for the emulator)",
+		"resetq.yaml:6: providers[1]: give one of credentials_file, api_key and emulator_host",
+		"resetq.yaml:15: providers[2].verify_user: looks users up as an admin, and an API key is a client's: use credentials_file (a service account)",
+		`resetq.yaml:19: providers[3].credentials: the credentials are of type "authorized_user", not a service account's key (service_account)`,
+		`resetq.yaml:23: providers[4].emulator_host: "localhost" must be host:port, like 127.0.0.1:9099`,
+		"resetq.yaml:27: providers[5].credentials: the service account key is not JSON",
+	)
+}

@@ -22,6 +22,7 @@ var kinds = map[string]func() Settings{
 	"keycloak": func() Settings { return new(Keycloak) },
 	"keygen":   func() Settings { return new(Keygen) },
 	"kratos":   func() Settings { return new(Kratos) },
+	"firebase": func() Settings { return new(Firebase) },
 }
 
 // Types lists the provider types this build knows, sorted.

@@ -74,10 +74,11 @@ func StartFirebaseAuth(ctx context.Context) (*FirebaseAuth, error) {
 func startFirebaseOnce(ctx context.Context, bin, dir string, attempt int, ports []int) (*FirebaseAuth, error) {
 	f := &FirebaseAuth{dir: dir, url: "http://127.0.0.1:" + strconv.Itoa(ports[0]), client: &http.Client{Timeout: 15 * time.Second}}
 	conf, _ := json.Marshal(map[string]any{"emulators": map[string]any{
-		"auth":    map[string]any{"host": "127.0.0.1", "port": ports[0]},
-		"hub":     map[string]any{"host": "127.0.0.1", "port": ports[1]},
-		"logging": map[string]any{"host": "127.0.0.1", "port": ports[2]},
-		"ui":      map[string]any{"enabled": false},
+		"auth":              map[string]any{"host": "127.0.0.1", "port": ports[0]},
+		"hub":               map[string]any{"host": "127.0.0.1", "port": ports[1]},
+		"logging":           map[string]any{"host": "127.0.0.1", "port": ports[2]},
+		"ui":                map[string]any{"enabled": false},
+		"singleProjectMode": false,
 	}})
 	if err := os.WriteFile(filepath.Join(dir, "firebase.json"), conf, 0o644); err != nil {
 		return nil, err

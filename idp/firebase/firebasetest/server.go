@@ -10,6 +10,7 @@ package firebasetest
 
 import (
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -71,12 +72,18 @@ type Server struct {
 
 	mu       sync.Mutex
 	projects map[string]*project
+	accounts map[string]*rsa.PublicKey // service accounts' keys, by email
+	tokens   map[string]string         // access tokens issued, to their service account
+	issued   int
+	owner    bool // the bearer "owner" is an admin's
+	refused  map[string]bool
 }
 
 // NewServer starts an emulator, as Google's starts: no users, no email
 // enumeration protection.
 func NewServer() *Server {
-	s := &Server{projects: map[string]*project{}}
+	s := &Server{projects: map[string]*project{}, accounts: map[string]*rsa.PublicKey{}, tokens: map[string]string{}, owner: true,
+		refused: map[string]bool{}}
 	s.Base = emulator.NewBase(writeStatus)
 	s.Serve(s.serve)
 	return s
@@ -117,6 +124,22 @@ func (s *Server) SetEnumerationProtection(projectID string, on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.project(projectID).privacy = on
+}
+
+// RefuseKey makes the emulator refuse an API key from now on, as Google
+// refuses a deleted one.
+func (s *Server) RefuseKey(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refused[key] = true
+}
+
+// RefuseOwner makes the emulator refuse the bearer "owner", as Google
+// does: only service accounts' tokens are an admin's.
+func (s *Server) RefuseOwner() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.owner = false
 }
 
 // SetDisabled disables the project's Authentication (PROJECT_DISABLED).
@@ -173,6 +196,9 @@ type call struct {
 
 func route(r *http.Request) call {
 	path := r.URL.Path
+	if path == "/token" && r.Method == http.MethodPost {
+		return call{ep: EndpointToken}
+	}
 	if p, ok := strings.CutPrefix(path, Prefix); ok {
 		path = p
 	} else if !strings.HasPrefix(path, "/emulator/") {
@@ -227,11 +253,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			"errors": []map[string]any{{"message": "Not Found", "reason": "notFound"}}, "status": "NOT_FOUND"}})
 		return
 	}
+	if c.ep == EndpointToken {
+		s.token(w, body)
+		return
+	}
 	if !emulatorOwn(c.ep) {
 		// Identity Toolkit's own calls need credentials: an admin's
 		// bearer, or a key. The emulator takes any key.
-		switch auth := r.Header.Get("Authorization"); {
-		case strings.EqualFold(auth, "Bearer "+AdminToken):
+		auth := r.Header.Get("Authorization")
+		bearer, _ := strings.CutPrefix(auth, "Bearer ")
+		switch {
+		case s.owner && strings.EqualFold(bearer, AdminToken), s.tokens[bearer] != "":
 			c.admin = true
 		case auth != "":
 			writeUnauthenticated(w)
@@ -239,6 +271,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		case c.key == "":
 			writeError(w, http.StatusForbidden, "PERMISSION_DENIED",
 				"The request is missing a valid API key.", "forbidden")
+			return
+		case s.refused[c.key]:
+			// Google's answer to a deleted or mistyped key (its emulator
+			// takes any key).
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]any{"code": 400,
+				"message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT",
+				"details": []map[string]any{{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+					"domain": "googleapis.com", "metadata": map[string]string{"service": "identitytoolkit.googleapis.com"}}}}})
 			return
 		}
 	}
@@ -467,3 +507,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func newLocalID() string { return rand.Text() }
 
 func newOobCode() string { return rand.Text() + rand.Text() }
+
+// NewProxy starts a fault proxy (emulator.Proxy) in front of another
+// Firebase Auth emulator at target (Google's), its requests named with
+// this emulator's endpoints: the conformance suite runs through it
+// exactly as against this one.
+func NewProxy(target string) (*emulator.Proxy, error) {
+	return emulator.NewProxy(target, func(r *http.Request) emulator.Endpoint { return route(r).ep }, writeStatus)
+}
