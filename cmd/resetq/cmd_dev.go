@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/resetq/resetq/idp/firebase/firebasetest"
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
 	"github.com/resetq/resetq/idp/keygen/keygentest"
 	"github.com/resetq/resetq/idp/kratos/kratostest"
@@ -38,6 +39,8 @@ const (
 	devSecret  = "dev-only-client-secret"
 	devKeygen  = "licensing"
 	devKratos  = "ory"
+	devFire    = "app"
+	devProject = "demo-resetq"
 	devAccount = "demo"
 )
 
@@ -102,6 +105,12 @@ func runDev(ctx context.Context, g *global, o devOptions) error {
 	krSample := kr.AddSampleUsers(o.users)
 	kr.SetLatency(o.latency)
 
+	fb := firebasetest.NewServer()
+	defer fb.Close()
+	fbSample := fb.AddSampleUsers(devProject, o.users)
+	fb.SetEnumerationProtection(devProject, true)
+	fb.SetLatency(o.latency)
+
 	apiKey := make([]byte, 24)
 	_, _ = rand.Read(apiKey)
 	apiToken := "dev-" + base64.RawURLEncoding.EncodeToString(apiKey)
@@ -162,6 +171,12 @@ providers:
     verify_user: true
     rate_limit: 50/s
     max_retries: 3
+  - name: %s
+    type: firebase
+    project_id: %s
+    emulator_host: %s
+    verify_user: true
+    max_retries: 3
 api:
   in_worker: true
   tokens:
@@ -176,7 +191,7 @@ webhooks:
       secret: %s
       allow_private_networks: true
 `, mr.Addr(), listen, devRealm, kc.URL(), devRealm, devClient, devSecret, devKeygen, kg.URL(), devAccount, kgToken,
-		devKratos, kr.URL(), kr.URL(), apiToken, receiver.Addr, hookSecret)
+		devKratos, kr.URL(), kr.URL(), devFire, devProject, strings.TrimPrefix(fb.URL(), "http://"), apiToken, receiver.Addr, hookSecret)
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		return failErr(err)
 	}
@@ -205,6 +220,7 @@ webhooks:
 	fmt.Fprintf(out, "  Keycloak emulator   %s  realm %q, %d users, client %q  → provider %s\n", kc.URL(), devRealm, o.users, devClient, devRealm)
 	fmt.Fprintf(out, "  Keygen emulator     %s  account %q, %d users, admin token  → provider %s\n", kg.URL(), devAccount, o.users, devKeygen)
 	fmt.Fprintf(out, "  Kratos emulator     %s  %d identities, recovery by link  → provider %s\n", kr.URL(), o.users, devKratos)
+	fmt.Fprintf(out, "  Firebase emulator   %s  project %q, %d users, email enumeration protection on  → provider %s\n", fb.URL(), devProject, o.users, devFire)
 	fmt.Fprintf(out, "  metrics             http://%s/metrics  (also /healthz, /readyz)\n", w.listener.Addr)
 	fmt.Fprintf(out, "  HTTP API            http://%s/v1/  bearer token %s\n", w.listener.Addr, apiToken)
 	fmt.Fprintf(out, "  webhook receiver    http://%s/webhooks  verifies every event's signature and prints it\n", receiver.Addr)
@@ -215,8 +231,8 @@ webhooks:
 	}
 	fmt.Fprintf(out, "  sample users        %s  (for a campaign)\n\n", usersCSV)
 
-	fmt.Fprintf(out, "Enqueuing %d demo resets over the three providers. Most succeed (banned Keygen users too, as Keygen resets them).\n"+
-		"Skipped: disabled Keycloak users, inactive Kratos identities, the user without an email, unknown addresses, and (on %s) a second\n"+
+	fmt.Fprintf(out, "Enqueuing %d demo resets over the four providers. Most succeed (banned Keygen users too, as Keygen resets them).\n"+
+		"Skipped: disabled Keycloak users, inactive Kratos identities and disabled Firebase accounts, the user without an email, unknown addresses, and (on %s) a second\n"+
 		"reset of a user within the hour, which on Keygen would cancel the link already sent. Try one yourself from another terminal:\n\n"+
 		"  go run ./cmd/resetq enqueue --config %s --provider %s --email %s --wait\n\n"+
 		"or a campaign over every sample user, at 10 a second, with a progress bar:\n\n"+
@@ -226,9 +242,9 @@ webhooks:
 		"       -d '{\"provider\":\"%s\",\"user\":{\"email\":\"%s\"}}' http://%s/v1/resets\n\n"+
 		"Ctrl-C stops.\n\n", o.demo, devKeygen, cfgPath, devRealm, sample.Emails[len(sample.Emails)/2],
 		usersCSV, cfgPath, devRealm, apiToken, devRealm, sample.Emails[len(sample.Emails)/3], w.listener.Addr)
-	s := newSummary(w.registry, rdb, []string{tasks.QueueName(devRealm), tasks.QueueName(devKeygen), tasks.QueueName(devKratos)}, out)
+	s := newSummary(w.registry, rdb, []string{tasks.QueueName(devRealm), tasks.QueueName(devKeygen), tasks.QueueName(devKratos), tasks.QueueName(devFire)}, out)
 	shown.Store(s)
-	if _, err := enqueueDemo(ctx, client, sample, kgSample, krSample, o.demo); err != nil {
+	if _, err := enqueueDemo(ctx, client, sample, kgSample, krSample, fbSample, o.demo); err != nil {
 		return failErr(err)
 	}
 
@@ -238,8 +254,8 @@ webhooks:
 		select {
 		case <-ctx.Done():
 			s.print(true)
-			fmt.Fprintf(out, "emulated Keycloak sent %d emails using %d token requests; emulated Keygen sent %d emails; emulated Kratos %d\n",
-				kc.TotalResets(), kc.TokenRequests(), kg.Emails(), len(kr.Messages()))
+			fmt.Fprintf(out, "emulated Keycloak sent %d emails using %d token requests; emulated Keygen sent %d emails; emulated Kratos %d; emulated Firebase %d\n",
+				kc.TotalResets(), kc.TokenRequests(), kg.Emails(), len(kr.Messages()), len(fb.OobCodes(devProject)))
 			return nil
 		case <-t.C:
 			s.print(false)
@@ -261,7 +277,7 @@ func writeDevUsers(path string, s keycloaktest.Sample) error {
 // enqueueDemo enqueues a batch that shows every outcome, spread over the
 // providers: resets of real users, and skips for disabled users, a user
 // without an email, and addresses nobody has.
-func enqueueDemo(ctx context.Context, c *producer.Client, kc keycloaktest.Sample, kg keygentest.Sample, kr kratostest.Sample, n int) (int, error) {
+func enqueueDemo(ctx context.Context, c *producer.Client, kc keycloaktest.Sample, kg keygentest.Sample, kr kratostest.Sample, fb firebasetest.Sample, n int) (int, error) {
 	for i := range n {
 		provider, u := devRealm, demoUser(i, kc.Emails, kc.Disabled)
 		switch {
@@ -269,6 +285,8 @@ func enqueueDemo(ctx context.Context, c *producer.Client, kc keycloaktest.Sample
 			u = tasks.User{Email: kc.Plus}
 		case i == 2:
 			u = tasks.User{Username: kc.NoEmail}
+		case i%6 == 5:
+			provider, u = devFire, demoUser(i, fb.Emails, fb.Disabled)
 		case i%3 == 2:
 			provider, u = devKratos, demoUser(i, kr.Emails, kr.Inactive)
 		case i%2 == 1:
