@@ -52,6 +52,14 @@ type Env struct {
 	// configured to look users up, must still find the user unknown. Nil
 	// for an IdP that always tells.
 	HideUnknown func()
+	// PasswordWorks, when set, says whether Known can still sign in with
+	// the password they had before the reset; KeepsPassword is what the
+	// provider, as configured, promises about it (Okta's admin reset and
+	// Cognito's AdminResetUserPassword lock the user out until they finish;
+	// a forgot-password mail does not). Nil where the emulator does not
+	// model sign-in.
+	PasswordWorks func() bool
+	KeepsPassword bool
 	// OneCall says the reset is the provider's only call (no token, no
 	// lookup before it): a cut there came after the reset went out, so it
 	// is Unconfirmed, not Transient.
@@ -123,6 +131,7 @@ func Run(t *testing.T, newEnv Harness) {
 		{"paced right before the reset", casePace},
 		{"an answer echoing the credentials", caseEcho},
 		{"a reference it does not declare is refused", caseUndeclaredRef},
+		{"what a reset does to the current password", casePassword},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -179,6 +188,21 @@ func caseHiddenUnknownUser(t *testing.T, e *Env) []error {
 	require.NoError(t, reset(e, context.Background(), e.Known), "a known user is still sent a reset")
 	require.Equal(t, 1, e.Sent())
 	return errs
+}
+
+func casePassword(t *testing.T, e *Env) []error {
+	if e.PasswordWorks == nil {
+		t.Skip("the emulator does not model signing in")
+	}
+	require.True(t, e.PasswordWorks(), "the password works before the reset")
+	err := reset(e, context.Background(), e.Known)
+	require.NoError(t, err)
+	if e.KeepsPassword {
+		require.True(t, e.PasswordWorks(), "the current password keeps working until the user sets a new one")
+	} else {
+		require.False(t, e.PasswordWorks(), "the current password stops working: the user is locked out until they finish")
+	}
+	return []error{err}
 }
 
 func caseUndeclaredRef(t *testing.T, e *Env) []error {

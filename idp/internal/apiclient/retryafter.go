@@ -1,6 +1,7 @@
 package apiclient
 
 import (
+	"cmp"
 	"net/http"
 	"strconv"
 	"time"
@@ -17,7 +18,7 @@ func RetryAfter(h http.Header, now time.Time) time.Duration {
 }
 
 // WaitAsked is the wait an answer asks for: its Retry-After or its
-// X-RateLimit-Reset, whichever is later.
+// rate limit's reset (RateLimitReset), whichever is later.
 func WaitAsked(h http.Header, now time.Time) time.Duration {
 	return max(RetryAfter(h, now), RateLimitReset(h, now))
 }
@@ -38,11 +39,11 @@ func ErrorOf(op string, status int, h http.Header) *idp.Error {
 	return e
 }
 
-// RateLimitReset reads X-RateLimit-Reset, given as epoch seconds, as the
-// wait until then. It returns 0 when the header is absent, unreadable or
-// past.
+// RateLimitReset reads X-RateLimit-Reset (Keygen's spelling) or
+// X-Rate-Limit-Reset (Okta's), given as epoch seconds, as the wait until
+// then. It returns 0 when the header is absent, unreadable or past.
 func RateLimitReset(h http.Header, now time.Time) time.Duration {
-	v, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64)
+	v, err := strconv.ParseInt(cmp.Or(h.Get("X-RateLimit-Reset"), h.Get("X-Rate-Limit-Reset")), 10, 64)
 	if err != nil {
 		return 0
 	}

@@ -40,4 +40,6 @@ func TestErrorOfReadsTheStatusesEveryIdPShares(t *testing.T) {
 	reset := http.Header{"Retry-After": {"7"}}
 	reset.Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10))
 	require.Greater(t, apiclient.ErrorOf(idp.OpReset, 429, reset).RetryAfter, 50*time.Second, "the later of the two")
+	okta := http.Header{"X-Rate-Limit-Reset": {strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10)}}
+	require.Greater(t, apiclient.ErrorOf(idp.OpReset, 429, okta).RetryAfter, 50*time.Second, "Okta's spelling")
 }
