@@ -27,6 +27,7 @@ import (
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
 	"github.com/resetq/resetq/idp/keygen/keygentest"
 	"github.com/resetq/resetq/idp/kratos/kratostest"
+	"github.com/resetq/resetq/idp/okta/oktatest"
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/listener"
 	"github.com/resetq/resetq/producer"
@@ -40,6 +41,8 @@ const (
 	devKeygen  = "licensing"
 	devKratos  = "ory"
 	devFire    = "app"
+	devOkta    = "staff"
+	devOktaKey = "00dev-only-okta-api-token-0123456789ab"
 	devProject = "demo-resetq"
 	devAccount = "demo"
 )
@@ -111,6 +114,12 @@ func runDev(ctx context.Context, g *global, o devOptions) error {
 	fb.SetEnumerationProtection(devProject, true)
 	fb.SetLatency(o.latency)
 
+	ok := oktatest.NewServer()
+	defer ok.Close()
+	ok.AddAPIToken(devOktaKey)
+	okSample := ok.AddSampleUsers(o.users)
+	ok.SetLatency(o.latency)
+
 	apiKey := make([]byte, 24)
 	_, _ = rand.Read(apiKey)
 	apiToken := "dev-" + base64.RawURLEncoding.EncodeToString(apiKey)
@@ -177,6 +186,12 @@ providers:
     emulator_host: %s
     verify_user: true
     max_retries: 3
+  - name: %s
+    type: okta
+    org_url: %s
+    api_token: %s
+    method: forgot
+    max_retries: 3
 api:
   in_worker: true
   tokens:
@@ -191,7 +206,7 @@ webhooks:
       secret: %s
       allow_private_networks: true
 `, mr.Addr(), listen, devRealm, kc.URL(), devRealm, devClient, devSecret, devKeygen, kg.URL(), devAccount, kgToken,
-		devKratos, kr.URL(), kr.URL(), devFire, devProject, strings.TrimPrefix(fb.URL(), "http://"), apiToken, receiver.Addr, hookSecret)
+		devKratos, kr.URL(), kr.URL(), devFire, devProject, strings.TrimPrefix(fb.URL(), "http://"), devOkta, ok.URL(), devOktaKey, apiToken, receiver.Addr, hookSecret)
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		return failErr(err)
 	}
@@ -220,6 +235,7 @@ webhooks:
 	fmt.Fprintf(out, "  Keycloak emulator   %s  realm %q, %d users, client %q  → provider %s\n", kc.URL(), devRealm, o.users, devClient, devRealm)
 	fmt.Fprintf(out, "  Keygen emulator     %s  account %q, %d users, admin token  → provider %s\n", kg.URL(), devAccount, o.users, devKeygen)
 	fmt.Fprintf(out, "  Kratos emulator     %s  %d identities, recovery by link  → provider %s\n", kr.URL(), o.users, devKratos)
+	fmt.Fprintf(out, "  Okta emulator       %s  %d users, API token, forgot-password mails  → provider %s\n", ok.URL(), o.users, devOkta)
 	fmt.Fprintf(out, "  Firebase emulator   %s  project %q, %d users, email enumeration protection on  → provider %s\n", fb.URL(), devProject, o.users, devFire)
 	fmt.Fprintf(out, "  metrics             http://%s/metrics  (also /healthz, /readyz)\n", w.listener.Addr)
 	fmt.Fprintf(out, "  HTTP API            http://%s/v1/  bearer token %s\n", w.listener.Addr, apiToken)
@@ -231,8 +247,8 @@ webhooks:
 	}
 	fmt.Fprintf(out, "  sample users        %s  (for a campaign)\n\n", usersCSV)
 
-	fmt.Fprintf(out, "Enqueuing %d demo resets over the four providers. Most succeed (banned Keygen users too, as Keygen resets them).\n"+
-		"Skipped: disabled Keycloak users, inactive Kratos identities and disabled Firebase accounts, the user without an email, unknown addresses, and (on %s) a second\n"+
+	fmt.Fprintf(out, "Enqueuing %d demo resets over the five providers. Most succeed (banned Keygen users too, as Keygen resets them).\n"+
+		"Skipped: disabled Keycloak users, inactive Kratos identities, disabled Firebase accounts, suspended Okta users, the user without an email, unknown addresses, and (on %s) a second\n"+
 		"reset of a user within the hour, which on Keygen would cancel the link already sent. Try one yourself from another terminal:\n\n"+
 		"  go run ./cmd/resetq enqueue --config %s --provider %s --email %s --wait\n\n"+
 		"or a campaign over every sample user, at 10 a second, with a progress bar:\n\n"+
@@ -242,9 +258,9 @@ webhooks:
 		"       -d '{\"provider\":\"%s\",\"user\":{\"email\":\"%s\"}}' http://%s/v1/resets\n\n"+
 		"Ctrl-C stops.\n\n", o.demo, devKeygen, cfgPath, devRealm, sample.Emails[len(sample.Emails)/2],
 		usersCSV, cfgPath, devRealm, apiToken, devRealm, sample.Emails[len(sample.Emails)/3], w.listener.Addr)
-	s := newSummary(w.registry, rdb, []string{tasks.QueueName(devRealm), tasks.QueueName(devKeygen), tasks.QueueName(devKratos), tasks.QueueName(devFire)}, out)
+	s := newSummary(w.registry, rdb, []string{tasks.QueueName(devRealm), tasks.QueueName(devKeygen), tasks.QueueName(devKratos), tasks.QueueName(devFire), tasks.QueueName(devOkta)}, out)
 	shown.Store(s)
-	if _, err := enqueueDemo(ctx, client, sample, kgSample, krSample, fbSample, o.demo); err != nil {
+	if _, err := enqueueDemo(ctx, client, sample, kgSample, krSample, fbSample, okSample, o.demo); err != nil {
 		return failErr(err)
 	}
 
@@ -254,8 +270,8 @@ webhooks:
 		select {
 		case <-ctx.Done():
 			s.print(true)
-			fmt.Fprintf(out, "emulated Keycloak sent %d emails using %d token requests; emulated Keygen sent %d emails; emulated Kratos %d; emulated Firebase %d\n",
-				kc.TotalResets(), kc.TokenRequests(), kg.Emails(), len(kr.Messages()), len(fb.OobCodes(devProject)))
+			fmt.Fprintf(out, "emulated Keycloak sent %d emails using %d token requests; emulated Keygen sent %d emails; emulated Kratos %d; emulated Firebase %d; emulated Okta %d\n",
+				kc.TotalResets(), kc.TokenRequests(), kg.Emails(), len(kr.Messages()), len(fb.OobCodes(devProject)), len(ok.Mails()))
 			return nil
 		case <-t.C:
 			s.print(false)
@@ -277,7 +293,7 @@ func writeDevUsers(path string, s keycloaktest.Sample) error {
 // enqueueDemo enqueues a batch that shows every outcome, spread over the
 // providers: resets of real users, and skips for disabled users, a user
 // without an email, and addresses nobody has.
-func enqueueDemo(ctx context.Context, c *producer.Client, kc keycloaktest.Sample, kg keygentest.Sample, kr kratostest.Sample, fb firebasetest.Sample, n int) (int, error) {
+func enqueueDemo(ctx context.Context, c *producer.Client, kc keycloaktest.Sample, kg keygentest.Sample, kr kratostest.Sample, fb firebasetest.Sample, okt oktatest.Sample, n int) (int, error) {
 	for i := range n {
 		provider, u := devRealm, demoUser(i, kc.Emails, kc.Disabled)
 		switch {
@@ -287,6 +303,8 @@ func enqueueDemo(ctx context.Context, c *producer.Client, kc keycloaktest.Sample
 			u = tasks.User{Username: kc.NoEmail}
 		case i%6 == 5:
 			provider, u = devFire, demoUser(i, fb.Emails, fb.Disabled)
+		case i%6 == 3:
+			provider, u = devOkta, demoUser(i, okt.Emails, okt.Suspended)
 		case i%3 == 2:
 			provider, u = devKratos, demoUser(i, kr.Emails, kr.Inactive)
 		case i%2 == 1:

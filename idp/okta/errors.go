@@ -39,10 +39,14 @@ var codes = map[string]rule{
 
 // classify turns an answer that is not 200 into an *idp.Error.
 func (p *Provider) classify(op string, res *apiclient.Response) *idp.Error {
-	e := apiclient.ErrorOf(op, res.Status, res.Header)
-	if e.Kind != idp.RateLimited {
-		e.RetryAfter = 0 // Okta's rate-limit headers ride on every answer
+	// Okta's rate-limit headers ride on every answer: only a 429's reset
+	// is a wait asked for.
+	h := res.Header
+	if res.Status != http.StatusTooManyRequests && h != nil {
+		h = h.Clone()
+		h.Del("X-Rate-Limit-Reset")
 	}
+	e := apiclient.ErrorOf(op, res.Status, h)
 	var o oktaError
 	if res.Decode(&o) != nil || o.ErrorCode == "" {
 		switch {

@@ -1,6 +1,10 @@
 package config_test
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -142,12 +146,12 @@ providers:
   - {name: Corp, type: keycloak, base_url: "https://a.example", realm: r, auth: {client_id: c, client_secret: s}}
   - {name: corp, type: keycloak, base_url: "https://a.example", realm: r, auth: {client_id: c, client_secret: s}}
   - {name: corp, type: keycloak, base_url: "https://a.example", realm: r, auth: {client_id: c, client_secret: s}}
-  - {name: webhooks, type: okta}
+  - {name: webhooks, type: onelogin}
 `, nil, []string{
 			`resetq.yaml:3: providers[0].name: "Corp" must be lower-case`,
 			`resetq.yaml:5: providers[2].name: "corp" is already the name of providers[1]`,
 			`resetq.yaml:6: providers[3].name: "webhooks" is reserved`,
-			`resetq.yaml:6: providers[3].type: unknown provider type "okta"`}},
+			`resetq.yaml:6: providers[3].type: unknown provider type "onelogin"`}},
 		{"keycloak details", `
 providers:
   - name: corp
@@ -719,5 +723,81 @@ providers:
 		`resetq.yaml:19: providers[3].credentials: the credentials are of type "authorized_user", not a service account's key (service_account)`,
 		`resetq.yaml:23: providers[4].emulator_host: "localhost" must be host:port, like 127.0.0.1:9099`,
 		"resetq.yaml:27: providers[5].credentials: the service account key is not JSON",
+	)
+}
+
+func TestOktaProviders(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "okta-token"), []byte("00okta-token-from-file\n"), 0o600))
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "app.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600))
+	c := mustParse(t, filepath.Join(dir, "resetq.yaml"), `
+providers:
+  - name: workforce
+    type: okta
+    org_url: https://acme.okta.com
+    api_token_file: okta-token
+    revoke_sessions: true
+  - name: customers
+    type: okta
+    org_url: https://acme-ciam.okta.com
+    client_id: 0oa1resetq
+    private_key_file: app.pem
+    key_id: kid-1
+    method: forgot
+`, nil)
+	a, b := settings[*config.Okta](t, c.Provider("workforce")), settings[*config.Okta](t, c.Provider("customers"))
+	require.Equal(t, "00okta-token-from-file", a.APIToken)
+	require.Equal(t, "reset", a.Method, "the admin reset unless told otherwise")
+	require.True(t, a.RevokeSessions)
+	require.Equal(t, "forgot", b.Method)
+	require.Contains(t, b.PrivateKey, "BEGIN PRIVATE KEY")
+	for _, name := range []string{"workforce", "customers"} {
+		p := c.Provider(name)
+		_, err := p.Settings.New(p, nil)
+		require.NoError(t, err, "%s builds", name)
+	}
+}
+
+func TestOktaErrors(t *testing.T) {
+	t.Parallel()
+	requireErrors(t, `
+providers:
+  - name: a
+    type: okta
+    realm: corp
+  - name: b
+    type: okta
+    org_url: https://acme.okta.com
+    api_token: t
+    client_id: 0oa1
+  - name: c
+    type: okta
+    org_url: https://acme.okta.com
+    api_token: t
+    method: forgot
+    revoke_sessions: true
+  - name: d
+    type: okta
+    org_url: https://acme.okta.com
+    client_id: 0oa1
+    private_key: not a key
+  - name: e
+    type: okta
+    org_url: https://acme.okta.com
+    api_token: t
+    method: email
+`, nil,
+		"resetq.yaml:5: providers[0].realm: is not an okta setting",
+		"resetq.yaml:3: providers[0].org_url: is required: the Okta org, like https://acme.okta.com",
+		"resetq.yaml:3: providers[0].api_token_file: required: an API token (or a service app's client_id and private_key_file)",
+		"resetq.yaml:6: providers[1]: give api_token or a service app (client_id and private_key_file), not both",
+		"resetq.yaml:16: providers[2].revoke_sessions: goes with method reset (forgot leaves the user signed in)",
+		"resetq.yaml:21: providers[3].private_key: the private key is not PEM",
+		`resetq.yaml:26: providers[4].method: must be reset or forgot, not "email"`,
 	)
 }

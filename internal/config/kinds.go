@@ -23,6 +23,7 @@ var kinds = map[string]func() Settings{
 	"keygen":   func() Settings { return new(Keygen) },
 	"kratos":   func() Settings { return new(Kratos) },
 	"firebase": func() Settings { return new(Firebase) },
+	"okta":     func() Settings { return new(Okta) },
 }
 
 // Types lists the provider types this build knows, sorted.
@@ -129,7 +130,7 @@ func (l *loader) checkProvider(n *yaml.Node, path string) {
 			l.lines[child] = k.Line
 			l.check(v, f, child)
 		case other[k.Value] != "" && known:
-			l.errorf(k.Line, child, "is not a %s setting", typ)
+			l.errorf(k.Line, child, "is not %s %s setting", article(typ), typ)
 		case other[k.Value] != "":
 			// the type itself is reported by validation
 		default:
@@ -144,4 +145,12 @@ func typeProblem(typ string) string {
 		return fmt.Sprintf("is required (%s)", strings.Join(Types(), ", "))
 	}
 	return fmt.Sprintf("unknown provider type %q (this build supports: %s)", typ, strings.Join(Types(), ", "))
+}
+
+// article is "an" before a vowel, else "a".
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
+		return "an"
+	}
+	return "a"
 }

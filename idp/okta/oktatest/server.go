@@ -76,8 +76,8 @@ type Server struct {
 	mu      sync.Mutex
 	users   []*User
 	mails   []Mail
-	tokens  map[string]bool // API tokens (SSWS)
-	apps    map[string]*app // service apps, by client id
+	tokens  map[string]bool     // API tokens (SSWS)
+	apps    map[string]*app     // service apps, by client id
 	bearers map[string][]string // access tokens issued, to their scopes
 	issued  int
 	limit   int // X-Rate-Limit-Limit
@@ -455,7 +455,7 @@ func (s *Server) verify(jwt, clientID string, a *app) bool {
 	var h struct{ Alg, Kid string }
 	var c struct {
 		Iss, Sub, Aud, Jti string
-		Exp               int64
+		Exp                int64
 	}
 	hb, err1 := base64.RawURLEncoding.DecodeString(parts[0])
 	cb, err2 := base64.RawURLEncoding.DecodeString(parts[1])
