@@ -122,10 +122,7 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 	}
 	res, err := c.httpClient().Do(req)
 	if err != nil {
-		if sent() {
-			return nil, NoAnswer(r.Op, err)
-		}
-		return nil, NetworkError(r.Op, err)
+		return nil, TransportError(r.Op, sent(), err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(res.Body, maxAnswer))

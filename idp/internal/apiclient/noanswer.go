@@ -39,6 +39,20 @@ func NoAnswer(op string, err error) *idp.Error {
 	return e
 }
 
+// WatchSent is watchSent, for providers whose calls a vendor's client
+// makes (the AWS SDK): what it reports decides between NetworkError and
+// NoAnswer.
+func WatchSent(ctx context.Context) (context.Context, func() bool) { return watchSent(ctx) }
+
+// TransportError is the error of a call that got no HTTP answer: NoAnswer
+// when the request went out in full (sent), else NetworkError.
+func TransportError(op string, sent bool, err error) *idp.Error {
+	if sent {
+		return NoAnswer(op, err)
+	}
+	return NetworkError(op, err)
+}
+
 // watchSent returns ctx with a trace that notes when a request made with it
 // has been written in full, and a func that reports it. A request that went
 // out and got no answer may have been carried out; one that never went out
