@@ -50,7 +50,7 @@ bench: need-tools ## Print the benchmark figures and write them to docs/BENCHMAR
 
 FUZZTIME ?= 10s
 FUZZ_TARGETS = ./tasks:FuzzDecode ./internal/campaigns:FuzzReadCSV ./internal/campaigns:FuzzReadJSONL \
-               ./internal/config:FuzzParse ./idp/keycloak:FuzzClassify ./idp/keygen:FuzzClassify ./idp/kratos:FuzzClassify ./idp/firebase:FuzzClassify ./idp/okta:FuzzClassify \
+               ./internal/config:FuzzParse ./idp/keycloak:FuzzClassify ./idp/keygen:FuzzClassify ./idp/kratos:FuzzClassify ./idp/firebase:FuzzClassify ./idp/okta:FuzzClassify ./idp/cognito:FuzzClassify \
                ./webhook:FuzzSignatures
 .PHONY: fuzz
 fuzz: ## Fuzz every parser of outside input for FUZZTIME each (10s); the seed corpora run in `make test`

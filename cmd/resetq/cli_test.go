@@ -256,7 +256,7 @@ func TestDevDrainsTheDemoBatch(t *testing.T) {
 	require.Contains(t, o, "Keycloak emulator")
 	require.Contains(t, o, "Kratos emulator")
 	require.Contains(t, o, "Firebase emulator")
-	require.Regexp(t, `emulated Firebase [1-9]\d*; emulated Okta [1-9]\d*\n`, o, "the demo reached Firebase and Okta")
+	require.Regexp(t, `emulated Firebase [1-9]\d*; emulated Okta [1-9]\d*; emulated Cognito [1-9]\d*\n`, o, "the demo reached Firebase, Okta and Cognito")
 	require.Contains(t, o, "go run ./cmd/resetq enqueue --config ")
 	final := regexp.MustCompile(`succeeded (\d+) · skipped (\d+) · failed 0 in `).FindStringSubmatch(o)
 	require.NotNil(t, final, o)

@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/resetq/resetq/idp/cognito/cognitotest"
 	"github.com/resetq/resetq/idp/firebase/firebasetest"
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
 	"github.com/resetq/resetq/idp/keygen/keygentest"
@@ -43,6 +44,7 @@ const (
 	devFire    = "app"
 	devOkta    = "staff"
 	devOktaKey = "00dev-only-okta-api-token-0123456789ab"
+	devCognito = "pool"
 	devProject = "demo-resetq"
 	devAccount = "demo"
 )
@@ -120,6 +122,16 @@ func runDev(ctx context.Context, g *global, o devOptions) error {
 	okSample := ok.AddSampleUsers(o.users)
 	ok.SetLatency(o.latency)
 
+	cg := cognitotest.NewServer()
+	defer cg.Close()
+	cgKey := make([]byte, 24)
+	_, _ = rand.Read(cgKey)
+	cg.AddKey("AKIARESETQDEV", base64.RawURLEncoding.EncodeToString(cgKey))
+	cg.TrustAnyKey()
+	cgPool := cg.AddPool("demo")
+	cgSample := cg.AddSampleUsers(cgPool, o.users)
+	cg.SetLatency(o.latency)
+
 	apiKey := make([]byte, 24)
 	_, _ = rand.Read(apiKey)
 	apiToken := "dev-" + base64.RawURLEncoding.EncodeToString(apiKey)
@@ -192,6 +204,13 @@ providers:
     api_token: %s
     method: forgot
     max_retries: 3
+  - name: %s
+    type: cognito
+    region: %s
+    user_pool_id: %s
+    endpoint_url: %s
+    credentials_file: %s
+    max_retries: 3
 api:
   in_worker: true
   tokens:
@@ -206,7 +225,11 @@ webhooks:
       secret: %s
       allow_private_networks: true
 `, mr.Addr(), listen, devRealm, kc.URL(), devRealm, devClient, devSecret, devKeygen, kg.URL(), devAccount, kgToken,
-		devKratos, kr.URL(), kr.URL(), devFire, devProject, strings.TrimPrefix(fb.URL(), "http://"), devOkta, ok.URL(), devOktaKey, apiToken, receiver.Addr, hookSecret)
+		devKratos, kr.URL(), kr.URL(), devFire, devProject, strings.TrimPrefix(fb.URL(), "http://"), devOkta, ok.URL(), devOktaKey, devCognito, cognitotest.Region, cgPool.ID, cg.URL(), filepath.Join(dir, "aws-credentials"), apiToken, receiver.Addr, hookSecret)
+	awsCreds := "[default]\naws_access_key_id = AKIARESETQDEV\naws_secret_access_key = " + base64.RawURLEncoding.EncodeToString(cgKey) + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "aws-credentials"), []byte(awsCreds), 0o600); err != nil {
+		return failErr(err)
+	}
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		return failErr(err)
 	}
@@ -236,6 +259,7 @@ webhooks:
 	fmt.Fprintf(out, "  Keygen emulator     %s  account %q, %d users, admin token  → provider %s\n", kg.URL(), devAccount, o.users, devKeygen)
 	fmt.Fprintf(out, "  Kratos emulator     %s  %d identities, recovery by link  → provider %s\n", kr.URL(), o.users, devKratos)
 	fmt.Fprintf(out, "  Okta emulator       %s  %d users, API token, forgot-password mails  → provider %s\n", ok.URL(), o.users, devOkta)
+	fmt.Fprintf(out, "  Cognito emulator    %s  user pool %s, %d users, AdminResetUserPassword  → provider %s\n", cg.URL(), cgPool.ID, o.users, devCognito)
 	fmt.Fprintf(out, "  Firebase emulator   %s  project %q, %d users, email enumeration protection on  → provider %s\n", fb.URL(), devProject, o.users, devFire)
 	fmt.Fprintf(out, "  metrics             http://%s/metrics  (also /healthz, /readyz)\n", w.listener.Addr)
 	fmt.Fprintf(out, "  HTTP API            http://%s/v1/  bearer token %s\n", w.listener.Addr, apiToken)
@@ -247,8 +271,8 @@ webhooks:
 	}
 	fmt.Fprintf(out, "  sample users        %s  (for a campaign)\n\n", usersCSV)
 
-	fmt.Fprintf(out, "Enqueuing %d demo resets over the five providers. Most succeed (banned Keygen users too, as Keygen resets them).\n"+
-		"Skipped: disabled Keycloak users, inactive Kratos identities, disabled Firebase accounts, suspended Okta users, the user without an email, unknown addresses, and (on %s) a second\n"+
+	fmt.Fprintf(out, "Enqueuing %d demo resets over the six providers. Most succeed (banned Keygen users too, as Keygen resets them).\n"+
+		"Skipped: disabled Keycloak users, inactive Kratos identities, disabled Firebase accounts, suspended Okta users, disabled Cognito users, the user without an email, unknown addresses, and (on %s) a second\n"+
 		"reset of a user within the hour, which on Keygen would cancel the link already sent. Try one yourself from another terminal:\n\n"+
 		"  go run ./cmd/resetq enqueue --config %s --provider %s --email %s --wait\n\n"+
 		"or a campaign over every sample user, at 10 a second, with a progress bar:\n\n"+
@@ -258,9 +282,9 @@ webhooks:
 		"       -d '{\"provider\":\"%s\",\"user\":{\"email\":\"%s\"}}' http://%s/v1/resets\n\n"+
 		"Ctrl-C stops.\n\n", o.demo, devKeygen, cfgPath, devRealm, sample.Emails[len(sample.Emails)/2],
 		usersCSV, cfgPath, devRealm, apiToken, devRealm, sample.Emails[len(sample.Emails)/3], w.listener.Addr)
-	s := newSummary(w.registry, rdb, []string{tasks.QueueName(devRealm), tasks.QueueName(devKeygen), tasks.QueueName(devKratos), tasks.QueueName(devFire), tasks.QueueName(devOkta)}, out)
+	s := newSummary(w.registry, rdb, []string{tasks.QueueName(devRealm), tasks.QueueName(devKeygen), tasks.QueueName(devKratos), tasks.QueueName(devFire), tasks.QueueName(devOkta), tasks.QueueName(devCognito)}, out)
 	shown.Store(s)
-	if _, err := enqueueDemo(ctx, client, sample, kgSample, krSample, fbSample, okSample, o.demo); err != nil {
+	if _, err := enqueueDemo(ctx, client, sample, kgSample, krSample, fbSample, okSample, cgSample, o.demo); err != nil {
 		return failErr(err)
 	}
 
@@ -270,8 +294,8 @@ webhooks:
 		select {
 		case <-ctx.Done():
 			s.print(true)
-			fmt.Fprintf(out, "emulated Keycloak sent %d emails using %d token requests; emulated Keygen sent %d emails; emulated Kratos %d; emulated Firebase %d; emulated Okta %d\n",
-				kc.TotalResets(), kc.TokenRequests(), kg.Emails(), len(kr.Messages()), len(fb.OobCodes(devProject)), len(ok.Mails()))
+			fmt.Fprintf(out, "emulated Keycloak sent %d emails using %d token requests; emulated Keygen sent %d emails; emulated Kratos %d; emulated Firebase %d; emulated Okta %d; emulated Cognito %d\n",
+				kc.TotalResets(), kc.TokenRequests(), kg.Emails(), len(kr.Messages()), len(fb.OobCodes(devProject)), len(ok.Mails()), len(cg.Codes()))
 			return nil
 		case <-t.C:
 			s.print(false)
@@ -293,7 +317,7 @@ func writeDevUsers(path string, s keycloaktest.Sample) error {
 // enqueueDemo enqueues a batch that shows every outcome, spread over the
 // providers: resets of real users, and skips for disabled users, a user
 // without an email, and addresses nobody has.
-func enqueueDemo(ctx context.Context, c *producer.Client, kc keycloaktest.Sample, kg keygentest.Sample, kr kratostest.Sample, fb firebasetest.Sample, okt oktatest.Sample, n int) (int, error) {
+func enqueueDemo(ctx context.Context, c *producer.Client, kc keycloaktest.Sample, kg keygentest.Sample, kr kratostest.Sample, fb firebasetest.Sample, okt oktatest.Sample, cgs cognitotest.Sample, n int) (int, error) {
 	for i := range n {
 		provider, u := devRealm, demoUser(i, kc.Emails, kc.Disabled)
 		switch {
@@ -305,6 +329,8 @@ func enqueueDemo(ctx context.Context, c *producer.Client, kc keycloaktest.Sample
 			provider, u = devFire, demoUser(i, fb.Emails, fb.Disabled)
 		case i%6 == 3:
 			provider, u = devOkta, demoUser(i, okt.Emails, okt.Suspended)
+		case i%10 == 7:
+			provider, u = devCognito, demoUser(i, cgs.Emails, cgs.Disabled)
 		case i%3 == 2:
 			provider, u = devKratos, demoUser(i, kr.Emails, kr.Inactive)
 		case i%2 == 1:

@@ -1,20 +1,16 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/idp/okta"
 	"github.com/resetq/resetq/idp/okta/oktatest"
 	"github.com/resetq/resetq/internal/redistest"
-	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/tasks"
 )
 
@@ -63,8 +59,6 @@ providers:
 func TestOktaResetsThroughAWorker(t *testing.T) {
 	t.Parallel()
 	b := setupOkta(t, 3, false, "    revoke_sessions: true\n")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	dave := b.ok.AddUser("dave@example.com")
 	erin := b.ok.AddUser("erin@example.com")
 	b.ok.Set(erin, func(u *oktatest.User) { u.Status = "SUSPENDED" })
@@ -79,13 +73,7 @@ func TestOktaResetsThroughAWorker(t *testing.T) {
 		{Email: "erin@example.com"}:        "skipped/user_disabled",
 		{Email: "fred@example.com"}:        "skipped/user_disabled",
 	}
-	for user, outcome := range want {
-		res, err := b.client.Enqueue(ctx, producer.Request{Provider: "workforce", User: user})
-		require.NoError(t, err)
-		r, err := b.client.Wait(ctx, res.TaskID)
-		require.NoError(t, err)
-		require.Equal(t, outcome, string(r.Outcome)+"/"+r.Reason, "%+v", user)
-	}
+	requireOutcomes(t, b.client, "workforce", want)
 	got := b.ok.Get(dave)
 	require.Equal(t, "RECOVERY", got.Status, "the admin reset: locked out until they finish")
 	require.Empty(t, got.Password, "the old password no longer works")
@@ -111,37 +99,15 @@ func TestOktaResetsThroughAWorker(t *testing.T) {
 // once, on one token; the unknown address skipped.
 func TestOktaCampaignOfAThousandUsers(t *testing.T) {
 	t.Parallel()
-	const users = 1000
-	b := setupOkta(t, users, true, "    method: forgot\n    rate_limit: 1000/s\n")
-	var csv strings.Builder
-	csv.WriteString("email\n")
-	for i := 1; i <= users; i++ {
-		fmt.Fprintf(&csv, "user%04d@example.com\n", i)
-	}
-	csv.WriteString("nobody@example.com\n")
-	ctx := context.Background()
-	_, err := b.client.StartCampaign(ctx, strings.NewReader(csv.String()),
-		producer.CampaignRequest{Name: "okta-all", Provider: "workforce", Source: "users.csv"})
-	require.NoError(t, err)
-	eventually(t, 2*time.Minute, func() bool {
-		c, err := b.client.GetCampaign(ctx, "okta-all")
-		require.NoError(t, err)
-		return c.Done()
-	}, "the campaign ends")
-	c, err := b.client.GetCampaign(ctx, "okta-all")
-	require.NoError(t, err)
-	require.Equal(t, producer.CampaignCompleted, c.Status)
-	require.Equal(t, users, c.Succeeded)
+	b := setupOkta(t, thousand, true, "    method: forgot\n    rate_limit: 1000/s\n")
+	c := campaignOfAThousand(t, b.client, "workforce")
+	require.Equal(t, thousand, c.Succeeded)
 	require.Equal(t, 1, c.Skipped, "the unknown address")
-	require.Zero(t, c.Failed+c.Inflight)
-	sent := map[string]int{}
+	var to []string
 	for _, m := range b.ok.Mails() {
 		require.Equal(t, "forgot", m.Kind)
-		sent[m.To]++
+		to = append(to, m.To)
 	}
-	require.Len(t, sent, users, "every known user got a mail, nobody else")
-	for addr, n := range sent {
-		require.Equal(t, 1, n, "%s got one mail", addr)
-	}
+	requireEachOnce(t, to)
 	require.Equal(t, 1, b.ok.TokensIssued(), "one token served the whole campaign")
 }

@@ -801,3 +801,69 @@ providers:
 		`resetq.yaml:26: providers[4].method: must be reset or forgot, not "email"`,
 	)
 }
+
+func TestCognitoProviders(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "aws"), []byte("[default]\naws_access_key_id = AKIA\naws_secret_access_key = s\n"), 0o600))
+	c := mustParse(t, filepath.Join(dir, "resetq.yaml"), `
+providers:
+  - name: pool
+    type: cognito
+    region: eu-west-1
+    user_pool_id: eu-west-1_AbCdEf123
+    credentials_file: aws
+  - name: app
+    type: cognito
+    region: eu-west-1
+    user_pool_id: eu-west-1_AbCdEf123
+    method: forgot
+    client_id: 1example23456789
+    client_secret: ${SECRET}
+    profile: resetq
+`, map[string]string{"SECRET": "from-env"})
+	a, b := settings[*config.Cognito](t, c.Provider("pool")), settings[*config.Cognito](t, c.Provider("app"))
+	require.Equal(t, "admin", a.Method, "AdminResetUserPassword unless told otherwise")
+	require.Equal(t, filepath.Join(dir, "aws"), a.CredentialsFile, "relative to the configuration file")
+	require.Equal(t, "from-env", b.ClientSecret)
+	p := c.Provider("pool")
+	_, err := p.Settings.New(p, nil)
+	require.NoError(t, err)
+}
+
+func TestCognitoErrors(t *testing.T) {
+	t.Parallel()
+	requireErrors(t, `
+providers:
+  - name: a
+    type: cognito
+    realm: corp
+  - name: b
+    type: cognito
+    region: eu-west-1
+    user_pool_id: us-east-1_AbCdEf123
+    client_id: x
+  - name: c
+    type: cognito
+    region: Ireland
+    user_pool_id: pool
+    method: forgot
+  - name: d
+    type: cognito
+    region: eu-west-1
+    user_pool_id: eu-west-1_AbCdEf123
+    method: sms
+    credentials_file: /no/such/file
+`, nil,
+		"resetq.yaml:5: providers[0].realm: is not a cognito setting",
+		"resetq.yaml:3: providers[0].region: is required: the user pool's AWS region, like eu-west-1",
+		"resetq.yaml:3: providers[0].user_pool_id: is required: the user pool's id, like eu-west-1_AbCdEf123",
+		`resetq.yaml:9: providers[1].user_pool_id: "us-east-1_AbCdEf123" is not in region eu-west-1`,
+		"resetq.yaml:10: providers[1].client_id: goes with method forgot (admin resets need no app client)",
+		`resetq.yaml:13: providers[2].region: "Ireland" is not an AWS region, like eu-west-1`,
+		`resetq.yaml:14: providers[2].user_pool_id: "pool" is not a user pool id, like eu-west-1_AbCdEf123`,
+		"resetq.yaml:11: providers[2].client_id: required with method forgot: the app client ForgotPassword goes through",
+		`resetq.yaml:20: providers[3].method: must be admin or forgot, not "sms"`,
+		"resetq.yaml:21: providers[3].credentials_file: cannot be read",
+	)
+}

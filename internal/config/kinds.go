@@ -24,6 +24,7 @@ var kinds = map[string]func() Settings{
 	"kratos":   func() Settings { return new(Kratos) },
 	"firebase": func() Settings { return new(Firebase) },
 	"okta":     func() Settings { return new(Okta) },
+	"cognito":  func() Settings { return new(Cognito) },
 }
 
 // Types lists the provider types this build knows, sorted.
