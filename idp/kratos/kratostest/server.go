@@ -427,3 +427,11 @@ func randomDigits(n int) string {
 	}
 	return b.String()
 }
+
+// NewProxy starts a fault proxy (emulator.Proxy) in front of a real Kratos
+// at target, its requests named with this emulator's endpoints: the
+// conformance suite runs through it exactly as against the emulator. Put
+// one in front of each of Kratos' ports.
+func NewProxy(target string) (*emulator.Proxy, error) {
+	return emulator.NewProxy(target, route, writeStatus)
+}
