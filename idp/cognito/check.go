@@ -17,8 +17,8 @@ const checkUser = "resetq-check-no-such-user"
 // there (DescribeUserPool), users can be listed, and the configured reset
 // for a user nobody is answers UserNotFoundException rather than a refusal.
 func (p *Provider) Check(ctx context.Context) (r idp.CheckReport, err error) {
-	pool, err := call(ctx, p, idp.OpCheck, func(ctx context.Context) (*cip.DescribeUserPoolOutput, error) {
-		return p.api.DescribeUserPool(ctx, &cip.DescribeUserPoolInput{UserPoolId: aws.String(p.cfg.UserPoolID)})
+	pool, err := call(ctx, p, idp.OpCheck, func(ctx context.Context, watch func(*cip.Options)) (*cip.DescribeUserPoolOutput, error) {
+		return p.api.DescribeUserPool(ctx, &cip.DescribeUserPoolInput{UserPoolId: aws.String(p.cfg.UserPoolID)}, watch)
 	})
 	if err != nil {
 		return r, err
@@ -28,19 +28,19 @@ func (p *Provider) Check(ctx context.Context) (r idp.CheckReport, err error) {
 		name = fmt.Sprintf("%s (%s)", *pool.UserPool.Name, p.cfg.UserPoolID)
 	}
 	r.Lines = append(r.Lines, "user pool: "+name+" in "+p.cfg.AWS.Region)
-	if _, err := call(ctx, p, idp.OpCheck, func(ctx context.Context) (*cip.ListUsersOutput, error) {
-		return p.api.ListUsers(ctx, &cip.ListUsersInput{UserPoolId: aws.String(p.cfg.UserPoolID), Limit: aws.Int32(1)})
+	if _, err := call(ctx, p, idp.OpCheck, func(ctx context.Context, watch func(*cip.Options)) (*cip.ListUsersOutput, error) {
+		return p.api.ListUsers(ctx, &cip.ListUsersInput{UserPoolId: aws.String(p.cfg.UserPoolID), Limit: aws.Int32(1)}, watch)
 	}); err != nil {
 		return r, err
 	}
 	r.Lines = append(r.Lines, "ListUsers: allowed")
-	probe := func(ctx context.Context) (any, error) {
+	probe := func(ctx context.Context, watch func(*cip.Options)) (any, error) {
 		if p.cfg.Method == MethodForgot {
 			return p.api.ForgotPassword(ctx, &cip.ForgotPasswordInput{ClientId: aws.String(p.cfg.ClientID),
-				Username: aws.String(checkUser), SecretHash: p.secretHash(checkUser)})
+				Username: aws.String(checkUser), SecretHash: p.secretHash(checkUser)}, watch)
 		}
 		return p.api.AdminResetUserPassword(ctx, &cip.AdminResetUserPasswordInput{UserPoolId: aws.String(p.cfg.UserPoolID),
-			Username: aws.String(checkUser)})
+			Username: aws.String(checkUser)}, watch)
 	}
 	_, err = call(ctx, p, idp.OpCheck, probe)
 	switch e := idp.AsError(err); {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -81,6 +82,8 @@ func TestClassify(t *testing.T) {
 		{"InvalidLambdaResponseException", exception("InvalidLambdaResponseException", "x"), idp.Configuration, true},
 		{"an unknown exception fails the task", exception("SomethingNewException", "x"), idp.InvalidRequest, false},
 		{"a proxy's 502", answering{status: 502, body: []byte("<html>Bad Gateway</html>")}, idp.Transient, false},
+		{"a success cut short", answering{status: 200, body: []byte(`{"Username":"al`)}, idp.Transient, false},
+		{"a 200 that is not Cognito's", answering{status: 200, body: []byte(`<html>Sign in</html>`)}, idp.Configuration, true},
 		{"a proxy's 429", answering{status: 429, header: http.Header{"Retry-After": {"3"}}, body: []byte("<html>slow down</html>")}, idp.RateLimited, false},
 		{"a page that is not Cognito's", answering{status: 404, body: []byte("<html>Not Found</html>")}, idp.Configuration, true},
 	}
@@ -97,5 +100,32 @@ func TestClassify(t *testing.T) {
 	}
 	for name := range exceptions {
 		require.True(t, covered[name], "no row for %s", name)
+	}
+}
+
+// The SDK fetches credentials with the call's context (a role's, from
+// IMDS or STS): that request going out must not make a call that never
+// reached Cognito look carried out.
+func TestACredentialFetchIsNotTheCall(t *testing.T) {
+	t.Parallel()
+	sts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	t.Cleanup(sts.Close)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	cognitoURL := closed.URL
+	closed.Close() // nothing listens there: Cognito's request never goes out
+	creds := aws.CredentialsProviderFunc(func(ctx context.Context) (aws.Credentials, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, sts.URL, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return aws.Credentials{}, err
+		}
+		res.Body.Close()
+		return aws.Credentials{AccessKeyID: "AKIA", SecretAccessKey: "s", Source: "test role"}, nil
+	})
+	p, err := New(Config{AWS: aws.Config{Region: "eu-west-1", Credentials: creds}, UserPoolID: "eu-west-1_Test", EndpointURL: cognitoURL})
+	require.NoError(t, err)
+	for _, ref := range []idp.UserRef{{Username: "alice"}} {
+		err := p.Reset(context.Background(), idp.Request{User: ref})
+		require.Equal(t, idp.Transient, idp.AsError(err).Kind, "%v", err)
 	}
 }

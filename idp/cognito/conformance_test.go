@@ -11,7 +11,6 @@ import (
 	"github.com/resetq/resetq/idp/cognito"
 	"github.com/resetq/resetq/idp/cognito/cognitotest"
 	"github.com/resetq/resetq/idp/idptest"
-	"github.com/resetq/resetq/idp/internal/emulator"
 )
 
 const (
@@ -43,16 +42,13 @@ func newEnv(t *testing.T, method string) *idptest.Env {
 		ep = cognitotest.EndpointForgot
 	}
 	return &idptest.Env{
-		Provider:      p,
-		Accepts:       cognito.Accepts,
-		Known:         idp.UserRef{Email: "alice@example.com"},
-		Unknown:       idp.UserRef{Email: "nobody@example.com"},
-		Sent:          func() int { return s.SentTo("alice@example.com") },
-		Faults:        s,
-		ResetEndpoint: ep,
-		RateLimitNext: func(d time.Duration) {
-			s.Inject(emulator.Fault{Endpoint: emulator.Any, Times: 1, Status: 429, RetryAfter: d})
-		},
+		Provider:          p,
+		Accepts:           cognito.Accepts,
+		Known:             idp.UserRef{Email: "alice@example.com"},
+		Unknown:           idp.UserRef{Email: "nobody@example.com"},
+		Sent:              func() int { return s.SentTo("alice@example.com") },
+		Faults:            s,
+		ResetEndpoint:     ep,
 		RejectCredentials: s.RemoveKeys,
 		HideUnknown:       func() { s.SetHide(pool, true) },
 		PasswordWorks:     func() bool { return s.Get(alice).Password == before },

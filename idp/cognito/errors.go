@@ -3,6 +3,7 @@ package cognito
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -58,6 +59,10 @@ func (p *Provider) classify(op string, sent bool, err error) *idp.Error {
 		if !hasStatus {
 			return apiclient.TransportError(op, sent, err)
 		}
+		if re.HTTPStatusCode() < 300 && errors.Is(err, io.ErrUnexpectedEOF) {
+			// A success whose body broke off: the call was carried out.
+			return apiclient.TransportError(op, true, err)
+		}
 		// An answer that is not Cognito's: a proxy's page, an AWS front
 		// end's, or something else at endpoint_url.
 		e := apiclient.ErrorOf(op, re.HTTPStatusCode(), re.Response.Header)
@@ -80,7 +85,7 @@ func (p *Provider) classify(op string, sent bool, err error) *idp.Error {
 	if len(msg) < 120 && !strings.ContainsAny(msg, "@") {
 		e.Message = apiclient.Excerpt(msg, 120)
 	}
-	if r, ok := exceptions[api.ErrorCode()]; ok {
+	if r, ok := exceptions[api.ErrorCode()]; ok && e.Kind != idp.Unconfirmed {
 		e.Kind, e.Hint = r.kind, r.hint
 	}
 	switch {

@@ -102,14 +102,29 @@ func (p *Provider) secretHash(username string) *string {
 }
 
 // call runs one SDK call as op, bounded by the timeout, turning its error
-// into an *idp.Error.
-func call[T any](ctx context.Context, p *Provider, op string, f func(ctx context.Context) (T, error)) (T, error) {
+// into an *idp.Error. f passes the option to the SDK call: it watches
+// whether Cognito's own request went out in full (and no other: the SDK
+// fetches credentials with the same context).
+func call[T any](ctx context.Context, p *Provider, op string, f func(ctx context.Context, watch func(*cip.Options)) (T, error)) (T, error) {
 	ctx, cancel := context.WithTimeout(idp.WithOperation(ctx, op), p.cfg.Timeout)
 	defer cancel()
-	ctx, sent := apiclient.WatchSent(ctx)
-	out, err := f(ctx)
+	sent := func() bool { return false }
+	watch := func(o *cip.Options) {
+		next := o.HTTPClient
+		o.HTTPClient = doer(func(r *http.Request) (*http.Response, error) {
+			ctx, s := apiclient.WatchSent(r.Context())
+			sent = s
+			return next.Do(r.WithContext(ctx))
+		})
+	}
+	out, err := f(ctx, watch)
 	if err != nil {
 		return out, p.classify(op, sent(), err)
 	}
 	return out, nil
 }
+
+// doer is an aws.HTTPClient made of a function.
+type doer func(*http.Request) (*http.Response, error)
+
+func (d doer) Do(r *http.Request) (*http.Response, error) { return d(r) }

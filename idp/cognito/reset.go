@@ -2,13 +2,13 @@ package cognito
 
 import (
 	"context"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
 
 	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/idp/internal/apiclient"
 )
 
 // user is what resetq reads of a Cognito user.
@@ -32,15 +32,15 @@ func (p *Provider) Reset(ctx context.Context, req idp.Request) error {
 		return err
 	}
 	if p.cfg.Method == MethodForgot {
-		_, err = call(ctx, p, idp.OpReset, func(ctx context.Context) (*cip.ForgotPasswordOutput, error) {
+		_, err = call(ctx, p, idp.OpReset, func(ctx context.Context, watch func(*cip.Options)) (*cip.ForgotPasswordOutput, error) {
 			return p.api.ForgotPassword(ctx, &cip.ForgotPasswordInput{ClientId: aws.String(p.cfg.ClientID),
-				Username: aws.String(u.username), SecretHash: p.secretHash(u.username)})
+				Username: aws.String(u.username), SecretHash: p.secretHash(u.username)}, watch)
 		})
 		return err
 	}
-	_, err = call(ctx, p, idp.OpReset, func(ctx context.Context) (*cip.AdminResetUserPasswordOutput, error) {
+	_, err = call(ctx, p, idp.OpReset, func(ctx context.Context, watch func(*cip.Options)) (*cip.AdminResetUserPasswordOutput, error) {
 		return p.api.AdminResetUserPassword(ctx, &cip.AdminResetUserPasswordInput{UserPoolId: aws.String(p.cfg.UserPoolID),
-			Username: aws.String(u.username)})
+			Username: aws.String(u.username)}, watch)
 	})
 	return err
 }
@@ -49,8 +49,8 @@ func (p *Provider) Reset(ctx context.Context, req idp.Request) error {
 // AdminGetUser.
 func (p *Provider) find(ctx context.Context, ref idp.UserRef) (*user, error) {
 	if ref.Username != "" {
-		out, err := call(ctx, p, idp.OpLookup, func(ctx context.Context) (*cip.AdminGetUserOutput, error) {
-			return p.api.AdminGetUser(ctx, &cip.AdminGetUserInput{UserPoolId: aws.String(p.cfg.UserPoolID), Username: aws.String(ref.Username)})
+		out, err := call(ctx, p, idp.OpLookup, func(ctx context.Context, watch func(*cip.Options)) (*cip.AdminGetUserOutput, error) {
+			return p.api.AdminGetUser(ctx, &cip.AdminGetUserInput{UserPoolId: aws.String(p.cfg.UserPoolID), Username: aws.String(ref.Username)}, watch)
 		})
 		if err != nil {
 			return nil, err
@@ -61,9 +61,9 @@ func (p *Provider) find(ctx context.Context, ref idp.UserRef) (*user, error) {
 	if ref.ID != "" {
 		attr, value = "sub", ref.ID
 	}
-	out, err := call(ctx, p, idp.OpLookup, func(ctx context.Context) (*cip.ListUsersOutput, error) {
+	out, err := call(ctx, p, idp.OpLookup, func(ctx context.Context, watch func(*cip.Options)) (*cip.ListUsersOutput, error) {
 		return p.api.ListUsers(ctx, &cip.ListUsersInput{UserPoolId: aws.String(p.cfg.UserPoolID), Limit: aws.Int32(2),
-			Filter: aws.String(attr + ` = "` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(value) + `"`)})
+			Filter: aws.String(attr + " = " + apiclient.Quoted(value))}, watch)
 	})
 	if err != nil {
 		return nil, err

@@ -73,6 +73,7 @@ func TestClassify(t *testing.T) {
 		{"503", admin, 503, nil, `{"error":{"code":503,"message":"The service is currently unavailable.","status":"UNAVAILABLE"}}`, idp.Transient, "", false},
 		{"a 5xx with a table code stays transient", admin, 500, nil, identityToolkit("EMAIL_NOT_FOUND"), idp.Transient, "EMAIL_NOT_FOUND", false},
 		{"a proxy's page", admin, 502, nil, "<html>Bad Gateway</html>", idp.Transient, "", false},
+		{"a proxy's 504 to the reset", admin, 504, nil, "<html>Gateway Timeout</html>", idp.Unconfirmed, "", false},
 		{"an unknown code fails the task", admin, 400, nil, identityToolkit("WEAK_PASSWORD"), idp.InvalidRequest, "WEAK_PASSWORD", false},
 	}
 	for _, r := range rows {

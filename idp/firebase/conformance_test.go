@@ -40,8 +40,8 @@ func TestConformance(t *testing.T) {
 			ExpireTokens:      s.ExpireTokens,
 			TokenRequests:     s.TokensIssued,
 			HideUnknown:       func() { s.SetEnumerationProtection(project, true) },
-			Secrets:           func() []string { return []string{string(key), privateKey(t, key)} },
-			Held:              func() []string { return []string{privateKey(t, key)} },
+			Secrets:           func() []string { return append([]string{string(key), privateKey(t, key)}, s.IssuedTokens()...) },
+			Held:              func() []string { return append([]string{privateKey(t, key)}, last(s.IssuedTokens())...) },
 		}
 	})
 }
@@ -61,7 +61,7 @@ func TestConformanceWithAnAPIKey(t *testing.T) {
 		}
 		return &idptest.Env{
 			Provider:          p,
-			Accepts:           firebase.Accepts,
+			Accepts:           firebase.ClientAccepts,
 			Known:             idp.UserRef{Email: "alice@example.com"},
 			Unknown:           idp.UserRef{Email: "nobody@example.com"},
 			Sent:              func() int { return s.SentTo("demo-resetq", "alice@example.com") },

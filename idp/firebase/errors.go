@@ -104,7 +104,7 @@ func (p *Provider) classify(op string, res *apiclient.Response) *idp.Error {
 	default:
 		e.Message = apiclient.Excerpt(strings.TrimSpace(g.Error.Message), 200)
 	}
-	if r, ok := codes[c]; ok && e.Kind != idp.Transient {
+	if r, ok := codes[c]; ok && e.Kind != idp.Transient && e.Kind != idp.Unconfirmed {
 		e.Kind, e.Hint = r.kind, r.hint
 		return e
 	}

@@ -16,3 +16,12 @@ func privateKey(t *testing.T, key []byte) string {
 	}
 	return k.PrivateKey
 }
+
+// last is the last of the tokens, the one the provider holds now (none
+// before the first).
+func last(tokens []string) []string {
+	if len(tokens) == 0 {
+		return nil
+	}
+	return tokens[len(tokens)-1:]
+}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -76,6 +75,10 @@ var (
 // a user's id (its uid) is turned into its email by an admin lookup.
 const Accepts = idp.ByEmail | idp.ByID
 
+// ClientAccepts is what a provider with only an API key finds users by:
+// a client cannot look users up, so emails only.
+const ClientAccepts = idp.ByEmail
+
 // New checks cfg and returns a Provider. It makes no request.
 func New(cfg Config) (*Provider, error) {
 	if cfg.ProjectID == "" {
@@ -137,6 +140,9 @@ func serviceAccount(b []byte) (*jwt.Config, error) {
 	case k.ClientEmail == "" || k.PrivateKey == "":
 		return nil, errors.New("firebase: the service account key lacks client_email or private_key")
 	}
+	if _, err := apiclient.ParseRSAKey([]byte(k.PrivateKey)); err != nil {
+		return nil, fmt.Errorf("firebase: the service account key's private_key: %w", err)
+	}
 	if k.TokenURI == "" {
 		k.TokenURI = "https://oauth2.googleapis.com/token"
 	}
@@ -147,29 +153,12 @@ func serviceAccount(b []byte) (*jwt.Config, error) {
 // fetchToken signs a JWT with the service account's key and trades it at
 // Google's token endpoint for an access token (about an hour's).
 func (p *Provider) fetchToken(ctx context.Context, _ string) (string, time.Duration, error) {
-	ctx = context.WithValue(idp.WithOperation(ctx, idp.OpToken), oauth2.HTTPClient, p.client.WithUserAgent())
-	start := time.Now()
-	t, err := p.sa.TokenSource(ctx).Token()
-	if err != nil {
-		var re *oauth2.RetrieveError
-		e := &idp.Error{Kind: idp.Transient, Op: idp.OpToken, Message: "fetching a token failed", Err: err}
-		if errors.As(err, &re) && re.Response != nil {
-			e = apiclient.ErrorOf(idp.OpToken, re.Response.StatusCode, re.Response.Header)
-			e.Code, e.Message = re.ErrorCode, apiclient.Excerpt(re.ErrorDescription, 200)
-			if e.Kind == idp.InvalidRequest {
-				e.Kind = idp.Credentials
-				e.Hint = "Google's token endpoint refuses the service account " + p.sa.Email + ": is its key deleted or disabled?"
-			}
-		} else if strings.Contains(err.Error(), "private key") {
-			e.Kind, e.Hint = idp.Configuration, "the service account key's private_key cannot be read"
-		}
-		return "", 0, e
-	}
-	life := time.Until(t.Expiry)
-	if t.Expiry.IsZero() || life <= 0 {
-		life = time.Since(start) + 30*time.Minute
-	}
-	return t.AccessToken, life, nil
+	return apiclient.OAuth2Token(ctx, p.client, func(ctx context.Context) (*oauth2.Token, error) {
+		return p.sa.TokenSource(ctx).Token()
+	}, func(_ *oauth2.RetrieveError, e *idp.Error) {
+		e.Kind = idp.Credentials
+		e.Hint = "Google's token endpoint refuses the service account " + p.sa.Email + ": is its key deleted or disabled?"
+	})
 }
 
 // call makes one request to the API as resetq is configured: an admin

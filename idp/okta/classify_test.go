@@ -51,6 +51,8 @@ func TestClassify(t *testing.T) {
 		{"401 with no body", 401, "", idp.Credentials, "", true},
 		{"404 from no Okta", 404, "<html>Not Found</html>", idp.Configuration, "", true},
 		{"a proxy's 502", 502, "<html>Bad Gateway</html>", idp.Transient, "", false},
+		{"a proxy's 504 to the reset", 504, "<html>Gateway Timeout</html>", idp.Unconfirmed, "", false},
+		{"a 504 with a table code stays unconfirmed", 504, oktaBody("E0000006", "x"), idp.Unconfirmed, "E0000006", false},
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package okta_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -66,6 +67,14 @@ func TestConformanceAsAServiceApp(t *testing.T) {
 			return s.RemoveServiceApps, func() []string { return []string{string(key)} }
 		})
 		env.ExpireTokens, env.TokenRequests = s.ExpireTokens, s.TokensIssued
+		key := env.Secrets()
+		env.Secrets = func() []string { return append(slices.Clone(key), s.IssuedTokens()...) }
+		env.Held = func() []string {
+			if issued := s.IssuedTokens(); len(issued) > 0 {
+				return append(slices.Clone(key), issued[len(issued)-1])
+			}
+			return key
+		}
 		return env
 	})
 }

@@ -73,7 +73,7 @@ func (p *Provider) classify(op string, res *apiclient.Response) *idp.Error {
 	}
 	r, ok := codes[o.ErrorCode]
 	switch {
-	case e.Kind == idp.Transient:
+	case e.Kind == idp.Transient, e.Kind == idp.Unconfirmed:
 	case ok:
 		e.Kind, e.Hint = r.kind, r.hint
 	case res.Status == http.StatusUnauthorized:

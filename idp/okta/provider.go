@@ -3,8 +3,6 @@ package okta
 import (
 	"cmp"
 	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -94,30 +92,10 @@ func New(cfg Config) (*Provider, error) {
 	case cfg.ClientID == "" || len(cfg.PrivateKey) == 0:
 		return nil, errors.New("okta: an API token, or a service app's client id and private key, is required")
 	default:
-		if p.key, err = parseKey(cfg.PrivateKey); err != nil {
-			return nil, err
+		if p.key, err = apiclient.ParseRSAKey(cfg.PrivateKey); err != nil {
+			return nil, fmt.Errorf("okta: %w", err)
 		}
 		p.tokens = &apiclient.TokenCache[string]{Fetch: p.fetchToken, Timeout: cfg.Timeout}
 	}
 	return p, nil
-}
-
-// parseKey reads an RSA private key in PEM (PKCS#8 or PKCS#1).
-func parseKey(b []byte) (*rsa.PrivateKey, error) {
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return nil, errors.New("okta: the private key is not PEM")
-	}
-	if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
-		return k, nil
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, errors.New("okta: the private key is neither PKCS#8 nor PKCS#1")
-	}
-	rk, ok := k.(*rsa.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("okta: the private key is %T; Okta's private_key_jwt here takes RSA (RS256)", k)
-	}
-	return rk, nil
 }

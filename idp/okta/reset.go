@@ -62,7 +62,7 @@ func (p *Provider) Reset(ctx context.Context, req idp.Request) error {
 // find looks the user up: by email with a search, by login or id directly.
 func (p *Provider) find(ctx context.Context, ref idp.UserRef) (*user, error) {
 	if ref.Email != "" {
-		q := url.Values{"search": {`profile.email eq "` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(ref.Email) + `"`}}
+		q := url.Values{"search": {"profile.email eq " + apiclient.Quoted(ref.Email)}}
 		res, err := p.do(ctx, apiclient.Request{Op: idp.OpLookup, Method: http.MethodGet, URL: p.org + "/api/v1/users?" + q.Encode()})
 		if err != nil {
 			return nil, err
@@ -70,14 +70,28 @@ func (p *Provider) find(ctx context.Context, ref idp.UserRef) (*user, error) {
 		if res.Status != http.StatusOK {
 			return nil, p.classify(idp.OpLookup, res)
 		}
-		var list []user
-		if err := res.Decode(&list); err != nil {
+		var all []user
+		if err := res.Decode(&all); err != nil {
 			return nil, &idp.Error{Kind: idp.Configuration, Op: idp.OpLookup, Status: res.Status,
 				Message: "the user search answered something that is not a list of users",
 				Hint:    "org_url must be the Okta org (https://acme.okta.com), not an admin or custom page"}
 		}
+		// A search finds deactivated users too: one who left and came
+		// back has a DEPROVISIONED account beside the active one.
+		var list []user
+		var gone *user
+		for i := range all {
+			if all[i].Status == "DEPROVISIONED" {
+				gone = &all[i]
+				continue
+			}
+			list = append(list, all[i])
+		}
 		switch len(list) {
 		case 0:
+			if gone != nil {
+				return nil, usable(gone)
+			}
 			return nil, &idp.Error{Kind: idp.UserNotFound, Op: idp.OpLookup, Status: res.Status, Message: "no user with that email"}
 		case 1:
 			return &list[0], nil

@@ -9,7 +9,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -49,9 +48,7 @@ func (p *Provider) assertion(now time.Time) (string, error) {
 // fetchToken trades a fresh client assertion for an access token (the
 // client credentials grant, private_key_jwt).
 func (p *Provider) fetchToken(ctx context.Context, _ string) (string, time.Duration, error) {
-	ctx = context.WithValue(idp.WithOperation(ctx, idp.OpToken), oauth2.HTTPClient, p.client.WithUserAgent())
-	start := time.Now()
-	jwt, err := p.assertion(start)
+	jwt, err := p.assertion(time.Now())
 	if err != nil {
 		return "", 0, &idp.Error{Kind: idp.Configuration, Op: idp.OpToken, Message: "signing the client assertion failed", Err: err}
 	}
@@ -60,28 +57,12 @@ func (p *Provider) fetchToken(ctx context.Context, _ string) (string, time.Durat
 			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
 			"client_assertion":      {jwt},
 		}}
-	t, err := conf.Token(ctx)
-	if err != nil {
-		return "", 0, p.tokenError(err)
-	}
-	life := time.Until(t.Expiry)
-	if t.Expiry.IsZero() || life <= 0 {
-		life = time.Since(start) + 30*time.Minute
-	}
-	return t.AccessToken, life, nil
+	return apiclient.OAuth2Token(ctx, p.client, conf.Token, p.refused)
 }
 
-// tokenError classifies a failed token request.
-func (p *Provider) tokenError(err error) *idp.Error {
-	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) || re.Response == nil {
-		return apiclient.NetworkError(idp.OpToken, err)
-	}
-	e := apiclient.ErrorOf(idp.OpToken, re.Response.StatusCode, re.Response.Header)
-	e.RetryAfter = max(e.RetryAfter, apiclient.RateLimitReset(re.Response.Header, time.Now()))
-	e.Code, e.Message = re.ErrorCode, apiclient.Excerpt(cmp.Or(re.ErrorDescription, re.ErrorCode), 200)
+// refused says what a token endpoint's refusal means.
+func (p *Provider) refused(re *oauth2.RetrieveError, e *idp.Error) {
 	switch {
-	case e.Kind != idp.InvalidRequest:
 	case re.ErrorCode == "invalid_client":
 		e.Kind = idp.Credentials
 		e.Hint = "Okta refuses the service app " + p.cfg.ClientID + ": is the client id right, and its public key (kid " +
@@ -96,7 +77,6 @@ func (p *Provider) tokenError(err error) *idp.Error {
 		e.Kind = idp.Configuration
 		e.Hint = "Okta's token endpoint refuses the service app's request: check its grant type (client credentials)"
 	}
-	return e
 }
 
 // do makes a call with the request's credentials: the API token as SSWS, or the

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -9,6 +11,7 @@ import (
 	"strings"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/idp/cognito"
@@ -30,7 +33,8 @@ type Cognito struct {
 	ClientSecret     string `yaml:"client_secret"`
 	ClientSecretFile string `yaml:"client_secret_file"`
 	// Profile is a profile of the shared AWS files; CredentialsFile a
-	// shared credentials file in place of ~/.aws/credentials.
+	// shared credentials file whose keys (of Profile, else default) are
+	// used before any in the environment.
 	Profile         string `yaml:"profile"`
 	CredentialsFile string `yaml:"credentials_file"`
 	// EndpointURL replaces Cognito's endpoint (a VPC endpoint, an
@@ -48,6 +52,20 @@ func (c *Cognito) New(p *Provider, client *http.Client) (idp.Provider, error) {
 	}
 	if c.CredentialsFile != "" {
 		opts = append(opts, awsconfig.WithSharedCredentialsFiles([]string{c.CredentialsFile}))
+	}
+	if c.CredentialsFile != "" {
+		// The file named is meant: its keys come before the
+		// environment's, which the standard chain would try first.
+		profile := cmp.Or(c.Profile, "default")
+		sc, err := awsconfig.LoadSharedConfigProfile(context.Background(), profile, func(o *awsconfig.LoadSharedConfigOptions) {
+			o.CredentialsFiles, o.ConfigFiles = []string{c.CredentialsFile}, []string{}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cognito: credentials_file %s, profile %s: %w", c.CredentialsFile, profile, err)
+		}
+		if sc.Credentials.HasKeys() {
+			opts = append(opts, awsconfig.WithCredentialsProvider(credentials.StaticCredentialsProvider{Value: sc.Credentials}))
+		}
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(context.Background(), opts...)
 	if err != nil {
@@ -88,8 +106,11 @@ func (c *Cognito) validate(l *loader, _ *Provider, path string) {
 	}
 	switch c.Method {
 	case cognito.MethodAdmin:
-		if c.ClientID != "" || c.ClientSecret != "" {
+		if c.ClientID != "" {
 			l.fieldError(path+".client_id", "goes with method forgot (admin resets need no app client)")
+		}
+		if c.ClientSecret != "" {
+			l.fieldError(path+".client_secret", "goes with method forgot (admin resets need no app client)")
 		}
 	case cognito.MethodForgot:
 		if c.ClientID == "" {

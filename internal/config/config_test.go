@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"os"
@@ -649,8 +650,14 @@ providers:
 func TestFirebaseProviders(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKCS8PrivateKey(rk)
+	require.NoError(t, err)
+	pemKey, err := json.Marshal(string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})))
+	require.NoError(t, err)
 	key := `{"type": "service_account", "project_id": "acme", "client_email": "resetq@acme.iam.gserviceaccount.com",
-  "private_key": "-----BEGIN PRIVATE KEY-----\nnot-used-by-the-loader\n-----END PRIVATE KEY-----\n"}`
+  "private_key": ` + string(pemKey) + `}`
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "sa.json"), []byte(key), 0o600))
 	c := mustParse(t, filepath.Join(dir, "resetq.yaml"), `
 providers:
@@ -677,6 +684,9 @@ providers:
 	require.Equal(t, "http://127.0.0.1:9099/identitytoolkit.googleapis.com", settings[*config.Firebase](t, c.Provider("local")).BaseURL,
 		"emulator_host is where the emulator serves the API")
 	require.Zero(t, *c.Provider("admin").DuplicateWindow)
+	require.Equal(t, "email", strings.Join(c.Provider("client").Settings.Accepts().Names(), ","),
+		"an API key is a client's: users by email only")
+	require.Equal(t, "email,id", strings.Join(c.Provider("admin").Settings.Accepts().Names(), ","))
 	for _, name := range []string{"admin", "client", "local"} {
 		p := c.Provider(name)
 		ip, err := p.Settings.New(p, nil)
@@ -714,6 +724,16 @@ providers:
     type: firebase
     project_id: acme
     credentials: 'not json'
+  - name: g
+    type: firebase
+    project_id: acme
+    credentials: '{"type": "service_account", "client_email": "a@b.iam.gserviceaccount.com", "private_key": "garbage"}'
+    continue_url: not a url
+  - name: h
+    type: firebase
+    project_id: acme
+    base_url: ftp://x
+    api_key: k
 `, nil,
 		"resetq.yaml:5: providers[0].realm: is not a firebase setting",
 		"resetq.yaml:3: providers[0].project_id: is required: the Firebase project's id (Project settings → General)",
@@ -723,7 +743,23 @@ providers:
 		`resetq.yaml:19: providers[3].credentials: the credentials are of type "authorized_user", not a service account's key (service_account)`,
 		`resetq.yaml:23: providers[4].emulator_host: "localhost" must be host:port, like 127.0.0.1:9099`,
 		"resetq.yaml:27: providers[5].credentials: the service account key is not JSON",
+		`resetq.yaml:32: providers[6].continue_url: "not a url" must be an http:// or https:// URL on a domain the project authorises`,
+		`resetq.yaml:36: providers[7].base_url: "ftp://x" must be an http:// or https:// URL`,
 	)
+	_, err := config.Parse("resetq.yaml", []byte(`
+providers:
+  - name: g
+    type: firebase
+    project_id: acme
+    credentials: '{"type": "service_account", "client_email": "a@b.iam.gserviceaccount.com", "private_key": "garbage"}'
+  - name: h
+    type: firebase
+    project_id: acme
+    base_url: ftp://x
+    api_key: k
+`), env(nil))
+	require.ErrorContains(t, err, "providers[0].credentials: the service account key's private_key: the private key is not PEM")
+	require.Equal(t, 2, strings.Count(err.Error(), "providers["), "one problem each, the URL's not reported twice: %v", err)
 }
 
 func TestOktaProviders(t *testing.T) {

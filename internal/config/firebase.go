@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/resetq/resetq/idp"
@@ -34,8 +35,15 @@ type Firebase struct {
 	ContinueURL string `yaml:"continue_url"`
 }
 
-func (*Firebase) Type() string          { return "firebase" }
-func (*Firebase) Accepts() idp.UserRefs { return firebase.Accepts }
+func (*Firebase) Type() string { return "firebase" }
+
+// Accepts is emails only with an API key: a client cannot look users up.
+func (f *Firebase) Accepts() idp.UserRefs {
+	if f.APIKey != "" {
+		return firebase.ClientAccepts
+	}
+	return firebase.Accepts
+}
 
 func (f *Firebase) config(p *Provider, client *http.Client) firebase.Config {
 	return firebase.Config{ProjectID: f.ProjectID, BaseURL: f.BaseURL, ServiceAccount: []byte(f.Credentials), APIKey: f.APIKey,
@@ -84,12 +92,18 @@ func (f *Firebase) validate(l *loader, p *Provider, path string) {
 			return
 		}
 	}
+	before := len(l.errs)
 	l.checkBaseURL(f.BaseURL, path+".base_url")
+	if f.ContinueURL != "" {
+		if u, err := url.Parse(f.ContinueURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			l.fieldError(path+".continue_url", "%q must be an http:// or https:// URL on a domain the project authorises", f.ContinueURL)
+		}
+	}
 	if f.VerifyUser && f.APIKey != "" {
 		l.fieldError(path+".verify_user", "looks users up as an admin, and an API key is a client's: use credentials_file (a service account)")
 		return
 	}
-	if f.ProjectID == "" {
+	if f.ProjectID == "" || len(l.errs) > before {
 		return
 	}
 	if _, err := firebase.New(f.config(p, nil)); err != nil {

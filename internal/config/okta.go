@@ -53,6 +53,7 @@ func (o *Okta) defaults(*Provider) {
 }
 
 func (o *Okta) validate(l *loader, p *Provider, path string) {
+	before := len(l.errs)
 	if o.OrgURL == "" {
 		l.fieldError(path+".org_url", "is required: the Okta org, like https://acme.okta.com")
 	} else {
@@ -80,7 +81,9 @@ func (o *Okta) validate(l *loader, p *Provider, path string) {
 		l.fieldError(path+".method", "must be reset or forgot, not %q", o.Method)
 	case o.RevokeSessions && o.Method != okta.MethodReset:
 		l.fieldError(path+".revoke_sessions", "goes with method reset (forgot leaves the user signed in)")
-	default:
+	case len(l.errs) == before:
+		// The settings above are sound: what New still refuses is the
+		// key itself.
 		if _, err := okta.New(o.config(p, nil)); err != nil {
 			l.fieldError(path+".private_key", "%s", strings.TrimPrefix(err.Error(), "okta: "))
 		}

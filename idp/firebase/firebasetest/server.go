@@ -75,8 +75,10 @@ type Server struct {
 	accounts map[string]*rsa.PublicKey // service accounts' keys, by email
 	tokens   map[string]string         // access tokens issued, to their service account
 	issued   int
-	owner    bool // the bearer "owner" is an admin's
-	refused  map[string]bool
+	// everIssued are the access tokens issued, expired ones too.
+	everIssued []string
+	owner      bool // the bearer "owner" is an admin's
+	refused    map[string]bool
 }
 
 // NewServer starts an emulator, as Google's starts: no users, no email

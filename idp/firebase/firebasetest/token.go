@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/resetq/resetq/idp/internal/emulator"
@@ -59,6 +60,11 @@ func (s *Server) ExpireTokens() {
 	clear(s.tokens)
 }
 
+// IssuedTokens returns every access token issued, oldest first.
+func (s *Server) IssuedTokens() []string {
+	return emulator.Locked(&s.mu, func() []string { return slices.Clone(s.everIssued) })
+}
+
 // TokensIssued counts the access tokens the token endpoint issued.
 func (s *Server) TokensIssued() int {
 	s.mu.Lock()
@@ -81,6 +87,7 @@ func (s *Server) token(w http.ResponseWriter, body []byte) {
 	tok := "ya29." + rand.Text()
 	s.tokens[tok] = iss
 	s.issued++
+	s.everIssued = append(s.everIssued, tok)
 	writeJSON(w, http.StatusOK, map[string]any{"access_token": tok, "expires_in": 3599, "token_type": "Bearer"})
 }
 

@@ -26,13 +26,16 @@ func WaitAsked(h http.Header, now time.Time) time.Duration {
 // ErrorOf starts the error of an answer a provider did not expect: its
 // status, the wait it asks for (WaitAsked), and the kind every IdP's
 // answers of that status share: RateLimited for 429 and for a 503 that
-// asks for a wait, Transient for any other 5xx. The rest start as
-// InvalidRequest, for the provider to read its body.
+// asks for a wait, Unconfirmed for a reset a proxy stopped waiting for
+// (504: the IdP may well have sent it), Transient for any other 5xx. The
+// rest start as InvalidRequest, for the provider to read its body.
 func ErrorOf(op string, status int, h http.Header) *idp.Error {
 	e := &idp.Error{Kind: idp.InvalidRequest, Op: op, Status: status, RetryAfter: WaitAsked(h, time.Now())}
 	switch {
 	case status == http.StatusTooManyRequests, status == http.StatusServiceUnavailable && e.RetryAfter > 0:
 		e.Kind = idp.RateLimited
+	case status == http.StatusGatewayTimeout && op == idp.OpReset:
+		e.Kind = idp.Unconfirmed
 	case status >= 500:
 		e.Kind = idp.Transient
 	}

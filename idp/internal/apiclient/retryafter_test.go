@@ -40,6 +40,8 @@ func TestErrorOfReadsTheStatusesEveryIdPShares(t *testing.T) {
 	reset := http.Header{"Retry-After": {"7"}}
 	reset.Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10))
 	require.Greater(t, apiclient.ErrorOf(idp.OpReset, 429, reset).RetryAfter, 50*time.Second, "the later of the two")
+	require.Equal(t, idp.Unconfirmed, apiclient.ErrorOf(idp.OpReset, 504, nil).Kind, "a proxy gave up on a reset: it may have been sent")
+	require.Equal(t, idp.Transient, apiclient.ErrorOf(idp.OpLookup, 504, nil).Kind, "a lookup sends nothing: retried")
 	okta := http.Header{"X-Rate-Limit-Reset": {strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10)}}
 	require.Greater(t, apiclient.ErrorOf(idp.OpReset, 429, okta).RetryAfter, 50*time.Second, "Okta's spelling")
 }

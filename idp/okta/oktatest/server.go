@@ -80,9 +80,11 @@ type Server struct {
 	apps    map[string]*app     // service apps, by client id
 	bearers map[string][]string // access tokens issued, to their scopes
 	issued  int
-	limit   int // X-Rate-Limit-Limit
-	used    int
-	jtis    map[string]bool
+	// everIssued are the access tokens issued, expired ones too.
+	everIssued []string
+	limit      int // X-Rate-Limit-Limit
+	used       int
+	jtis       map[string]bool
 	// throttled answers the next calls 429 until the reset time.
 	throttled int
 	resetAt   time.Time
@@ -169,6 +171,11 @@ func (s *Server) ExpireTokens() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.bearers)
+}
+
+// IssuedTokens returns every access token issued, oldest first.
+func (s *Server) IssuedTokens() []string {
+	return emulator.Locked(&s.mu, func() []string { return slices.Clone(s.everIssued) })
 }
 
 // TokensIssued counts the access tokens issued.
@@ -442,6 +449,7 @@ func (s *Server) token(w http.ResponseWriter, body []byte) {
 	tok := "eyJ" + rand.Text() + rand.Text()
 	s.bearers[tok] = append([]string{}, strings.Fields(form.Get("scope"))...)
 	s.issued++
+	s.everIssued = append(s.everIssued, tok)
 	writeJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": 3600, "access_token": tok, "scope": form.Get("scope")})
 }
 
