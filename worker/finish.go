@@ -15,7 +15,9 @@ import (
 )
 
 // finish records a task's outcome, counts it, logs it, and tells Asynq what
-// to do: nothing more for succeeded, archive for skipped and failed.
+// to do: nothing more for succeeded and skipped (a skip is no failure: the
+// task completes, its outcome and reason in resetq's record), archive for
+// failed.
 func (s *Server) finish(ctx context.Context, t *task, provider string, o tasks.Outcome, reason, msg string) error {
 	r := tasks.Result{TaskID: t.id, Provider: provider, Outcome: o, Reason: reason, Error: msg,
 		Attempts: t.attempts(), FinishedAt: time.Now().UTC()}
@@ -62,7 +64,7 @@ func (s *Server) finish(ctx context.Context, t *task, provider string, o tasks.O
 	if err := s.emit(ctx, t, r); err != nil {
 		return err
 	}
-	if o == tasks.Succeeded {
+	if o != tasks.Failed {
 		return nil
 	}
 	return &finalError{reason: reason, msg: msg}

@@ -73,8 +73,8 @@ func (e *haltError) Error() string {
 		haltMarker, e.provider, e.reason, e.provider)
 }
 
-// finalError is returned for a task whose outcome is recorded (skipped or
-// failed): Asynq archives it and nothing else needs doing.
+// finalError is returned for a task that ended failed, its outcome
+// recorded: Asynq archives it and nothing else needs doing.
 type finalError struct {
 	reason string
 	msg    string
