@@ -62,31 +62,9 @@ func newProviderCheckCmd(g *global) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ip, err := p.Settings.New(p, (*metrics.Metrics)(nil).HTTPClient(p.Name, 1))
+			out, err := checkProvider(cmd.Context(), p)
 			if err != nil {
-				return usageErr("%v", err)
-			}
-			checker, ok := ip.(idp.Checker)
-			if !ok {
-				return usageErr("provider type %s has no check", p.Type)
-			}
-			out := checkOutput{Provider: p.Name, Lines: []string{}}
-			ctx, cancel := context.WithTimeout(cmd.Context(), p.AttemptTimeout)
-			defer cancel()
-			rep, cerr := checker.Check(ctx)
-			if r, ok := ip.(idp.Releaser); ok { // a token minted for the check is revoked
-				rctx, rcancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 10*time.Second)
-				defer rcancel()
-				if err := r.Release(rctx); err != nil {
-					rep.Warnings = append(rep.Warnings, err.Error())
-				}
-			}
-			out.Lines, out.Warnings = append(out.Lines, rep.Lines...), rep.Warnings
-			if cerr == nil {
-				out.OK = true
-			} else {
-				d := worker.Classify(cerr)
-				out.Reason, out.Problem, out.Fix = d.Reason, d.Err.Error(), d.Err.Hint
+				return err
 			}
 			if st := haltState(cmd.Context(), cfg, p.Name); st != nil {
 				out.Halted = &struct {
@@ -101,6 +79,40 @@ func newProviderCheckCmd(g *global) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// checkProvider builds the provider afresh (its own token, given back
+// afterwards) and runs its check, as `resetq provider check` and the
+// console's Check now do. The error is for a provider that cannot even be
+// built from the configuration.
+func checkProvider(ctx context.Context, p *config.Provider) (checkOutput, error) {
+	out := checkOutput{Provider: p.Name, Lines: []string{}}
+	ip, err := p.Settings.New(p, (*metrics.Metrics)(nil).HTTPClient(p.Name, 1))
+	if err != nil {
+		return out, usageErr("%v", err)
+	}
+	checker, ok := ip.(idp.Checker)
+	if !ok {
+		return out, usageErr("provider type %s has no check", p.Type)
+	}
+	cctx, cancel := context.WithTimeout(ctx, p.AttemptTimeout)
+	defer cancel()
+	rep, cerr := checker.Check(cctx)
+	if r, ok := ip.(idp.Releaser); ok { // a token minted for the check is revoked
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer rcancel()
+		if err := r.Release(rctx); err != nil {
+			rep.Warnings = append(rep.Warnings, err.Error())
+		}
+	}
+	out.Lines, out.Warnings = append(out.Lines, rep.Lines...), rep.Warnings
+	if cerr == nil {
+		out.OK = true
+	} else {
+		d := worker.Classify(cerr)
+		out.Reason, out.Problem, out.Fix = d.Reason, d.Err.Error(), d.Err.Hint
+	}
+	return out, nil
 }
 
 func printCheck(w io.Writer, out checkOutput) {

@@ -15,6 +15,8 @@ import (
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/config"
+	"github.com/resetq/resetq/internal/console"
+	"github.com/resetq/resetq/internal/halt"
 	"github.com/resetq/resetq/internal/listener"
 	"github.com/resetq/resetq/internal/metrics"
 	"github.com/resetq/resetq/internal/version"
@@ -98,9 +100,13 @@ func startWorkerWithin(ctx context.Context, cfg *config.Config, rdb redis.Univer
 	if err != nil {
 		return nil, failErr(err)
 	}
-	opts := listener.Options{Gatherer: reg, Readiness: w, Auth: listener.Auth{
-		Token: cfg.HTTP.Auth.Token, Username: cfg.HTTP.Auth.Username, Password: cfg.HTTP.Auth.Password},
-		Hosts: uiHosts(cfg.HTTP)}
+	opts := listener.Options{Gatherer: reg, Readiness: w, Auth: listenerAuth(cfg.HTTP), Hosts: uiHosts(cfg.HTTP)}
+	if *cfg.HTTP.UI {
+		// The console serves its pages beside the queue UI, behind the
+		// same guard; resuming is the halt service's, as for the API.
+		opts.Console = console.New(console.Config{Logger: log,
+			Source: newConsoleSource(cfg, rdb, apiHalts{halt.NewService(rdb, wc.Webhooks, log), cfg, log})})
+	}
 	if cfg.API.InWorker {
 		api, err := newAPI(cfg, rdb, client, log)
 		if err != nil {
@@ -153,6 +159,15 @@ func releaseProviders(ps []worker.Provider, log *slog.Logger) {
 }
 
 // queuesOf lists the queues a configuration uses.
+// listenerAuth is http.auth (the operator) and http.viewers.
+func listenerAuth(h config.HTTP) listener.Auth {
+	a := listener.Auth{Token: h.Auth.Token, Username: h.Auth.Username, Password: h.Auth.Password}
+	for _, v := range h.Viewers {
+		a.Viewers = append(a.Viewers, listener.Credential{Name: v.Name, Token: v.Token, Username: v.Username, Password: v.Password})
+	}
+	return a
+}
+
 func queuesOf(cfg *config.Config) []string {
 	var qs []string
 	for _, p := range cfg.Providers {

@@ -71,6 +71,9 @@ type HTTP struct {
 	// Auth protects /ui/; it is required when listen is not a loopback
 	// address, and whenever the UI is not read-only.
 	Auth HTTPAuth `yaml:"auth"`
+	// Viewers may look at the console and the UI and change nothing; Auth
+	// is the operator, who may.
+	Viewers []HTTPViewer `yaml:"viewers"`
 	// AllowedHosts are the host names, besides IP addresses, localhost and
 	// listen's own host, by which browsers reach the UI (a proxy's public
 	// name). Any other Host is refused, which defeats DNS rebinding.
@@ -84,6 +87,13 @@ type HTTPAuth struct {
 	Username     string `yaml:"username"`
 	Password     string `yaml:"password"`
 	PasswordFile string `yaml:"password_file"`
+}
+
+// HTTPViewer is a read-only user of the console and the UI: a name (for
+// the logs), and a token or a user name and password.
+type HTTPViewer struct {
+	Name     string `yaml:"name"`
+	HTTPAuth `yaml:",inline"`
 }
 
 // Campaigns tunes the campaign feeders that run in every worker.

@@ -903,3 +903,35 @@ providers:
 		"resetq.yaml:21: providers[3].credentials_file: cannot be read",
 	)
 }
+
+func TestHTTPViewers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "noc"), []byte("noc-token-0123456789abcdef\n"), 0o600))
+	c := mustParse(t, filepath.Join(dir, "resetq.yaml"), oneKeycloak+`
+http:
+  auth: {username: ops, password: correct-horse}
+  viewers:
+    - {name: noc, token_file: noc}
+    - {name: audit, username: auditor, password: look-only}
+`, nil)
+	require.Len(t, c.HTTP.Viewers, 2)
+	require.Equal(t, "noc-token-0123456789abcdef", c.HTTP.Viewers[0].Token)
+	require.Equal(t, "auditor", c.HTTP.Viewers[1].Username)
+	requireErrors(t, oneKeycloak+`
+http:
+  auth: {username: ops, password: correct-horse}
+  viewers:
+    - {name: noc, token: short}
+    - {name: noc, username: ops, password: x}
+    - {name: Bad Name, username: x}
+    - {name: other, tokn: x}
+`, nil,
+		"resetq.yaml:7: http.viewers[0].token: must be at least 16 characters",
+		`resetq.yaml:8: http.viewers[1].name: "noc" is already the name of http.viewers[0]`,
+		"resetq.yaml:8: http.viewers[1]: has the operator's credentials (http.auth): a viewer's must be its own",
+		`resetq.yaml:9: http.viewers[2].name: "Bad Name" must be lower-case`,
+		"resetq.yaml:9: http.viewers[2]: needs a token, or a username and password",
+		"resetq.yaml:10: http.viewers[3].tokn: unknown key (did you mean token?)",
+	)
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -288,8 +289,12 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if opts == "inline" {
+			maps.Copy(out, yamlFields(f.Type))
 			continue
 		}
 		if name == "" {
@@ -395,6 +400,11 @@ func (l *loader) resolveSecrets(c *Config) {
 	l.readSecret(&c.Redis.Cluster.Password, c.Redis.Cluster.PasswordFile, "redis.cluster.password")
 	l.readSecret(&c.HTTP.Auth.Token, c.HTTP.Auth.TokenFile, "http.auth.token")
 	l.readSecret(&c.HTTP.Auth.Password, c.HTTP.Auth.PasswordFile, "http.auth.password")
+	for i := range c.HTTP.Viewers {
+		v := &c.HTTP.Viewers[i]
+		l.readSecret(&v.Token, v.TokenFile, fmt.Sprintf("http.viewers[%d].token", i))
+		l.readSecret(&v.Password, v.PasswordFile, fmt.Sprintf("http.viewers[%d].password", i))
+	}
 	for i := range c.Webhooks.Endpoints {
 		e := &c.Webhooks.Endpoints[i]
 		l.readSecret(&e.Secret, e.SecretFile, fmt.Sprintf("webhooks.endpoints[%d].secret", i))

@@ -209,6 +209,27 @@ func (l *loader) validate(c *Config) {
 		l.fieldError("http.auth", "required to serve the queue UI on %s, which is not a loopback address "+
 			"(give a token or a username and password, or set http.ui: false)", c.HTTP.Listen)
 	}
+	names := map[string]int{}
+	for i, v := range c.HTTP.Viewers {
+		path := fmt.Sprintf("http.viewers[%d]", i)
+		if err := tasks.ValidateName(v.Name); err != nil {
+			l.fieldError(path+".name", "%v (it names the viewer in the logs)", err)
+		} else if j, dup := names[v.Name]; dup {
+			l.fieldError(path+".name", "%q is already the name of http.viewers[%d]", v.Name, j)
+		} else {
+			names[v.Name] = i
+		}
+		switch {
+		case v.Token != "" && (v.Username != "" || v.Password != ""):
+			l.fieldError(path, "give a token or a username and password, not both")
+		case v.Token != "" && len(v.Token) < 16:
+			l.fieldError(path+".token", "must be at least 16 characters")
+		case v.Token == "" && (v.Username == "" || v.Password == ""):
+			l.fieldError(path, "needs a token, or a username and password")
+		case v.Token != "" && v.Token == a.Token, v.Username != "" && v.Username == a.Username:
+			l.fieldError(path, "has the operator's credentials (http.auth): a viewer's must be its own")
+		}
+	}
 	for i, h := range c.HTTP.AllowedHosts {
 		if !validHostName(h) {
 			l.fieldError(fmt.Sprintf("http.allowed_hosts[%d]", i),

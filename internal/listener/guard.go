@@ -113,3 +113,15 @@ func normalHost(host string) string {
 	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
 	return strings.ToLower(host)
 }
+
+// readOnlyForViewers lets a viewer only read: any other method needs the
+// operator's credentials.
+func readOnlyForViewers(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !Who(r).Operator {
+			refuse(w, http.StatusForbidden, "a viewer may look, not change: sign in as the operator (http.auth)")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

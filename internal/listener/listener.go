@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -21,25 +22,49 @@ type Readiness interface {
 	Readiness(ctx context.Context) (bool, map[string]string)
 }
 
-// Auth is what protects the UI: a bearer token, or a user name and
-// password for HTTP Basic. The zero Auth lets everyone in.
+// Auth is what protects the UI and the console: the operator's bearer
+// token, or user name and password for HTTP Basic, and read-only viewers'.
+// The zero Auth lets everyone in, as a viewer.
 type Auth struct {
+	Token              string
+	Username, Password string
+	// Viewers may look at the UI and the console and change nothing.
+	Viewers []Credential
+}
+
+// Credential is one viewer's token, or user name and password.
+type Credential struct {
+	Name               string
 	Token              string
 	Username, Password string
 }
 
-// Enabled reports whether the Auth asks for anything.
-func (a Auth) Enabled() bool { return a.Token != "" || a.Username != "" }
+// Identity is who made a request: its name (for the log of what they
+// did), and whether they may change things.
+type Identity struct {
+	Name     string
+	Operator bool
+}
 
-// Wrap refuses requests without the credentials, comparing in constant
-// time.
+type identityKey struct{}
+
+// Who is the identity Auth gave the request; a request that did not pass
+// through it is nobody's, and no operator.
+func Who(r *http.Request) Identity {
+	id, _ := r.Context().Value(identityKey{}).(Identity)
+	return id
+}
+
+// Enabled reports whether the Auth asks for anything.
+func (a Auth) Enabled() bool { return a.Token != "" || a.Username != "" || len(a.Viewers) > 0 }
+
+// Wrap refuses requests without credentials it knows, comparing in
+// constant time, and tells the handler who made the request (Who).
 func (a Auth) Wrap(h http.Handler) http.Handler {
-	if !a.Enabled() {
-		return h
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.allows(r) {
-			h.ServeHTTP(w, r)
+		id, ok := a.identify(r)
+		if ok {
+			h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
 			return
 		}
 		if a.Token != "" {
@@ -51,13 +76,32 @@ func (a Auth) Wrap(h http.Handler) http.Handler {
 	})
 }
 
-func (a Auth) allows(r *http.Request) bool {
-	if a.Token != "" {
+// identify finds whose credentials the request carries. With no
+// credentials configured at all, everyone is an anonymous viewer.
+func (a Auth) identify(r *http.Request) (Identity, bool) {
+	if !a.Enabled() {
+		return Identity{Name: "anonymous"}, true
+	}
+	if a.Token != "" || a.Username != "" {
+		if (Credential{Token: a.Token, Username: a.Username, Password: a.Password}).matches(r) {
+			return Identity{Name: cmp.Or(a.Username, "operator"), Operator: true}, true
+		}
+	}
+	for _, v := range a.Viewers {
+		if v.matches(r) {
+			return Identity{Name: v.Name}, true
+		}
+	}
+	return Identity{}, false
+}
+
+func (c Credential) matches(r *http.Request) bool {
+	if c.Token != "" {
 		got, ok := BearerToken(r)
-		return ok && same(got, a.Token)
+		return ok && same(got, c.Token)
 	}
 	user, pass, ok := r.BasicAuth()
-	userOK, passOK := same(user, a.Username), same(pass, a.Password)
+	userOK, passOK := same(user, c.Username), same(pass, c.Password)
 	return ok && userOK && passOK
 }
 
@@ -83,9 +127,13 @@ func same(got, want string) bool {
 type Options struct {
 	Gatherer  prometheus.Gatherer
 	Readiness Readiness
-	// UI is served under /ui/ behind Auth; nil serves none.
-	UI   http.Handler
-	Auth Auth
+	// UI is served under /ui/ behind Auth; nil serves none. A viewer may
+	// only read it.
+	UI http.Handler
+	// Console is served under /console/ behind Auth, the same way; it
+	// reads Who for what a viewer may do.
+	Console http.Handler
+	Auth    Auth
 	// Hosts are the names the UI answers to besides IP addresses and
 	// localhost: the listen address's name and http.allowed_hosts.
 	Hosts []string
@@ -100,9 +148,14 @@ func Handler(o Options) http.Handler {
 	g, r := o.Gatherer, o.Readiness
 	mux := http.NewServeMux()
 	if o.UI != nil {
-		ui := noStore(guardUI(o.UI, o.Auth, o.Hosts))
+		ui := noStore(guardUI(readOnlyForViewers(o.UI), o.Auth, o.Hosts))
 		mux.Handle("/ui/", ui)
 		mux.Handle("/ui", ui)
+	}
+	if o.Console != nil {
+		c := noStore(guardUI(o.Console, o.Auth, o.Hosts))
+		mux.Handle("/console/", c)
+		mux.Handle("/console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
 	}
 	if o.API != nil {
 		mux.Handle("/v1/", noStore(o.API))
@@ -125,6 +178,9 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		index := "resetq: /metrics /healthz /readyz"
+		if o.Console != nil {
+			index += " /console/"
+		}
 		if o.UI != nil {
 			index += " /ui/"
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -159,6 +160,37 @@ func TestUIAuthSchemesAreCaseInsensitive(t *testing.T) {
 	for _, scheme := range []string{"basic", "BASIC", "Basic"} {
 		require.Equal(t, http.StatusOK, do(t, "GET", basic, "Authorization", scheme+" b3BzOmNvcnJlY3QtaG9yc2U=").StatusCode, scheme)
 	}
+}
+
+// A viewer may look at the UI but not change it; the operator may; a
+// credential nobody has is refused.
+func TestViewersOnlyRead(t *testing.T) {
+	t.Parallel()
+	const viewerToken = "viewer-token-0123456789ab"
+	ui := "http://" + start(t, Auth{Token: uiToken, Viewers: []Credential{{Name: "noc", Token: viewerToken}}}, Limits{}) + "/ui/"
+	require.Equal(t, http.StatusOK, do(t, "GET", ui, "Authorization", "Bearer "+viewerToken).StatusCode)
+	require.Equal(t, http.StatusForbidden, do(t, "POST", ui, "Authorization", "Bearer "+viewerToken, "Sec-Fetch-Site", "same-origin").StatusCode)
+	require.Equal(t, http.StatusOK, do(t, "POST", ui, "Authorization", "Bearer "+uiToken, "Sec-Fetch-Site", "same-origin").StatusCode)
+	require.Equal(t, http.StatusUnauthorized, do(t, "GET", ui, "Authorization", "Bearer someone-else-0123456789").StatusCode)
+}
+
+// Who tells the handler whose credentials a request carried.
+func TestWhoMadeTheRequest(t *testing.T) {
+	t.Parallel()
+	var got Identity
+	h := Auth{Username: "ops", Password: "correct-horse", Viewers: []Credential{{Name: "noc", Username: "noc", Password: "look-only"}}}.
+		Wrap(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = Who(r) }))
+	for user, want := range map[string]Identity{"ops:correct-horse": {Name: "ops", Operator: true}, "noc:look-only": {Name: "noc"}} {
+		r, _ := http.NewRequest("GET", "/", nil)
+		u, p, _ := strings.Cut(user, ":")
+		r.SetBasicAuth(u, p)
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		require.Equal(t, want, got)
+	}
+	var anon Identity
+	Auth{}.Wrap(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { anon = Who(r) })).
+		ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	require.Equal(t, Identity{Name: "anonymous"}, anon, "with no credentials configured, everyone is an anonymous viewer")
 }
 
 // rawRequest sends a request's head on a connection of its own and

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
+	"github.com/resetq/resetq/internal/config"
+	"github.com/resetq/resetq/internal/listener"
+	"github.com/resetq/resetq/tasks"
+)
+
+// consoleDo is a browser-less client of a worker's console, signed in as
+// user.
+func consoleDo(t *testing.T, addr, user, pass, method, path string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+addr+path, nil)
+	require.NoError(t, err)
+	req.SetBasicAuth(user, pass)
+	if method == http.MethodPost {
+		req.Header.Set("Sec-Fetch-Site", "same-origin") // a form of the console's own page
+	}
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := c.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	if res.StatusCode == http.StatusSeeOther {
+		u, err := url.Parse(res.Header.Get("Location"))
+		require.NoError(t, err)
+		return consoleDo(t, addr, user, pass, http.MethodGet, u.RequestURI())
+	}
+	return res.StatusCode, string(b)
+}
+
+// An operator recovers a halted provider from the console alone: a viewer
+// sees the halt and what to fix but cannot act; the operator checks the
+// provider once it is fixed, resumes it, and the waiting resets go out.
+func TestTheConsoleRecoversAHaltedProvider(t *testing.T) {
+	t.Parallel()
+	b := setup(t, settings{users: 12, concurrency: 4, noWorker: true})
+	b.cfg.HTTP.Auth = config.HTTPAuth{Username: "ops", Password: "correct-horse"}
+	b.cfg.HTTP.Viewers = []config.HTTPViewer{{Name: "noc", HTTPAuth: config.HTTPAuth{Username: "noc", Password: "look-only"}}}
+	w, err := startWorkerWithin(context.Background(), b.cfg, b.rdb, newLogger(b.cfg.Log, b.logs), listener.Limits{})
+	require.NoError(t, err)
+	t.Cleanup(w.stop)
+	addr := w.listener.Addr
+
+	b.kc.SetSMTP(realm, keycloaktest.SMTPOff)
+	var ids []string
+	for i, e := range b.sample.Emails[:5] {
+		ids = append(ids, b.enqueue(tasks.User{Email: e}, fmt.Sprint(i)))
+	}
+	waitHalted(t, b.rdb, 10*time.Second, "halted")
+
+	status, page := consoleDo(t, addr, "noc", "look-only", http.MethodGet, "/console/")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, page, "state halted")
+	require.Contains(t, page, "noc · viewer")
+	require.Contains(t, page, "What to fix")
+	require.NotContains(t, page, "<form")
+	status, _ = consoleDo(t, addr, "noc", "look-only", http.MethodPost, "/console/providers/corp/resume")
+	require.Equal(t, http.StatusForbidden, status, "a viewer cannot resume")
+
+	b.kc.SetSMTP(realm, keycloaktest.SMTPOn) // the operator fixes the relay
+	status, page = consoleDo(t, addr, "ops", "correct-horse", http.MethodPost, "/console/providers/corp/check")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, page, "corp is ready.")
+	status, page = consoleDo(t, addr, "ops", "correct-horse", http.MethodPost, "/console/providers/corp/resume")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, page, "Resumed corp")
+	got := b.waitAll(ids, 30*time.Second)
+	require.Equal(t, 5, got[tasks.Succeeded], "%v", got)
+	require.Contains(t, b.logs.String(), `"msg":"console: provider resumed","by":"ops"`, "the resume is logged with who did it")
+	_, page = consoleDo(t, addr, "ops", "correct-horse", http.MethodGet, "/console/")
+	require.False(t, strings.Contains(page, "state halted"), "healthy again")
+}
