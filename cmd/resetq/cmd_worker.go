@@ -105,7 +105,7 @@ func startWorkerWithin(ctx context.Context, cfg *config.Config, rdb redis.Univer
 		// The console serves its pages beside the queue UI, behind the
 		// same guard; resuming is the halt service's, as for the API.
 		opts.Console = console.New(console.Config{Logger: log,
-			Source: newConsoleSource(cfg, rdb, apiHalts{halt.NewService(rdb, wc.Webhooks, log), cfg, log})})
+			Source: newConsoleSource(cfg, rdb, apiHalts{halt.NewService(rdb, wc.Webhooks, log), cfg, log}, client)})
 	}
 	if cfg.API.InWorker {
 		api, err := newAPI(cfg, rdb, client, log)

@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/console"
+	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/producer/httpapi"
 	"github.com/resetq/resetq/tasks"
 )
@@ -18,13 +21,14 @@ import (
 // consoleSource is the console's view of resetq: the configuration, the
 // halt service (as the API uses it) and Asynq's queues.
 type consoleSource struct {
-	cfg   *config.Config
-	halts apiHalts
-	insp  *asynq.Inspector
+	cfg    *config.Config
+	halts  apiHalts
+	insp   *asynq.Inspector
+	client *producer.Client
 }
 
-func newConsoleSource(cfg *config.Config, rdb redis.UniversalClient, halts apiHalts) *consoleSource {
-	return &consoleSource{cfg: cfg, halts: halts, insp: asynq.NewInspectorFromRedisClient(rdb)}
+func newConsoleSource(cfg *config.Config, rdb redis.UniversalClient, halts apiHalts, client *producer.Client) *consoleSource {
+	return &consoleSource{cfg: cfg, halts: halts, insp: asynq.NewInspectorFromRedisClient(rdb), client: client}
 }
 
 func (s *consoleSource) Providers(ctx context.Context) ([]console.Provider, error) {
@@ -88,4 +92,55 @@ func (s *consoleSource) Check(ctx context.Context, provider string) (console.Che
 		c.Problem = strings.TrimSpace(out.Reason + ": " + out.Problem)
 	}
 	return c, nil
+}
+
+func (s *consoleSource) Campaigns(ctx context.Context) ([]console.Campaign, error) {
+	list, err := s.client.Campaigns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]console.Campaign, 0, len(list))
+	for _, c := range list {
+		cc := console.Campaign{Name: c.ID, Provider: c.Provider, Status: string(c.Status), Rows: c.Rows, Finished: c.Finished(),
+			Queued: c.Inflight, Waiting: c.Waiting(), Succeeded: c.Succeeded, Skipped: c.Skipped, Failed: c.Failed,
+			Cancelled: c.Cancelled, CreatedAt: c.CreatedAt, StartedAt: c.StartedAt, FinishedAt: c.FinishedAt}
+		// Its own pace, else its provider's limit; the time left at it.
+		perSecond := c.Rate()
+		cc.Rate = config.Rate{N: c.RateN, Per: c.RatePer}.String()
+		if perSecond == 0 {
+			cc.Rate = "as fast as its provider allows"
+			if p := s.cfg.Provider(c.Provider); p != nil && !p.RateLimit.IsZero() {
+				perSecond = p.RateLimit.PerSecond()
+				cc.Rate += " (" + p.RateLimit.String() + ")"
+			}
+		}
+		if left := cc.Waiting + cc.Queued; perSecond > 0 && left > 0 && c.Status == producer.CampaignRunning {
+			cc.ETA = (time.Duration(float64(left)/perSecond) * time.Second).Round(time.Second).String()
+		}
+		out = append(out, cc)
+	}
+	return out, nil
+}
+
+func (s *consoleSource) Steer(ctx context.Context, campaign, action string) error {
+	steer := map[string]func(context.Context, string) (*producer.Campaign, error){
+		console.Pause: s.client.PauseCampaign, console.Resume: s.client.ResumeCampaign, console.Cancel: s.client.CancelCampaign,
+	}[action]
+	_, err := steer(ctx, campaign)
+	return consoleErr(err)
+}
+
+func (s *consoleSource) Report(ctx context.Context, campaign string, states []string, w io.Writer) error {
+	return consoleErr(s.client.WriteReport(ctx, campaign, "csv", states, w))
+}
+
+// consoleErr is the producer's error in the console's terms.
+func consoleErr(err error) error {
+	switch {
+	case errors.Is(err, producer.ErrCampaignNotFound):
+		return console.ErrUnknownCampaign
+	case errors.Is(err, producer.ErrCampaignState):
+		return console.ErrNotNow
+	}
+	return err
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/listener"
+	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/tasks"
 )
 
@@ -83,4 +84,49 @@ func TestTheConsoleRecoversAHaltedProvider(t *testing.T) {
 	require.Contains(t, b.logs.String(), `"msg":"console: provider resumed","by":"ops"`, "the resume is logged with who did it")
 	_, page = consoleDo(t, addr, "ops", "correct-horse", http.MethodGet, "/console/")
 	require.False(t, strings.Contains(page, "state halted"), "healthy again")
+}
+
+// The operator watches a campaign, pauses it, resumes it and cancels it
+// from the console, and downloads its report.
+func TestTheConsoleSteersACampaign(t *testing.T) {
+	t.Parallel()
+	b := setup(t, settings{users: 40, concurrency: 2, noWorker: true})
+	b.cfg.HTTP.Auth = config.HTTPAuth{Username: "ops", Password: "correct-horse"}
+	w, err := startWorkerWithin(context.Background(), b.cfg, b.rdb, newLogger(b.cfg.Log, b.logs), listener.Limits{})
+	require.NoError(t, err)
+	t.Cleanup(w.stop)
+	addr := w.listener.Addr
+	csv := "email\n" + strings.Join(b.sample.Emails[:30], "\n") + "\n"
+	_, err = w.client.StartCampaign(context.Background(), strings.NewReader(csv),
+		producer.CampaignRequest{Name: "slow", Provider: "corp", RateN: 2, RatePer: time.Second})
+	require.NoError(t, err)
+
+	eventually(t, 10*time.Second, func() bool {
+		_, page := consoleDo(t, addr, "ops", "correct-horse", http.MethodGet, "/console/campaigns")
+		return strings.Contains(page, `<span class="status running">running</span>`) && !strings.Contains(page, `value="0">`)
+	}, "the campaign runs, and its bar moves")
+	status, page := consoleDo(t, addr, "ops", "correct-horse", http.MethodPost, "/console/campaigns/slow/pause")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, page, "Paused slow.")
+	require.Contains(t, page, `action="/console/campaigns/slow/resume"`)
+	status, page = consoleDo(t, addr, "ops", "correct-horse", http.MethodPost, "/console/campaigns/slow/resume")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, page, "Resumed slow.")
+	status, page = consoleDo(t, addr, "ops", "correct-horse", http.MethodPost, "/console/campaigns/slow/cancel")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, page, "Cancelled slow.")
+	eventually(t, 10*time.Second, func() bool {
+		c, err := w.client.GetCampaign(context.Background(), "slow")
+		require.NoError(t, err)
+		return c.Done()
+	}, "the cancelled campaign ends")
+
+	status, report := consoleDo(t, addr, "ops", "correct-horse", http.MethodGet, "/console/campaigns/slow/report.csv?state=cancelled")
+	require.Equal(t, http.StatusOK, status)
+	lines := strings.Split(strings.TrimSpace(report), "\n")
+	require.Equal(t, "line,user_kind,user,state,reason,attempts,finished_at", lines[0])
+	require.Greater(t, len(lines), 1, "some rows were cancelled")
+	for _, l := range lines[1:] {
+		require.Contains(t, l, ",cancelled,")
+	}
 }

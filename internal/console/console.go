@@ -13,12 +13,14 @@ import (
 	"embed"
 	"errors"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/resetq/resetq/internal/listener"
@@ -52,18 +54,77 @@ type Checked struct {
 	Problem, Hint   string
 }
 
+// Campaign is what the console shows of one campaign.
+type Campaign struct {
+	Name, Provider, Status string
+	// Rows counts every row; Finished those with an outcome, by outcome
+	// below; Queued those a worker has; Waiting the rest.
+	Rows, Finished, Queued, Waiting       int
+	Succeeded, Skipped, Failed, Cancelled int
+	// Rate is its pace ("20/s", "the provider's"); ETA how long the rest
+	// takes at that pace ("" when it cannot tell).
+	Rate, ETA                        string
+	CreatedAt, StartedAt, FinishedAt time.Time
+}
+
+// Percent is how much of the campaign has an outcome.
+func (c Campaign) Percent() int {
+	if c.Rows == 0 {
+		return 100
+	}
+	return c.Finished * 100 / c.Rows
+}
+
+// Actions on a campaign.
+const (
+	Pause  = "pause"
+	Resume = "resume"
+	Cancel = "cancel"
+)
+
+// CanDo reports whether the action applies to the campaign's status.
+func (c Campaign) CanDo(action string) bool {
+	switch action {
+	case Pause:
+		return c.Status == "running" || c.Status == "scheduled"
+	case Resume:
+		return c.Status == "paused"
+	case Cancel:
+		return c.Status == "running" || c.Status == "scheduled" || c.Status == "paused"
+	}
+	return false
+}
+
+// ReportStates are the states a report can be filtered by.
+var ReportStates = []string{"succeeded", "skipped", "failed", "cancelled", "waiting", "queued"}
+
 // Source is where the console reads and acts: resetq's own stores.
 type Source interface {
 	Providers(ctx context.Context) ([]Provider, error)
+	// Campaigns lists every campaign, newest first.
+	Campaigns(ctx context.Context) ([]Campaign, error)
+	// Steer pauses, resumes or cancels a campaign; it returns
+	// ErrUnknownCampaign for a name no campaign has, and ErrNotNow when
+	// the campaign's status does not allow it.
+	Steer(ctx context.Context, campaign, action string) error
+	// Report writes the campaign's rows in those states (all when none)
+	// as CSV.
+	Report(ctx context.Context, campaign string, states []string, w io.Writer) error
 	// Resume and Check return ErrUnknownProvider for a name that is not
 	// configured.
 	Resume(ctx context.Context, provider string) (Resumed, error)
 	Check(ctx context.Context, provider string) (Checked, error)
 }
 
-// ErrUnknownProvider is Source's error for a provider that is not
-// configured.
-var ErrUnknownProvider = errors.New("no such provider")
+// Source's errors.
+var (
+	// ErrUnknownProvider: no provider of that name is configured.
+	ErrUnknownProvider = errors.New("no such provider")
+	// ErrUnknownCampaign: no campaign has that name.
+	ErrUnknownCampaign = errors.New("no such campaign")
+	// ErrNotNow: the campaign's status does not allow the action.
+	ErrNotNow = errors.New("not possible in the campaign's status")
+)
 
 // Config configures the console.
 type Config struct {
@@ -97,6 +158,9 @@ func New(cfg Config) http.Handler {
 	c.mux.HandleFunc("GET /console/{$}", c.providers)
 	c.mux.HandleFunc("POST /console/providers/{provider}/resume", c.operator(c.resume))
 	c.mux.HandleFunc("POST /console/providers/{provider}/check", c.operator(c.check))
+	c.mux.HandleFunc("GET /console/campaigns", c.campaigns)
+	c.mux.HandleFunc("POST /console/campaigns/{campaign}/{action}", c.operator(c.steer))
+	c.mux.HandleFunc("GET /console/campaigns/{campaign}/report.csv", c.operator(c.report))
 	return c.mux
 }
 
@@ -193,4 +257,89 @@ func (c *console) failed(w http.ResponseWriter, who listener.Identity, action, n
 			Error: "resetq could not " + action + " " + name + ": " + err.Error()})
 	}
 	return true
+}
+
+func (c *console) campaigns(w http.ResponseWriter, r *http.Request) {
+	cs, err := c.cfg.Source.Campaigns(r.Context())
+	p := page{Title: "Campaigns", Who: listener.Who(r), Refresh: int(c.cfg.Refresh / time.Second), Data: cs}
+	if err != nil {
+		c.cfg.Logger.Error("console: reading the campaigns failed", "error", err)
+		p.Error = "resetq could not read the campaigns (is Redis reachable?); this page tries again by itself"
+	}
+	q := r.URL.Query()
+	if name, action := q.Get("done"), q.Get("action"); slices.ContainsFunc(cs, func(x Campaign) bool { return x.Name == name }) &&
+		slices.Contains([]string{Pause, Resume, Cancel}, action) {
+		p.Notice = map[string]string{Pause: "Paused ", Resume: "Resumed ", Cancel: "Cancelled "}[action] + name + "."
+	}
+	c.render(w, http.StatusOK, "campaigns.html", p)
+}
+
+func (c *console) steer(w http.ResponseWriter, r *http.Request, who listener.Identity) {
+	name, action := r.PathValue("campaign"), r.PathValue("action")
+	if !slices.Contains([]string{Pause, Resume, Cancel}, action) {
+		c.render(w, http.StatusNotFound, "error.html", page{Title: "No such action", Who: who, Error: "A campaign can be paused, resumed or cancelled."})
+		return
+	}
+	err := c.cfg.Source.Steer(r.Context(), name, action)
+	switch {
+	case errors.Is(err, ErrUnknownCampaign):
+		c.render(w, http.StatusNotFound, "error.html", page{Title: "No such campaign", Who: who, Error: "No campaign has that name."})
+	case errors.Is(err, ErrNotNow):
+		c.render(w, http.StatusConflict, "error.html", page{Title: "Not now", Who: who,
+			Error: "The campaign cannot be " + map[string]string{Pause: "paused", Resume: "resumed", Cancel: "cancelled"}[action] + " in its status."})
+	case err != nil:
+		c.cfg.Logger.Error("console: action failed", "by", who.Name, "action", action, "campaign", name, "error", err)
+		c.render(w, http.StatusInternalServerError, "error.html", page{Title: "Could not " + action, Who: who,
+			Error: "resetq could not " + action + " " + name + ": " + err.Error()})
+	default:
+		c.cfg.Logger.Info("console: campaign "+action, "by", who.Name, "campaign", name)
+		http.Redirect(w, r, "/console/campaigns?"+url.Values{"done": {name}, "action": {action}}.Encode(), http.StatusSeeOther)
+	}
+}
+
+// report streams a campaign's report as CSV, filtered by ?state=. It names
+// every user, so it is the operator's, as `resetq campaign report` is.
+func (c *console) report(w http.ResponseWriter, r *http.Request, who listener.Identity) {
+	name := r.PathValue("campaign")
+	states := r.URL.Query()["state"]
+	for _, s := range states {
+		if !slices.Contains(ReportStates, s) {
+			http.Error(w, "state must be one of "+strings.Join(ReportStates, ", "), http.StatusBadRequest)
+			return
+		}
+	}
+	// Nothing is written before the first row: a campaign nobody has is
+	// still a 404.
+	lw := &lazyWriter{w: w, start: func() {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`-report.csv"`)
+	}}
+	err := c.cfg.Source.Report(r.Context(), name, states, lw)
+	if err == nil {
+		c.cfg.Logger.Info("console: campaign report downloaded", "by", who.Name, "campaign", name, "states", strings.Join(states, ","))
+	}
+	switch {
+	case errors.Is(err, ErrUnknownCampaign) && !lw.started:
+		http.Error(w, "no such campaign", http.StatusNotFound)
+	case err != nil && !lw.started:
+		c.cfg.Logger.Error("console: report failed", "campaign", name, "error", err)
+		http.Error(w, "the report could not be read", http.StatusInternalServerError)
+	case err != nil:
+		c.cfg.Logger.Error("console: report cut short", "campaign", name, "error", err)
+	}
+}
+
+// lazyWriter sets the answer's headers at its first write.
+type lazyWriter struct {
+	w       io.Writer
+	start   func()
+	started bool
+}
+
+func (l *lazyWriter) Write(b []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.start()
+	}
+	return l.w.Write(b)
 }

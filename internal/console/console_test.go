@@ -19,12 +19,47 @@ import (
 	"github.com/resetq/resetq/internal/listener"
 )
 
-// source is a Source with two providers, one halted.
+// source is a Source with two providers, one halted, and two
+// campaigns, one running.
 type source struct {
 	mu      sync.Mutex
 	halted  bool
 	resumes []string
 	checks  []string
+	running string // the breach campaign's status
+	steered []string
+}
+
+func (s *source) Campaigns(context.Context) ([]console.Campaign, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return []console.Campaign{
+		{Name: "breach-2026-11", Provider: "corp", Status: s.running, Rows: 200000, Finished: 50000, Succeeded: 49000,
+			Skipped: 990, Failed: 10, Queued: 200, Waiting: 149800, Rate: "20/s", ETA: "2h4m50s"},
+		{Name: "pilot", Provider: "corp", Status: "completed", Rows: 10, Finished: 10, Succeeded: 10, Rate: "the provider's"},
+	}, nil
+}
+
+func (s *source) Steer(_ context.Context, name, action string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if name != "breach-2026-11" && name != "pilot" {
+		return console.ErrUnknownCampaign
+	}
+	if name == "pilot" {
+		return console.ErrNotNow
+	}
+	s.steered = append(s.steered, action)
+	s.running = map[string]string{console.Pause: "paused", console.Resume: "running", console.Cancel: "cancelled"}[action]
+	return nil
+}
+
+func (s *source) Report(_ context.Context, name string, states []string, w io.Writer) error {
+	if name != "breach-2026-11" {
+		return console.ErrUnknownCampaign
+	}
+	_, err := io.WriteString(w, "row,state,reason\n1,failed,retries_exhausted\n# states: "+strings.Join(states, "+")+"\n")
+	return err
 }
 
 func (s *source) Providers(context.Context) ([]console.Provider, error) {
@@ -73,7 +108,7 @@ type world struct {
 }
 
 func setup(t *testing.T) *world {
-	w := &world{src: &source{halted: true}, logs: &bytes.Buffer{}}
+	w := &world{src: &source{halted: true, running: "running"}, logs: &bytes.Buffer{}}
 	log := slog.New(slog.NewTextHandler(w.logs, nil))
 	h := listener.Handler(listener.Options{Gatherer: prometheus.NewRegistry(),
 		Console: console.New(console.Config{Source: w.src, Logger: log}),
@@ -187,4 +222,61 @@ func TestNoticesCannotBeInjected(t *testing.T) {
 	require.NotContains(t, body, "Resumed")
 	_, body, _ = w.do(t, "GET", "/console/?resumed=licensing&was=no", operatorToken, "")
 	require.True(t, strings.Contains(body, "licensing was not halted: nothing to resume."))
+}
+
+func TestCampaignsShowTheirProgressAndTheOperatorSteersThem(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	status, body, _ := w.do(t, "GET", "/console/campaigns", viewerToken, "")
+	require.Equal(t, http.StatusOK, status)
+	for _, want := range []string{"breach-2026-11", `<progress max="200000" value="50000">`, "25 %", "20/s", "about 2h4m50s left",
+		"pilot", "completed"} {
+		require.Contains(t, body, want)
+	}
+	require.NotContains(t, body, "<form", "a viewer gets no buttons")
+	require.NotContains(t, body, "report.csv", "nor the reports, which name every user")
+
+	_, body, _ = w.do(t, "GET", "/console/campaigns", operatorToken, "")
+	require.Contains(t, body, `/console/campaigns/breach-2026-11/report.csv?state=failed`)
+	require.Contains(t, body, `action="/console/campaigns/breach-2026-11/pause"`)
+	require.Contains(t, body, `action="/console/campaigns/breach-2026-11/cancel"`)
+	require.NotContains(t, body, `action="/console/campaigns/breach-2026-11/resume"`, "a running campaign has no Resume")
+	require.NotContains(t, body, `action="/console/campaigns/pilot/`, "a completed one has no buttons")
+
+	status, _, h := w.do(t, "POST", "/console/campaigns/breach-2026-11/pause", operatorToken, "same-origin")
+	require.Equal(t, http.StatusSeeOther, status)
+	_, body, _ = w.do(t, "GET", h.Get("Location"), operatorToken, "")
+	require.Contains(t, body, "Paused breach-2026-11.")
+	require.Contains(t, body, `action="/console/campaigns/breach-2026-11/resume"`)
+	require.Contains(t, w.logs.String(), `msg="console: campaign pause" by=operator campaign=breach-2026-11`)
+
+	status, _, _ = w.do(t, "POST", "/console/campaigns/breach-2026-11/resume", viewerToken, "same-origin")
+	require.Equal(t, http.StatusForbidden, status, "a viewer cannot steer")
+	status, _, _ = w.do(t, "POST", "/console/campaigns/breach-2026-11/cancel", operatorToken, "cross-site")
+	require.Equal(t, http.StatusForbidden, status, "nor another site")
+	require.Equal(t, []string{"pause"}, w.src.steered)
+
+	status, _, _ = w.do(t, "POST", "/console/campaigns/pilot/cancel", operatorToken, "same-origin")
+	require.Equal(t, http.StatusConflict, status)
+	status, _, _ = w.do(t, "POST", "/console/campaigns/nobody/cancel", operatorToken, "same-origin")
+	require.Equal(t, http.StatusNotFound, status)
+	status, _, _ = w.do(t, "POST", "/console/campaigns/breach-2026-11/delete", operatorToken, "same-origin")
+	require.Equal(t, http.StatusNotFound, status)
+}
+
+func TestTheReportDownloads(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	status, _, _ := w.do(t, "GET", "/console/campaigns/breach-2026-11/report.csv", viewerToken, "")
+	require.Equal(t, http.StatusForbidden, status, "a report names every user: the operator's")
+	status, body, h := w.do(t, "GET", "/console/campaigns/breach-2026-11/report.csv?state=failed&state=skipped", operatorToken, "")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, h.Get("Content-Type"), "text/csv")
+	require.Contains(t, h.Get("Content-Disposition"), `filename="breach-2026-11-report.csv"`)
+	require.Contains(t, body, "# states: failed+skipped")
+	require.Contains(t, w.logs.String(), "console: campaign report downloaded\" by=operator campaign=breach-2026-11 states=failed,skipped")
+	status, _, _ = w.do(t, "GET", "/console/campaigns/breach-2026-11/report.csv?state=everything", operatorToken, "")
+	require.Equal(t, http.StatusBadRequest, status)
+	status, _, _ = w.do(t, "GET", "/console/campaigns/nobody/report.csv", operatorToken, "")
+	require.Equal(t, http.StatusNotFound, status)
 }
