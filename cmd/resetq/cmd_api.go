@@ -67,7 +67,18 @@ func startAPI(cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger, l
 		return nil, err
 	}
 	reg, _ := newRegistry()
-	h := listener.Handler(listener.Options{Gatherer: reg, Readiness: redisReadiness{rdb}, API: api})
+	opts := listener.Options{Gatherer: reg, Readiness: redisReadiness{rdb}, API: api, Auth: listenerAuth(cfg.HTTP),
+		Hosts: uiHosts(config.HTTP{Listen: cfg.API.Listen, AllowedHosts: cfg.HTTP.AllowedHosts})}
+	// The console too, where it is not open to the network without the
+	// operator's credentials.
+	if a := cfg.HTTP.Auth; a.Token != "" || a.Username != "" || config.IsLoopback(cfg.API.Listen) {
+		wh, err := newWebhooks(cfg, rdb, nil, log)
+		if err != nil {
+			return nil, err
+		}
+		opts.Console = newConsole(cfg, rdb, client, wh, log)
+	}
+	h := listener.Handler(opts)
 	l, err := listener.Start(cfg.API.Listen, h, limits)
 	if err != nil {
 		return nil, failErr(fmt.Errorf("api.listen %s: %w", cfg.API.Listen, err))

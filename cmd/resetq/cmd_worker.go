@@ -15,8 +15,6 @@ import (
 	"github.com/resetq/resetq/idp"
 	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/config"
-	"github.com/resetq/resetq/internal/console"
-	"github.com/resetq/resetq/internal/halt"
 	"github.com/resetq/resetq/internal/listener"
 	"github.com/resetq/resetq/internal/metrics"
 	"github.com/resetq/resetq/internal/version"
@@ -104,8 +102,7 @@ func startWorkerWithin(ctx context.Context, cfg *config.Config, rdb redis.Univer
 	if *cfg.HTTP.UI {
 		// The console serves its pages beside the queue UI, behind the
 		// same guard; resuming is the halt service's, as for the API.
-		opts.Console = console.New(console.Config{Logger: log,
-			Source: newConsoleSource(cfg, rdb, apiHalts{halt.NewService(rdb, wc.Webhooks, log), cfg, log}, client)})
+		opts.Console = newConsole(cfg, rdb, client, wc.Webhooks, log)
 	}
 	if cfg.API.InWorker {
 		api, err := newAPI(cfg, rdb, client, log)

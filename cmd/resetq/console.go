@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -13,10 +15,18 @@ import (
 
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/console"
+	"github.com/resetq/resetq/internal/halt"
 	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/producer/httpapi"
 	"github.com/resetq/resetq/tasks"
 )
+
+// newConsole is the console of a worker's or `resetq api`'s listener:
+// resuming is the halt service's, emitting provider.resumed through wh.
+func newConsole(cfg *config.Config, rdb redis.UniversalClient, client *producer.Client, wh halt.Emitter, log *slog.Logger) http.Handler {
+	return console.New(console.Config{Logger: log,
+		Source: newConsoleSource(cfg, rdb, apiHalts{halt.NewService(rdb, wh, log), cfg, log}, client)})
+}
 
 // consoleSource is the console's view of resetq: the configuration, the
 // halt service (as the API uses it) and Asynq's queues.

@@ -130,3 +130,23 @@ func TestTheConsoleSteersACampaign(t *testing.T) {
 		require.Contains(t, l, ",cancelled,")
 	}
 }
+
+// `resetq api` serves the console too, behind the same credentials.
+func TestTheAPIServesTheConsole(t *testing.T) {
+	t.Parallel()
+	b := setup(t, settings{noWorker: true, top: "api:\n  listen: 127.0.0.1:0\n  tokens:\n" +
+		"    - {name: ops, token: " + listenOps + ", scopes: [resets, outcomes, campaigns]}\n"})
+	b.cfg.HTTP.Auth = config.HTTPAuth{Username: "ops", Password: "correct-horse"}
+	a, err := startAPI(b.cfg, b.rdb, newLogger(b.cfg.Log, b.logs), listener.Limits{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = a.Shutdown(ctx)
+	})
+	status, page := consoleDo(t, a.Addr, "ops", "correct-horse", http.MethodGet, "/console/")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, page, `id="provider-corp"`)
+	status, _ = consoleDo(t, a.Addr, "ops", "wrong", http.MethodGet, "/console/")
+	require.Equal(t, http.StatusUnauthorized, status)
+}
