@@ -19,6 +19,7 @@ import (
 	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/producer/httpapi"
 	"github.com/resetq/resetq/tasks"
+	"github.com/resetq/resetq/webhook"
 )
 
 // newConsole is the console of a worker's or `resetq api`'s listener:
@@ -35,10 +36,12 @@ type consoleSource struct {
 	halts  apiHalts
 	insp   *asynq.Inspector
 	client *producer.Client
+	hooks  *webhook.States
 }
 
 func newConsoleSource(cfg *config.Config, rdb redis.UniversalClient, halts apiHalts, client *producer.Client) *consoleSource {
-	return &consoleSource{cfg: cfg, halts: halts, insp: asynq.NewInspectorFromRedisClient(rdb), client: client}
+	return &consoleSource{cfg: cfg, halts: halts, insp: asynq.NewInspectorFromRedisClient(rdb), client: client,
+		hooks: webhook.NewStates(rdb)}
 }
 
 func (s *consoleSource) Providers(ctx context.Context) ([]console.Provider, error) {
@@ -153,4 +156,34 @@ func consoleErr(err error) error {
 		return console.ErrNotNow
 	}
 	return err
+}
+
+func (s *consoleSource) Webhooks(ctx context.Context) (console.Webhooks, error) {
+	var out console.Webhooks
+	for _, e := range s.cfg.Webhooks.Endpoints {
+		st, err := s.hooks.Get(ctx, e.Name)
+		if err != nil {
+			return out, err
+		}
+		out.Endpoints = append(out.Endpoints, console.Webhook{Name: e.Name, URL: redactQuery(e.URL), Events: e.Events,
+			Disabled: st.Disabled, DisabledSince: st.DisabledAt, DisabledReason: st.DisabledReason,
+			LastStatus: st.LastStatus, LastAt: st.LastAt, LastError: st.LastError, Delivered: st.Delivered, Failed: st.Failed})
+	}
+	queues, err := s.insp.Queues()
+	if err != nil || !slices.Contains(queues, tasks.WebhookQueueName) {
+		return out, err
+	}
+	info, err := s.insp.GetQueueInfo(tasks.WebhookQueueName)
+	if err != nil {
+		return out, err
+	}
+	out.Backlog = info.Pending + info.Scheduled + info.Retry + info.Active
+	return out, nil
+}
+
+func (s *consoleSource) EnableWebhook(ctx context.Context, endpoint string) (bool, error) {
+	if !slices.ContainsFunc(s.cfg.Webhooks.Endpoints, func(e config.WebhookEndpoint) bool { return e.Name == endpoint }) {
+		return false, console.ErrUnknownWebhook
+	}
+	return s.hooks.Enable(ctx, endpoint)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -149,4 +150,33 @@ func TestTheAPIServesTheConsole(t *testing.T) {
 	require.Contains(t, page, `id="provider-corp"`)
 	status, _ = consoleDo(t, a.Addr, "ops", "wrong", http.MethodGet, "/console/")
 	require.Equal(t, http.StatusUnauthorized, status)
+}
+
+// An endpoint that answered 410 Gone is disabled; the console shows it and
+// the operator re-enables it.
+func TestTheConsoleReenablesAGoneWebhook(t *testing.T) {
+	t.Parallel()
+	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) }))
+	t.Cleanup(gone.Close)
+	b := setup(t, settings{noWorker: true, webhooks: fmt.Sprintf(`webhooks:
+  retry_schedule: [200ms]
+  endpoints:
+    - name: app
+      url: %s/hooks
+      secret: %s
+      allow_private_networks: true
+`, gone.URL, hookSecret)})
+	b.cfg.HTTP.Auth = config.HTTPAuth{Username: "ops", Password: "correct-horse"}
+	w, err := startWorkerWithin(context.Background(), b.cfg, b.rdb, newLogger(b.cfg.Log, b.logs), listener.Limits{})
+	require.NoError(t, err)
+	t.Cleanup(w.stop)
+	b.wait(b.enqueue(tasks.User{Email: b.sample.Emails[0]}, "gone-1"), 10*time.Second)
+	eventually(t, 10*time.Second, func() bool {
+		_, page := consoleDo(t, w.listener.Addr, "ops", "correct-horse", http.MethodGet, "/console/webhooks")
+		return strings.Contains(page, `<span class="state halted">disabled</span>`)
+	}, "the endpoint that answered 410 is shown disabled")
+	status, page := consoleDo(t, w.listener.Addr, "ops", "correct-horse", http.MethodPost, "/console/webhooks/app/enable")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, page, "Re-enabled app")
+	require.Contains(t, page, `<span class="state healthy">enabled</span>`)
 }

@@ -95,6 +95,29 @@ func (c Campaign) CanDo(action string) bool {
 	return false
 }
 
+// Webhook is what the console shows of one webhook endpoint.
+type Webhook struct {
+	Name, URL string
+	Events    []string
+	Disabled  bool
+	// DisabledSince and DisabledReason say why it was disabled.
+	DisabledSince  time.Time
+	DisabledReason string
+	// LastStatus, LastAt and LastError are its last answer.
+	LastStatus int
+	LastAt     time.Time
+	LastError  string
+	Delivered  int64
+	Failed     int64
+}
+
+// Webhooks is the webhooks page's data: the endpoints, and the events
+// waiting for delivery, all endpoints together.
+type Webhooks struct {
+	Endpoints []Webhook
+	Backlog   int
+}
+
 // ReportStates are the states a report can be filtered by.
 var ReportStates = []string{"succeeded", "skipped", "failed", "cancelled", "waiting", "queued"}
 
@@ -110,6 +133,11 @@ type Source interface {
 	// Report writes the campaign's rows in those states (all when none)
 	// as CSV.
 	Report(ctx context.Context, campaign string, states []string, w io.Writer) error
+	// Webhooks lists the endpoints and the delivery backlog.
+	Webhooks(ctx context.Context) (Webhooks, error)
+	// EnableWebhook re-enables an endpoint; ErrUnknownWebhook for a name
+	// no endpoint has.
+	EnableWebhook(ctx context.Context, endpoint string) (wasDisabled bool, err error)
 	// Resume and Check return ErrUnknownProvider for a name that is not
 	// configured.
 	Resume(ctx context.Context, provider string) (Resumed, error)
@@ -124,6 +152,8 @@ var (
 	ErrUnknownCampaign = errors.New("no such campaign")
 	// ErrNotNow: the campaign's status does not allow the action.
 	ErrNotNow = errors.New("not possible in the campaign's status")
+	// ErrUnknownWebhook: no webhook endpoint has that name.
+	ErrUnknownWebhook = errors.New("no such webhook endpoint")
 )
 
 // Config configures the console.
@@ -161,6 +191,8 @@ func New(cfg Config) http.Handler {
 	c.mux.HandleFunc("GET /console/campaigns", c.campaigns)
 	c.mux.HandleFunc("POST /console/campaigns/{campaign}/{action}", c.operator(c.steer))
 	c.mux.HandleFunc("GET /console/campaigns/{campaign}/report.csv", c.operator(c.report))
+	c.mux.HandleFunc("GET /console/webhooks", c.webhooks)
+	c.mux.HandleFunc("POST /console/webhooks/{endpoint}/enable", c.operator(c.enableWebhook))
 	return c.mux
 }
 
@@ -342,4 +374,33 @@ func (l *lazyWriter) Write(b []byte) (int, error) {
 		l.start()
 	}
 	return l.w.Write(b)
+}
+
+func (c *console) webhooks(w http.ResponseWriter, r *http.Request) {
+	wh, err := c.cfg.Source.Webhooks(r.Context())
+	p := page{Title: "Webhooks", Who: listener.Who(r), Refresh: int(c.cfg.Refresh / time.Second), Data: wh}
+	if err != nil {
+		c.cfg.Logger.Error("console: reading the webhooks failed", "error", err)
+		p.Error = "resetq could not read the webhooks' state (is Redis reachable?); this page tries again by itself"
+	}
+	if name := r.URL.Query().Get("enabled"); slices.ContainsFunc(wh.Endpoints, func(x Webhook) bool { return x.Name == name }) {
+		p.Notice = "Re-enabled " + name + ": new events are delivered to it again."
+	}
+	c.render(w, http.StatusOK, "webhooks.html", p)
+}
+
+func (c *console) enableWebhook(w http.ResponseWriter, r *http.Request, who listener.Identity) {
+	name := r.PathValue("endpoint")
+	was, err := c.cfg.Source.EnableWebhook(r.Context(), name)
+	switch {
+	case errors.Is(err, ErrUnknownWebhook):
+		c.render(w, http.StatusNotFound, "error.html", page{Title: "No such endpoint", Who: who, Error: "No webhook endpoint has that name."})
+	case err != nil:
+		c.cfg.Logger.Error("console: action failed", "by", who.Name, "action", "enable", "endpoint", name, "error", err)
+		c.render(w, http.StatusInternalServerError, "error.html", page{Title: "Could not re-enable", Who: who,
+			Error: "resetq could not re-enable " + name + ": " + err.Error()})
+	default:
+		c.cfg.Logger.Info("console: webhook endpoint re-enabled", "by", who.Name, "endpoint", name, "was_disabled", was)
+		http.Redirect(w, r, "/console/webhooks?"+url.Values{"enabled": {name}}.Encode(), http.StatusSeeOther)
+	}
 }

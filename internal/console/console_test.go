@@ -28,6 +28,7 @@ type source struct {
 	checks  []string
 	running string // the breach campaign's status
 	steered []string
+	hookOff bool
 }
 
 func (s *source) Campaigns(context.Context) ([]console.Campaign, error) {
@@ -52,6 +53,27 @@ func (s *source) Steer(_ context.Context, name, action string) error {
 	s.steered = append(s.steered, action)
 	s.running = map[string]string{console.Pause: "paused", console.Resume: "running", console.Cancel: "cancelled"}[action]
 	return nil
+}
+
+func (s *source) Webhooks(context.Context) (console.Webhooks, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return console.Webhooks{Backlog: 42, Endpoints: []console.Webhook{
+		{Name: "app", URL: "https://hooks.example.com/resetq", Events: []string{"reset.failed", "provider.halted"},
+			Disabled: s.hookOff, DisabledSince: time.Now().Add(-time.Hour), DisabledReason: "410 Gone",
+			LastStatus: 410, LastAt: time.Now().Add(-time.Hour), Delivered: 1234, Failed: 3},
+	}}, nil
+}
+
+func (s *source) EnableWebhook(_ context.Context, name string) (bool, error) {
+	if name != "app" {
+		return false, console.ErrUnknownWebhook
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	was := s.hookOff
+	s.hookOff = false
+	return was, nil
 }
 
 func (s *source) Report(_ context.Context, name string, states []string, w io.Writer) error {
@@ -108,7 +130,7 @@ type world struct {
 }
 
 func setup(t *testing.T) *world {
-	w := &world{src: &source{halted: true, running: "running"}, logs: &bytes.Buffer{}}
+	w := &world{src: &source{halted: true, running: "running", hookOff: true}, logs: &bytes.Buffer{}}
 	log := slog.New(slog.NewTextHandler(w.logs, nil))
 	h := listener.Handler(listener.Options{Gatherer: prometheus.NewRegistry(),
 		Console: console.New(console.Config{Source: w.src, Logger: log}),
@@ -278,5 +300,30 @@ func TestTheReportDownloads(t *testing.T) {
 	status, _, _ = w.do(t, "GET", "/console/campaigns/breach-2026-11/report.csv?state=everything", operatorToken, "")
 	require.Equal(t, http.StatusBadRequest, status)
 	status, _, _ = w.do(t, "GET", "/console/campaigns/nobody/report.csv", operatorToken, "")
+	require.Equal(t, http.StatusNotFound, status)
+}
+
+func TestWebhooksShowTheirStateAndTheOperatorReenablesOne(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	status, body, _ := w.do(t, "GET", "/console/webhooks", viewerToken, "")
+	require.Equal(t, http.StatusOK, status)
+	for _, want := range []string{"app", "https://hooks.example.com/resetq", "disabled", "410 Gone", "1234", "42",
+		"reset.failed, provider.halted"} {
+		require.Contains(t, body, want)
+	}
+	require.NotContains(t, body, "<form")
+	status, _, _ = w.do(t, "POST", "/console/webhooks/app/enable", viewerToken, "same-origin")
+	require.Equal(t, http.StatusForbidden, status)
+
+	_, body, _ = w.do(t, "GET", "/console/webhooks", operatorToken, "")
+	require.Contains(t, body, `action="/console/webhooks/app/enable"`)
+	status, _, h := w.do(t, "POST", "/console/webhooks/app/enable", operatorToken, "same-origin")
+	require.Equal(t, http.StatusSeeOther, status)
+	_, body, _ = w.do(t, "GET", h.Get("Location"), operatorToken, "")
+	require.Contains(t, body, "Re-enabled app: new events are delivered to it again.")
+	require.NotContains(t, body, "state halted")
+	require.Contains(t, w.logs.String(), "by=operator endpoint=app was_disabled=true")
+	status, _, _ = w.do(t, "POST", "/console/webhooks/nobody/enable", operatorToken, "same-origin")
 	require.Equal(t, http.StatusNotFound, status)
 }
