@@ -276,17 +276,25 @@ func (c *console) check(w http.ResponseWriter, r *http.Request, who listener.Ide
 }
 
 // failed answers an action's error, and reports whether there was one.
-func (c *console) failed(w http.ResponseWriter, who listener.Identity, action, name string, err error) bool {
+func (c *console) failed(w http.ResponseWriter, who listener.Identity, action, target string, err error) bool {
+	notFound := map[error]string{ErrUnknownProvider: "No provider of that name is configured.",
+		ErrUnknownCampaign: "No campaign has that name.", ErrUnknownWebhook: "No webhook endpoint has that name."}
+	for e, msg := range notFound {
+		if errors.Is(err, e) {
+			c.render(w, http.StatusNotFound, "error.html", page{Title: "Not found", Who: who, Error: msg})
+			return true
+		}
+	}
 	switch {
 	case err == nil:
 		return false
-	case errors.Is(err, ErrUnknownProvider):
-		c.render(w, http.StatusNotFound, "error.html", page{Title: "No such provider", Who: who,
-			Error: "No provider of that name is configured."})
+	case errors.Is(err, ErrNotNow):
+		c.render(w, http.StatusConflict, "error.html", page{Title: "Not now", Who: who,
+			Error: "The campaign cannot be " + map[string]string{Pause: "paused", Resume: "resumed", Cancel: "cancelled"}[action] + " in its status."})
 	default:
-		c.cfg.Logger.Error("console: action failed", "by", who.Name, "action", action, "provider", name, "error", err)
+		c.cfg.Logger.Error("console: action failed", "by", who.Name, "action", action, "target", target, "error", err)
 		c.render(w, http.StatusInternalServerError, "error.html", page{Title: "Could not " + action, Who: who,
-			Error: "resetq could not " + action + " " + name + ": " + err.Error()})
+			Error: "resetq could not " + action + " " + target + ": " + err.Error()})
 	}
 	return true
 }
@@ -312,21 +320,11 @@ func (c *console) steer(w http.ResponseWriter, r *http.Request, who listener.Ide
 		c.render(w, http.StatusNotFound, "error.html", page{Title: "No such action", Who: who, Error: "A campaign can be paused, resumed or cancelled."})
 		return
 	}
-	err := c.cfg.Source.Steer(r.Context(), name, action)
-	switch {
-	case errors.Is(err, ErrUnknownCampaign):
-		c.render(w, http.StatusNotFound, "error.html", page{Title: "No such campaign", Who: who, Error: "No campaign has that name."})
-	case errors.Is(err, ErrNotNow):
-		c.render(w, http.StatusConflict, "error.html", page{Title: "Not now", Who: who,
-			Error: "The campaign cannot be " + map[string]string{Pause: "paused", Resume: "resumed", Cancel: "cancelled"}[action] + " in its status."})
-	case err != nil:
-		c.cfg.Logger.Error("console: action failed", "by", who.Name, "action", action, "campaign", name, "error", err)
-		c.render(w, http.StatusInternalServerError, "error.html", page{Title: "Could not " + action, Who: who,
-			Error: "resetq could not " + action + " " + name + ": " + err.Error()})
-	default:
-		c.cfg.Logger.Info("console: campaign "+action, "by", who.Name, "campaign", name)
-		http.Redirect(w, r, "/console/campaigns?"+url.Values{"done": {name}, "action": {action}}.Encode(), http.StatusSeeOther)
+	if c.failed(w, who, action, name, c.cfg.Source.Steer(r.Context(), name, action)) {
+		return
 	}
+	c.cfg.Logger.Info("console: campaign "+action, "by", who.Name, "campaign", name)
+	http.Redirect(w, r, "/console/campaigns?"+url.Values{"done": {name}, "action": {action}}.Encode(), http.StatusSeeOther)
 }
 
 // report streams a campaign's report as CSV, filtered by ?state=. It names
@@ -392,15 +390,9 @@ func (c *console) webhooks(w http.ResponseWriter, r *http.Request) {
 func (c *console) enableWebhook(w http.ResponseWriter, r *http.Request, who listener.Identity) {
 	name := r.PathValue("endpoint")
 	was, err := c.cfg.Source.EnableWebhook(r.Context(), name)
-	switch {
-	case errors.Is(err, ErrUnknownWebhook):
-		c.render(w, http.StatusNotFound, "error.html", page{Title: "No such endpoint", Who: who, Error: "No webhook endpoint has that name."})
-	case err != nil:
-		c.cfg.Logger.Error("console: action failed", "by", who.Name, "action", "enable", "endpoint", name, "error", err)
-		c.render(w, http.StatusInternalServerError, "error.html", page{Title: "Could not re-enable", Who: who,
-			Error: "resetq could not re-enable " + name + ": " + err.Error()})
-	default:
-		c.cfg.Logger.Info("console: webhook endpoint re-enabled", "by", who.Name, "endpoint", name, "was_disabled", was)
-		http.Redirect(w, r, "/console/webhooks?"+url.Values{"enabled": {name}}.Encode(), http.StatusSeeOther)
+	if c.failed(w, who, "re-enable", name, err) {
+		return
 	}
+	c.cfg.Logger.Info("console: webhook endpoint re-enabled", "by", who.Name, "endpoint", name, "was_disabled", was)
+	http.Redirect(w, r, "/console/webhooks?"+url.Values{"enabled": {name}}.Encode(), http.StatusSeeOther)
 }
