@@ -76,7 +76,7 @@ func startAPI(cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger, l
 		if err != nil {
 			return nil, err
 		}
-		opts.Console = newConsole(cfg, rdb, client, wh, log)
+		opts.Console = newConsole(cfg, rdb, client, wh, nil, log)
 	}
 	h := listener.Handler(opts)
 	l, err := listener.Start(cfg.API.Listen, h, limits)

@@ -102,7 +102,7 @@ func startWorkerWithin(ctx context.Context, cfg *config.Config, rdb redis.Univer
 	if *cfg.HTTP.UI {
 		// The console serves its pages beside the queue UI, behind the
 		// same guard; resuming is the halt service's, as for the API.
-		opts.Console = newConsole(cfg, rdb, client, wc.Webhooks, log)
+		opts.Console = newConsole(cfg, rdb, client, wc.Webhooks, reg, log)
 	}
 	if cfg.API.InWorker {
 		api, err := newAPI(cfg, rdb, client, log)

@@ -1,16 +1,19 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/resetq/resetq/internal/config"
@@ -24,9 +27,10 @@ import (
 
 // newConsole is the console of a worker's or `resetq api`'s listener:
 // resuming is the halt service's, emitting provider.resumed through wh.
-func newConsole(cfg *config.Config, rdb redis.UniversalClient, client *producer.Client, wh halt.Emitter, log *slog.Logger) http.Handler {
-	return console.New(console.Config{Logger: log,
-		Source: newConsoleSource(cfg, rdb, apiHalts{halt.NewService(rdb, wh, log), cfg, log}, client)})
+func newConsole(cfg *config.Config, rdb redis.UniversalClient, client *producer.Client, wh halt.Emitter, reg prometheus.Gatherer, log *slog.Logger) http.Handler {
+	src := newConsoleSource(cfg, rdb, apiHalts{halt.NewService(rdb, wh, log), cfg, log}, client)
+	src.metrics = reg
+	return console.New(console.Config{Logger: log, Source: src})
 }
 
 // consoleSource is the console's view of resetq: the configuration, the
@@ -37,6 +41,9 @@ type consoleSource struct {
 	insp   *asynq.Inspector
 	client *producer.Client
 	hooks  *webhook.States
+	// metrics is this process's registry, which counts the resets it
+	// ended (a worker's; `resetq api` ends none).
+	metrics prometheus.Gatherer
 }
 
 func newConsoleSource(cfg *config.Config, rdb redis.UniversalClient, halts apiHalts, client *producer.Client) *consoleSource {
@@ -186,4 +193,86 @@ func (s *consoleSource) EnableWebhook(ctx context.Context, endpoint string) (boo
 		return false, console.ErrUnknownWebhook
 	}
 	return s.hooks.Enable(ctx, endpoint)
+}
+
+func (s *consoleSource) Outcomes(ctx context.Context, limit int) (console.Outcomes, error) {
+	out := console.Outcomes{Since: "ended by this worker process since it started (each worker counts its own; Prometheus adds them up)"}
+	if s.metrics == nil {
+		out.Since = "`resetq api` ends no resets: a worker's console counts them"
+	} else {
+		mfs, err := s.metrics.Gather()
+		if err != nil {
+			return out, err
+		}
+		counts := map[[2]string]int{}
+		for _, mf := range mfs {
+			if mf.GetName() != "resetq_resets_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				var k [2]string
+				for _, l := range m.GetLabel() {
+					switch l.GetName() {
+					case "outcome":
+						k[0] = l.GetValue()
+					case "reason":
+						k[1] = l.GetValue()
+					}
+				}
+				counts[k] += int(m.GetCounter().GetValue())
+			}
+		}
+		for _, k := range slices.SortedFunc(maps.Keys(counts), func(a, b [2]string) int { return cmp.Compare(a[0]+a[1], b[0]+b[1]) }) {
+			out.Counts = append(out.Counts, console.Count{Outcome: k[0], Reason: k[1], N: counts[k]})
+		}
+	}
+	known, err := s.insp.Queues()
+	if err != nil {
+		return out, err
+	}
+	for _, p := range s.cfg.Providers {
+		for _, q := range tasks.Queues(p.Name) {
+			if !slices.Contains(known, q) {
+				continue
+			}
+			archived, err := s.insp.ListArchivedTasks(q, asynq.PageSize(limit))
+			if err != nil {
+				return out, err
+			}
+			for _, t := range archived {
+				// A task archived on its last try while its provider was
+				// halted, or while it waited for a rate limit, did not
+				// fail: it goes back to its queue.
+				if strings.Contains(t.LastErr, halt.ErrorMarker) || strings.HasPrefix(t.LastErr, "rate_limited:") {
+					continue
+				}
+				f := console.Failure{TaskID: t.ID, Provider: p.Name, Error: t.LastErr, FailedAt: t.LastFailedAt}
+				if pl, err := tasks.Decode(t.Payload); err == nil && s.cfg.Log.IncludeUser {
+					f.User = pl.User.String()
+				}
+				out.Failures = append(out.Failures, f)
+			}
+		}
+	}
+	slices.SortFunc(out.Failures, func(a, b console.Failure) int { return b.FailedAt.Compare(a.FailedAt) })
+	if len(out.Failures) > limit {
+		out.Failures = out.Failures[:limit]
+	}
+	return out, nil
+}
+
+func (s *consoleSource) Task(ctx context.Context, id string) (*console.Task, error) {
+	st, err := s.client.Status(ctx, id)
+	if errors.Is(err, producer.ErrTaskNotFound) || errors.Is(err, producer.ErrInvalidRequest) {
+		return nil, console.ErrUnknownTask
+	}
+	if err != nil {
+		return nil, err
+	}
+	t := &console.Task{ID: st.TaskID, Provider: st.Provider, State: st.State, Retried: st.Retried, LastError: st.LastError,
+		Halted: st.Halt != nil}
+	if r := st.Result; r != nil {
+		t.Outcome, t.Reason, t.Error, t.Attempts, t.Finished, t.Campaign = string(r.Outcome), r.Reason, r.Error, r.Attempts, r.FinishedAt, r.Campaign
+	}
+	return t, nil
 }

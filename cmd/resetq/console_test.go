@@ -180,3 +180,37 @@ func TestTheConsoleReenablesAGoneWebhook(t *testing.T) {
 	require.Contains(t, page, "Re-enabled app")
 	require.Contains(t, page, `<span class="state healthy">enabled</span>`)
 }
+
+// The outcomes page counts a worker's resets by outcome and reason, lists
+// the one that failed with its error (and no user: log.include_user is
+// off), and finds a task by its ID.
+func TestTheConsoleShowsOutcomes(t *testing.T) {
+	t.Parallel()
+	b := setup(t, settings{users: 6, noWorker: true, lastTry: true, quick: true})
+	b.cfg.HTTP.Auth = config.HTTPAuth{Username: "ops", Password: "correct-horse"}
+	w, err := startWorkerWithin(context.Background(), b.cfg, b.rdb, newLogger(b.cfg.Log, b.logs), listener.Limits{})
+	require.NoError(t, err)
+	t.Cleanup(w.stop)
+	ok := b.enqueue(tasks.User{Email: b.sample.Emails[0]}, "ok")
+	b.wait(ok, 10*time.Second)
+	b.wait(b.enqueue(tasks.User{Email: "nobody@example.com"}, "nobody"), 10*time.Second)
+	b.kc.Inject(keycloaktest.Fault{Endpoint: keycloaktest.EndpointExecuteActions, Status: http.StatusBadGateway, Body: `<html>Bad Gateway</html>`})
+	failed := b.enqueue(tasks.User{Email: b.sample.Emails[1]}, "fails")
+	r := b.wait(failed, 20*time.Second)
+	require.Equal(t, tasks.Failed, r.Outcome)
+
+	eventually(t, 10*time.Second, func() bool {
+		_, page := consoleDo(t, w.listener.Addr, "ops", "correct-horse", http.MethodGet, "/console/outcomes")
+		return strings.Contains(page, failed)
+	}, "the failure is listed")
+	_, page := consoleDo(t, w.listener.Addr, "ops", "correct-horse", http.MethodGet, "/console/outcomes")
+	require.Contains(t, page, "<td>succeeded</td><td></td><td>1</td>")
+	require.Contains(t, page, "<td>skipped</td><td>user_not_found</td><td>1</td>")
+	require.Contains(t, page, "<td>failed</td><td>retries_exhausted</td><td>1</td>")
+	require.Contains(t, page, "HTTP 502")
+	require.NotContains(t, page, b.sample.Emails[1], "no address: log.include_user is off")
+	require.NotContains(t, page, ok, "a success is no failure")
+
+	_, page = consoleDo(t, w.listener.Addr, "ops", "correct-horse", http.MethodGet, "/console/outcomes?task="+ok)
+	require.Contains(t, page, `<dd class="outcome">succeeded</dd>`)
+}

@@ -118,6 +118,49 @@ type Webhooks struct {
 	Backlog   int
 }
 
+// Task is where one reset stands, as `resetq enqueue --wait` tells it.
+type Task struct {
+	ID, Provider, State string
+	// Outcome, Reason, Error, Attempts and Finished are set once it ended.
+	Outcome, Reason, Error string
+	Attempts               int
+	Finished               time.Time
+	Campaign               string
+	// Retried and LastError while it is retried; Halted when its
+	// provider is halted.
+	Retried   int
+	LastError string
+	Halted    bool
+}
+
+// Failure is a reset that ended failed, kept in Asynq's archive.
+type Failure struct {
+	TaskID, Provider, Error string
+	// User is the address, or "" unless log.include_user allows it.
+	User     string
+	FailedAt time.Time
+}
+
+// Count is how many resets ended with an outcome and reason.
+type Count struct {
+	Outcome, Reason string
+	N               int
+}
+
+// Outcomes is the outcomes page's data.
+type Outcomes struct {
+	// Counts are by outcome and reason; Since says since when they count.
+	Counts []Count
+	Since  string
+	// Failures are the most recent failed resets.
+	Failures []Failure
+	// Task is a looked-up task; Lookup what was asked, LookupError why
+	// nothing was found.
+	Task        *Task
+	Lookup      string
+	LookupError string
+}
+
 // ReportStates are the states a report can be filtered by.
 var ReportStates = []string{"succeeded", "skipped", "failed", "cancelled", "waiting", "queued"}
 
@@ -133,6 +176,11 @@ type Source interface {
 	// Report writes the campaign's rows in those states (all when none)
 	// as CSV.
 	Report(ctx context.Context, campaign string, states []string, w io.Writer) error
+	// Outcomes counts resets by outcome and reason, and lists the most
+	// recent failures (at most limit).
+	Outcomes(ctx context.Context, limit int) (Outcomes, error)
+	// Task finds a task by its ID; ErrUnknownTask when none has it.
+	Task(ctx context.Context, id string) (*Task, error)
 	// Webhooks lists the endpoints and the delivery backlog.
 	Webhooks(ctx context.Context) (Webhooks, error)
 	// EnableWebhook re-enables an endpoint; ErrUnknownWebhook for a name
@@ -152,6 +200,9 @@ var (
 	ErrUnknownCampaign = errors.New("no such campaign")
 	// ErrNotNow: the campaign's status does not allow the action.
 	ErrNotNow = errors.New("not possible in the campaign's status")
+	// ErrUnknownTask: no task has that ID (or it ended longer ago than
+	// outcomes are kept).
+	ErrUnknownTask = errors.New("no such task")
 	// ErrUnknownWebhook: no webhook endpoint has that name.
 	ErrUnknownWebhook = errors.New("no such webhook endpoint")
 )
@@ -191,6 +242,7 @@ func New(cfg Config) http.Handler {
 	c.mux.HandleFunc("GET /console/campaigns", c.campaigns)
 	c.mux.HandleFunc("POST /console/campaigns/{campaign}/{action}", c.operator(c.steer))
 	c.mux.HandleFunc("GET /console/campaigns/{campaign}/report.csv", c.operator(c.report))
+	c.mux.HandleFunc("GET /console/outcomes", c.outcomes)
 	c.mux.HandleFunc("GET /console/webhooks", c.webhooks)
 	c.mux.HandleFunc("POST /console/webhooks/{endpoint}/enable", c.operator(c.enableWebhook))
 	return c.mux
@@ -395,4 +447,32 @@ func (c *console) enableWebhook(w http.ResponseWriter, r *http.Request, who list
 	}
 	c.cfg.Logger.Info("console: webhook endpoint re-enabled", "by", who.Name, "endpoint", name, "was_disabled", was)
 	http.Redirect(w, r, "/console/webhooks?"+url.Values{"enabled": {name}}.Encode(), http.StatusSeeOther)
+}
+
+// recentFailures is how many failures the outcomes page lists.
+const recentFailures = 50
+
+func (c *console) outcomes(w http.ResponseWriter, r *http.Request) {
+	o, err := c.cfg.Source.Outcomes(r.Context(), recentFailures)
+	p := page{Title: "Outcomes", Who: listener.Who(r)}
+	if err != nil {
+		c.cfg.Logger.Error("console: reading the outcomes failed", "error", err)
+		p.Error = "resetq could not read the outcomes (is Redis reachable?)"
+	}
+	if id := strings.TrimSpace(r.URL.Query().Get("task")); id != "" {
+		o.Lookup = id
+		t, err := c.cfg.Source.Task(r.Context(), id)
+		switch {
+		case errors.Is(err, ErrUnknownTask):
+			o.LookupError = "No task has that ID, or it ended longer ago than outcomes are kept (worker.outcome_retention)."
+		case err != nil:
+			o.LookupError = "resetq could not look the task up: " + err.Error()
+		default:
+			o.Task = t
+		}
+	} else {
+		p.Refresh = int(c.cfg.Refresh / time.Second)
+	}
+	p.Data = o
+	c.render(w, http.StatusOK, "outcomes.html", p)
 }

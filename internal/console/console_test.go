@@ -76,6 +76,21 @@ func (s *source) EnableWebhook(_ context.Context, name string) (bool, error) {
 	return was, nil
 }
 
+func (s *source) Outcomes(_ context.Context, limit int) (console.Outcomes, error) {
+	return console.Outcomes{Since: "since this worker started", Counts: []console.Count{
+		{Outcome: "skipped", Reason: "user_not_found", N: 12}, {Outcome: "succeeded", N: 4000}},
+		Failures: []console.Failure{{TaskID: "r-0123456789abcdef0123456789abcdef", Provider: "corp",
+			Error: "retries_exhausted: reset: HTTP 502", FailedAt: time.Now()}}}, nil
+}
+
+func (s *source) Task(_ context.Context, id string) (*console.Task, error) {
+	if id != "r-0123456789abcdef0123456789abcdef" {
+		return nil, console.ErrUnknownTask
+	}
+	return &console.Task{ID: id, Provider: "corp", State: "done", Outcome: "failed", Reason: "retries_exhausted",
+		Error: "reset: HTTP 502", Attempts: 11, Finished: time.Now()}, nil
+}
+
 func (s *source) Report(_ context.Context, name string, states []string, w io.Writer) error {
 	if name != "breach-2026-11" {
 		return console.ErrUnknownCampaign
@@ -326,4 +341,23 @@ func TestWebhooksShowTheirStateAndTheOperatorReenablesOne(t *testing.T) {
 	require.Contains(t, w.logs.String(), "by=operator endpoint=app was_disabled=true")
 	status, _, _ = w.do(t, "POST", "/console/webhooks/nobody/enable", operatorToken, "same-origin")
 	require.Equal(t, http.StatusNotFound, status)
+}
+
+func TestOutcomesCountAndListFailuresAndLookUpATask(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	status, body, _ := w.do(t, "GET", "/console/outcomes", viewerToken, "")
+	require.Equal(t, http.StatusOK, status)
+	for _, want := range []string{"since this worker started", "<td>skipped</td><td>user_not_found</td><td>12</td>",
+		"<td>succeeded</td><td></td><td>4000</td>", "r-0123456789abcdef0123456789abcdef", "retries_exhausted: reset: HTTP 502",
+		`<span class="muted">hidden</span>`} {
+		require.Contains(t, body, want)
+	}
+	_, body, _ = w.do(t, "GET", "/console/outcomes?task=r-0123456789abcdef0123456789abcdef", viewerToken, "")
+	require.Contains(t, body, `<dd class="outcome">failed (retries_exhausted)</dd>`)
+	require.Contains(t, body, "reset: HTTP 502")
+	require.NotContains(t, body, `http-equiv="refresh"`, "a looked-up task does not reload under the reader")
+	_, body, _ = w.do(t, "GET", "/console/outcomes?task=%3Cb%3Er-nope", viewerToken, "")
+	require.Contains(t, body, "No task has that ID")
+	require.NotContains(t, body, "<b>r-nope", "what was asked is escaped")
 }
