@@ -188,7 +188,8 @@ func TestAViewerSeesAHaltedProviderAndWhatToFix(t *testing.T) {
 	}
 	require.NotContains(t, body, "<form", "a viewer gets no buttons")
 	require.NotContains(t, body, "https://", "nothing from the internet")
-	require.NotContains(t, body, "<script", "the page works without JavaScript")
+	require.NotContains(t, body, "<script>", "no inline script: the page works without JavaScript")
+	require.Contains(t, body, `<script src="/console/static/console.js" defer></script>`, "with it, it stays live without reloading")
 
 	status, _, _ = w.do(t, "GET", "/console/", "", "")
 	require.Equal(t, http.StatusUnauthorized, status)
@@ -196,6 +197,11 @@ func TestAViewerSeesAHaltedProviderAndWhatToFix(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	require.Contains(t, h.Get("Content-Type"), "text/css")
 	require.Contains(t, css, "section.provider")
+	status, js, h := w.do(t, "GET", "/console/static/console.js", viewerToken, "")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, h.Get("Content-Type"), "javascript")
+	require.Contains(t, js, "DOMParser")
+	require.NotContains(t, js, "://", "the script fetches nothing from elsewhere")
 }
 
 func TestTheOperatorResumesAHaltedProvider(t *testing.T) {
