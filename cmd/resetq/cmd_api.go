@@ -77,6 +77,7 @@ func startAPI(cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger, l
 			return nil, err
 		}
 		opts.Console = newConsole(cfg, rdb, client, wh, nil, log)
+		opts.ConsoleMaxBody = int64(cfg.API.MaxUploadMB) << 20
 	}
 	h := listener.Handler(opts)
 	l, err := listener.Start(cfg.API.Listen, h, limits)

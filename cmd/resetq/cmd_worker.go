@@ -103,6 +103,7 @@ func startWorkerWithin(ctx context.Context, cfg *config.Config, rdb redis.Univer
 		// The console serves its pages beside the queue UI, behind the
 		// same guard; resuming is the halt service's, as for the API.
 		opts.Console = newConsole(cfg, rdb, client, wc.Webhooks, reg, log)
+		opts.ConsoleMaxBody = int64(cfg.API.MaxUploadMB) << 20
 	}
 	if cfg.API.InWorker {
 		api, err := newAPI(cfg, rdb, client, log)

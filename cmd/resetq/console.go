@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -275,4 +276,57 @@ func (s *consoleSource) Task(ctx context.Context, id string) (*console.Task, err
 		t.Outcome, t.Reason, t.Error, t.Attempts, t.Finished, t.Campaign = string(r.Outcome), r.Reason, r.Error, r.Attempts, r.FinishedAt, r.Campaign
 	}
 	return t, nil
+}
+
+// campaignRequest is the producer's request for a campaign from an upload.
+func (s *consoleSource) campaignRequest(req console.NewCampaign) (producer.CampaignRequest, error) {
+	pr := producer.CampaignRequest{Name: req.Name, Provider: req.Provider, Source: req.Source}
+	if s.cfg.Provider(req.Provider) == nil {
+		return pr, fmt.Errorf("%w: choose a provider (%s)", console.ErrBadInput, strings.Join(s.cfg.ProviderNames(), ", "))
+	}
+	if req.Rate != "" {
+		r, err := config.ParseRate(req.Rate)
+		if err != nil {
+			return pr, fmt.Errorf("%w: pace: %v", console.ErrBadInput, err)
+		}
+		pr.RateN, pr.RatePer = r.N, r.Per
+	}
+	return pr, nil
+}
+
+func (s *consoleSource) Scan(_ context.Context, src io.Reader, req console.NewCampaign) (console.ScanReport, error) {
+	pr, err := s.campaignRequest(req)
+	if err != nil {
+		return console.ScanReport{}, err
+	}
+	scan, err := s.client.ScanCampaign(src, pr)
+	if err != nil {
+		return console.ScanReport{}, badInput(err)
+	}
+	out := console.ScanReport{Rows: scan.Rows, Valid: scan.Valid, Duplicates: scan.Duplicates, Invalid: scan.Invalid}
+	for _, p := range scan.Problems[:min(len(scan.Problems), 100)] {
+		out.Problems = append(out.Problems, console.Problem{Line: p.Line, Reason: p.Reason, Detail: p.Detail})
+	}
+	return out, nil
+}
+
+func (s *consoleSource) Start(ctx context.Context, src io.Reader, req console.NewCampaign) (string, error) {
+	pr, err := s.campaignRequest(req)
+	if err != nil {
+		return "", err
+	}
+	started, err := s.client.StartCampaign(ctx, src, pr)
+	if err != nil {
+		return "", badInput(err)
+	}
+	return started.Campaign.ID, nil
+}
+
+// badInput is the producer's refusal of a request or file in the
+// console's terms; other errors pass as they are.
+func badInput(err error) error {
+	if errors.Is(err, producer.ErrInvalidRequest) || errors.Is(err, producer.ErrCampaignExists) {
+		return fmt.Errorf("%w: %v", console.ErrBadInput, err)
+	}
+	return err
 }

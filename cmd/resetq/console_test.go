@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -213,4 +216,57 @@ func TestTheConsoleShowsOutcomes(t *testing.T) {
 
 	_, page = consoleDo(t, w.listener.Addr, "ops", "correct-horse", http.MethodGet, "/console/outcomes?task="+ok)
 	require.Contains(t, page, `<dd class="outcome">succeeded</dd>`)
+}
+
+// The operator starts a campaign from a file through the console: the
+// check comes first, then the start, and the campaign runs to its end.
+func TestTheConsoleStartsACampaignFromAFile(t *testing.T) {
+	t.Parallel()
+	b := setup(t, settings{users: 12, noWorker: true})
+	b.cfg.HTTP.Auth = config.HTTPAuth{Username: "ops", Password: "correct-horse"}
+	w, err := startWorkerWithin(context.Background(), b.cfg, b.rdb, newLogger(b.cfg.Log, b.logs), listener.Limits{})
+	require.NoError(t, err)
+	t.Cleanup(w.stop)
+	post := func(path, contentType string, body io.Reader) (int, string) {
+		req, err := http.NewRequest(http.MethodPost, "http://"+w.listener.Addr+path, body)
+		require.NoError(t, err)
+		req.SetBasicAuth("ops", "correct-horse")
+		req.Header.Set("Content-Type", contentType)
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		res, err := http.DefaultClient.Do(req) // follows the redirect to the campaigns page
+		require.NoError(t, err)
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		return res.StatusCode, string(b)
+	}
+	var file bytes.Buffer
+	mw := multipart.NewWriter(&file)
+	require.NoError(t, mw.WriteField("provider", "corp"))
+	require.NoError(t, mw.WriteField("name", "from-console"))
+	fw, err := mw.CreateFormFile("file", "users.csv")
+	require.NoError(t, err)
+	_, _ = io.WriteString(fw, "email\n"+strings.Join(b.sample.Emails[:5], "\n")+"\n"+b.sample.Emails[0]+"\n")
+	require.NoError(t, mw.Close())
+	status, page := post("/console/campaigns/new", mw.FormDataContentType(), &file)
+	require.Equal(t, http.StatusOK, status, page)
+	require.Contains(t, page, `<dd class="valid">6</dd>`)
+	require.Contains(t, page, `<dd class="duplicates">1</dd>`)
+	tok := regexp.MustCompile(`name="upload" value="([A-Z0-9]+)"`).FindStringSubmatch(page)
+	require.NotNil(t, tok)
+	_, err = w.client.GetCampaign(context.Background(), "from-console")
+	require.ErrorIs(t, err, producer.ErrCampaignNotFound, "the check stores nothing")
+
+	status, page = post("/console/campaigns/start", "application/x-www-form-urlencoded", strings.NewReader("upload="+tok[1]))
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, page, "Started from-console.")
+	eventually(t, 20*time.Second, func() bool {
+		c, err := w.client.GetCampaign(context.Background(), "from-console")
+		require.NoError(t, err)
+		return c.Done()
+	}, "the campaign started from the console ends")
+	c, err := w.client.GetCampaign(context.Background(), "from-console")
+	require.NoError(t, err)
+	require.Equal(t, 5, c.Succeeded)
+	require.Equal(t, 1, c.Skipped, "the duplicate row")
 }

@@ -181,6 +181,12 @@ type Source interface {
 	Outcomes(ctx context.Context, limit int) (Outcomes, error)
 	// Task finds a task by its ID; ErrUnknownTask when none has it.
 	Task(ctx context.Context, id string) (*Task, error)
+	// Scan reads a campaign's file as a dry run (nothing is stored);
+	// Start imports it and starts the campaign, and returns its name.
+	// Both return ErrBadInput, with what is wrong, for a request or file
+	// they refuse.
+	Scan(ctx context.Context, src io.Reader, req NewCampaign) (ScanReport, error)
+	Start(ctx context.Context, src io.Reader, req NewCampaign) (string, error)
 	// Webhooks lists the endpoints and the delivery backlog.
 	Webhooks(ctx context.Context) (Webhooks, error)
 	// EnableWebhook re-enables an endpoint; ErrUnknownWebhook for a name
@@ -224,8 +230,9 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 }).ParseFS(assets, "assets/*.html"))
 
 type console struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg     Config
+	mux     *http.ServeMux
+	uploads uploads
 }
 
 // New returns the console's handler, to be served under /console/ behind
@@ -233,13 +240,16 @@ type console struct {
 func New(cfg Config) http.Handler {
 	cfg.Refresh = cmp.Or(cfg.Refresh, 5*time.Second)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
-	c := &console{cfg: cfg, mux: http.NewServeMux()}
+	c := &console{cfg: cfg, mux: http.NewServeMux(), uploads: uploads{files: map[string]upload{}}}
 	static, _ := fs.Sub(assets, "assets")
 	c.mux.Handle("GET /console/static/", http.StripPrefix("/console/static/", http.FileServerFS(static)))
 	c.mux.HandleFunc("GET /console/{$}", c.providers)
 	c.mux.HandleFunc("POST /console/providers/{provider}/resume", c.operator(c.resume))
 	c.mux.HandleFunc("POST /console/providers/{provider}/check", c.operator(c.check))
 	c.mux.HandleFunc("GET /console/campaigns", c.campaigns)
+	c.mux.HandleFunc("GET /console/campaigns/new", c.operator(c.newCampaign))
+	c.mux.HandleFunc("POST /console/campaigns/new", c.operator(c.checkUpload))
+	c.mux.HandleFunc("POST /console/campaigns/start", c.operator(c.startUpload))
 	c.mux.HandleFunc("POST /console/campaigns/{campaign}/{action}", c.operator(c.steer))
 	c.mux.HandleFunc("GET /console/campaigns/{campaign}/report.csv", c.operator(c.report))
 	c.mux.HandleFunc("GET /console/outcomes", c.outcomes)
@@ -360,8 +370,8 @@ func (c *console) campaigns(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	if name, action := q.Get("done"), q.Get("action"); slices.ContainsFunc(cs, func(x Campaign) bool { return x.Name == name }) &&
-		slices.Contains([]string{Pause, Resume, Cancel}, action) {
-		p.Notice = map[string]string{Pause: "Paused ", Resume: "Resumed ", Cancel: "Cancelled "}[action] + name + "."
+		slices.Contains([]string{Pause, Resume, Cancel, "start"}, action) {
+		p.Notice = map[string]string{Pause: "Paused ", Resume: "Resumed ", Cancel: "Cancelled ", "start": "Started "}[action] + name + "."
 	}
 	c.render(w, http.StatusOK, "campaigns.html", p)
 }

@@ -3,10 +3,13 @@ package console_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +32,7 @@ type source struct {
 	running string // the breach campaign's status
 	steered []string
 	hookOff bool
+	started []string
 }
 
 func (s *source) Campaigns(context.Context) ([]console.Campaign, error) {
@@ -89,6 +93,32 @@ func (s *source) Task(_ context.Context, id string) (*console.Task, error) {
 	}
 	return &console.Task{ID: id, Provider: "corp", State: "done", Outcome: "failed", Reason: "retries_exhausted",
 		Error: "reset: HTTP 502", Attempts: 11, Finished: time.Now()}, nil
+}
+
+func (s *source) Scan(_ context.Context, src io.Reader, req console.NewCampaign) (console.ScanReport, error) {
+	b, _ := io.ReadAll(src)
+	if req.Provider == "" {
+		return console.ScanReport{}, fmt.Errorf("%w: choose a provider", console.ErrBadInput)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")[1:]
+	r := console.ScanReport{Rows: len(lines)}
+	for i, l := range lines {
+		if !strings.Contains(l, "@") {
+			r.Invalid++
+			r.Problems = append(r.Problems, console.Problem{Line: i + 2, Reason: "invalid_user", Detail: "not an email address"})
+			continue
+		}
+		r.Valid++
+	}
+	return r, nil
+}
+
+func (s *source) Start(_ context.Context, src io.Reader, req console.NewCampaign) (string, error) {
+	b, _ := io.ReadAll(src)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.started = append(s.started, req.Name+":"+req.Provider+":"+req.Rate+":"+req.Source+":"+strings.TrimSpace(string(b)))
+	return req.Name, nil
 }
 
 func (s *source) Report(_ context.Context, name string, states []string, w io.Writer) error {
@@ -366,4 +396,92 @@ func TestOutcomesCountAndListFailuresAndLookUpATask(t *testing.T) {
 	_, body, _ = w.do(t, "GET", "/console/outcomes?task=%3Cb%3Er-nope", viewerToken, "")
 	require.Contains(t, body, "No task has that ID")
 	require.NotContains(t, body, "<b>r-nope", "what was asked is escaped")
+}
+
+// upload posts a campaign's file from the console's own form.
+func (w *world) upload(t *testing.T, token, file, content string, fields map[string]string) (int, string) {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for k, v := range fields {
+		require.NoError(t, mw.WriteField(k, v))
+	}
+	fw, err := mw.CreateFormFile("file", file)
+	require.NoError(t, err)
+	_, err = io.WriteString(fw, content)
+	require.NoError(t, err)
+	require.NoError(t, mw.Close())
+	req, err := http.NewRequest("POST", w.srv.URL+"/console/campaigns/new", &body)
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return res.StatusCode, string(b)
+}
+
+var tokenRE = regexp.MustCompile(`name="upload" value="([A-Z0-9]+)"`)
+
+func TestACampaignStartsFromAnUploadAfterItsCheck(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	status, body, _ := w.do(t, "GET", "/console/campaigns/new", operatorToken, "")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, `enctype="multipart/form-data"`)
+	require.Contains(t, body, "<option>corp</option>")
+	status, _, _ = w.do(t, "GET", "/console/campaigns/new", viewerToken, "")
+	require.Equal(t, http.StatusForbidden, status, "a viewer starts nothing")
+
+	status, body = w.upload(t, operatorToken, "users.csv", "email\nalice@example.com\nbob@example.com\n",
+		map[string]string{"provider": "corp", "name": "spring", "rate": "5/s"})
+	require.Equal(t, http.StatusOK, status, body)
+	require.Contains(t, body, `<dd class="valid">2</dd>`)
+	require.Contains(t, body, "Reset 2 user(s)")
+	require.Empty(t, w.src.started, "the check starts nothing")
+	tok := tokenRE.FindStringSubmatch(body)
+	require.NotNil(t, tok, body)
+
+	req, err := http.NewRequest("POST", w.srv.URL+"/console/campaigns/start", strings.NewReader("upload="+tok[1]))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+operatorToken)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := c.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, []string{"spring:corp:5/s:users.csv:email\nalice@example.com\nbob@example.com"}, w.src.started,
+		"the very file checked is started")
+	require.Contains(t, w.logs.String(), "console: campaign started\" by=operator campaign=spring")
+
+	req, _ = http.NewRequest("POST", w.srv.URL+"/console/campaigns/start", strings.NewReader("upload="+tok[1]))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+operatorToken)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	res, err = c.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusGone, res.StatusCode, "a file starts once")
+	require.Len(t, w.src.started, 1)
+}
+
+func TestAnUploadWithInvalidRowsStartsNothing(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	status, body := w.upload(t, operatorToken, "users.csv", "email\nalice@example.com\nnot-an-address\n", map[string]string{"provider": "corp"})
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, `<dd class="invalid">1</dd>`)
+	require.Contains(t, body, "<td>3</td><td>invalid_user</td><td>not an email address</td>")
+	require.NotContains(t, body, "Start the campaign")
+	status, body = w.upload(t, operatorToken, "users.csv", "email\nalice@example.com\n", map[string]string{})
+	require.Equal(t, http.StatusBadRequest, status)
+	require.Contains(t, body, "choose a provider")
+	status, _ = w.upload(t, viewerToken, "users.csv", "email\nalice@example.com\n", map[string]string{"provider": "corp"})
+	require.Equal(t, http.StatusForbidden, status)
+	require.Empty(t, w.src.started)
 }

@@ -55,18 +55,18 @@ func CloseWithoutBody(w http.ResponseWriter) {
 // listener's (DNS rebinding), a state-changing request must come from the
 // UI's own pages (cross-site request forgery), the credentials must be
 // right, and the body must be small.
-func guardUI(ui http.Handler, auth Auth, hosts []string) http.Handler {
+func guardUI(ui http.Handler, auth Auth, hosts []string, maxBody int64) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		refuse(w, http.StatusForbidden, "cross-origin request refused: the queue UI is changed from its own pages only")
 	}))
 	allowed := hostSetOf(hosts)
 	inner := cop.Handler(auth.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > maxUIBody {
+		if r.ContentLength > maxBody {
 			refuse(w, http.StatusRequestEntityTooLarge, "request body too large")
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxUIBody)
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		ui.ServeHTTP(w, r)
 	})))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -131,9 +131,11 @@ type Options struct {
 	// only read it.
 	UI http.Handler
 	// Console is served under /console/ behind Auth, the same way; it
-	// reads Who for what a viewer may do.
-	Console http.Handler
-	Auth    Auth
+	// reads Who for what a viewer may do. ConsoleMaxBody bounds its
+	// request bodies (a campaign's file); default the UI's 1 MiB.
+	Console        http.Handler
+	ConsoleMaxBody int64
+	Auth           Auth
 	// Hosts are the names the UI answers to besides IP addresses and
 	// localhost: the listen address's name and http.allowed_hosts.
 	Hosts []string
@@ -148,12 +150,12 @@ func Handler(o Options) http.Handler {
 	g, r := o.Gatherer, o.Readiness
 	mux := http.NewServeMux()
 	if o.UI != nil {
-		ui := noStore(guardUI(readOnlyForViewers(o.UI), o.Auth, o.Hosts))
+		ui := noStore(guardUI(readOnlyForViewers(o.UI), o.Auth, o.Hosts, maxUIBody))
 		mux.Handle("/ui/", ui)
 		mux.Handle("/ui", ui)
 	}
 	if o.Console != nil {
-		c := noStore(guardUI(o.Console, o.Auth, o.Hosts))
+		c := noStore(guardUI(o.Console, o.Auth, o.Hosts, cmp.Or(o.ConsoleMaxBody, maxUIBody)))
 		mux.Handle("/console/", c)
 		mux.Handle("/console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
 	}
