@@ -7,8 +7,6 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -24,6 +22,7 @@ import (
 	"github.com/resetq/resetq/idp/cognito"
 	"github.com/resetq/resetq/idp/cognito/cognitotest"
 	"github.com/resetq/resetq/idp/internal/emulator"
+	"github.com/resetq/resetq/idp/internal/openapitest"
 )
 
 // The service model ships inside the AWS SDK for Go v1; the go command
@@ -63,16 +62,7 @@ type model struct {
 
 func loadModel(t *testing.T) *model {
 	t.Helper()
-	goBin := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
-	out, err := exec.CommandContext(t.Context(), goBin, "mod", "download", "-json", sdkModule).Output()
-	require.NoError(t, err, "fetching %s through the module proxy for Cognito's service model", sdkModule)
-	var mod struct{ Dir, Error string }
-	require.NoError(t, json.Unmarshal(out, &mod))
-	require.Empty(t, mod.Error)
-	b, err := os.ReadFile(filepath.Join(mod.Dir, modelFile))
+	b, err := os.ReadFile(openapitest.ModuleFile(t, sdkModule, modelFile))
 	require.NoError(t, err)
 	var m model
 	require.NoError(t, json.Unmarshal(b, &m))
