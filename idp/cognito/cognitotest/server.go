@@ -199,15 +199,10 @@ type Sample struct {
 // AddSampleUsers adds the n sample users every emulator has to a pool.
 func (s *Server) AddSampleUsers(p *Pool, n int) Sample {
 	var out Sample
-	for _, su := range emulator.SampleUsers(n) {
-		u := s.AddUser(p, su.Email)
-		if su.Off {
-			s.Set(u, func(u *User) { u.Enabled = false })
-			out.Disabled = append(out.Disabled, su.Email)
-			continue
-		}
-		out.Emails = append(out.Emails, su.Email)
-	}
+	out.Emails, out.Disabled = emulator.AddSample(n, func(email string, off bool) {
+		u := s.AddUser(p, email)
+		s.Set(u, func(u *User) { u.Enabled = !off })
+	})
 	return out
 }
 

@@ -161,15 +161,9 @@ type Sample struct {
 // AddSampleUsers adds the n sample users every emulator has.
 func (s *Server) AddSampleUsers(projectID string, n int) Sample {
 	var out Sample
-	for _, su := range emulator.SampleUsers(n) {
-		u := s.AddUser(projectID, su.Email)
-		if su.Off {
-			s.Disable(u, true)
-			out.Disabled = append(out.Disabled, su.Email)
-			continue
-		}
-		out.Emails = append(out.Emails, su.Email)
-	}
+	out.Emails, out.Disabled = emulator.AddSample(n, func(email string, off bool) {
+		s.Disable(s.AddUser(projectID, email), off)
+	})
 	return out
 }
 

@@ -392,3 +392,18 @@ func SampleUsers(n int) []SampleUser {
 	}
 	return out
 }
+
+// AddSample adds the n sample users through add, which sets apart (as
+// disabled, suspended, inactive) those marked off, and returns the
+// addresses of the others and of those set apart.
+func AddSample(n int, add func(email string, off bool)) (emails, off []string) {
+	for _, u := range SampleUsers(n) {
+		add(u.Email, u.Off)
+		if u.Off {
+			off = append(off, u.Email)
+		} else {
+			emails = append(emails, u.Email)
+		}
+	}
+	return emails, off
+}

@@ -103,15 +103,11 @@ type Sample struct {
 // (emulator.SampleUsers), the ones marked off inactive.
 func (s *Server) AddSampleUsers(n int) Sample {
 	var out Sample
-	for _, u := range emulator.SampleUsers(n) {
-		id := s.AddIdentity(u.Email)
-		if u.Off {
+	out.Emails, out.Inactive = emulator.AddSample(n, func(email string, off bool) {
+		if id := s.AddIdentity(email); off {
 			s.SetState(id, "inactive")
-			out.Inactive = append(out.Inactive, u.Email)
-			continue
 		}
-		out.Emails = append(out.Emails, u.Email)
-	}
+	})
 	return out
 }
 

@@ -203,15 +203,11 @@ type Sample struct {
 // AddSampleUsers adds the n sample users every emulator has.
 func (s *Server) AddSampleUsers(n int) Sample {
 	var out Sample
-	for _, su := range emulator.SampleUsers(n) {
-		u := s.AddUser(su.Email)
-		if su.Off {
+	out.Emails, out.Suspended = emulator.AddSample(n, func(email string, off bool) {
+		if u := s.AddUser(email); off {
 			s.Set(u, func(u *User) { u.Status = "SUSPENDED" })
-			out.Suspended = append(out.Suspended, su.Email)
-			continue
 		}
-		out.Emails = append(out.Emails, su.Email)
-	}
+	})
 	return out
 }
 
