@@ -35,6 +35,10 @@ e2e-suites:
 	$(GO) test -race -count=1 -tags e2e -timeout 30m ./internal/realidp/ ./idp/keycloak/... ./idp/kratos/... ./idp/firebase/...
 	$(GO) test -race -count=1 -tags e2e -timeout 30m -run '^TestKeycloak' ./cmd/resetq/
 
+.PHONY: browser
+browser: need-tools ## The console in Debian's Chromium, driven by Playwright (playwright-core from npm, cached in .cache): a campaign run and a halted provider recovered from the console alone; screenshots in test-artifacts/console
+	$(GO) test -race -count=1 -tags browser -run '^TestTheConsoleInABrowser$$' -timeout 10m ./cmd/resetq/
+
 .PHONY: keycloak
 keycloak: ## Run a real Keycloak, Mailpit and Redis here, and write resetq.keycloak.yaml for them
 	$(GO) run ./internal/realidp/devstack
@@ -60,8 +64,8 @@ fuzz: ## Fuzz every parser of outside input for FUZZTIME each (10s); the seed co
 .PHONY: lint
 lint: ## gofmt, go vet, staticcheck and a go.mod tidiness check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: not formatted:"; echo "$$out"; exit 1; fi
-	$(GO) vet -tags chaos,e2e ./...
-	$(GO) run $(STATICCHECK) -tags chaos,e2e ./...
+	$(GO) vet -tags chaos,e2e,browser ./...
+	$(GO) run $(STATICCHECK) -tags chaos,e2e,browser ./...
 	$(GO) mod tidy -diff
 
 .PHONY: vulncheck

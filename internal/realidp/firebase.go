@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -33,20 +32,7 @@ const firebaseStartTimeout = 2 * time.Minute
 // <CacheDir>/firebase-tools/<FirebaseToolsVersion>, installed from the npm
 // registry on first use (about 4 minutes and 300 MB; it compiles re2).
 func FetchFirebaseTools(ctx context.Context) (string, error) {
-	return cached(ctx, "firebase-tools", FirebaseToolsVersion, "RESETQ_FIREBASE_BIN", filepath.Join("node_modules", ".bin", "firebase"),
-		func(ctx context.Context, work string) (string, error) {
-			npm, err := exec.LookPath("npm")
-			if err != nil {
-				return "", fmt.Errorf("npm is needed on PATH (or set RESETQ_FIREBASE_BIN): %w", err)
-			}
-			cmd := exec.CommandContext(ctx, npm, "install", "--prefix", work, "--no-audit", "--no-fund", "--loglevel=error",
-				"firebase-tools@"+FirebaseToolsVersion)
-			cmd.Dir = work
-			if out, err := cmd.CombinedOutput(); err != nil {
-				return "", fmt.Errorf("npm install firebase-tools@%s: %w\n%s", FirebaseToolsVersion, err, tail(out, 40))
-			}
-			return work, nil
-		})
+	return npmPackage(ctx, "firebase-tools", FirebaseToolsVersion, "RESETQ_FIREBASE_BIN", filepath.Join("node_modules", ".bin", "firebase"))
 }
 
 // FirebaseAuth is a running Firebase Auth emulator.
