@@ -120,7 +120,9 @@ func startWorkerWithin(ctx context.Context, cfg *config.Config, rdb redis.Univer
 		}
 		ui = asynqmon.New(asynqmon.Options{RootPath: "/ui", RedisConnOpt: conn, ReadOnly: *cfg.HTTP.UIReadOnly,
 			PayloadFormatter: uiPayloadFormatter(cfg.Log.IncludeUser)})
-		opts.UI = ui
+		// Served without the internet; its feedback link leads to the
+		// console, which is served whenever the UI is.
+		opts.UI = offlineUI(ui, "/console/")
 	}
 	if err := w.Start(); err != nil {
 		return nil, failErr(err)
