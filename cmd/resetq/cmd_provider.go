@@ -1,15 +1,19 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/user"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/internal/checks"
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/halt"
 	"github.com/resetq/resetq/internal/metrics"
@@ -66,7 +70,7 @@ func newProviderCheckCmd(g *global) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if st := haltState(cmd.Context(), cfg, p.Name); st != nil {
+			if st := recordCheck(cmd.Context(), cfg, out); st != nil {
 				out.Halted = &struct {
 					Reason string    `json:"reason"`
 					Since  time.Time `json:"since"`
@@ -137,9 +141,10 @@ func printCheck(w io.Writer, out checkOutput) {
 	}
 }
 
-// haltState reads a provider's halt record, if Redis can be reached; a
-// check must work without Redis, so failures are ignored.
-func haltState(ctx context.Context, cfg *config.Config, provider string) *halt.State {
+// recordCheck keeps the check as its provider's last one (shown in the
+// console, by cliWho) and reads the provider's halt record, if Redis can be
+// reached; a check must work without Redis, so failures are ignored.
+func recordCheck(ctx context.Context, cfg *config.Config, out checkOutput) *halt.State {
 	rdb, err := openRedis(cfg)
 	if err != nil {
 		return nil
@@ -147,8 +152,22 @@ func haltState(ctx context.Context, cfg *config.Config, provider string) *halt.S
 	defer rdb.Close()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	st, _ := halt.New(rdb).Get(ctx, provider)
+	_ = checks.New(rdb).Save(ctx, checkRecord(out, cliWho(), time.Now()))
+	st, _ := halt.New(rdb).Get(ctx, out.Provider)
 	return st
+}
+
+// cliWho names who ran the command line: "cli:<user>@<host>".
+func cliWho() string {
+	name := os.Getenv("USER")
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown-host"
+	}
+	return "cli:" + cmp.Or(name, "unknown") + "@" + host
 }
 
 func newProviderResumeCmd(g *global) *cobra.Command {

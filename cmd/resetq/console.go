@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/resetq/resetq/internal/checks"
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/console"
 	"github.com/resetq/resetq/internal/halt"
@@ -30,26 +31,36 @@ import (
 // resuming is the halt service's, emitting provider.resumed through wh.
 func newConsole(cfg *config.Config, rdb redis.UniversalClient, client *producer.Client, wh halt.Emitter, reg prometheus.Gatherer, log *slog.Logger) http.Handler {
 	src := newConsoleSource(cfg, rdb, apiHalts{halt.NewService(rdb, wh, log), cfg, log}, client)
-	src.metrics = reg
+	src.metrics, src.log = reg, log
 	return console.New(console.Config{Logger: log, Source: src})
 }
 
 // consoleSource is the console's view of resetq: the configuration, the
-// halt service (as the API uses it) and Asynq's queues.
+// halt service (as the API uses it), Asynq's queues and the providers'
+// last checks.
 type consoleSource struct {
 	cfg    *config.Config
 	halts  apiHalts
 	insp   *asynq.Inspector
 	client *producer.Client
 	hooks  *webhook.States
+	checks *checks.Store
+	// rates measures the providers' and campaigns' pace from counters
+	// every worker keeps in Redis, sampled as pages are rendered.
+	rates *console.Sampler
 	// metrics is this process's registry, which counts the resets it
 	// ended (a worker's; `resetq api` ends none).
 	metrics prometheus.Gatherer
+	log     *slog.Logger
 }
+
+// rateWindow is how far back the console's rates look.
+const rateWindow = time.Minute
 
 func newConsoleSource(cfg *config.Config, rdb redis.UniversalClient, halts apiHalts, client *producer.Client) *consoleSource {
 	return &consoleSource{cfg: cfg, halts: halts, insp: asynq.NewInspectorFromRedisClient(rdb), client: client,
-		hooks: webhook.NewStates(rdb)}
+		hooks: webhook.NewStates(rdb), checks: checks.New(rdb), rates: console.NewSampler(rateWindow, nil),
+		log: slog.New(slog.DiscardHandler)}
 }
 
 func (s *consoleSource) Providers(ctx context.Context) ([]console.Provider, error) {
@@ -73,6 +84,9 @@ func (s *consoleSource) Providers(ctx context.Context) ([]console.Provider, erro
 				cp.Message = st.Message
 			}
 		}
+		// Asynq counts the tasks every worker processed in Redis: their
+		// growth is the provider's rate, whichever workers run.
+		var processed int64
 		for _, q := range tasks.Queues(p.Name) {
 			if !slices.Contains(known, q) {
 				continue // nothing was ever queued there
@@ -85,6 +99,18 @@ func (s *consoleSource) Providers(ctx context.Context) ([]console.Provider, erro
 			cp.InFlight += info.Active
 			cp.Retrying += info.Retry
 			cp.Failed += info.Archived
+			processed += int64(info.ProcessedTotal)
+		}
+		r := s.rates.Observe("provider:"+p.Name, processed)
+		cp.Current = &r
+		// The last check only informs: a record that cannot be read is
+		// logged, and the page shows the rest.
+		last, err := s.checks.Last(ctx, p.Name)
+		if err != nil {
+			s.log.Error("console: reading the provider's last check failed", "provider", p.Name, "error", err)
+		}
+		if last != nil {
+			cp.LastCheck = &console.LastCheck{At: last.At, By: last.By, Checked: checked(*last)}
 		}
 		out = append(out, cp)
 	}
@@ -99,7 +125,9 @@ func (s *consoleSource) Resume(ctx context.Context, provider string) (console.Re
 	return console.Resumed{WasHalted: res.WasHalted, Requeued: res.Requeued}, err
 }
 
-func (s *consoleSource) Check(ctx context.Context, provider string) (console.Checked, error) {
+// Check checks the provider and keeps what it found as its last check; a
+// check that could not be kept is logged, and shown all the same.
+func (s *consoleSource) Check(ctx context.Context, provider, by string) (console.Checked, error) {
 	p := s.cfg.Provider(provider)
 	if p == nil {
 		return console.Checked{}, console.ErrUnknownProvider
@@ -108,11 +136,30 @@ func (s *consoleSource) Check(ctx context.Context, provider string) (console.Che
 	if err != nil {
 		return console.Checked{}, err
 	}
-	c := console.Checked{OK: out.OK, Lines: out.Lines, Warnings: out.Warnings, Hint: out.Fix}
-	if !out.OK {
-		c.Problem = strings.TrimSpace(out.Reason + ": " + out.Problem)
+	// Kept even when the operator's browser gave up waiting for it.
+	rec := checkRecord(out, by, time.Now())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.checks.Save(sctx, rec); err != nil {
+		s.log.Error("console: the check could not be kept as the provider's last", "provider", provider, "by", by, "error", err)
 	}
-	return c, nil
+	return checked(rec), nil
+}
+
+// checkRecord is a check's output as its provider's last check, run by by
+// at at.
+func checkRecord(out checkOutput, by string, at time.Time) checks.Check {
+	return checks.Check{Provider: out.Provider, At: at.UTC(), By: by, OK: out.OK, Lines: out.Lines, Warnings: out.Warnings,
+		Reason: out.Reason, Problem: out.Problem, Fix: out.Fix}
+}
+
+// checked is a check as the console shows it.
+func checked(c checks.Check) console.Checked {
+	out := console.Checked{OK: c.OK, Lines: c.Lines, Warnings: c.Warnings, Hint: c.Fix}
+	if !c.OK {
+		out.Problem = strings.TrimSuffix(strings.TrimSpace(c.Reason+": "+c.Problem), ":")
+	}
+	return out
 }
 
 func (s *consoleSource) Campaigns(ctx context.Context) ([]console.Campaign, error) {
@@ -122,25 +169,43 @@ func (s *consoleSource) Campaigns(ctx context.Context) ([]console.Campaign, erro
 	}
 	out := make([]console.Campaign, 0, len(list))
 	for _, c := range list {
-		cc := console.Campaign{Name: c.ID, Provider: c.Provider, Status: string(c.Status), Rows: c.Rows, Finished: c.Finished(),
-			Queued: c.Inflight, Waiting: c.Waiting(), Succeeded: c.Succeeded, Skipped: c.Skipped, Failed: c.Failed,
-			Cancelled: c.Cancelled, CreatedAt: c.CreatedAt, StartedAt: c.StartedAt, FinishedAt: c.FinishedAt}
-		// Its own pace, else its provider's limit; the time left at it.
-		perSecond := c.Rate()
-		cc.Rate = config.Rate{N: c.RateN, Per: c.RatePer}.String()
-		if perSecond == 0 {
-			cc.Rate = "as fast as its provider allows"
-			if p := s.cfg.Provider(c.Provider); p != nil && !p.RateLimit.IsZero() {
-				perSecond = p.RateLimit.PerSecond()
-				cc.Rate += " (" + p.RateLimit.String() + ")"
-			}
+		var measured *console.Rate
+		if c.Status == producer.CampaignRunning {
+			// Its rows get their outcomes from every worker: the growth
+			// of their count is its pace.
+			r := s.rates.Observe("campaign:"+c.ID, int64(c.Finished()))
+			measured = &r
 		}
-		if left := cc.Waiting + cc.Queued; perSecond > 0 && left > 0 && c.Status == producer.CampaignRunning {
-			cc.ETA = (time.Duration(float64(left)/perSecond) * time.Second).Round(time.Second).String()
-		}
-		out = append(out, cc)
+		out = append(out, s.campaign(c, measured))
 	}
 	return out, nil
+}
+
+// campaign is a campaign as the console shows it, with its pace measured
+// now (nil when it does not run).
+func (s *consoleSource) campaign(c *producer.Campaign, measured *console.Rate) console.Campaign {
+	cc := console.Campaign{Name: c.ID, Provider: c.Provider, Status: string(c.Status), Rows: c.Rows, Finished: c.Finished(),
+		Queued: c.Inflight, Waiting: c.Waiting(), Succeeded: c.Succeeded, Skipped: c.Skipped, Failed: c.Failed,
+		Cancelled: c.Cancelled, CreatedAt: c.CreatedAt, StartedAt: c.StartedAt, FinishedAt: c.FinishedAt, Measured: measured}
+	// Its own pace, else its provider's limit.
+	perSecond := c.Rate()
+	cc.Rate = config.Rate{N: c.RateN, Per: c.RatePer}.String()
+	if perSecond == 0 {
+		cc.Rate = "as fast as its provider allows"
+		if p := s.cfg.Provider(c.Provider); p != nil && !p.RateLimit.IsZero() {
+			perSecond = p.RateLimit.PerSecond()
+			cc.Rate += " (" + p.RateLimit.String() + ")"
+		}
+	}
+	// The time left at the pace measured, else at the one configured; a
+	// campaign measured standing still cannot tell.
+	if measured != nil && !measured.Measuring() {
+		perSecond = measured.PerSecond
+	}
+	if left := cc.Waiting + cc.Queued; perSecond > 0 && left > 0 && c.Status == producer.CampaignRunning {
+		cc.ETA = time.Duration(float64(left) / perSecond * float64(time.Second)).Round(time.Second).String()
+	}
+	return cc
 }
 
 func (s *consoleSource) Steer(ctx context.Context, campaign, action string) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"html/template"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -17,8 +18,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
+	"github.com/resetq/resetq/internal/checks"
 	"github.com/resetq/resetq/internal/config"
+	"github.com/resetq/resetq/internal/console"
+	"github.com/resetq/resetq/internal/halt"
 	"github.com/resetq/resetq/internal/listener"
+	"github.com/resetq/resetq/internal/testclock"
 	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/tasks"
 )
@@ -138,16 +143,7 @@ func TestTheConsoleSteersACampaign(t *testing.T) {
 // `resetq api` serves the console too, behind the same credentials.
 func TestTheAPIServesTheConsole(t *testing.T) {
 	t.Parallel()
-	b := setup(t, settings{noWorker: true, top: "api:\n  listen: 127.0.0.1:0\n  tokens:\n" +
-		"    - {name: ops, token: " + listenOps + ", scopes: [resets, outcomes, campaigns]}\n"})
-	b.cfg.HTTP.Auth = config.HTTPAuth{Username: "ops", Password: "correct-horse"}
-	a, err := startAPI(b.cfg, b.rdb, newLogger(b.cfg.Log, b.logs), listener.Limits{})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = a.Shutdown(ctx)
-	})
+	_, a := consoleOnAPI(t, "resets, outcomes, campaigns")
 	status, page := consoleDo(t, a.Addr, "ops", "correct-horse", http.MethodGet, "/console/")
 	require.Equal(t, http.StatusOK, status)
 	require.Contains(t, page, `id="provider-corp"`)
@@ -269,4 +265,165 @@ func TestTheConsoleStartsACampaignFromAFile(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 5, c.Succeeded)
 	require.Equal(t, 1, c.Skipped, "the duplicate row")
+}
+
+// The providers page shows each provider's last check, whoever ran it: the
+// operator's Check now in the console, or `resetq provider check` on a
+// machine of its own; what is kept holds no secret.
+func TestTheProvidersPageShowsTheLastCheckFromTheConsoleAndTheCommandLine(t *testing.T) {
+	t.Parallel()
+	b, a := consoleOnAPI(t, "resets")
+	get := func() string {
+		t.Helper()
+		status, page := consoleDo(t, a.Addr, "ops", "correct-horse", http.MethodGet, "/console/")
+		require.Equal(t, http.StatusOK, status)
+		return page
+	}
+	require.Contains(t, get(), "Not checked yet")
+
+	status, page := consoleDo(t, a.Addr, "ops", "correct-horse", http.MethodPost, "/console/providers/corp/check")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, page, "corp is ready.")
+	page = get()
+	require.Regexp(t, `Last check: <time datetime="[^"]+">\d+s ago</time> \([^)]+ UTC\), by ops: <strong class="ok">OK</strong>`, page)
+	require.Contains(t, page, `<details id="check-corp">`)
+	require.Contains(t, page, "token: client_credentials grant for client &#34;resetq&#34; from realm &#34;corp&#34;")
+	require.NotContains(t, page, "Not checked yet")
+	kept, err := b.rdb.Get(context.Background(), checks.KeyPrefix+"corp").Result()
+	require.NoError(t, err)
+	require.Contains(t, kept, `"by":"ops"`)
+	require.NotContains(t, kept, testSecret)
+	require.NotEmpty(t, b.kc.IssuedTokens())
+	for _, tok := range b.kc.IssuedTokens() {
+		require.NotContains(t, kept, tok, "no token is kept")
+	}
+	ttl, err := b.rdb.TTL(context.Background(), checks.KeyPrefix+"corp").Result()
+	require.NoError(t, err)
+	require.Greater(t, ttl, 29*24*time.Hour, "kept for a month")
+
+	// Someone runs the command line with a configuration whose secret is
+	// wrong: its failure is the last check now.
+	const wrong = "Wrong-secret-5e0c2a9f71"
+	b.writeConfig(strings.Replace(mustRead(t, b.path), testSecret, wrong, 1))
+	code, out, _ := b.cli("provider", "check", "corp")
+	require.Equal(t, exitFailure, code, out)
+	kept, err = b.rdb.Get(context.Background(), checks.KeyPrefix+"corp").Result()
+	require.NoError(t, err)
+	require.NotContains(t, kept, wrong)
+	page = get()
+	require.NotContains(t, page, wrong)
+	require.Contains(t, page, "by "+template.HTMLEscapeString(cliWho())+`: <strong class="problem">credentials_rejected: token: HTTP 401 unauthorized_client`)
+	require.Contains(t, page, `<p class="hint">`)
+	require.Contains(t, page, "auth.client_secret")
+	require.NotContains(t, page, "by ops:", "it replaced the console's")
+	require.True(t, strings.HasPrefix(cliWho(), "cli:") && strings.Contains(cliWho(), "@"), cliWho())
+}
+
+// A provider's rate is how fast Asynq's processed count grows in Redis,
+// counted by every worker: a console in a process that runs no worker
+// measures it as well.
+func TestTheConsoleMeasuresAProvidersRateFromRedis(t *testing.T) {
+	t.Parallel()
+	b := setup(t, settings{users: 8, concurrency: 2})
+	clock := testclock.New(time.Now())
+	src := newConsoleSource(b.cfg, b.rdb, apiHalts{halt.NewService(b.rdb, nil, nil), b.cfg, nil}, b.client)
+	src.rates = console.NewSampler(time.Minute, clock.Now)
+	rate := func() *console.Rate {
+		t.Helper()
+		ps, err := src.Providers(context.Background())
+		require.NoError(t, err)
+		require.Len(t, ps, 1)
+		require.NotNil(t, ps[0].Current)
+		return ps[0].Current
+	}
+	processed := func() (n int) {
+		for _, q := range tasks.Queues("corp") {
+			if info, err := b.insp.GetQueueInfo(q); err == nil {
+				n += info.ProcessedTotal
+			}
+		}
+		return n
+	}
+	require.True(t, rate().Measuring(), "one sample is no rate")
+
+	var ids []string
+	for i, e := range b.sample.Emails[:6] {
+		ids = append(ids, b.enqueue(tasks.User{Email: e}, fmt.Sprint("rate-", i)))
+	}
+	require.Equal(t, 6, b.waitAll(ids, 30*time.Second)[tasks.Succeeded])
+	eventually(t, 10*time.Second, func() bool { return processed() == 6 }, "Asynq counts the 6 tasks processed")
+	clock.Add(12 * time.Second)
+	r := rate()
+	require.False(t, r.Measuring())
+	require.Equal(t, 12*time.Second, r.Over)
+	require.InDelta(t, 0.5, r.PerSecond, 1e-9, "6 tasks in 12 s")
+	require.Equal(t, "0.5/s", r.String())
+
+	clock.Add(time.Minute)
+	r = rate()
+	require.False(t, r.Measuring())
+	require.Zero(t, r.PerSecond, "nothing processed in the last minute")
+}
+
+// A running campaign's time left is at the pace measured, once there is
+// one; until then at its configured pace, else its provider's limit; a
+// campaign measured standing still cannot tell.
+func TestACampaignsTimeLeftIsAtItsMeasuredPace(t *testing.T) {
+	t.Parallel()
+	s := &consoleSource{cfg: &config.Config{Providers: []config.Provider{{Name: "corp", RateLimit: config.Rate{N: 10, Per: time.Second}}}}}
+	running := &producer.Campaign{ID: "spring", Provider: "corp", Status: producer.CampaignRunning, Rows: 1000, Succeeded: 400, Inflight: 10}
+	tests := []struct {
+		name     string
+		c        *producer.Campaign
+		measured *console.Rate
+		rate     string
+		eta      string
+	}{
+		{"not measured", running, nil, "as fast as its provider allows (10/s)", "1m0s"},
+		{"measuring", running, &console.Rate{}, "as fast as its provider allows (10/s)", "1m0s"},
+		{"measured", running, &console.Rate{PerSecond: 4, Over: 30 * time.Second}, "as fast as its provider allows (10/s)", "2m30s"},
+		{"standing still", running, &console.Rate{Over: 30 * time.Second}, "as fast as its provider allows (10/s)", ""},
+		{"its own pace", &producer.Campaign{ID: "slow", Provider: "corp", Status: producer.CampaignRunning, Rows: 100, RateN: 2, RatePer: time.Second},
+			&console.Rate{}, "2/s", "50s"},
+		{"seconds rounded, not cut", &producer.Campaign{ID: "odd", Provider: "corp", Status: producer.CampaignRunning, Rows: 26, RateN: 3, RatePer: time.Second},
+			nil, "3/s", "9s"},
+		{"paused", &producer.Campaign{ID: "held", Provider: "corp", Status: producer.CampaignPaused, Rows: 100}, nil,
+			"as fast as its provider allows (10/s)", ""},
+	}
+	for _, tt := range tests {
+		cc := s.campaign(tt.c, tt.measured)
+		require.Equal(t, tt.rate, cc.Rate, tt.name)
+		require.Equal(t, tt.eta, cc.ETA, tt.name)
+		require.Equal(t, tt.measured, cc.Measured, tt.name)
+	}
+}
+
+// Keeping the check is best-effort: without Redis, `resetq provider check`
+// checks all the same.
+func TestProviderCheckWorksWithoutRedis(t *testing.T) {
+	t.Parallel()
+	b := setup(t, settings{noWorker: true})
+	b.redis.Stop()
+	start := time.Now()
+	code, out, errOut := b.cli("provider", "check", "corp")
+	require.Equal(t, exitOK, code, "%s%s", out, errOut)
+	require.Contains(t, out, "provider corp: ready")
+	require.Less(t, time.Since(start), 10*time.Second, "Redis is not waited for long")
+}
+
+// consoleOnAPI starts `resetq api` with a token of those scopes and the
+// console's operator ops.
+func consoleOnAPI(t *testing.T, scopes string) (*bundle, *listener.Server) {
+	t.Helper()
+	b := setup(t, settings{noWorker: true, top: "api:\n  listen: 127.0.0.1:0\n  tokens:\n" +
+		"    - {name: ops, token: " + listenOps + ", scopes: [" + scopes + "]}\n"})
+	b.cfg.HTTP.Auth = config.HTTPAuth{Username: "ops", Password: "correct-horse"}
+	a, err := startAPI(b.cfg, b.rdb, newLogger(b.cfg.Log, b.logs), listener.Limits{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = a.Shutdown(ctx)
+	})
+	return b, a
 }

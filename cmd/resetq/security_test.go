@@ -19,6 +19,7 @@ import (
 
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
 	"github.com/resetq/resetq/idp/keygen/keygentest"
+	"github.com/resetq/resetq/internal/checks"
 	"github.com/resetq/resetq/internal/deploysecret"
 	"github.com/resetq/resetq/internal/redistest"
 )
@@ -167,6 +168,12 @@ providers:
 	require.Equal(t, exitOK, code)
 	code, _ = cli("webhook", "list")
 	require.Equal(t, exitOK, code)
+	// The checks are kept for the console, the failed one with its problem.
+	for _, p := range []string{"bad", "corp"} {
+		b, err := c.rdb.Get(context.Background(), checks.KeyPrefix+p).Bytes()
+		require.NoError(t, err, "the check of %s is kept", p)
+		keep("the kept check of "+p, b)
+	}
 
 	eventually(t, 30*time.Second, func() bool {
 		n := 0

@@ -4,7 +4,8 @@
 // Who may see and do what is the listener's Auth (listener.Who): a viewer
 // reads, an operator also acts, and every action is logged with its
 // author. This first page is the providers': healthy or halted (why,
-// since when, what to fix), their queues, Resume and Check now.
+// since when, what to fix), their queues, their current rate, their last
+// check, Resume and Check now.
 package console
 
 import (
@@ -31,13 +32,28 @@ type Provider struct {
 	Name, Type string
 	// RateLimit is the configured limit ("10/s"), or "unlimited".
 	RateLimit string
-	Halted    bool
+	// Current is how fast its tasks are processed now, by every worker
+	// (nil when it could not be read).
+	Current *Rate
+	Halted  bool
 	// Reason, Hint, Message and Since describe the halt.
 	Reason, Hint, Message string
 	Since                 time.Time
 	// Waiting, InFlight and Retrying count its tasks, both queues;
 	// Failed those that ended failed and are kept.
 	Waiting, InFlight, Retrying, Failed int
+	// LastCheck is its last check, from the console or the command line;
+	// nil when none is kept.
+	LastCheck *LastCheck
+}
+
+// LastCheck is a check kept: when, by whom, and what it found.
+type LastCheck struct {
+	At time.Time
+	// By is the operator's name, or "cli:<user>@<host>" for
+	// `resetq provider check`.
+	By string
+	Checked
 }
 
 // Resumed is what a resume did.
@@ -61,9 +77,12 @@ type Campaign struct {
 	// below; Queued those a worker has; Waiting the rest.
 	Rows, Finished, Queued, Waiting       int
 	Succeeded, Skipped, Failed, Cancelled int
-	// Rate is its pace ("20/s", "the provider's"); ETA how long the rest
-	// takes at that pace ("" when it cannot tell).
+	// Rate is its configured pace ("20/s", "the provider's"); Measured
+	// its pace now, while it runs (nil otherwise); ETA how long the rest
+	// takes at the measured pace, else the configured one ("" when it
+	// cannot tell).
 	Rate, ETA                        string
+	Measured                         *Rate
 	CreatedAt, StartedAt, FinishedAt time.Time
 }
 
@@ -193,9 +212,10 @@ type Source interface {
 	// no endpoint has.
 	EnableWebhook(ctx context.Context, endpoint string) (wasDisabled bool, err error)
 	// Resume and Check return ErrUnknownProvider for a name that is not
-	// configured.
+	// configured. Check keeps what it found as the provider's last check,
+	// run by by.
 	Resume(ctx context.Context, provider string) (Resumed, error)
-	Check(ctx context.Context, provider string) (Checked, error)
+	Check(ctx context.Context, provider, by string) (Checked, error)
 }
 
 // Source's errors.
@@ -225,9 +245,24 @@ type Config struct {
 var assets embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"ago": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
-	"utc": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"ago":     func(t time.Time) string { return ago(time.Since(t)) },
+	"span":    func(d time.Duration) string { return ago(d) },
+	"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"utc":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 }).ParseFS(assets, "assets/*.html"))
+
+// ago is how long ago, as a reader says it: "42s", "5m12s", "3h5m",
+// "4d3h".
+func ago(d time.Duration) string {
+	if s := max(d, 0).Round(time.Second); s < time.Hour {
+		return s.String()
+	}
+	if m := d.Round(time.Minute); m < 48*time.Hour {
+		return strconv.Itoa(int(m/time.Hour)) + "h" + strconv.Itoa(int(m%time.Hour/time.Minute)) + "m"
+	}
+	h := d.Round(time.Hour)
+	return strconv.Itoa(int(h/(24*time.Hour))) + "d" + strconv.Itoa(int(h%(24*time.Hour)/time.Hour)) + "h"
+}
 
 type console struct {
 	cfg     Config
@@ -325,7 +360,7 @@ func (c *console) resume(w http.ResponseWriter, r *http.Request, who listener.Id
 
 func (c *console) check(w http.ResponseWriter, r *http.Request, who listener.Identity) {
 	name := r.PathValue("provider")
-	res, err := c.cfg.Source.Check(r.Context(), name)
+	res, err := c.cfg.Source.Check(r.Context(), name, who.Name)
 	if c.failed(w, who, "check", name, err) {
 		return
 	}

@@ -29,7 +29,8 @@ type source struct {
 	halted  bool
 	resumes []string
 	checks  []string
-	running string // the breach campaign's status
+	last    map[string]*console.LastCheck // each provider's last check
+	running string                        // the breach campaign's status
 	steered []string
 	hookOff bool
 	started []string
@@ -40,7 +41,10 @@ func (s *source) Campaigns(context.Context) ([]console.Campaign, error) {
 	defer s.mu.Unlock()
 	return []console.Campaign{
 		{Name: "breach-2026-11", Provider: "corp", Status: s.running, Rows: 200000, Finished: 50000, Succeeded: 49000,
-			Skipped: 990, Failed: 10, Queued: 200, Waiting: 149800, Rate: "20/s", ETA: "2h4m50s"},
+			Skipped: 990, Failed: 10, Queued: 200, Waiting: 149800, Rate: "20/s", ETA: "2h4m50s",
+			Measured: &console.Rate{PerSecond: 16.4, Over: 50 * time.Second}},
+		{Name: "trial", Provider: "licensing", Status: "running", Rows: 100, Finished: 1, Waiting: 99, Rate: "5/s",
+			Measured: &console.Rate{}},
 		{Name: "pilot", Provider: "corp", Status: "completed", Rows: 10, Finished: 10, Succeeded: 10, Rate: "the provider's"},
 	}, nil
 }
@@ -135,8 +139,9 @@ func (s *source) Providers(context.Context) ([]console.Provider, error) {
 	return []console.Provider{
 		{Name: "corp", Type: "keycloak", RateLimit: "20/s", Halted: s.halted, Reason: "credentials_rejected",
 			Message: "invalid_client", Hint: "rotate the client secret in resetq's configuration", Since: time.Now().Add(-5 * time.Minute),
-			Waiting: 1200, InFlight: 3, Retrying: 2},
-		{Name: "licensing", Type: "keygen", RateLimit: "unlimited", Waiting: 0},
+			Waiting: 1200, InFlight: 3, Retrying: 2, Current: &console.Rate{PerSecond: 4.84, Over: 45 * time.Second},
+			LastCheck: s.last["corp"]},
+		{Name: "licensing", Type: "keygen", RateLimit: "unlimited", Waiting: 0, Current: &console.Rate{}, LastCheck: s.last["licensing"]},
 	}, nil
 }
 
@@ -152,15 +157,21 @@ func (s *source) Resume(_ context.Context, name string) (console.Resumed, error)
 	return console.Resumed{WasHalted: was, Requeued: 7}, nil
 }
 
-func (s *source) Check(_ context.Context, name string) (console.Checked, error) {
+func (s *source) Check(_ context.Context, name, by string) (console.Checked, error) {
 	if name != "corp" && name != "licensing" {
 		return console.Checked{}, console.ErrUnknownProvider
 	}
 	s.mu.Lock()
-	s.checks = append(s.checks, name)
-	s.mu.Unlock()
-	return console.Checked{OK: true, Lines: []string{"token: client_credentials grant from realm corp"},
-		Warnings: []string{"events are off"}}, nil
+	defer s.mu.Unlock()
+	s.checks = append(s.checks, name+" by "+by)
+	c := console.Checked{OK: true, Lines: []string{"token: client_credentials grant from realm corp"},
+		Warnings: []string{"events are off"}}
+	if name == "corp" && s.halted {
+		c = console.Checked{Problem: "credentials_rejected: token: HTTP 401 unauthorized_client",
+			Hint: "check auth.client_secret", Lines: []string{}}
+	}
+	s.last[name] = &console.LastCheck{At: time.Now(), By: by, Checked: c}
+	return c, nil
 }
 
 const (
@@ -175,7 +186,7 @@ type world struct {
 }
 
 func setup(t *testing.T) *world {
-	w := &world{src: &source{halted: true, running: "running", hookOff: true}, logs: &bytes.Buffer{}}
+	w := &world{src: &source{halted: true, running: "running", hookOff: true, last: map[string]*console.LastCheck{}}, logs: &bytes.Buffer{}}
 	log := slog.New(slog.NewTextHandler(w.logs, nil))
 	h := listener.Handler(listener.Options{Gatherer: prometheus.NewRegistry(),
 		Console: console.New(console.Config{Source: w.src, Logger: log}),
@@ -213,7 +224,7 @@ func TestAViewerSeesAHaltedProviderAndWhatToFix(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	require.Equal(t, "no-store", h.Get("Cache-Control"))
 	for _, want := range []string{"corp", "halted", "credentials_rejected: invalid_client", "rotate the client secret",
-		"1200", "licensing", "healthy", "unlimited", "noc · viewer", `http-equiv="refresh"`} {
+		"1200", "licensing", "healthy", "unlimited", "noc · viewer", `<noscript><meta http-equiv="refresh" content="5"></noscript>`, `<meta name="resetq-refresh" content="5">`} {
 		require.Contains(t, body, want)
 	}
 	require.NotContains(t, body, "<form", "a viewer gets no buttons")
@@ -285,7 +296,48 @@ func TestCheckNow(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, status)
 }
 
-// A notice names only a configured provider: a link cannot make the page
+// Each provider shows its last check (when, by whom, what it found, its
+// lines folded away) and how fast its tasks go now next to its limit.
+func TestTheProvidersPageShowsTheLastCheckAndTheRate(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	w.src.last["corp"] = &console.LastCheck{At: time.Now().Add(-3 * time.Hour), By: "cli:alice@laptop",
+		Checked: console.Checked{Problem: "credentials_rejected: token: HTTP 401 unauthorized_client", Hint: "check auth.client_secret",
+			Lines: []string{`realm answered "<html>Bad Gateway</html>"`}}}
+
+	status, body, _ := w.do(t, "GET", "/console/", viewerToken, "")
+	require.Equal(t, http.StatusOK, status)
+	for _, want := range []string{
+		`3h0m ago</time>`,
+		`by cli:alice@laptop: <strong class="problem">credentials_rejected: token: HTTP 401 unauthorized_client</strong>`,
+		`<p class="hint">check auth.client_secret</p>`,
+		`<details id="check-corp"><summary>1 line(s)</summary>`,
+		`realm answered &#34;&lt;html&gt;Bad Gateway&lt;/html&gt;&#34;`,
+		`<p class="last-check muted">Not checked yet.</p>`, // licensing
+		`<span class="current" title="measured over the last 45s">4.8/s now</span> · limit 20/s`,
+		`<span class="current">measuring</span> · unlimited`,
+	} {
+		require.Contains(t, body, want)
+	}
+	require.NotContains(t, body, "<html>Bad Gateway", "a check's lines are escaped")
+
+	status, _, _ = w.do(t, "POST", "/console/providers/licensing/check", operatorToken, "same-origin")
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, []string{"licensing by operator"}, w.src.checks, "the check is kept as run by who ran it")
+	_, body, _ = w.do(t, "GET", "/console/", operatorToken, "")
+	require.Regexp(t, `Last check: <time datetime="[0-9T:-]+Z">\d+s ago</time> \([0-9: -]+ UTC\), by operator: <strong class="ok">OK</strong>`, body)
+	require.Contains(t, body, `<details id="check-licensing"><summary>1 line(s), 1 warning(s)</summary>`)
+	require.Contains(t, body, `<ul class="warnings"><li>events are off</li></ul>`)
+	require.NotContains(t, body, "Not checked yet")
+
+	status, _, _ = w.do(t, "POST", "/console/providers/corp/check", operatorToken, "same-origin")
+	require.Equal(t, http.StatusOK, status)
+	_, body, _ = w.do(t, "GET", "/console/", viewerToken, "")
+	require.Contains(t, body, `by operator: <strong class="problem">credentials_rejected: token: HTTP 401 unauthorized_client</strong>`)
+	require.NotContains(t, body, "cli:alice@laptop", "the last check replaces the one before")
+	require.NotContains(t, body, `id="check-corp"`, "a check without lines has nothing to unfold")
+}
+
 // say something else.
 func TestNoticesCannotBeInjected(t *testing.T) {
 	t.Parallel()
@@ -335,6 +387,23 @@ func TestCampaignsShowTheirProgressAndTheOperatorSteersThem(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, status)
 	status, _, _ = w.do(t, "POST", "/console/campaigns/breach-2026-11/delete", operatorToken, "same-origin")
 	require.Equal(t, http.StatusNotFound, status)
+}
+
+// A running campaign shows its measured pace next to the configured one;
+// the source estimates the time left from it.
+func TestCampaignsShowTheirMeasuredPace(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	_, body, _ := w.do(t, "GET", "/console/campaigns", viewerToken, "")
+	for _, want := range []string{
+		`<span class="current" title="measured over the last 50s">16/s now</span> ·`,
+		`<span class="pace">pace 20/s</span> · about 2h4m50s left`,
+		`<span class="current">measuring</span> ·`, // trial, just started
+		`<span class="pace">pace 5/s</span></p>`,
+	} {
+		require.Contains(t, body, want)
+	}
+	require.Equal(t, 2, strings.Count(body, `class="current"`), "a completed campaign has no pace now")
 }
 
 func TestTheReportDownloads(t *testing.T) {

@@ -86,9 +86,10 @@ async function main() {
   });
   const origin = new URL(base).host;
   const problems = [];
-  async function open(who) {
+  async function open(who, javaScriptEnabled = true) {
     // A laptop's screen.
-    const context = await browser.newContext({ httpCredentials: credentials(who), viewport: { width: 1280, height: 800 } });
+    const context = await browser.newContext({ httpCredentials: credentials(who), viewport: { width: 1280, height: 800 },
+      javaScriptEnabled });
     const page = await context.newPage();
     page.setDefaultTimeout(patience);
     // Nothing may come from the internet, and no script may fail.
@@ -148,18 +149,22 @@ async function main() {
     await control("break");
     await page.goto(base + "/console/");
     await waitText(page, "#provider-corp .state", /^halted$/);
-    const hint = await text(page, "#provider-corp .hint");
+    const hint = await text(page, "#provider-corp dd.hint");
     assert.match(hint, /secret/i, "the hint says what to fix");
     assert.match(await text(page, "#provider-corp dl.halt"), /credentials_rejected/);
     await shot(page, "4-provider-halted");
 
-    step("a viewer sees the halt and cannot act");
+    step("a viewer, without JavaScript, sees the halt and cannot act");
     {
-      const viewer = await open(process.env.VIEWER);
+      const viewer = await open(process.env.VIEWER, false);
       await viewer.page.goto(base + "/console/");
       await viewer.page.locator("#provider-corp .state.halted").waitFor();
       assert.equal(await viewer.page.locator("form").count(), 0, "no action for a viewer");
+      // Without JavaScript the page reloads itself.
+      await viewer.page.waitForEvent("load");
       await viewer.context.close();
+      // The operator's tab is in front again: a hidden tab does not refresh.
+      await page.bringToFront();
     }
 
     step("the campaign waits, and nothing failed");
@@ -175,6 +180,16 @@ async function main() {
     await page.locator("text=corp is ready.").waitFor();
     await shot(page, "5-provider-checked");
     await page.goto(base + "/console/");
+    assert.match(await text(page, "#provider-corp .last-check"), /by ops: OK/, "the check is kept, with who ran it");
+    // The page refreshes itself in place, not by reloading: the check's
+    // lines stay open, and the page is the same page.
+    await page.click("#provider-corp details summary");
+    await page.evaluate(() => { window.notReloaded = true; });
+    const before = await page.locator("main").getAttribute("data-refreshed");
+    await page.waitForFunction((b) => document.querySelector("main").getAttribute("data-refreshed") !== b, before,
+      { timeout: patience, polling: 250 });
+    assert.ok(await page.locator("#provider-corp details").evaluate((d) => d.open), "still open after a refresh");
+    assert.equal(await page.evaluate(() => window.notReloaded), true, "refreshed in place, not reloaded");
     await page.click("#provider-corp button.resume");
     assert.match(await text(page, ".notice"), /Resumed corp/);
     await waitText(page, "#provider-corp .state", /^healthy$/);
