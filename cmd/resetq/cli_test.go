@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -250,9 +251,17 @@ func TestDevDrainsTheDemoBatch(t *testing.T) {
 		k, _ := strconv.Atoi(last[2])
 		return s+k == 40
 	}, "the demo batch drained: %s", out.String())
+	// The console, for its operator with the password of the run.
+	console := regexp.MustCompile(`console +http://(\S+)(/console/) +user dev, password (\S+)`).FindStringSubmatch(out.String())
+	require.NotNil(t, console, out.String())
+	status, page := consoleDo(t, console[1], "dev", console[3], http.MethodGet, console[2])
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, page, "dev · operator")
+	require.Contains(t, page, `id="provider-licensing"`)
 	cancel()
 	require.Equal(t, exitOK, <-done, errb.String())
 	o := out.String()
+	require.NotContains(t, errb.String(), console[3], "the password is printed once, to stdout")
 	require.Contains(t, o, "Keycloak emulator")
 	require.Contains(t, o, "Kratos emulator")
 	require.Contains(t, o, "Firebase emulator")

@@ -135,6 +135,11 @@ func runDev(ctx context.Context, g *global, o devOptions) error {
 	apiKey := make([]byte, 24)
 	_, _ = rand.Read(apiKey)
 	apiToken := "dev-" + base64.RawURLEncoding.EncodeToString(apiKey)
+	// The console's operator: a password of the run's, so the buttons
+	// work and nothing else on the machine can press them.
+	consoleKey := make([]byte, 12)
+	_, _ = rand.Read(consoleKey)
+	consolePass := base64.RawURLEncoding.EncodeToString(consoleKey)
 	hookKey := make([]byte, 32)
 	_, _ = rand.Read(hookKey)
 	hookSecret := "whsec_" + base64.StdEncoding.EncodeToString(hookKey)
@@ -166,6 +171,7 @@ worker:
   concurrency: 8
 http:
   listen: %q
+  auth: {username: dev, password: %q}
 log:
   format: text
   level: warn
@@ -224,7 +230,7 @@ webhooks:
       url: http://%s/webhooks
       secret: %s
       allow_private_networks: true
-`, mr.Addr(), listen, devRealm, kc.URL(), devRealm, devClient, devSecret, devKeygen, kg.URL(), devAccount, kgToken,
+`, mr.Addr(), listen, consolePass, devRealm, kc.URL(), devRealm, devClient, devSecret, devKeygen, kg.URL(), devAccount, kgToken,
 		devKratos, kr.URL(), kr.URL(), devFire, devProject, strings.TrimPrefix(fb.URL(), "http://"), devOkta, ok.URL(), devOktaKey, devCognito, cognitotest.Region, cgPool.ID, cg.URL(), filepath.Join(dir, "aws-credentials"), apiToken, receiver.Addr, hookSecret)
 	awsCreds := "[default]\naws_access_key_id = AKIARESETQDEV\naws_secret_access_key = " + base64.RawURLEncoding.EncodeToString(cgKey) + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "aws-credentials"), []byte(awsCreds), 0o600); err != nil {
@@ -262,6 +268,7 @@ webhooks:
 	fmt.Fprintf(out, "  Cognito emulator    %s  user pool %s, %d users, AdminResetUserPassword  → provider %s\n", cg.URL(), cgPool.ID, o.users, devCognito)
 	fmt.Fprintf(out, "  Firebase emulator   %s  project %q, %d users, email enumeration protection on  → provider %s\n", fb.URL(), devProject, o.users, devFire)
 	fmt.Fprintf(out, "  metrics             http://%s/metrics  (also /healthz, /readyz)\n", w.listener.Addr)
+	fmt.Fprintf(out, "  console             http://%s/console/  user dev, password %s\n", w.listener.Addr, consolePass)
 	fmt.Fprintf(out, "  HTTP API            http://%s/v1/  bearer token %s\n", w.listener.Addr, apiToken)
 	fmt.Fprintf(out, "  webhook receiver    http://%s/webhooks  verifies every event's signature and prints it\n", receiver.Addr)
 	fmt.Fprintf(out, "  configuration       %s\n", cfgPath)
