@@ -17,6 +17,7 @@ type Config struct {
 	Webhooks  Webhooks   `yaml:"webhooks"`
 	Campaigns Campaigns  `yaml:"campaigns"`
 	API       API        `yaml:"api"`
+	Audit     Audit      `yaml:"audit"`
 
 	// Path is the file the configuration came from ("" when built in code).
 	Path string `yaml:"-"`
@@ -129,8 +130,23 @@ type APIToken struct {
 	TokenFile string `yaml:"token_file"`
 	// Scopes: resets (ask for resets, see whether they are done),
 	// outcomes (also read how they ended), campaigns (everything about
-	// campaigns, reports included).
+	// campaigns, reports included), audit (read the audit trail).
 	Scopes []string `yaml:"scopes"`
+	// RateLimit bounds how fast the client may ask for resets, and
+	// DailyLimit how many it may ask for in a UTC day; above either the
+	// API answers 429 and enqueues nothing. Zero: no limit.
+	RateLimit  Rate `yaml:"rate_limit"`
+	DailyLimit int  `yaml:"daily_limit"`
+}
+
+// Audit is the audit trail: every request, outcome and operator action,
+// one append-only record each, kept in Redis.
+type Audit struct {
+	// Retention is how long a record is kept (default 90 days).
+	Retention time.Duration `yaml:"retention"`
+	// MaxRecords bounds the trail whatever its age (default 2,000,000):
+	// the oldest records go first.
+	MaxRecords int `yaml:"max_records"`
 }
 
 // API scopes.
@@ -138,10 +154,11 @@ const (
 	ScopeResets    = "resets"
 	ScopeOutcomes  = "outcomes"
 	ScopeCampaigns = "campaigns"
+	ScopeAudit     = "audit"
 )
 
 // Scopes lists every API scope.
-var Scopes = []string{ScopeResets, ScopeOutcomes, ScopeCampaigns}
+var Scopes = []string{ScopeResets, ScopeOutcomes, ScopeCampaigns, ScopeAudit}
 
 // Log configures logging.
 type Log struct {

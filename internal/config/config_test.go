@@ -488,11 +488,19 @@ campaigns: {retention: 48h}
 		{Name: "token-1", Token: "security-token-0123456789", Scopes: []string{"resets", "outcomes", "campaigns"}},
 	}, c.API.Tokens)
 	require.Equal(t, 48*time.Hour, c.Campaigns.Retention)
+	require.Equal(t, config.DefaultAuditRetention, c.Audit.Retention, "90 days unless told")
+	require.Equal(t, config.DefaultAuditMaxRecords, c.Audit.MaxRecords)
+
+	limited := mustParse(t, "resetq.yaml", oneKeycloak+"api: {tokens: [{name: helpdesk, token: 0123456789abcdefghij, scopes: [resets],"+
+		" rate_limit: 2/s, daily_limit: 500}]}\naudit: {retention: 720h, max_records: 50000}\n", nil)
+	require.Equal(t, config.Rate{N: 2, Per: time.Second}, limited.API.Tokens[0].RateLimit)
+	require.Equal(t, 500, limited.API.Tokens[0].DailyLimit)
+	require.Equal(t, config.Audit{Retention: 720 * time.Hour, MaxRecords: 50000}, limited.Audit)
 
 	for src, want := range map[string]string{
 		"api: {tokens: [{token: short, scopes: [resets]}]}":                                                                 "api.tokens[0].token: must be at least 20 characters",
-		"api: {tokens: [{token: 0123456789abcdefghij, scopes: [admin]}]}":                                                   `api.tokens[0].scopes[0]: "admin" is not a scope (known: resets, outcomes, campaigns)`,
-		"api: {tokens: [{token: 0123456789abcdefghij}]}":                                                                    "api.tokens[0].scopes: at least one of resets, outcomes, campaigns is required",
+		"api: {tokens: [{token: 0123456789abcdefghij, scopes: [admin]}]}":                                                   `api.tokens[0].scopes[0]: "admin" is not a scope (known: resets, outcomes, campaigns, audit)`,
+		"api: {tokens: [{token: 0123456789abcdefghij}]}":                                                                    "api.tokens[0].scopes: at least one of resets, outcomes, campaigns, audit is required",
 		"api: {tokens: [{token: 0123456789abcdefghij, scopes: [resets]}, {token: 0123456789abcdefghij, scopes: [resets]}]}": "api.tokens[1].token: is the same as api.tokens[0]'s",
 		"api: {tokens: [{scopes: [resets]}]}":                                                                               "api.tokens[0].token: required",
 		"api: {listen: nowhere}":                                                                                            `api.listen: "nowhere" must be host:port`,
@@ -500,6 +508,10 @@ campaigns: {retention: 48h}
 		"campaigns: {retention: 1h}":                                                                                        "campaigns.retention: must be at least 24h",
 		"campaigns: {feed_interval: 1ms}":                                                                                   "campaigns.feed_interval: must be between 10ms and 1m",
 		"campaigns: {stall: 1m}":                                                                                            "resetq.yaml:3: campaigns.stall: unknown key",
+		"api: {tokens: [{token: 0123456789abcdefghij, scopes: [resets], rate_limit: fast}]}":                                `resetq.yaml:3: api.tokens[0].rate_limit: rate "fast" must look like 20/s`,
+		"api: {tokens: [{token: 0123456789abcdefghij, scopes: [resets], daily_limit: -1}]}":                                 "api.tokens[0].daily_limit: must be 0 (no limit) or more, not -1",
+		"audit: {retention: 1m}":                                                                                            "audit.retention: must be at least 1h, not 1m0s",
+		"audit: {max_records: 10}":                                                                                          "audit.max_records: must be at least 1000, not 10",
 	} {
 		_, err := config.Parse("resetq.yaml", []byte(oneKeycloak+src+"\n"), env(nil))
 		require.ErrorContains(t, err, want, src)

@@ -25,6 +25,8 @@ const (
 	DefaultAPIListen        = "127.0.0.1:8080"
 	DefaultMaxUploadMB      = 256
 	DefaultCampaignKeep     = 30 * 24 * time.Hour
+	DefaultAuditRetention   = 90 * 24 * time.Hour
+	DefaultAuditMaxRecords  = 2_000_000
 	DefaultFeedInterval     = 200 * time.Millisecond
 	DefaultStallAfter       = 5 * time.Minute
 	minAPITokenLen          = 20
@@ -92,6 +94,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.API.Listen == "" {
 		c.API.Listen = DefaultAPIListen
+	}
+	if c.Audit.Retention == 0 {
+		c.Audit.Retention = DefaultAuditRetention
+	}
+	if c.Audit.MaxRecords == 0 {
+		c.Audit.MaxRecords = DefaultAuditMaxRecords
 	}
 	if c.API.MaxUploadMB == 0 {
 		c.API.MaxUploadMB = DefaultMaxUploadMB
@@ -248,6 +256,7 @@ func (l *loader) validate(c *Config) {
 	l.validateWebhooks(&c.Webhooks)
 	l.validateCampaigns(&c.Campaigns)
 	l.validateAPI(&c.API)
+	l.validateAudit(&c.Audit)
 	seen := map[string]int{}
 	for i := range c.Providers {
 		path := fmt.Sprintf("providers[%d]", i)
@@ -305,11 +314,23 @@ func (l *loader) validateAPI(a *API) {
 		if len(t.Scopes) == 0 {
 			l.fieldError(path+".scopes", "at least one of %s is required", strings.Join(Scopes, ", "))
 		}
+		if t.DailyLimit < 0 {
+			l.fieldError(path+".daily_limit", "must be 0 (no limit) or more, not %d", t.DailyLimit)
+		}
 		for j, s := range t.Scopes {
 			if !slices.Contains(Scopes, s) {
 				l.fieldError(fmt.Sprintf("%s.scopes[%d]", path, j), "%q is not a scope (known: %s)", s, strings.Join(Scopes, ", "))
 			}
 		}
+	}
+}
+
+func (l *loader) validateAudit(a *Audit) {
+	if a.Retention < time.Hour {
+		l.fieldError("audit.retention", "must be at least 1h, not %s", a.Retention)
+	}
+	if a.MaxRecords < 1000 {
+		l.fieldError("audit.max_records", "must be at least 1000, not %d", a.MaxRecords)
 	}
 }
 
