@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -61,6 +62,9 @@ type Campaign struct {
 	// count the rows by outcome.
 	Inflight                              int
 	Succeeded, Skipped, Failed, Cancelled int
+	// StartedBy is who started it (zero for a campaign an older build
+	// started).
+	StartedBy tasks.Requester
 }
 
 func campaignOf(c *campaigns.Campaign) *Campaign {
@@ -70,7 +74,8 @@ func campaignOf(c *campaigns.Campaign) *Campaign {
 	return &Campaign{ID: c.ID, Provider: c.Provider, Actions: c.Actions, Source: c.Source, Digest: c.Digest,
 		Status: CampaignStatus(c.Status), Rows: c.Rows, RateN: c.RateN, RatePer: c.RatePer, Window: c.Window,
 		CreatedAt: c.CreatedAt, StartAt: c.StartAt, StartedAt: c.StartedAt, FinishedAt: c.FinishedAt,
-		Inflight: c.Inflight, Succeeded: c.Succeeded, Skipped: c.Skipped, Failed: c.Failed, Cancelled: c.Cancelled}
+		Inflight: c.Inflight, Succeeded: c.Succeeded, Skipped: c.Skipped, Failed: c.Failed, Cancelled: c.Cancelled,
+		StartedBy: c.Requester}
 }
 
 // counts is the part of the campaign its derived numbers come from.
@@ -191,6 +196,9 @@ type CampaignRequest struct {
 	// ForceNew starts a new campaign even when one of this name and file
 	// exists; it gets the name with a number added.
 	ForceNew bool
+	// Requester is who starts it; zero is the client's own
+	// ("app:<Config.Name>").
+	Requester tasks.Requester
 }
 
 func (r CampaignRequest) internal() campaigns.Request {
@@ -221,7 +229,12 @@ func (c *Client) ScanCampaign(src io.Reader, req CampaignRequest) (*Scan, error)
 // do the rest. A campaign of the same name and file resumes instead:
 // nobody is reset twice.
 func (c *Client) StartCampaign(ctx context.Context, src io.Reader, req CampaignRequest) (*CampaignStarted, error) {
-	res, err := c.campaigns.Start(ctx, src, req.internal())
+	ir := req.internal()
+	ir.Requester = cmp.Or(req.Requester, c.requester)
+	if err := ir.Requester.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	}
+	res, err := c.campaigns.Start(ctx, src, ir)
 	if err != nil {
 		return nil, publicError(err)
 	}
@@ -291,6 +304,9 @@ type ReportRow struct {
 	Attempts int
 	// Finished is when the row got its outcome (to the second).
 	Finished time.Time
+	// Requester is who asked for the row's reset: who started the
+	// campaign ("unknown" for one an older build started).
+	Requester string
 }
 
 // CampaignReport calls fn for every row of the campaign, in file order.

@@ -84,7 +84,8 @@ func TestACampaignRunsToItsEndAndIsNoticedOnce(t *testing.T) {
 	}))
 	require.Len(t, report, 42)
 	require.Equal(t, producer.ReportRow{Line: 2, User: tasks.User{Email: "alice@example.com"}, State: "succeeded",
-		Attempts: 1, Finished: report[0].Finished}, report[0])
+		Attempts: 1, Finished: report[0].Finished, Requester: "app:producer.test"}, report[0],
+		"a campaign without a requester is the client's own, named after its program")
 	require.Equal(t, "skipped", report[1].State)
 	require.Equal(t, tasks.ReasonUserNotFound, report[1].Reason)
 	require.Equal(t, tasks.ReasonDuplicateRow, report[41].Reason)

@@ -1,10 +1,13 @@
 package producer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -69,6 +72,10 @@ type Config struct {
 	// worker.outcome_retention); it only matters to the messages of
 	// ErrTaskNotFound. Default 72 h.
 	OutcomeRetention time.Duration
+	// Name names the application for the audit trail: its resets are
+	// requested by "app:<Name>" unless a request says who asked. Default:
+	// the program's name.
+	Name string
 }
 
 // Client enqueues resets. It is safe for concurrent use.
@@ -81,6 +88,8 @@ type Client struct {
 	halts     *halt.Registry
 	secret    *deploysecret.Source
 	providers map[string]Provider
+	// requester is who asks when a request does not say.
+	requester tasks.Requester
 }
 
 // NewClient checks cfg and returns a Client. It does not touch Redis.
@@ -99,6 +108,10 @@ func NewClient(cfg Config) (*Client, error) {
 		halts:     halt.New(cfg.Redis),
 		secret:    deploysecret.NewSource(cfg.Redis),
 		providers: map[string]Provider{},
+		requester: tasks.Requester{Actor: "app:" + cmp.Or(cfg.Name, filepath.Base(os.Args[0]))},
+	}
+	if err := c.requester.Validate(); err != nil {
+		return nil, fmt.Errorf("producer: Config.Name: %w", err)
 	}
 	for _, p := range cfg.Providers {
 		if err := tasks.ValidateName(p.Name); err != nil {
@@ -143,6 +156,9 @@ type Request struct {
 	Scope string
 	// Meta is carried to the outcome's webhook event untouched.
 	Meta map[string]string
+	// Requester is who asked, for the audit trail, the outcome and its
+	// event; zero is the client's own ("app:<Config.Name>").
+	Requester tasks.Requester
 }
 
 // Enqueued is the result of Enqueue.
@@ -170,6 +186,7 @@ func (c *Client) Enqueue(ctx context.Context, req Request) (Enqueued, error) {
 		V: tasks.PayloadVersion, Provider: req.Provider, User: req.User,
 		Actions: slices.Clone(req.Actions), IdempotencyKey: req.IdempotencyKey,
 		Meta: maps.Clone(req.Meta), RequestedAt: time.Now().UTC().Truncate(time.Millisecond),
+		Requester: cmp.Or(req.Requester, c.requester),
 	}
 	if err := p.Validate(); err != nil {
 		return Enqueued{}, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
@@ -308,6 +325,9 @@ type Status struct {
 	// Halt is set when the provider is halted: the task waits for
 	// `resetq provider resume`.
 	Halt *halt.State
+	// Requester is who asked for the reset (zero for a task queued before
+	// requesters were recorded).
+	Requester tasks.Requester
 }
 
 // Status reports where a task stands.
@@ -320,7 +340,8 @@ func (c *Client) Status(ctx context.Context, taskID string) (*Status, error) {
 		return nil, err
 	}
 	if r != nil {
-		return &Status{TaskID: taskID, State: "done", Result: r, Provider: r.Provider, Queue: tasks.QueueName(r.Provider)}, nil
+		return &Status{TaskID: taskID, State: "done", Result: r, Provider: r.Provider, Queue: tasks.QueueName(r.Provider),
+			Requester: r.Requester}, nil
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.providers)) {
 		q := tasks.QueueName(name)
@@ -333,6 +354,9 @@ func (c *Client) Status(ctx context.Context, taskID string) (*Status, error) {
 		}
 		st := &Status{TaskID: taskID, State: info.State.String(), Provider: name, Queue: q,
 			Retried: info.Retried, LastError: info.LastErr, NextAttempt: info.NextProcessAt}
+		if p, err := tasks.Decode(info.Payload); err == nil {
+			st.Requester = p.Requester
+		}
 		if st.Halt, err = c.halts.Get(ctx, name); err != nil {
 			return nil, err
 		}
@@ -340,7 +364,8 @@ func (c *Client) Status(ctx context.Context, taskID string) (*Status, error) {
 	}
 	// The outcome may have been written between the two reads.
 	if r, err := c.outcomes.Get(ctx, taskID); err == nil && r != nil {
-		return &Status{TaskID: taskID, State: "done", Result: r, Provider: r.Provider, Queue: tasks.QueueName(r.Provider)}, nil
+		return &Status{TaskID: taskID, State: "done", Result: r, Provider: r.Provider, Queue: tasks.QueueName(r.Provider),
+			Requester: r.Requester}, nil
 	}
 	return nil, fmt.Errorf("%w: %s (unknown, or finished longer ago than outcomes are kept)", ErrTaskNotFound, taskID)
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/resetq/resetq/tasks"
 )
 
 // CampaignView is a campaign as the HTTP API and `resetq campaign …
@@ -30,6 +32,9 @@ type CampaignView struct {
 	StartAt       time.Time `json:"start_at,omitzero"`
 	StartedAt     time.Time `json:"started_at,omitzero"`
 	FinishedAt    time.Time `json:"finished_at,omitzero"`
+	// StartedBy is who started it (absent for a campaign an older build
+	// started).
+	StartedBy *tasks.Requester `json:"started_by,omitempty"`
 }
 
 // ViewOf returns the view of a campaign.
@@ -38,9 +43,13 @@ func ViewOf(c *Campaign) CampaignView {
 	if actions == nil {
 		actions = []string{}
 	}
-	return CampaignView{Name: c.ID, Provider: c.Provider, Status: string(c.Status), Source: c.Source, Digest: c.Digest,
+	v := CampaignView{Name: c.ID, Provider: c.Provider, Status: string(c.Status), Source: c.Source, Digest: c.Digest,
 		Actions: actions, Rows: c.Rows, Totals: c.Totals(), RatePerSecond: c.Rate(), Window: c.Window,
 		CreatedAt: c.CreatedAt, StartAt: c.StartAt, StartedAt: c.StartedAt, FinishedAt: c.FinishedAt}
+	if c.StartedBy.Actor != "" {
+		v.StartedBy = &c.StartedBy
+	}
+	return v
 }
 
 // ScanView is a dry run's findings.
@@ -75,7 +84,7 @@ var ReportFormats = []string{"csv", "json"}
 var ReportStates = []string{"waiting", "queued", "succeeded", "skipped", "failed", "cancelled"}
 
 // ReportHeader is the CSV report's header row.
-var ReportHeader = []string{"line", "user_kind", "user", "state", "reason", "attempts", "finished_at"}
+var ReportHeader = []string{"line", "user_kind", "user", "state", "reason", "attempts", "finished_at", "requester"}
 
 // ParseStates reads a comma-separated list of report states ("" is all).
 func ParseStates(s string) ([]string, error) {

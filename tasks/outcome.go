@@ -62,4 +62,7 @@ type Result struct {
 	Attempts   int       `json:"attempts"`
 	Campaign   string    `json:"campaign,omitempty"`
 	FinishedAt time.Time `json:"finished_at"`
+	// Requester is who asked for the reset (none for a task queued before
+	// requesters were recorded).
+	Requester Requester `json:"requester,omitzero"`
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -16,8 +17,14 @@ import (
 // TypeReset is the Asynq task type of a password reset.
 const TypeReset = "reset:password"
 
-// PayloadVersion is the payload version this package writes and accepts.
-const PayloadVersion = 1
+// PayloadVersion is the payload version this package writes. It reads
+// every version from 1 up to it: version 2 added the requester, and a task
+// queued by an earlier build, without one, still runs.
+const PayloadVersion = 2
+
+// ErrNewerPayload is the error of Decode for a payload written by a newer
+// build: not a bad task, one this worker cannot read yet.
+var ErrNewerPayload = errors.New("written by a newer resetq")
 
 // Limits on what one payload may carry. They keep a single task small in
 // Redis and keep abuse of the free-form fields bounded.
@@ -30,7 +37,7 @@ const (
 	MaxNameLen           = 63
 )
 
-// Payload is version 1 of the reset task payload, exactly as DESIGN.md
+// Payload is the reset task payload, version 2, as DESIGN.md
 // specifies it. Every field is written, even when empty, so the JSON shape
 // never depends on the content.
 type Payload struct {
@@ -45,7 +52,61 @@ type Payload struct {
 	IdempotencyKey string            `json:"idempotency_key"`
 	Meta           map[string]string `json:"meta"`
 	RequestedAt    time.Time         `json:"requested_at"`
+	// Requester is who asked for the reset (version 2 on; zero in a task
+	// of version 1).
+	Requester Requester `json:"requester,omitzero"`
 }
+
+// Requester says who asked for a reset. For a campaign's row it is who
+// started the campaign; the payload's campaign says which.
+type Requester struct {
+	// Actor is "api:<token name>" (the HTTP API), "cli:<user>@<host>"
+	// (resetq enqueue and campaign start), "console:<name>" (the
+	// console), or "app:<name>" (an application's producer.Client).
+	Actor string `json:"actor"`
+	// Address is the client's network address, when it came over HTTP.
+	Address string `json:"address,omitempty"`
+}
+
+// MaxActorLen bounds a requester's actor and address.
+const MaxActorLen = 200
+
+// String renders the requester as "actor (address)", or "unknown" for a
+// task queued before requesters were recorded.
+func (r Requester) String() string {
+	switch {
+	case r.Actor == "":
+		return "unknown"
+	case r.Address == "":
+		return r.Actor
+	}
+	return r.Actor + " (" + r.Address + ")"
+}
+
+// Validate checks the actor and the address: printable, bounded, and an
+// actor of a known kind.
+func (r Requester) Validate() error {
+	kind, name, ok := strings.Cut(r.Actor, ":")
+	switch {
+	case !ok || name == "" || !slices.Contains(RequesterKinds, kind):
+		return fmt.Errorf("requester.actor: %q must be one of %s followed by a name, as api:helpdesk", r.Actor,
+			strings.Join(RequesterKinds, ":, ")+":")
+	case len(r.Actor) > MaxActorLen:
+		return fmt.Errorf("requester.actor: longer than %d characters", MaxActorLen)
+	case len(r.Address) > MaxActorLen:
+		return fmt.Errorf("requester.address: longer than %d characters", MaxActorLen)
+	}
+	if err := checkPrintable(r.Actor); err != nil {
+		return fmt.Errorf("requester.actor: %w", err)
+	}
+	if err := checkPrintable(r.Address); err != nil {
+		return fmt.Errorf("requester.address: %w", err)
+	}
+	return nil
+}
+
+// RequesterKinds are the kinds of actor a requester names.
+var RequesterKinds = []string{"api", "cli", "console", "app"}
 
 // User names the user to reset. Exactly one field is set.
 type User struct {
@@ -194,8 +255,17 @@ func (p *Payload) Validate() error { return p.validate(true) }
 // validate checks the payload; strictMeta also checks meta values, which
 // earlier versions let through: a task they queued must still be read.
 func (p *Payload) validate(strictMeta bool) error {
-	if p.V != PayloadVersion {
-		return fmt.Errorf("v: unsupported payload version %d (this build reads %d)", p.V, PayloadVersion)
+	switch {
+	case p.V > PayloadVersion:
+		return fmt.Errorf("v: payload version %d is %w (this build reads 1 to %d)", p.V, ErrNewerPayload, PayloadVersion)
+	case p.V < 1:
+		return fmt.Errorf("v: unsupported payload version %d (this build reads 1 to %d)", p.V, PayloadVersion)
+	case p.V == 1 && p.Requester != (Requester{}):
+		return errors.New("requester: not in a version 1 payload")
+	case p.V >= 2:
+		if err := p.Requester.Validate(); err != nil {
+			return err
+		}
 	}
 	if err := ValidateName(p.Provider); err != nil {
 		return fmt.Errorf("provider: %w", err)
@@ -294,13 +364,19 @@ func (p *Payload) Encode() ([]byte, error) {
 	return json.Marshal(&q)
 }
 
-// Decode parses and validates a payload. Unknown fields are an error: a
-// version 1 reader must not silently drop what a writer meant.
+// Decode parses and validates a payload of any version this build reads.
+// Unknown fields are an error: a reader must not silently drop what a
+// writer meant. A payload of a newer version is ErrNewerPayload.
 func Decode(b []byte) (*Payload, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var p Payload
 	if err := dec.Decode(&p); err != nil {
+		// A newer payload may carry fields this build does not know.
+		var v struct{ V int }
+		if json.Unmarshal(b, &v) == nil && v.V > PayloadVersion {
+			return nil, fmt.Errorf("v: payload version %d is %w (this build reads 1 to %d)", v.V, ErrNewerPayload, PayloadVersion)
+		}
 		return nil, fmt.Errorf("payload is not valid JSON for %s v%d: %w", TypeReset, PayloadVersion, err)
 	}
 	if dec.More() {

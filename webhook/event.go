@@ -47,6 +47,9 @@ type ResetData struct {
 	Attempts int               `json:"attempts"`
 	Campaign string            `json:"campaign"`
 	Meta     map[string]string `json:"meta"`
+	// Requester is who asked for the reset; its actor is "" for a task
+	// queued before requesters were recorded.
+	Requester tasks.Requester `json:"requester"`
 }
 
 // HaltData is the data of provider.halted.
@@ -100,7 +103,7 @@ func ResetEvent(r tasks.Result, u tasks.User, meta map[string]string) Event {
 	return Event{
 		ID: messageID(r.TaskID, typ), Type: typ, Timestamp: r.FinishedAt.UTC(),
 		Data: ResetData{TaskID: r.TaskID, Provider: r.Provider, User: u, Outcome: r.Outcome, Reason: r.Reason,
-			Attempts: r.Attempts, Campaign: r.Campaign, Meta: meta},
+			Attempts: r.Attempts, Campaign: r.Campaign, Meta: meta, Requester: r.Requester},
 	}
 }
 
@@ -163,7 +166,8 @@ func Sample(eventType string, at time.Time) (Event, error) {
 	at = at.UTC().Truncate(time.Second)
 	switch eventType {
 	case ResetSucceeded, ResetSkipped, ResetFailed:
-		r := tasks.Result{TaskID: tasks.TaskID(nil, "", "example", "sample"), Provider: "example", Attempts: 1, FinishedAt: at}
+		r := tasks.Result{TaskID: tasks.TaskID(nil, "", "example", "sample"), Provider: "example", Attempts: 1, FinishedAt: at,
+			Requester: tasks.Requester{Actor: "api:helpdesk", Address: "192.0.2.10"}}
 		switch eventType {
 		case ResetSucceeded:
 			r.Outcome = tasks.Succeeded

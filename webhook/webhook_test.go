@@ -91,12 +91,13 @@ func TestEveryEventValidatesAgainstItsSchema(t *testing.T) {
 func TestTheDesignExampleShape(t *testing.T) {
 	t.Parallel()
 	r := tasks.Result{TaskID: tasks.RandomTaskID(), Provider: "corp", Outcome: tasks.Succeeded, Attempts: 1,
-		FinishedAt: time.Date(2026, 11, 22, 10, 0, 3, 0, time.UTC)}
+		FinishedAt: time.Date(2026, 11, 22, 10, 0, 3, 0, time.UTC), Requester: tasks.Requester{Actor: "api:helpdesk", Address: "10.0.0.4"}}
 	body, err := webhook.ResetEvent(r, tasks.User{Email: "alice@example.com"}, map[string]string{"ticket": "HD-4411"}).Body(true, nil)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"type":"reset.succeeded","timestamp":"2026-11-22T10:00:03Z",
 		"data":{"task_id":"`+r.TaskID+`","provider":"corp","user":{"email":"alice@example.com"},
-		"outcome":"succeeded","reason":"","attempts":1,"campaign":"","meta":{"ticket":"HD-4411"}}}`, string(body))
+		"outcome":"succeeded","reason":"","attempts":1,"campaign":"","meta":{"ticket":"HD-4411"},
+		"requester":{"actor":"api:helpdesk","address":"10.0.0.4"}}}`, string(body))
 }
 
 func TestWebhookIDIsStablePerEvent(t *testing.T) {

@@ -26,7 +26,7 @@ func TestACampaignTaskRecordsItsRow(t *testing.T) {
 	require.NoError(t, err)
 
 	enqueue := func(row int, email string, header bool) {
-		p := tasks.Payload{V: tasks.PayloadVersion, Provider: provider, User: tasks.User{Email: email},
+		p := tasks.Payload{V: tasks.PayloadVersion, Requester: tasks.Requester{Actor: "app:test"}, Provider: provider, User: tasks.User{Email: email},
 			Campaign: "rows", RequestedAt: time.Now()}
 		headers := map[string]string{}
 		if header {

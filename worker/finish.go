@@ -22,7 +22,7 @@ func (s *Server) finish(ctx context.Context, t *task, provider string, o tasks.O
 	r := tasks.Result{TaskID: t.id, Provider: provider, Outcome: o, Reason: reason, Error: msg,
 		Attempts: t.attempts(), FinishedAt: time.Now().UTC()}
 	if t.payload != nil {
-		r.Campaign = t.payload.Campaign
+		r.Campaign, r.Requester = t.payload.Campaign, t.payload.Requester
 	}
 	// The record must outlive a canceled task context: for a success it is
 	// the only thing that stops a second email.
@@ -43,7 +43,7 @@ func (s *Server) finish(ctx context.Context, t *task, provider string, o tasks.O
 		if s.cfg.LogUser {
 			user = t.payload.User.String()
 		}
-		attrs = append(attrs, "user", user)
+		attrs = append(attrs, "user", user, "requester", t.payload.Requester.String())
 		if t.payload.Campaign != "" {
 			attrs = append(attrs, "campaign", t.payload.Campaign)
 		}

@@ -53,6 +53,14 @@ func (s *Server) newTask(ctx context.Context) *task {
 func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 	t := s.newTask(ctx)
 	p, err := tasks.Decode(at.Payload())
+	if errors.Is(err, tasks.ErrNewerPayload) {
+		// Queued by a newer build during a rolling upgrade: not a bad
+		// task. It goes back for a worker that reads it (and, if none
+		// comes before its retries run out, stays in the archive to run
+		// again).
+		s.log.Warn("a task written by a newer resetq: upgrade this worker", "task_id", t.id, "error", err)
+		return err
+	}
 	if err != nil {
 		return s.finish(ctx, t, tasks.ProviderOfQueue(t.queue), tasks.Failed, tasks.ReasonInvalidPayload, "invalid payload: "+err.Error())
 	}
@@ -93,14 +101,14 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 		return nil
 	}
 
-	ok, since, err := prov.recent.Claim(ctx, p.User, t.id)
+	ok, earlier, since, err := prov.recent.Claim(ctx, p.User, t.id)
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return s.finish(ctx, t, prov.Name, tasks.Skipped, tasks.ReasonRecentlyReset, fmt.Sprintf(
-			"another reset for this user was requested %s ago, inside the provider's duplicate window of %s",
-			since.Round(time.Second), prov.recent.Length()))
+			"another reset for this user (task %s) was requested %s ago, inside the provider's duplicate window of %s",
+			earlier, since.Round(time.Second), prov.recent.Length()))
 	}
 
 	d, err := s.attemptUnlessHalted(ctx, prov, t)

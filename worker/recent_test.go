@@ -27,6 +27,7 @@ func TestASecondResetOfTheSameUserInsideTheDuplicateWindowIsSkipped(t *testing.T
 	require.Equal(t, tasks.Skipped, second.Outcome)
 	require.Equal(t, tasks.ReasonRecentlyReset, second.Reason)
 	require.Contains(t, second.Error, "inside the provider's duplicate window of 15m0s")
+	require.Contains(t, second.Error, "(task "+first.TaskID+")", "the earlier task is named")
 	require.Len(t, b.idp.all(), 1, "the second was not sent to the IdP")
 	require.Equal(t, 1.0, b.resets(tasks.Skipped, tasks.ReasonRecentlyReset))
 	eventually(t, func() bool { return len(b.hooks.forTask(id)) == 1 }, "reset.skipped delivered")

@@ -63,7 +63,7 @@ func TestATaskCutByItsDeadlineOnTheLastTryEndsFailedOnce(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(o *options) { o.provider.AttemptTimeout = 10 * time.Second })
 	b.idp.setDefault(answer{block: make(chan struct{})}) // never answers; honours its context
-	p := tasks.Payload{V: tasks.PayloadVersion, Provider: provider, User: tasks.User{Email: "alice@example.org"},
+	p := tasks.Payload{V: tasks.PayloadVersion, Requester: tasks.Requester{Actor: "app:test"}, Provider: provider, User: tasks.User{Email: "alice@example.org"},
 		RequestedAt: time.Now().UTC()}
 	body, err := p.Encode()
 	require.NoError(t, err)

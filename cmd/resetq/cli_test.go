@@ -116,6 +116,9 @@ func TestEnqueueWaitExitCodes(t *testing.T) {
 	require.Equal(t, "skipped", res.Outcome)
 	require.Equal(t, "no_email", res.Reason)
 	require.True(t, tasks.ValidTaskID(res.TaskID))
+	require.Equal(t, tasks.Requester{Actor: cliWho()}, res.Requester, "the outcome says who asked")
+	require.Regexp(t, `^cli:[^@]+@.+$`, res.Requester.Actor)
+	require.Contains(t, b.logs.String(), `"requester":"`+cliWho()+`"`, "the reset's log line says who asked")
 
 	code, out, _ = b.cli("enqueue", "--provider", "corp", "--user-id", b.kc.UserID(realm, "user0005"), "--output", "json")
 	require.Equal(t, exitOK, code)

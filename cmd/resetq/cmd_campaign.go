@@ -16,6 +16,7 @@ import (
 
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/producer"
+	"github.com/resetq/resetq/tasks"
 )
 
 func newCampaignCmd(g *global) *cobra.Command {
@@ -131,6 +132,7 @@ func newCampaignStartCmd(g *global) *cobra.Command {
 				}
 				return nil
 			}
+			req.Requester = tasks.Requester{Actor: cliWho()}
 			res, err := client.StartCampaign(cmd.Context(), src, req)
 			var ire *producer.InvalidRowsError
 			if errors.As(err, &ire) {

@@ -344,7 +344,8 @@ func enqueueDemo(ctx context.Context, c *producer.Client, kc keycloaktest.Sample
 			provider, u = devKeygen, demoUser(i, kg.Emails, kg.Banned)
 		}
 		_, err := c.Enqueue(ctx, producer.Request{Provider: provider, User: u,
-			IdempotencyKey: fmt.Sprintf("demo-%d", i), Meta: map[string]string{"source": "resetq dev"}})
+			IdempotencyKey: fmt.Sprintf("demo-%d", i), Meta: map[string]string{"source": "resetq dev"},
+			Requester: tasks.Requester{Actor: "app:resetq-dev-demo"}})
 		if err != nil {
 			return i, err
 		}

@@ -72,6 +72,7 @@ func newEnqueueCmd(g *global) *cobra.Command {
 				return err
 			}
 			defer closeRedis()
+			req.Requester = tasks.Requester{Actor: cliWho()}
 			ctx, cancel := context.WithTimeout(cmd.Context(), shortWait)
 			res, err := client.Enqueue(ctx, req)
 			cancel()
@@ -137,12 +138,15 @@ type enqueueOutput struct {
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	State      string    `json:"state,omitempty"`
 	Halted     string    `json:"halted,omitempty"`
+	// Requester is who asked: this command line's user and host.
+	Requester tasks.Requester `json:"requester"`
 }
 
 func printEnqueued(g *global, res producer.Enqueued, r *tasks.Result) error {
-	out := enqueueOutput{TaskID: res.TaskID, Queue: res.Queue, Duplicate: res.Duplicate}
+	out := enqueueOutput{TaskID: res.TaskID, Queue: res.Queue, Duplicate: res.Duplicate, Requester: tasks.Requester{Actor: cliWho()}}
 	if r != nil {
 		out.Outcome, out.Reason, out.Error, out.Attempts, out.FinishedAt = string(r.Outcome), r.Reason, r.Error, r.Attempts, r.FinishedAt
+		out.Requester = r.Requester
 	}
 	return writeOut(g, out, func(w io.Writer) {
 		if res.Duplicate {
@@ -175,7 +179,7 @@ func waitTimedOut(ctx context.Context, g *global, client *producer.Client, res p
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	st, err := client.Status(sctx, res.TaskID)
-	out := enqueueOutput{TaskID: res.TaskID, Queue: res.Queue, Duplicate: res.Duplicate}
+	out := enqueueOutput{TaskID: res.TaskID, Queue: res.Queue, Duplicate: res.Duplicate, Requester: tasks.Requester{Actor: cliWho()}}
 	if err == nil {
 		out.State = st.State
 		if st.Halt != nil {

@@ -187,6 +187,9 @@ func (s *consoleSource) campaign(c *producer.Campaign, measured *console.Rate) c
 	cc := console.Campaign{Name: c.ID, Provider: c.Provider, Status: string(c.Status), Rows: c.Rows, Finished: c.Finished(),
 		Queued: c.Inflight, Waiting: c.Waiting(), Succeeded: c.Succeeded, Skipped: c.Skipped, Failed: c.Failed,
 		Cancelled: c.Cancelled, CreatedAt: c.CreatedAt, StartedAt: c.StartedAt, FinishedAt: c.FinishedAt, Measured: measured}
+	if c.StartedBy.Actor != "" {
+		cc.StartedBy = c.StartedBy.String()
+	}
 	// Its own pace, else its provider's limit.
 	perSecond := c.Rate()
 	cc.Rate = config.Rate{N: c.RateN, Per: c.RatePer}.String()
@@ -336,7 +339,7 @@ func (s *consoleSource) Task(ctx context.Context, id string) (*console.Task, err
 		return nil, err
 	}
 	t := &console.Task{ID: st.TaskID, Provider: st.Provider, State: st.State, Retried: st.Retried, LastError: st.LastError,
-		Halted: st.Halt != nil}
+		Halted: st.Halt != nil, Requester: st.Requester.String()}
 	if r := st.Result; r != nil {
 		t.Outcome, t.Reason, t.Error, t.Attempts, t.Finished, t.Campaign = string(r.Outcome), r.Reason, r.Error, r.Attempts, r.FinishedAt, r.Campaign
 	}
@@ -346,6 +349,9 @@ func (s *consoleSource) Task(ctx context.Context, id string) (*console.Task, err
 // campaignRequest is the producer's request for a campaign from an upload.
 func (s *consoleSource) campaignRequest(req console.NewCampaign) (producer.CampaignRequest, error) {
 	pr := producer.CampaignRequest{Name: req.Name, Provider: req.Provider, Source: req.Source}
+	if req.By != "" {
+		pr.Requester = tasks.Requester{Actor: "console:" + req.By, Address: req.Address}
+	}
 	if s.cfg.Provider(req.Provider) == nil {
 		return pr, fmt.Errorf("%w: choose a provider (%s)", console.ErrBadInput, strings.Join(s.cfg.ProviderNames(), ", "))
 	}

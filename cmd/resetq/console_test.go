@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -133,7 +135,7 @@ func TestTheConsoleSteersACampaign(t *testing.T) {
 	status, report := consoleDo(t, addr, "ops", "correct-horse", http.MethodGet, "/console/campaigns/slow/report.csv?state=cancelled")
 	require.Equal(t, http.StatusOK, status)
 	lines := strings.Split(strings.TrimSpace(report), "\n")
-	require.Equal(t, "line,user_kind,user,state,reason,attempts,finished_at", lines[0])
+	require.Equal(t, "line,user_kind,user,state,reason,attempts,finished_at,requester", lines[0])
 	require.Greater(t, len(lines), 1, "some rows were cancelled")
 	for _, l := range lines[1:] {
 		require.Contains(t, l, ",cancelled,")
@@ -212,6 +214,9 @@ func TestTheConsoleShowsOutcomes(t *testing.T) {
 
 	_, page = consoleDo(t, w.listener.Addr, "ops", "correct-horse", http.MethodGet, "/console/outcomes?task="+ok)
 	require.Contains(t, page, `<dd class="outcome">succeeded</dd>`)
+	// Who asked: the test's producer client, an application named after
+	// its program.
+	require.Contains(t, page, `<dd class="requester">app:`+filepath.Base(os.Args[0])+`</dd>`)
 }
 
 // The operator starts a campaign from a file through the console: the
@@ -265,6 +270,19 @@ func TestTheConsoleStartsACampaignFromAFile(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 5, c.Succeeded)
 	require.Equal(t, 1, c.Skipped, "the duplicate row")
+
+	// Who started it, everywhere it shows: the campaign, its page, each
+	// row's reset and its report.
+	ops := tasks.Requester{Actor: "console:ops", Address: "127.0.0.1"}
+	require.Equal(t, ops, c.StartedBy)
+	_, page = consoleDo(t, w.listener.Addr, "ops", "correct-horse", http.MethodGet, "/console/campaigns")
+	require.Contains(t, page, "Started by console:ops (127.0.0.1)")
+	_, report := consoleDo(t, w.listener.Addr, "ops", "correct-horse", http.MethodGet, "/console/campaigns/from-console/report.csv")
+	lines := strings.Split(strings.TrimSpace(report), "\n")
+	require.Len(t, lines, 7)
+	for _, l := range lines[1:] {
+		require.True(t, strings.HasSuffix(l, ",console:ops (127.0.0.1)"), l)
+	}
 }
 
 // The providers page shows each provider's last check, whoever ran it: the

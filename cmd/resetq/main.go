@@ -112,6 +112,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newProviderCmd(g),
 		newWebhookCmd(g),
 		newCampaignCmd(g),
+		newAuditCmd(g),
 		newAPICmd(g),
 		newEmulatorCmd(g),
 		newDevCmd(g),

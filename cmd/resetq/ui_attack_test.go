@@ -56,7 +56,7 @@ func TestQueueUICannotBeDrivenFromAnotherSite(t *testing.T) {
 	// A reset waiting for later, for the attacker to try to delete.
 	ac := asynq.NewClientFromRedisClient(rdb)
 	t.Cleanup(func() { _ = ac.Close() })
-	p := tasks.Payload{V: tasks.PayloadVersion, Provider: "corp", User: tasks.User{Email: "waiting@example.com"},
+	p := tasks.Payload{V: tasks.PayloadVersion, Requester: tasks.Requester{Actor: "app:test"}, Provider: "corp", User: tasks.User{Email: "waiting@example.com"},
 		Actions: []string{"UPDATE_PASSWORD"}, Meta: map[string]string{}, RequestedAt: time.Now().UTC()}
 	body, err := p.Encode()
 	require.NoError(t, err)

@@ -132,7 +132,7 @@ func TestQueueUIHidesUsersUnlessIncludeUser(t *testing.T) {
 		w, _, rdb := uiWorkerRedis(t, section)
 		ac := asynq.NewClientFromRedisClient(rdb)
 		t.Cleanup(func() { _ = ac.Close() })
-		p := tasks.Payload{V: tasks.PayloadVersion, Provider: "corp", User: tasks.User{Email: "hidden.person@example.com"},
+		p := tasks.Payload{V: tasks.PayloadVersion, Requester: tasks.Requester{Actor: "app:test"}, Provider: "corp", User: tasks.User{Email: "hidden.person@example.com"},
 			Actions: []string{"UPDATE_PASSWORD"}, Meta: map[string]string{"ticket": "HD-1"}, RequestedAt: time.Now().UTC()}
 		body, err := p.Encode()
 		require.NoError(t, err)

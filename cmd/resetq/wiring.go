@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/internal/audit"
 	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/halt"
@@ -233,11 +234,21 @@ func campaignEvent(c *campaigns.Campaign) webhook.Event {
 	return webhook.CampaignEvent(d)
 }
 
+// newAuditTrail is the audit trail on rdb, kept as the configuration's
+// audit section says.
+func newAuditTrail(cfg *config.Config, rdb redis.UniversalClient) (*audit.Trail, error) {
+	return audit.New(audit.Config{Redis: rdb, Retention: cfg.Audit.Retention, MaxRecords: cfg.Audit.MaxRecords})
+}
+
 // newAPI builds the HTTP producer API from the configuration.
 func newAPI(cfg *config.Config, rdb redis.UniversalClient, client *producer.Client, log *slog.Logger) (*httpapi.API, error) {
 	if len(cfg.API.Tokens) == 0 {
 		return nil, usageErr("api.tokens: at least one token is required to serve the API " +
-			"(each with scopes from: resets, outcomes, campaigns)")
+			"(each with scopes from: resets, outcomes, campaigns, audit)")
+	}
+	trail, err := newAuditTrail(cfg, rdb)
+	if err != nil {
+		return nil, usageErr("%v", err)
 	}
 	// The API resumes providers as `resetq provider resume` does, with the
 	// provider.resumed event.
@@ -246,9 +257,10 @@ func newAPI(cfg *config.Config, rdb redis.UniversalClient, client *producer.Clie
 		return nil, err
 	}
 	ac := httpapi.Config{Client: client, MaxUpload: int64(cfg.API.MaxUploadMB) << 20, Logger: log,
-		Halts: apiHalts{halt.NewService(rdb, wh, log), cfg, log}}
+		Halts: apiHalts{halt.NewService(rdb, wh, log), cfg, log}, Audit: trail, Redis: rdb}
 	for _, t := range cfg.API.Tokens {
-		ac.Tokens = append(ac.Tokens, httpapi.Token{Name: t.Name, Secret: t.Token, Scopes: t.Scopes})
+		ac.Tokens = append(ac.Tokens, httpapi.Token{Name: t.Name, Secret: t.Token, Scopes: t.Scopes,
+			RateN: t.RateLimit.N, RatePer: t.RateLimit.Per, DailyLimit: t.DailyLimit})
 	}
 	api, err := httpapi.New(ac)
 	if err != nil {

@@ -78,6 +78,9 @@ type Campaign struct {
 	// deployment's secret (tasks.CampaignTaskID); one created by an older
 	// build keeps its unkeyed IDs (tasks.LegacyCampaignTaskID) to the end.
 	KeyedTaskIDs bool
+	// Requester is who started the campaign; zero for one an older build
+	// started.
+	Requester tasks.Requester
 }
 
 // Finished counts rows with an outcome.
@@ -167,6 +170,9 @@ func (s *Store) Create(ctx context.Context, c *Campaign) error {
 	if c.Chunks != "" {
 		fields["chunks"] = c.Chunks
 	}
+	if c.Requester.Actor != "" {
+		fields["requester"], fields["requester_address"] = c.Requester.Actor, c.Requester.Address
+	}
 	args := []any{recordOffset(max(c.Rows, 1)) - 1}
 	for k, v := range fields {
 		args = append(args, k, v)
@@ -246,6 +252,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Campaign, error) {
 		StartedAt: fromMS(m["started_at"]), FinishedAt: fromMS(m["finished_at"]), Cursor: atoi(m["cursor"]),
 		Inflight: atoi(m["inflight"]), Succeeded: atoi(m["succeeded"]), Skipped: atoi(m["skipped"]),
 		Failed: atoi(m["failed"]), Cancelled: atoi(m["cancelled"]),
+		Requester: tasks.Requester{Actor: m["requester"], Address: m["requester_address"]},
 	}, nil
 }
 

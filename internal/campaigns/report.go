@@ -28,6 +28,9 @@ type ReportRow struct {
 	Attempts int
 	// Finished is when the row got its outcome (to the second).
 	Finished time.Time
+	// Requester is who asked for the row's reset: who started the
+	// campaign ("unknown" for one an older build started).
+	Requester string
 }
 
 // Report calls fn for every row of the campaign, in file order.
@@ -51,7 +54,7 @@ func (m *Manager) Report(ctx context.Context, name string, fn func(ReportRow) er
 			return err
 		}
 		for i, r := range rows {
-			out := ReportRow{Line: r.Line, User: r.User, Invalid: r.Invalid, State: "waiting"}
+			out := ReportRow{Line: r.Line, User: r.User, Invalid: r.Invalid, State: "waiting", Requester: camp.Requester.String()}
 			switch rec := recs[i]; {
 			case rec.Outcome != "":
 				out.State, out.Reason, out.Attempts, out.Finished = string(rec.Outcome), rec.Reason, rec.Attempts, rec.Finished
@@ -78,10 +81,11 @@ type reportRow struct {
 	Reason     string      `json:"reason"`
 	Attempts   int         `json:"attempts"`
 	FinishedAt time.Time   `json:"finished_at,omitzero"`
+	Requester  string      `json:"requester"`
 }
 
 // ReportHeader is the CSV report's header row.
-var ReportHeader = []string{"line", "user_kind", "user", "state", "reason", "attempts", "finished_at"}
+var ReportHeader = []string{"line", "user_kind", "user", "state", "reason", "attempts", "finished_at", "requester"}
 
 // WriteReport writes every row of a campaign whose state is in states (all
 // when empty), in file order, as CSV or as a JSON array. It streams: a
@@ -111,7 +115,8 @@ func (m *Manager) WriteReport(ctx context.Context, name, format string, states [
 			if !r.Finished.IsZero() {
 				finished = r.Finished.UTC().Format(time.RFC3339)
 			}
-			return cw.Write([]string{strconv.Itoa(r.Line), kind, neutralize(user), r.State, r.Reason, strconv.Itoa(r.Attempts), finished})
+			return cw.Write([]string{strconv.Itoa(r.Line), kind, neutralize(user), r.State, r.Reason, strconv.Itoa(r.Attempts), finished,
+				neutralize(r.Requester)})
 		})
 		cw.Flush()
 		if err != nil {
@@ -128,7 +133,7 @@ func (m *Manager) WriteReport(ctx context.Context, name, format string, states [
 			return nil
 		}
 		out := reportRow{Line: r.Line, Invalid: r.Invalid, State: r.State, Reason: r.Reason, Attempts: r.Attempts,
-			FinishedAt: r.Finished.UTC()}
+			FinishedAt: r.Finished.UTC(), Requester: r.Requester}
 		if r.Finished.IsZero() {
 			out.FinishedAt = time.Time{}
 		}

@@ -25,6 +25,8 @@ type Request struct {
 	StartAt                time.Time
 	Window                 int
 	SkipInvalid, ForceNew  bool
+	// Requester is who starts the campaign: every row's reset is theirs.
+	Requester tasks.Requester
 }
 
 // Started is what Start did. Resumed is true when the campaign existed
@@ -155,6 +157,7 @@ func (m *Manager) Start(ctx context.Context, src io.Reader, req Request) (*Start
 		ID: name, Provider: prov.Name, Actions: req.Actions, Source: filepath.Base(req.Source), Digest: scan.Digest,
 		Status: Importing, Rows: scan.Rows, RateN: req.RateN, RatePer: req.RatePer,
 		CreatedAt: now, StartAt: req.StartAt.UTC(), Window: req.Window, KeyedTaskIDs: true, Chunks: imp.tag,
+		Requester: req.Requester,
 	}
 	if req.Spread > 0 && scan.Users() > 0 {
 		camp.RateN, camp.RatePer = scan.Users(), req.Spread

@@ -84,6 +84,9 @@ type Campaign struct {
 	Rate, ETA                        string
 	Measured                         *Rate
 	CreatedAt, StartedAt, FinishedAt time.Time
+	// StartedBy is who started it, as "console:ops (10.0.0.4)"; "" when
+	// an older build did.
+	StartedBy string
 }
 
 // Percent is how much of the campaign has an outcome.
@@ -150,6 +153,9 @@ type Task struct {
 	Retried   int
 	LastError string
 	Halted    bool
+	// Requester is who asked for it, as "api:helpdesk (10.0.0.4)", or
+	// "unknown" for a task queued before requesters were recorded.
+	Requester string
 }
 
 // Failure is a reset that ended failed, kept in Asynq's archive.

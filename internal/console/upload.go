@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -22,6 +23,9 @@ type NewCampaign struct {
 	Source string
 	// Rate is its own pace ("10/s"), or "" for its provider's.
 	Rate string
+	// By is the operator who starts it, and Address where they are:
+	// every reset of the campaign is theirs.
+	By, Address string
 }
 
 // ScanReport is what the dry run found in a file.
@@ -178,6 +182,7 @@ func (c *console) startUpload(w http.ResponseWriter, r *http.Request, who listen
 		return
 	}
 	defer file.Close()
+	f.req.By, f.req.Address = who.Name, remoteHost(r)
 	name, err := c.cfg.Source.Start(r.Context(), file, f.req)
 	if errors.Is(err, ErrBadInput) {
 		names, _ := c.providerNames(r)
@@ -189,4 +194,12 @@ func (c *console) startUpload(w http.ResponseWriter, r *http.Request, who listen
 	}
 	c.cfg.Logger.Info("console: campaign started", "by", who.Name, "campaign", name, "provider", f.req.Provider, "source", f.req.Source)
 	http.Redirect(w, r, "/console/campaigns?"+url.Values{"done": {name}, "action": {"start"}}.Encode(), http.StatusSeeOther)
+}
+
+// remoteHost is the address a request came from, without its port.
+func remoteHost(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }

@@ -47,34 +47,34 @@ func (w *Window) key(u tasks.User) string {
 
 // Claim takes the user's claim for the window for a task. It succeeds for
 // the first task inside the window, and again for the same task when it
-// comes back (a retry); another task gets the time since the claim was
-// taken.
-func (w *Window) Claim(ctx context.Context, u tasks.User, taskID string) (ok bool, since time.Duration, err error) {
+// comes back (a retry); another task gets the task that holds the claim
+// and the time since it was taken.
+func (w *Window) Claim(ctx context.Context, u tasks.User, taskID string) (ok bool, holder string, since time.Duration, err error) {
 	if w == nil {
-		return true, 0, nil
+		return true, "", 0, nil
 	}
 	key := w.key(u)
 	set, err := w.rdb.SetNX(ctx, key, taskID, w.length).Result()
 	if err != nil || set {
-		return set, 0, err
+		return set, "", 0, err
 	}
-	holder, err := w.rdb.Get(ctx, key).Result()
+	holder, err = w.rdb.Get(ctx, key).Result()
 	if errors.Is(err, redis.Nil) {
 		// It expired between the two calls: try once more.
 		set, err = w.rdb.SetNX(ctx, key, taskID, w.length).Result()
-		return set, 0, err
+		return set, "", 0, err
 	}
 	if err != nil {
-		return false, 0, err
+		return false, "", 0, err
 	}
 	if holder == taskID {
-		return true, 0, nil
+		return true, "", 0, nil
 	}
 	ttl, err := w.rdb.PTTL(ctx, key).Result()
 	if err != nil {
-		return false, 0, err
+		return false, "", 0, err
 	}
-	return false, w.length - ttl, nil
+	return false, holder, w.length - ttl, nil
 }
 
 var release = redis.NewScript(`

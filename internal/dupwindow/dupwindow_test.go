@@ -15,7 +15,7 @@ import (
 // claim claims u for task in w and requires the answer to be want.
 func claim(t *testing.T, w *dupwindow.Window, u tasks.User, task string, want bool, msgAndArgs ...any) {
 	t.Helper()
-	ok, _, err := w.Claim(context.Background(), u, task)
+	ok, _, _, err := w.Claim(context.Background(), u, task)
 	require.NoError(t, err)
 	require.Equal(t, want, ok, msgAndArgs...)
 }
@@ -29,9 +29,10 @@ func TestTheFirstTaskClaimsTheUserAndAnotherIsToldHowLongAgo(t *testing.T) {
 	claim(t, w, alice, "t1", true, "the same task coming back keeps its claim")
 
 	ctx := context.Background()
-	ok, since, err := w.Claim(ctx, tasks.User{Email: "ALICE@example.org"}, "t2")
+	ok, holder, since, err := w.Claim(ctx, tasks.User{Email: "ALICE@example.org"}, "t2")
 	require.NoError(t, err)
 	require.False(t, ok, "the same user, however the address is cased")
+	require.Equal(t, "t1", holder, "the earlier task is named")
 	require.GreaterOrEqual(t, since, time.Duration(0))
 	require.Less(t, since, time.Minute)
 
@@ -64,7 +65,7 @@ func TestAClaimLastsTheWindow(t *testing.T) {
 	u := tasks.User{ID: "42"}
 	claim(t, w, u, "t1", true)
 	require.Eventually(t, func() bool {
-		ok, _, err := w.Claim(context.Background(), u, "t2")
+		ok, _, _, err := w.Claim(context.Background(), u, "t2")
 		require.NoError(t, err)
 		return ok
 	}, 5*time.Second, 10*time.Millisecond, "another task claims the user once the window is over")

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/resetq/resetq/internal/audit"
 	"github.com/resetq/resetq/internal/listener"
 	"github.com/resetq/resetq/producer"
 )
@@ -25,6 +28,9 @@ const (
 	ScopeOutcomes = "outcomes"
 	// ScopeCampaigns starts, steers and reports on campaigns.
 	ScopeCampaigns = "campaigns"
+	// ScopeAudit reads the audit trail, which names every client, operator
+	// and (as the logs do) user.
+	ScopeAudit = "audit"
 )
 
 // Token is one client of the API.
@@ -33,6 +39,11 @@ type Token struct {
 	Name   string
 	Secret string
 	Scopes []string
+	// RateN resets per RatePer, and DailyLimit a UTC day, bound what the
+	// client may ask for (0: no bound); Config.Redis counts them.
+	RateN      int
+	RatePer    time.Duration
+	DailyLimit int
 }
 
 // Config configures the API.
@@ -53,6 +64,11 @@ type Config struct {
 	// Halts serves /v1/providers/{provider}/halt and …/resume; nil leaves
 	// those routes out.
 	Halts Halts
+	// Redis counts the tokens' rate limits and daily quotas, for every
+	// API process alike; required when a token has one.
+	Redis redis.UniversalClient
+	// Audit serves GET /v1/audit; nil answers it 404.
+	Audit *audit.Trail
 }
 
 // maxBody bounds every request body but a campaign upload.
@@ -64,6 +80,7 @@ type API struct {
 	tokens []token
 	log    *slog.Logger
 	mux    *http.ServeMux
+	limits *limits
 }
 
 type token struct {
@@ -88,10 +105,16 @@ func New(cfg Config) (*API, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &API{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	a := &API{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), limits: newLimits(cfg.Redis)}
 	for _, t := range cfg.Tokens {
 		if t.Secret == "" {
 			return nil, fmt.Errorf("httpapi: token %q has no secret", t.Name)
+		}
+		if (t.RateN > 0 || t.DailyLimit > 0) && cfg.Redis == nil {
+			return nil, fmt.Errorf("httpapi: token %q has limits: Config.Redis is required to count them", t.Name)
+		}
+		if t.RateN > 0 && t.RatePer <= 0 {
+			return nil, fmt.Errorf("httpapi: token %q: a rate needs its period", t.Name)
 		}
 		a.tokens = append(a.tokens, token{Token: t, sum: sha256.Sum256([]byte(t.Secret))})
 	}
@@ -104,6 +127,7 @@ func New(cfg Config) (*API, error) {
 		a.route("/v1/campaigns/{name}/"+verb, ScopeCampaigns, map[string]handler{http.MethodPost: a.control(verb)})
 	}
 	a.routeProviders()
+	a.route("/v1/audit", ScopeAudit, map[string]handler{http.MethodGet: a.getAudit})
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "not-found", "Not found", "no such resource: "+r.URL.Path)
 	})

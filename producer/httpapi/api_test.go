@@ -111,14 +111,16 @@ func setup(t *testing.T, maxUpload int64) *env {
 	return e
 }
 
-// serve runs the API with cfg and two tokens, app (resets) and ops (every
-// scope), and checks every exchange against the document when the test
+// serve runs the API with cfg and, unless it has its own, two tokens, app
+// (resets) and ops (every scope), and checks every exchange against the document when the test
 // ends.
 func serve(t *testing.T, cfg httpapi.Config) *env {
 	t.Helper()
-	cfg.Tokens = []httpapi.Token{
-		{Name: "app", Secret: appToken, Scopes: []string{httpapi.ScopeResets}},
-		{Name: "ops", Secret: opsToken, Scopes: []string{httpapi.ScopeResets, httpapi.ScopeOutcomes, httpapi.ScopeCampaigns}},
+	if cfg.Tokens == nil {
+		cfg.Tokens = []httpapi.Token{
+			{Name: "app", Secret: appToken, Scopes: []string{httpapi.ScopeResets}},
+			{Name: "ops", Secret: opsToken, Scopes: []string{httpapi.ScopeResets, httpapi.ScopeOutcomes, httpapi.ScopeCampaigns}},
+		}
 	}
 	api, err := httpapi.New(cfg)
 	require.NoError(t, err)
@@ -334,9 +336,12 @@ func TestResetsThroughTheAPI(t *testing.T) {
 	require.Equal(t, "skipped", status(opsToken, miss.ID).Outcome)
 	require.Equal(t, "user_not_found", status(opsToken, miss.ID).Reason)
 	// Without the outcomes scope, both look the same: done.
+	// Each says who asked: the token, from where.
+	app := &tasks.Requester{Actor: "api:app", Address: "127.0.0.1"}
 	a, n := status(appToken, acc.ID), status(appToken, miss.ID)
-	require.Equal(t, httpapi.ResetStatus{ID: acc.ID, State: "done", FinishedAt: a.FinishedAt}, a)
-	require.Equal(t, httpapi.ResetStatus{ID: miss.ID, State: "done", FinishedAt: n.FinishedAt}, n)
+	require.Equal(t, httpapi.ResetStatus{ID: acc.ID, State: "done", FinishedAt: a.FinishedAt, Requester: app}, a)
+	require.Equal(t, httpapi.ResetStatus{ID: miss.ID, State: "done", FinishedAt: n.FinishedAt, Requester: app}, n)
+	require.Equal(t, app, ops.Requester, "whoever reads it")
 	require.Equal(t, 1, e.kc.TotalResets(), "one email, for alice")
 
 	// Wrong requests get problems that say what is wrong.
@@ -474,7 +479,7 @@ func TestCampaignsThroughTheAPI(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, "text/csv; charset=utf-8", h.Get("Content-Type"))
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	require.Equal(t, "line,user_kind,user,state,reason,attempts,finished_at", lines[0])
+	require.Equal(t, "line,user_kind,user,state,reason,attempts,finished_at,requester", lines[0])
 	require.Len(t, lines, 5)
 	require.Regexp(t, `^2,email,alice@example.com,succeeded,,1,20\d\d-`, lines[1])
 	require.Regexp(t, `^3,invalid,not-an-email,failed,invalid_row,0,`, lines[2])

@@ -297,7 +297,7 @@ func compact(b []byte) []byte {
 	return buf.Bytes()
 }
 
-func (a *API) postCampaign(w http.ResponseWriter, r *http.Request, _ *token) error {
+func (a *API) postCampaign(w http.ResponseWriter, r *http.Request, t *token) error {
 	a.lift(w, true)
 	o, up, err := a.readCampaign(w, r)
 	if err != nil {
@@ -308,6 +308,7 @@ func (a *API) postCampaign(w http.ResponseWriter, r *http.Request, _ *token) err
 	if err != nil {
 		return err
 	}
+	req.Requester = requester(r, t)
 	if o.DryRun {
 		scan, err := a.cfg.Client.ScanCampaign(up.f, req)
 		if err != nil {

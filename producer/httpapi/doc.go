@@ -3,7 +3,7 @@
 // it, and a worker can mount it on its own listener (api.in_worker).
 //
 // Every request carries a bearer token from the configuration, compared in
-// constant time; each token has scopes (resets, outcomes, campaigns).
+// constant time; each token has scopes (resets, outcomes, campaigns, audit).
 // Errors are RFC 9457 problem documents. docs/openapi.yaml describes the
 // API, and a test checks real requests and responses against it.
 //

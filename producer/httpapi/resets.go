@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"slices"
 	"time"
@@ -47,6 +48,9 @@ type ResetStatus struct {
 	Outcome  string `json:"outcome,omitempty"`
 	Reason   string `json:"reason,omitempty"`
 	Attempts int    `json:"attempts,omitempty"`
+	// Requester is who asked for it (absent for a reset queued before
+	// resetq recorded requesters).
+	Requester *tasks.Requester `json:"requester,omitempty"`
 }
 
 // decodeJSON reads a bounded JSON body into v, refusing unknown fields.
@@ -88,13 +92,31 @@ func requireType(r *http.Request, types ...string) error {
 // token whose secret is rotated keeps its keys.
 func keyScope(tokenName string) string { return "api-token:" + tokenName }
 
+// requester is who asks through the API: the token's name, and the
+// address the request came from (the proxy's, behind one).
+func requester(r *http.Request, t *token) tasks.Requester {
+	addr := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		addr = host
+	}
+	return tasks.Requester{Actor: "api:" + t.Name, Address: addr}
+}
+
 func (a *API) postReset(w http.ResponseWriter, r *http.Request, t *token) error {
 	var body ResetRequest
 	if err := decodeJSON(w, r, &body); err != nil {
 		return err
 	}
+	giveBack, err := a.limits.take(r.Context(), w, t)
+	if err != nil {
+		return err
+	}
 	res, err := a.cfg.Client.Enqueue(r.Context(), producer.Request{Provider: body.Provider, User: body.User,
-		Actions: body.Actions, Meta: body.Meta, IdempotencyKey: r.Header.Get("Idempotency-Key"), Scope: keyScope(t.Name)})
+		Actions: body.Actions, Meta: body.Meta, IdempotencyKey: r.Header.Get("Idempotency-Key"), Scope: keyScope(t.Name),
+		Requester: requester(r, t)})
+	if err != nil || res.Duplicate {
+		giveBack() // nothing new was enqueued: it does not count
+	}
 	if err != nil {
 		return err
 	}
@@ -113,6 +135,9 @@ func (a *API) getReset(w http.ResponseWriter, r *http.Request, t *token) error {
 		return err
 	}
 	out := ResetStatus{ID: st.TaskID, Held: st.Halt != nil}
+	if st.Requester.Actor != "" {
+		out.Requester = &st.Requester
+	}
 	switch st.State {
 	case "done", "archived", "completed":
 		out.State = "done"

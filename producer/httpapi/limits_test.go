@@ -1,0 +1,115 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/stretchr/testify/require"
+
+	"github.com/resetq/resetq/internal/redistest"
+	"github.com/resetq/resetq/producer"
+	"github.com/resetq/resetq/producer/httpapi"
+	"github.com/resetq/resetq/tasks"
+)
+
+// limited serves the API with no worker: what a request enqueued stays in
+// the queue to be counted.
+func limited(t *testing.T, tokens ...httpapi.Token) (url string, pending func() int) {
+	t.Helper()
+	rdb := redistest.Start(t).Client(t)
+	client, err := producer.NewClient(producer.Config{Redis: rdb, Providers: []producer.Provider{{Name: "corp", Type: "keycloak"}}})
+	require.NoError(t, err)
+	// Every exchange is held to the OpenAPI document too.
+	e := serve(t, httpapi.Config{Client: client, Tokens: tokens, Redis: rdb})
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	return e.url, func() int {
+		info, err := insp.GetQueueInfo(tasks.QueueName("corp"))
+		if err != nil {
+			return 0 // nothing was ever queued
+		}
+		return info.Pending
+	}
+}
+
+func ask(t *testing.T, url, token, email, key string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url+"/v1/resets",
+		strings.NewReader(`{"provider":"corp","user":{"email":"`+email+`"}}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	return res
+}
+
+// A token over its rate gets 429 with Retry-After and enqueues nothing,
+// while another token is served.
+func TestATokenOverItsRateIsRefusedAndAnotherIsServed(t *testing.T) {
+	t.Parallel()
+	const slow, other = "helpdesk-token-0123456789", "billing-token-0123456789"
+	url, pending := limited(t,
+		httpapi.Token{Name: "helpdesk", Secret: slow, Scopes: []string{"resets"}, RateN: 2, RatePer: time.Hour},
+		httpapi.Token{Name: "billing", Secret: other, Scopes: []string{"resets"}})
+	// A burst of one second's worth, at least one: 2/h admits one now.
+	require.Equal(t, http.StatusAccepted, ask(t, url, slow, "a@example.com", "").StatusCode)
+	for i := range 3 {
+		res := ask(t, url, slow, "b"+strconv.Itoa(i)+"@example.com", "")
+		require.Equal(t, http.StatusTooManyRequests, res.StatusCode)
+		after, err := strconv.Atoi(res.Header.Get("Retry-After"))
+		require.NoError(t, err)
+		require.True(t, after > 0 && after <= 1800, "Retry-After %d s: the next slot of 2/h", after)
+		require.Equal(t, "application/problem+json", res.Header.Get("Content-Type"))
+	}
+	require.Equal(t, 1, pending(), "the refused requests enqueued nothing")
+	for i := range 5 {
+		require.Equal(t, http.StatusAccepted, ask(t, url, other, "c"+strconv.Itoa(i)+"@example.com", "").StatusCode,
+			"another token is served")
+	}
+	require.Equal(t, 6, pending())
+}
+
+// A token's daily quota counts what it enqueued: a repeated request (the
+// same idempotency key) is not counted again; past the quota the API
+// answers 429 until midnight UTC and enqueues nothing (a repeat too: the
+// quota is looked at first).
+func TestADailyQuotaCountsWhatWasEnqueued(t *testing.T) {
+	t.Parallel()
+	const tok = "helpdesk-token-0123456789"
+	url, pending := limited(t, httpapi.Token{Name: "helpdesk", Secret: tok, Scopes: []string{"resets"}, DailyLimit: 3})
+	for i := range 2 {
+		require.Equal(t, http.StatusAccepted, ask(t, url, tok, "u"+strconv.Itoa(i)+"@example.com", "k"+strconv.Itoa(i)).StatusCode)
+	}
+	for range 3 {
+		require.Equal(t, http.StatusAccepted, ask(t, url, tok, "u0@example.com", "k0").StatusCode,
+			"a repeat of an enqueued request is answered, and not counted")
+	}
+	require.Equal(t, http.StatusAccepted, ask(t, url, tok, "u2@example.com", "k2").StatusCode, "the third reset of the day")
+	res := ask(t, url, tok, "u9@example.com", "")
+	require.Equal(t, http.StatusTooManyRequests, res.StatusCode)
+	after, err := strconv.Atoi(res.Header.Get("Retry-After"))
+	require.NoError(t, err)
+	now := time.Now().UTC()
+	untilMidnight := now.Truncate(24 * time.Hour).Add(24 * time.Hour).Sub(now)
+	require.InDelta(t, untilMidnight.Seconds(), float64(after), 5, "until midnight UTC")
+	require.Equal(t, 3, pending())
+}
+
+// Limits need Redis to count them in every API process alike.
+func TestLimitsNeedRedis(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	client, err := producer.NewClient(producer.Config{Redis: rdb, Providers: []producer.Provider{{Name: "corp", Type: "keycloak"}}})
+	require.NoError(t, err)
+	_, err = httpapi.New(httpapi.Config{Client: client, Tokens: []httpapi.Token{
+		{Name: "helpdesk", Secret: "helpdesk-token-0123456789", Scopes: []string{"resets"}, DailyLimit: 1}}})
+	require.ErrorContains(t, err, `token "helpdesk" has limits: Config.Redis is required`)
+}
