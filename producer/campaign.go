@@ -3,10 +3,12 @@ package producer
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/resetq/resetq/internal/audit"
 	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/tasks"
 )
@@ -230,11 +232,19 @@ func (c *Client) ScanCampaign(src io.Reader, req CampaignRequest) (*Scan, error)
 // nobody is reset twice.
 func (c *Client) StartCampaign(ctx context.Context, src io.Reader, req CampaignRequest) (*CampaignStarted, error) {
 	ir := req.internal()
-	ir.Requester = cmp.Or(req.Requester, c.requester)
+	ir.Requester = cmp.Or(req.Requester, audit.ActorOf(ctx, c.requester))
+	ctx = audit.WithActor(ctx, ir.Requester)
 	if err := ir.Requester.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+		err = fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+		c.recordCampaign(ctx, "campaign.start", req.Name, req.Provider, err)
+		return nil, err
 	}
 	res, err := c.campaigns.Start(ctx, src, ir)
+	name := req.Name
+	if err == nil {
+		name = res.Campaign.ID
+	}
+	c.recordCampaign(ctx, "campaign.start", name, req.Provider, err)
 	if err != nil {
 		return nil, publicError(err)
 	}
@@ -268,19 +278,46 @@ func (c *Client) Campaigns(ctx context.Context) ([]*Campaign, error) {
 // waiting in the queue are taken back (resets already with the IdP finish).
 // Pausing a paused campaign does nothing.
 func (c *Client) PauseCampaign(ctx context.Context, name string) (*Campaign, error) {
-	return public(c.campaigns.Pause(ctx, name))
+	return c.steered(ctx, "campaign.pause", name)(c.campaigns.Pause(ctx, name))
 }
 
 // ResumeCampaign lets a paused campaign go on where it stopped.
 func (c *Client) ResumeCampaign(ctx context.Context, name string) (*Campaign, error) {
-	return public(c.campaigns.Resume(ctx, name))
+	return c.steered(ctx, "campaign.resume", name)(c.campaigns.Resume(ctx, name))
 }
 
 // CancelCampaign ends a campaign: every user not yet sent to the IdP ends
 // cancelled (resets already with the IdP finish). Cancelling a cancelled
 // campaign does nothing new.
 func (c *Client) CancelCampaign(ctx context.Context, name string) (*Campaign, error) {
-	return public(c.campaigns.Cancel(ctx, name))
+	return c.steered(ctx, "campaign.cancel", name)(c.campaigns.Cancel(ctx, name))
+}
+
+// steered records what an action on a campaign did in the audit trail,
+// with who did it (see WithRequester), and returns its result.
+func (c *Client) steered(ctx context.Context, action, name string) func(*campaigns.Campaign, error) (*Campaign, error) {
+	return func(camp *campaigns.Campaign, err error) (*Campaign, error) {
+		c.recordCampaign(ctx, action, name, "", err)
+		return public(camp, err)
+	}
+}
+
+// recordCampaign records an action on a campaign: ok, or refused or failed
+// with why.
+func (c *Client) recordCampaign(ctx context.Context, action, name, provider string, err error) {
+	who := audit.ActorOf(ctx, c.requester)
+	rec := audit.Record{Actor: who.Actor, Address: who.Address, Action: action, Target: "campaign:" + name,
+		Result: "ok", Campaign: name, Provider: provider}
+	if err != nil {
+		err = publicError(err)
+		rec.Result, rec.Reason = "failed", err.Error()
+		for _, refusal := range []error{ErrInvalidRequest, ErrCampaignState, ErrCampaignNotFound, ErrCampaignExists} {
+			if errors.Is(err, refusal) {
+				rec.Result = "refused"
+			}
+		}
+	}
+	c.record(ctx, rec)
 }
 
 func public(c *campaigns.Campaign, err error) (*Campaign, error) {

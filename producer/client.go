@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/resetq/resetq/internal/audit"
 	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/deploysecret"
 	"github.com/resetq/resetq/internal/halt"
@@ -73,9 +74,24 @@ type Config struct {
 	// ErrTaskNotFound. Default 72 h.
 	OutcomeRetention time.Duration
 	// Name names the application for the audit trail: its resets are
-	// requested by "app:<Name>" unless a request says who asked. Default:
-	// the program's name.
+	// requested by "app:<Name>" unless a request (or its context, see
+	// WithRequester) says who asked. Default: the program's name.
 	Name string
+	// Audit keeps every request and campaign action in the audit trail;
+	// nil keeps them in one with the default bounds (90 days, 2,000,000
+	// records). resetq's own processes pass the configuration's.
+	Audit *audit.Trail
+	// IncludeUser names users in the audit trail by their reference, as
+	// log.include_user does in the logs; by default a keyed hash stands for
+	// them.
+	IncludeUser bool
+}
+
+// WithRequester says who asks for everything done with ctx: the resets it
+// enqueues, the campaigns it starts, pauses, resumes or cancels and the
+// reports it reads, in the audit trail and in each reset's outcome.
+func WithRequester(ctx context.Context, who tasks.Requester) context.Context {
+	return audit.WithActor(ctx, who)
 }
 
 // Client enqueues resets. It is safe for concurrent use.
@@ -89,7 +105,9 @@ type Client struct {
 	secret    *deploysecret.Source
 	providers map[string]Provider
 	// requester is who asks when a request does not say.
-	requester tasks.Requester
+	requester   tasks.Requester
+	audit       *audit.Trail
+	includeUser bool
 }
 
 // NewClient checks cfg and returns a Client. It does not touch Redis.
@@ -112,6 +130,14 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	if err := c.requester.Validate(); err != nil {
 		return nil, fmt.Errorf("producer: Config.Name: %w", err)
+	}
+	c.audit, c.includeUser = cfg.Audit, cfg.IncludeUser
+	if c.audit == nil {
+		trail, err := audit.New(audit.Config{Redis: cfg.Redis})
+		if err != nil {
+			return nil, fmt.Errorf("producer: %w", err)
+		}
+		c.audit = trail
 	}
 	for _, p := range cfg.Providers {
 		if err := tasks.ValidateName(p.Name); err != nil {
@@ -171,8 +197,58 @@ type Enqueued struct {
 	Duplicate bool
 }
 
-// Enqueue validates the request and puts it on its provider's queue.
+// Enqueue validates the request and puts it on its provider's queue. The
+// request is kept in the audit trail: accepted (before its task is queued,
+// so that the trail has it before its outcome), duplicate, conflicting or
+// refused, and why.
 func (c *Client) Enqueue(ctx context.Context, req Request) (Enqueued, error) {
+	req.Requester = cmp.Or(req.Requester, audit.ActorOf(ctx, c.requester))
+	rec := audit.Record{Actor: req.Requester.Actor, Address: req.Requester.Address, Action: "reset.request",
+		Target: "provider:" + req.Provider, Provider: req.Provider, User: c.userRef(ctx, req.User)}
+	res, err := c.enqueue(ctx, req, rec)
+	if res.TaskID != "" {
+		rec.Target, rec.TaskID = "task:"+res.TaskID, res.TaskID
+	}
+	switch {
+	case errors.Is(err, ErrIdempotencyConflict):
+		rec.Result, rec.Reason = "conflict", err.Error()
+	case errors.Is(err, ErrInvalidRequest):
+		rec.Result, rec.Reason = "refused", err.Error()
+	case err != nil:
+		rec.Result, rec.Reason = "failed", err.Error()
+	case res.Duplicate:
+		rec.Result = "duplicate"
+	default:
+		return res, nil // kept as accepted when it was queued
+	}
+	c.record(ctx, rec)
+	return res, err
+}
+
+// errNotQueued wraps the error of a task that was recorded as accepted and
+// then could not be queued: the trail gets a second record, failed.
+var errNotQueued = errors.New("not queued")
+
+// userRef names a user in the audit trail as the logs do.
+func (c *Client) userRef(ctx context.Context, u tasks.User) string {
+	if c.includeUser {
+		return audit.UserRef(nil, true, u)
+	}
+	secret, err := c.secret.Get(ctx)
+	if err != nil {
+		return u.Kind() + ":?"
+	}
+	return audit.UserRef(deploysecret.Derive(secret, deploysecret.LogUsers), false, u)
+}
+
+// record appends to the audit trail. The trail lives on the same Redis as
+// the queues: when it cannot be written, neither could the request, so a
+// failure here is not the caller's to handle.
+func (c *Client) record(ctx context.Context, r audit.Record) {
+	_ = c.audit.Append(context.WithoutCancel(ctx), r)
+}
+
+func (c *Client) enqueue(ctx context.Context, req Request, rec audit.Record) (Enqueued, error) {
 	prov, ok := c.providers[req.Provider]
 	if !ok {
 		return Enqueued{}, fmt.Errorf("%w: provider %q is not configured (configured: %s)",
@@ -186,14 +262,14 @@ func (c *Client) Enqueue(ctx context.Context, req Request) (Enqueued, error) {
 		V: tasks.PayloadVersion, Provider: req.Provider, User: req.User,
 		Actions: slices.Clone(req.Actions), IdempotencyKey: req.IdempotencyKey,
 		Meta: maps.Clone(req.Meta), RequestedAt: time.Now().UTC().Truncate(time.Millisecond),
-		Requester: cmp.Or(req.Requester, c.requester),
+		Requester: req.Requester,
 	}
 	if err := p.Validate(); err != nil {
 		return Enqueued{}, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
 	}
 	if req.IdempotencyKey == "" {
 		id := tasks.RandomTaskID()
-		if err := c.submit(ctx, prov, p, id); err != nil {
+		if err := c.submit(ctx, prov, p, id, rec); err != nil {
 			return Enqueued{}, err
 		}
 		return Enqueued{TaskID: id, Queue: tasks.QueueName(prov.Name)}, nil
@@ -206,7 +282,7 @@ func (c *Client) Enqueue(ctx context.Context, req Request) (Enqueued, error) {
 		return Enqueued{}, err
 	}
 	id := tasks.TaskID(deploysecret.Derive(secret, deploysecret.TaskIDs), req.Scope, req.Provider, req.IdempotencyKey)
-	return c.submitKeyed(ctx, prov, p, id, p.Fingerprint(deploysecret.Derive(secret, deploysecret.RequestFingerprints)))
+	return c.submitKeyed(ctx, prov, p, id, p.Fingerprint(deploysecret.Derive(secret, deploysecret.RequestFingerprints)), rec)
 }
 
 // requestTTL is how long the fingerprint of a keyed request is kept while
@@ -221,7 +297,7 @@ const requestTTL = 30 * 24 * time.Hour
 // The fingerprint is recorded before the task is enqueued, atomically with
 // the check for one recorded before it: of two requests racing with the
 // same key, one records its fingerprint and the other is compared with it.
-func (c *Client) submitKeyed(ctx context.Context, prov Provider, p *tasks.Payload, id, fp string) (Enqueued, error) {
+func (c *Client) submitKeyed(ctx context.Context, prov Provider, p *tasks.Payload, id, fp string, rec audit.Record) (Enqueued, error) {
 	out := Enqueued{TaskID: id, Queue: tasks.QueueName(prov.Name)}
 	prev, err := c.outcomes.ClaimRequest(ctx, id, fp, requestTTL)
 	if err != nil {
@@ -239,7 +315,7 @@ func (c *Client) submitKeyed(ctx context.Context, prov Provider, p *tasks.Payloa
 		out.Duplicate = true
 		return out, nil
 	}
-	err = c.submit(ctx, prov, p, id)
+	err = c.submit(ctx, prov, p, id, rec)
 	switch {
 	case err == nil:
 		return out, nil
@@ -278,15 +354,23 @@ func (c *Client) submitKeyed(ctx context.Context, prov Provider, p *tasks.Payloa
 	return out, nil
 }
 
-// submit puts a task on its provider's queue. A task ID that is taken
-// gives asynq.ErrTaskIDConflict.
-func (c *Client) submit(ctx context.Context, prov Provider, p *tasks.Payload, id string) error {
+// submit puts a task on its provider's queue, recording rec as accepted in
+// the audit trail first: a worker may end the task before this returns,
+// and the trail has the request before its outcome. A task ID that is
+// taken gives asynq.ErrTaskIDConflict (and the trail learns it is a
+// duplicate); any other failure is wrapped in errNotQueued.
+func (c *Client) submit(ctx context.Context, prov Provider, p *tasks.Payload, id string, rec audit.Record) error {
 	t, err := tasks.NewResetTask(p, prov.taskSettings(id))
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidRequest, err)
 	}
+	rec.Target, rec.TaskID, rec.Result = "task:"+id, id, "accepted"
+	c.record(ctx, rec)
 	if _, err := c.asynq.EnqueueContext(ctx, t.Task, t.Options...); err != nil {
-		return fmt.Errorf("enqueueing to %s: %w", t.Queue, err)
+		if errors.Is(err, asynq.ErrTaskIDConflict) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", errNotQueued, fmt.Errorf("enqueueing to %s: %w", t.Queue, err))
 	}
 	return nil
 }

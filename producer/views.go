@@ -105,8 +105,12 @@ func ParseStates(s string) ([]string, error) {
 // WriteReport writes every row of a campaign whose state is in states (all
 // when empty), in file order, as CSV or as a JSON array. It streams: a
 // million rows never sit in memory.
+//
+// A report names every user: who read it is kept in the audit trail.
 func (c *Client) WriteReport(ctx context.Context, name, format string, states []string, w io.Writer) error {
-	return publicError(c.campaigns.WriteReport(ctx, name, format, states, w))
+	err := c.campaigns.WriteReport(ctx, name, format, states, w)
+	c.recordCampaign(ctx, "campaign.report", name, "", err)
+	return publicError(err)
 }
 
 // ParseStartAt reads when a campaign starts: an RFC 3339 time, or a

@@ -252,10 +252,12 @@ type hookReceiver struct {
 	srv    *httptest.Server
 	mu     sync.Mutex
 	events []event
+	// requesters are the reset events' data.requester, by task.
+	requesters map[string]tasks.Requester
 }
 
 func newHookReceiver(t *testing.T) *hookReceiver {
-	r := &hookReceiver{}
+	r := &hookReceiver{requesters: map[string]tasks.Requester{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, err := io.ReadAll(req.Body)
 		if err != nil {
@@ -265,9 +267,10 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 		var env struct {
 			Type string `json:"type"`
 			Data struct {
-				TaskID  string        `json:"task_id"`
-				Outcome tasks.Outcome `json:"outcome"`
-				Reason  string        `json:"reason"`
+				TaskID    string          `json:"task_id"`
+				Outcome   tasks.Outcome   `json:"outcome"`
+				Reason    string          `json:"reason"`
+				Requester tasks.Requester `json:"requester"`
 			} `json:"data"`
 		}
 		if err := json.Unmarshal(body, &env); err != nil {
@@ -277,6 +280,9 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 		r.mu.Lock()
 		r.events = append(r.events, event{id: req.Header.Get("webhook-id"), typ: env.Type, taskID: env.Data.TaskID,
 			outcome: env.Data.Outcome, reason: env.Data.Reason})
+		if env.Data.TaskID != "" {
+			r.requesters[env.Data.TaskID] = env.Data.Requester
+		}
 		r.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	}))
@@ -314,4 +320,11 @@ func users(n int) []string {
 		out[i] = fmt.Sprintf("user%02d@example.org", i)
 	}
 	return out
+}
+
+// requesterOf is the data.requester of a task's reset event.
+func (r *hookReceiver) requesterOf(taskID string) tasks.Requester {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.requesters[taskID]
 }

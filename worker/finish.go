@@ -2,13 +2,10 @@ package worker
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/resetq/resetq/internal/audit"
 	"github.com/resetq/resetq/internal/deploysecret"
 	"github.com/resetq/resetq/tasks"
 	"github.com/resetq/resetq/webhook"
@@ -38,8 +35,9 @@ func (s *Server) finish(ctx context.Context, t *task, provider string, o tasks.O
 	if reason != "" {
 		attrs = append(attrs, "reason", reason)
 	}
+	user := ""
 	if t.payload != nil {
-		user := s.userHash(ctx, t.payload.User)
+		user = s.userHash(ctx, t.payload.User)
 		if s.cfg.LogUser {
 			user = t.payload.User.String()
 		}
@@ -61,6 +59,7 @@ func (s *Server) finish(ctx context.Context, t *task, provider string, o tasks.O
 	default:
 		s.log.Info("reset "+string(o), attrs...)
 	}
+	s.audit(ctx, r, user)
 	if err := s.emit(ctx, t, r); err != nil {
 		return err
 	}
@@ -68,6 +67,22 @@ func (s *Server) finish(ctx context.Context, t *task, provider string, o tasks.O
 		return nil
 	}
 	return &finalError{reason: reason, msg: msg}
+}
+
+// audit records the outcome in the audit trail, in the name of who asked
+// for the reset (the worker's, for a task queued before requesters were
+// recorded). A trail that cannot be written is logged, not retried: the
+// outcome itself is recorded already.
+func (s *Server) audit(ctx context.Context, r tasks.Result, user string) {
+	who := r.Requester
+	if who.Actor == "" {
+		who = audit.Worker
+	}
+	rec := audit.Record{Actor: who.Actor, Address: who.Address, Action: "reset.outcome", Target: "task:" + r.TaskID,
+		Result: string(r.Outcome), Reason: r.Reason, TaskID: r.TaskID, Provider: r.Provider, Campaign: r.Campaign, User: user}
+	if err := s.cfg.Audit.Append(context.WithoutCancel(ctx), rec); err != nil {
+		s.log.Error("could not write the outcome to the audit trail", "task_id", r.TaskID, "error", err)
+	}
 }
 
 // emit queues the outcome's event. When that fails the task is retried,
@@ -96,8 +111,4 @@ func (s *Server) userHash(ctx context.Context, u tasks.User) string {
 	return userHash(deploysecret.Derive(secret, deploysecret.LogUsers), u)
 }
 
-func userHash(key []byte, u tasks.User) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(u.Kind() + ":" + strings.ToLower(u.Value())))
-	return u.Kind() + ":" + hex.EncodeToString(m.Sum(nil)[:6])
-}
+func userHash(key []byte, u tasks.User) string { return audit.UserRef(key, false, u) }

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/resetq/resetq/idp"
+	"github.com/resetq/resetq/internal/audit"
 	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/deploysecret"
 	"github.com/resetq/resetq/internal/dupwindow"
@@ -103,8 +104,11 @@ type Config struct {
 	// Logger gets one line per outcome and one per halt.
 	Logger *slog.Logger
 	// LogUser logs the user's reference; by default a short hash stands
-	// for it.
+	// for it. The audit trail names users the same way.
 	LogUser bool
+	// Audit keeps every outcome and halt in the audit trail; nil keeps
+	// none.
+	Audit *audit.Trail
 
 	// RetryBase and RetryCap shape the backoff across attempts (10 s up to
 	// 15 min). InAttemptBase is the first wait inside an attempt (200 ms).
@@ -225,6 +229,7 @@ func New(cfg Config) (*Server, error) {
 		events = cfg.Webhooks
 	}
 	s.halts = halt.NewService(cfg.Redis, events, cfg.Logger)
+	s.halts.Audit = cfg.Audit
 	for _, p := range cfg.Providers {
 		if err := tasks.ValidateName(p.Name); err != nil {
 			return nil, fmt.Errorf("worker: provider name: %w", err)

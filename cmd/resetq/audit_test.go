@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/resetq/resetq/internal/audit"
 	"github.com/resetq/resetq/internal/redistest"
+	"github.com/resetq/resetq/tasks"
 )
 
 // auditConfigured is a configuration on a Redis of the test's own, and a
@@ -65,13 +69,23 @@ func TestAuditExportWritesTheTrailAsJSONLinesOrCSV(t *testing.T) {
 	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
 	require.NoError(t, err)
 	require.Equal(t, audit.Header, rows[0])
-	require.Len(t, rows, 5, "the header and the four records of three days")
+	require.Len(t, rows, 6, "the header, the four records of three days, and the first export")
+	require.Equal(t, []string{cliWho(), "audit.export"}, []string{rows[5][2], rows[5][4]})
 	require.Equal(t, []string{all[3].ID, all[3].Time.Format(time.RFC3339Nano), "console:ops", "", "provider.resume", "provider:corp",
 		"ok", "'-credentials rotated", "", "corp", "", ""}, rows[4], "a cell a spreadsheet would take for a formula is quoted")
 
-	code, out, errb = c.cli(t, "audit", "export", "--since", "7d", "--actor", "cli:")
+	code, out, errb = c.cli(t, "audit", "export", "--since", "7d", "--actor", "cli:alice@*")
 	require.Equal(t, exitOK, code, errb)
 	require.Equal(t, all[:1], readJSONL(t, out))
+	// Each export is kept, in the name of who ran it.
+	code, out, errb = c.cli(t, "audit", "export", "--since", "7d", "--action", "audit.export")
+	require.Equal(t, exitOK, code, errb)
+	exports := readJSONL(t, out)
+	require.Len(t, exports, 3)
+	for _, e := range exports {
+		require.Equal(t, cliWho(), e.Actor)
+	}
+	require.Contains(t, exports[1].Reason, "record(s) as csv, since ")
 
 	code, out, errb = c.cli(t, "audit", "export", "--action", "reset.*", "--until", time.Now().Add(time.Minute).UTC().Format(time.RFC3339))
 	require.Equal(t, exitOK, code, errb)
@@ -92,11 +106,13 @@ func TestAuditExportWritesTheTrailAsJSONLinesOrCSV(t *testing.T) {
 	// The command line and the API write the same bytes: both are Export.
 	trail, err := newAuditTrail(c.cfg, c.rdb)
 	require.NoError(t, err)
-	f, err := audit.ParseFilter("", "", "", "", time.Now())
+	// (Each export is kept after it: both stop before the first of them.)
+	until := time.Now().UTC().Truncate(time.Millisecond).Format(time.RFC3339Nano)
+	f, err := audit.ParseFilter("", until, "", "", time.Now())
 	require.NoError(t, err)
 	var api bytes.Buffer
 	require.NoError(t, trail.Export(context.Background(), &api, audit.CSV, f))
-	_, out, _ = c.cli(t, "audit", "export", "--output", "csv")
+	_, out, _ = c.cli(t, "audit", "export", "--output", "csv", "--until", until)
 	require.Equal(t, api.String(), out)
 }
 
@@ -124,4 +140,130 @@ func TestAuditExportRefusesBadFlagsNamingThem(t *testing.T) {
 	code, _, errb := c.cli(t, "audit", "export", "--out", file)
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, errb, "resetq: --out: open "+file)
+}
+
+// A run of resets, a campaign paused and cancelled, and a provider halted
+// and resumed leave exactly the records expected in the trail, in order,
+// each in the name of who acted; the export reads back as the trail.
+func TestTheAuditTrailOfARunIsWhatHappenedInOrder(t *testing.T) {
+	t.Parallel()
+	const token = "auditor-token-0123456789abc"
+	b := setup(t, settings{users: 6, top: "api:\n  in_worker: true\n  tokens: [{name: ops, token: " + token +
+		", scopes: [resets, outcomes, campaigns]}]\n"})
+	base := "http://" + b.w.listener.Addr
+	api := func(method, path, body string) (int, string) {
+		t.Helper()
+		key := ""
+		if k, ok := strings.CutPrefix(body, "key="); ok {
+			key, body, _ = strings.Cut(k, " ")
+		}
+		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		out, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		return res.StatusCode, string(out)
+	}
+	reset := func(email string) string { return `{"provider":"corp","user":{"email":"` + email + `"}}` }
+	taskOf := func(answer string) string {
+		var acc struct{ ID string }
+		require.NoError(t, json.Unmarshal([]byte(answer), &acc), answer)
+		return acc.ID
+	}
+
+	// Resets: by the command line, through the API (a skip, its repeat,
+	// a conflicting one and a refused one).
+	code, out, errb := b.cli("enqueue", "--provider", "corp", "--email", b.sample.Emails[0], "--wait", "20s")
+	require.Equal(t, exitOK, code, out+errb)
+	code, answer := api("POST", "/v1/resets", "key=K1 "+reset("nobody@example.com"))
+	require.Equal(t, http.StatusAccepted, code, answer)
+	b.wait(taskOf(answer), 20*time.Second)
+	code, _ = api("POST", "/v1/resets", "key=K1 "+reset("nobody@example.com"))
+	require.Equal(t, http.StatusAccepted, code)
+	code, _ = api("POST", "/v1/resets", "key=K1 "+reset(b.sample.Emails[1]))
+	require.Equal(t, http.StatusConflict, code)
+	code, _ = api("POST", "/v1/resets", reset("not-an-address"))
+	require.Equal(t, http.StatusUnprocessableEntity, code)
+
+	// A campaign, held for an hour, paused through the API and cancelled
+	// from the command line: none of its rows ran.
+	code, out, errb = b.cli("campaign", "start", b.usersFile(b.sample.Emails[2:4]), "--provider", "corp", "--name", "drill",
+		"--start-at", "1h")
+	require.Equal(t, exitOK, code, out+errb)
+	code, answer = api("POST", "/v1/campaigns/drill/pause", "")
+	require.Equal(t, http.StatusOK, code, answer)
+	code, out, errb = b.cli("campaign", "cancel", "drill")
+	require.Equal(t, exitOK, code, out+errb)
+
+	// A halt: the client's secret rotated in Keycloak under resetq; put
+	// back, and the provider resumed through the API.
+	b.kc.AddServiceAccount(realm, "resetq", "rotated-by-someone-else")
+	b.kc.ExpireAllTokens()
+	code, answer = api("POST", "/v1/resets", reset(b.sample.Emails[4]))
+	require.Equal(t, http.StatusAccepted, code, answer)
+	held := taskOf(answer)
+	waitHalted(t, b.rdb, 20*time.Second, "halted")
+	b.kc.AddServiceAccount(realm, "resetq", testSecret)
+	code, answer = api("POST", "/v1/providers/corp/resume", "")
+	require.Equal(t, http.StatusOK, code, answer)
+	require.Equal(t, tasks.Succeeded, b.wait(held, 20*time.Second).Outcome)
+
+	// The export, read back.
+	file := filepath.Join(t.TempDir(), "trail.jsonl")
+	code, out, errb = b.cli("audit", "export", "--since", "1h", "--out", file)
+	require.Equal(t, exitOK, code, out+errb)
+	raw, err := os.ReadFile(file)
+	require.NoError(t, err)
+	got := readJSONL(t, string(raw))
+	cli := cliWho()
+	type entry struct{ actor, action, result, reason string }
+	var seen []entry
+	for _, r := range got {
+		e := entry{r.Actor, r.Action, r.Result, ""}
+		if r.Result == "skipped" || r.Action == "provider.halt" {
+			e.reason = r.Reason
+		}
+		seen = append(seen, e)
+		if strings.HasPrefix(r.Actor, "api:") {
+			require.Equal(t, "127.0.0.1", r.Address, "%+v: from where", r)
+		}
+	}
+	require.Equal(t, []entry{
+		{cli, "reset.request", "accepted", ""},
+		{cli, "reset.outcome", "succeeded", ""},
+		{"api:ops", "reset.request", "accepted", ""},
+		{"api:ops", "reset.outcome", "skipped", "user_not_found"},
+		{"api:ops", "reset.request", "duplicate", ""},
+		{"api:ops", "reset.request", "conflict", ""},
+		{"api:ops", "reset.request", "refused", ""},
+		{cli, "campaign.start", "ok", ""},
+		{"api:ops", "campaign.pause", "ok", ""},
+		{cli, "campaign.cancel", "ok", ""},
+		{"api:ops", "reset.request", "accepted", ""},
+		{"worker", "provider.halt", "halted", "credentials_rejected"},
+		{"api:ops", "provider.resume", "ok", ""},
+		{"api:ops", "reset.outcome", "succeeded", ""},
+	}, seen)
+	require.Equal(t, "task:"+held, got[len(got)-1].Target)
+	for _, r := range got {
+		require.NotContains(t, r.User, "@", "users are named by a keyed hash: log.include_user is off")
+	}
+
+	// The export round-trips, and is itself kept.
+	var trail []audit.Record
+	require.NoError(t, auditTrail(b.cfg, b.rdb).Query(context.Background(), audit.Filter{}, func(r audit.Record) error {
+		trail = append(trail, r)
+		return nil
+	}))
+	require.Len(t, trail, len(got)+1)
+	require.Equal(t, got, trail[:len(got)])
+	require.Equal(t, audit.Record{ID: trail[len(got)].ID, Time: trail[len(got)].Time, Actor: cli, Action: "audit.export",
+		Target: "audit", Result: "ok", Reason: trail[len(got)].Reason}, trail[len(got)])
 }

@@ -153,6 +153,7 @@ func recordCheck(ctx context.Context, cfg *config.Config, out checkOutput) *halt
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	_ = checks.New(rdb).Save(ctx, checkRecord(out, cliWho(), time.Now()))
+	auditAction(ctx, auditTrail(cfg, rdb), checkAudit(out))
 	st, _ := halt.New(rdb).Get(ctx, out.Provider)
 	return st
 }
@@ -191,7 +192,7 @@ func newProviderResumeCmd(g *global) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), shortWait)
 			defer cancel()
-			res, err := halt.NewService(rdb, wh, nil).Resume(ctx, p.Name)
+			res, err := newHalts(cfg, rdb, wh, nil).Resume(ctx, p.Name)
 			if errors.Is(err, halt.ErrEventNotQueued) {
 				fmt.Fprintf(g.stderr, "resetq: %v\n", err)
 			} else if err != nil {

@@ -211,6 +211,7 @@ func newWebhookEnableCmd(g *global) *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), shortWait)
 			defer cancel()
 			was, err := webhook.NewStates(rdb).Enable(ctx, args[0])
+			auditAction(ctx, auditTrail(cfg, rdb), webhookAudit(args[0], was, err))
 			if err != nil {
 				return failErr(err)
 			}

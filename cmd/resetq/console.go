@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/resetq/resetq/internal/audit"
 	"github.com/resetq/resetq/internal/checks"
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/console"
@@ -30,7 +31,7 @@ import (
 // newConsole is the console of a worker's or `resetq api`'s listener:
 // resuming is the halt service's, emitting provider.resumed through wh.
 func newConsole(cfg *config.Config, rdb redis.UniversalClient, client *producer.Client, wh halt.Emitter, reg prometheus.Gatherer, log *slog.Logger) http.Handler {
-	src := newConsoleSource(cfg, rdb, apiHalts{halt.NewService(rdb, wh, log), cfg, log}, client)
+	src := newConsoleSource(cfg, rdb, apiHalts{newHalts(cfg, rdb, wh, log), cfg, log}, client)
 	src.metrics, src.log = reg, log
 	return console.New(console.Config{Logger: log, Source: src})
 }
@@ -52,6 +53,9 @@ type consoleSource struct {
 	// ended (a worker's; `resetq api` ends none).
 	metrics prometheus.Gatherer
 	log     *slog.Logger
+	// audit keeps the checks and re-enabled endpoints; the rest is kept
+	// by the producer and the halt service.
+	audit *audit.Trail
 }
 
 // rateWindow is how far back the console's rates look.
@@ -60,7 +64,7 @@ const rateWindow = time.Minute
 func newConsoleSource(cfg *config.Config, rdb redis.UniversalClient, halts apiHalts, client *producer.Client) *consoleSource {
 	return &consoleSource{cfg: cfg, halts: halts, insp: asynq.NewInspectorFromRedisClient(rdb), client: client,
 		hooks: webhook.NewStates(rdb), checks: checks.New(rdb), rates: console.NewSampler(rateWindow, nil),
-		log: slog.New(slog.DiscardHandler)}
+		log: slog.New(slog.DiscardHandler), audit: auditTrail(cfg, rdb)}
 }
 
 func (s *consoleSource) Providers(ctx context.Context) ([]console.Provider, error) {
@@ -143,6 +147,7 @@ func (s *consoleSource) Check(ctx context.Context, provider, by string) (console
 	if err := s.checks.Save(sctx, rec); err != nil {
 		s.log.Error("console: the check could not be kept as the provider's last", "provider", provider, "by", by, "error", err)
 	}
+	auditAction(sctx, s.audit, checkAudit(out))
 	return checked(rec), nil
 }
 
@@ -261,7 +266,9 @@ func (s *consoleSource) EnableWebhook(ctx context.Context, endpoint string) (boo
 	if !slices.ContainsFunc(s.cfg.Webhooks.Endpoints, func(e config.WebhookEndpoint) bool { return e.Name == endpoint }) {
 		return false, console.ErrUnknownWebhook
 	}
-	return s.hooks.Enable(ctx, endpoint)
+	was, err := s.hooks.Enable(ctx, endpoint)
+	auditAction(ctx, s.audit, webhookAudit(endpoint, was, err))
+	return was, err
 }
 
 func (s *consoleSource) Outcomes(ctx context.Context, limit int) (console.Outcomes, error) {

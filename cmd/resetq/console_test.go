@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
+	"github.com/resetq/resetq/internal/audit"
 	"github.com/resetq/resetq/internal/checks"
 	"github.com/resetq/resetq/internal/config"
 	"github.com/resetq/resetq/internal/console"
@@ -93,6 +94,15 @@ func TestTheConsoleRecoversAHaltedProvider(t *testing.T) {
 	got := b.waitAll(ids, 30*time.Second)
 	require.Equal(t, 5, got[tasks.Succeeded], "%v", got)
 	require.Contains(t, b.logs.String(), `"msg":"console: provider resumed","by":"ops"`, "the resume is logged with who did it")
+	// And kept in the audit trail, in the operator's name.
+	var acts []string
+	require.NoError(t, auditTrail(b.cfg, b.rdb).Query(context.Background(), audit.Filter{Actor: "console:"},
+		func(r audit.Record) error {
+			acts = append(acts, r.Actor+" "+r.Address+" "+r.Action+" "+r.Target+" "+r.Result)
+			return nil
+		}))
+	require.Equal(t, []string{"console:ops 127.0.0.1 provider.check provider:corp ok",
+		"console:ops 127.0.0.1 provider.resume provider:corp ok"}, acts, "the viewer's refused resume changed nothing")
 	_, page = consoleDo(t, addr, "ops", "correct-horse", http.MethodGet, "/console/")
 	require.False(t, strings.Contains(page, "state halted"), "healthy again")
 }

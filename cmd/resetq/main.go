@@ -10,6 +10,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/resetq/resetq/internal/audit"
+	"github.com/resetq/resetq/tasks"
 )
 
 // Exit codes.
@@ -49,6 +52,8 @@ func (s silent) Error() string { return fmt.Sprintf("exit %d", s.code) }
 
 // run executes the command line and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// What a command does, it does in the name of whoever runs it.
+	ctx = audit.WithActor(ctx, tasks.Requester{Actor: cliWho()})
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	root.SetOut(stdout)

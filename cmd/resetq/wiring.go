@@ -25,6 +25,7 @@ import (
 	"github.com/resetq/resetq/internal/version"
 	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/producer/httpapi"
+	"github.com/resetq/resetq/tasks"
 	"github.com/resetq/resetq/webhook"
 	"github.com/resetq/resetq/worker"
 )
@@ -143,7 +144,7 @@ func workerConfig(cfg *config.Config, rdb redis.UniversalClient, m *metrics.Metr
 		Redis: rdb, Concurrency: cfg.Worker.Concurrency, ShutdownTimeout: cfg.Worker.ShutdownTimeout,
 		PollInterval: cfg.Worker.PollInterval, OutcomeRetention: cfg.Worker.OutcomeRetention,
 		Webhooks: wh, WebhookConcurrency: cfg.Webhooks.Concurrency,
-		Metrics: m, Logger: log, LogUser: cfg.Log.IncludeUser,
+		Metrics: m, Logger: log, LogUser: cfg.Log.IncludeUser, Audit: auditTrail(cfg, rdb),
 	}
 	for _, p := range cfg.Providers {
 		ip, err := p.Settings.New(&p, m.HTTPClient(p.Name, p.Concurrency))
@@ -184,7 +185,8 @@ func newWebhooks(cfg *config.Config, rdb redis.UniversalClient, m *metrics.Metri
 
 // producerConfig turns the configuration into the producer's.
 func producerConfig(cfg *config.Config, rdb redis.UniversalClient) producer.Config {
-	pc := producer.Config{Redis: rdb, OutcomeRetention: cfg.Worker.OutcomeRetention}
+	pc := producer.Config{Redis: rdb, OutcomeRetention: cfg.Worker.OutcomeRetention,
+		Audit: auditTrail(cfg, rdb), IncludeUser: cfg.Log.IncludeUser}
 	for _, p := range cfg.Providers {
 		pc.Providers = append(pc.Providers, producer.Provider{
 			Name: p.Name, Type: p.Type, UserRefs: p.Settings.Accepts().Names(),
@@ -240,6 +242,53 @@ func newAuditTrail(cfg *config.Config, rdb redis.UniversalClient) (*audit.Trail,
 	return audit.New(audit.Config{Redis: rdb, Retention: cfg.Audit.Retention, MaxRecords: cfg.Audit.MaxRecords})
 }
 
+// auditTrail is newAuditTrail for a configuration already checked, which
+// cannot fail but without Redis (then it keeps nothing).
+func auditTrail(cfg *config.Config, rdb redis.UniversalClient) *audit.Trail {
+	trail, _ := newAuditTrail(cfg, rdb)
+	return trail
+}
+
+// auditAction records an operator's action in the audit trail, in the
+// name of who acts for ctx (the console's operator, the API's token), else
+// of the command line's user. What was done stands if the trail cannot be
+// written.
+func auditAction(ctx context.Context, trail *audit.Trail, r audit.Record) {
+	who := audit.ActorOf(ctx, tasks.Requester{Actor: cliWho()})
+	r.Actor, r.Address = who.Actor, who.Address
+	_ = trail.Append(context.WithoutCancel(ctx), r)
+}
+
+// checkAudit is a provider check as the audit trail keeps it.
+func checkAudit(out checkOutput) audit.Record {
+	r := audit.Record{Action: "provider.check", Target: "provider:" + out.Provider, Provider: out.Provider, Result: "ok"}
+	if !out.OK {
+		r.Result, r.Reason = "failed", strings.TrimSuffix(strings.TrimSpace(out.Reason+": "+out.Problem), ":")
+	}
+	return r
+}
+
+// webhookAudit is a re-enabled endpoint as the audit trail keeps it.
+func webhookAudit(endpoint string, was bool, err error) audit.Record {
+	r := audit.Record{Action: "webhook.enable", Target: "webhook:" + endpoint, Result: "ok", Reason: "it was not disabled"}
+	switch {
+	case err != nil:
+		r.Result, r.Reason = "failed", err.Error()
+	case was:
+		r.Reason = "it was disabled"
+	}
+	return r
+}
+
+// newHalts is the halt service as the API, the console and the command
+// line use it: provider.resumed through wh, and each resume in the audit
+// trail.
+func newHalts(cfg *config.Config, rdb redis.UniversalClient, wh halt.Emitter, log *slog.Logger) *halt.Service {
+	s := halt.NewService(rdb, wh, log)
+	s.Audit = auditTrail(cfg, rdb)
+	return s
+}
+
 // newAPI builds the HTTP producer API from the configuration.
 func newAPI(cfg *config.Config, rdb redis.UniversalClient, client *producer.Client, log *slog.Logger) (*httpapi.API, error) {
 	if len(cfg.API.Tokens) == 0 {
@@ -257,7 +306,7 @@ func newAPI(cfg *config.Config, rdb redis.UniversalClient, client *producer.Clie
 		return nil, err
 	}
 	ac := httpapi.Config{Client: client, MaxUpload: int64(cfg.API.MaxUploadMB) << 20, Logger: log,
-		Halts: apiHalts{halt.NewService(rdb, wh, log), cfg, log}, Audit: trail, Redis: rdb}
+		Halts: apiHalts{newHalts(cfg, rdb, wh, log), cfg, log}, Audit: trail, Redis: rdb}
 	for _, t := range cfg.API.Tokens {
 		ac.Tokens = append(ac.Tokens, httpapi.Token{Name: t.Name, Secret: t.Token, Scopes: t.Scopes,
 			RateN: t.RateLimit.N, RatePer: t.RateLimit.Per, DailyLimit: t.DailyLimit})

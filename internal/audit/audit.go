@@ -213,7 +213,12 @@ func New(cfg Config) (*Trail, error) {
 // A given Time (imports, tests) becomes the ID's milliseconds instead; it
 // needs Redis 7, and Redis refuses it when it is not after the trail's
 // newest record, as the trail only grows at its end.
+//
+// A nil Trail keeps nothing: a caller without one need not check.
 func (t *Trail) Append(ctx context.Context, r Record) error {
+	if t == nil {
+		return nil
+	}
 	if err := r.validate(); err != nil {
 		return err
 	}
@@ -318,10 +323,15 @@ func (t *Trail) Query(ctx context.Context, f Filter, fn func(Record) error) erro
 	if cutoff := t.cutoff(t.cfg.Now()); since.Before(cutoff) {
 		since = cutoff
 	}
-	start, end := strconv.FormatInt(max(since.UnixMilli(), 0), 10), "+"
+	// Records have whole milliseconds: the first at or after since is in
+	// the millisecond that since rounds up to, the last before Until in
+	// the one before Until rounded up ("until now" keeps what was
+	// appended earlier in this millisecond).
+	first := max(ceilMilli(since), 0)
+	start, end := strconv.FormatInt(first, 10), "+"
 	if !f.Until.IsZero() {
-		last := f.Until.UnixMilli() - 1 // an ID with only milliseconds ends at their last entry
-		if last < max(since.UnixMilli(), 0) {
+		last := ceilMilli(f.Until) - 1 // an ID with only milliseconds ends at their last entry
+		if last < first {
 			return nil
 		}
 		end = strconv.FormatInt(last, 10)
@@ -366,4 +376,13 @@ func recordOf(m redis.XMessage) (Record, error) {
 		}
 	}
 	return r, nil
+}
+
+// ceilMilli is t in Unix milliseconds, rounded up.
+func ceilMilli(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if t.Sub(time.UnixMilli(ms)) > 0 {
+		ms++
+	}
+	return ms
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/resetq/resetq/internal/audit"
 	"github.com/resetq/resetq/internal/redistest"
+	"github.com/resetq/resetq/tasks"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -227,6 +228,9 @@ func TestTheExportRoundTrips(t *testing.T) {
 	require.NoError(t, b.trail.Query(ctx, audit.Filter{}, func(r audit.Record) error { want = append(want, r); return nil }))
 	require.Len(t, want, 1200)
 
+	// Each export is kept in the trail after the records it wrote: the
+	// second is bounded to leave out the first's.
+	records := audit.Filter{Until: want[len(want)-1].Time.Add(time.Millisecond)}
 	var jsonl bytes.Buffer
 	require.NoError(t, b.trail.Export(ctx, &jsonl, audit.JSONL, audit.Filter{}))
 	require.Equal(t, 1200, strings.Count(jsonl.String(), "\n"), "one line per record")
@@ -235,7 +239,7 @@ func TestTheExportRoundTrips(t *testing.T) {
 	require.Equal(t, want, back, "JSON lines read back are the records")
 
 	var out bytes.Buffer
-	require.NoError(t, b.trail.Export(ctx, &out, audit.CSV, audit.Filter{}))
+	require.NoError(t, b.trail.Export(audit.WithActor(ctx, tasks.Requester{Actor: "cli:auditor@host"}), &out, audit.CSV, records))
 	rows, err := csv.NewReader(&out).ReadAll()
 	require.NoError(t, err)
 	require.Equal(t, audit.Header, rows[0])
@@ -259,6 +263,16 @@ func TestTheExportRoundTrips(t *testing.T) {
 
 	require.ErrorContains(t, audit.ReadJSONL(strings.NewReader(`{"id":"1-0","color":"red"}`), func(audit.Record) error { return nil }),
 		`record 1: json: unknown field "color"`)
+	var exports []audit.Record
+	require.NoError(t, b.trail.Query(ctx, audit.Filter{Action: "audit.export"}, func(r audit.Record) error {
+		exports = append(exports, r)
+		return nil
+	}))
+	require.GreaterOrEqual(t, len(exports), 2, "each export is kept")
+	require.Equal(t, "unknown", exports[0].Actor, "nobody said who exported")
+	require.Equal(t, "1200 record(s) as jsonl, since any time, until any time", exports[0].Reason)
+	require.Equal(t, "cli:auditor@host", exports[1].Actor)
+	require.True(t, strings.HasPrefix(exports[1].Reason, "1200 record(s) as csv, "), exports[1].Reason)
 }
 
 func TestRecordsPastRetentionAreTrimmed(t *testing.T) {
@@ -457,4 +471,28 @@ func TestAConfigIsChecked(t *testing.T) {
 func withoutClock(c audit.Config) audit.Config {
 	c.Now = nil
 	return c
+}
+
+// Records have whole milliseconds: a window's bounds, which need not,
+// keep a record of their own millisecond on the side it belongs to, so
+// "until now" has what was appended a moment ago.
+func TestAWindowsBoundsInsideAMillisecond(t *testing.T) {
+	t.Parallel()
+	b := setup(t, audit.Config{})
+	at := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	r := request(1)
+	r.Time = at
+	require.NoError(t, b.trail.Append(context.Background(), r))
+	for _, tt := range []struct {
+		name         string
+		since, until time.Time
+		found        bool
+	}{
+		{"until a moment after it, in its millisecond", time.Time{}, at.Add(300 * time.Microsecond), true},
+		{"until its very time", time.Time{}, at, false},
+		{"since its very time", at, time.Time{}, true},
+		{"since a moment after it, in its millisecond", at.Add(300 * time.Microsecond), time.Time{}, false},
+	} {
+		require.Equal(t, tt.found, len(b.all(t, audit.Filter{Since: tt.since, Until: tt.until})) == 1, tt.name)
+	}
 }

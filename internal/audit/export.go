@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/resetq/resetq/tasks"
 )
 
 // Format is an export's format.
@@ -113,16 +115,32 @@ func neutralize(s string) string {
 
 // Export writes every record f selects to w, oldest first, streaming.
 // Nothing reaches w before the first records are read, so a trail that
-// cannot be read at all fails before anything is written.
+// cannot be read at all fails before anything is written. The export is
+// itself kept in the trail (an "audit.export" record after the last one
+// it wrote), in the name of who acts for ctx (see WithActor).
 func (t *Trail) Export(ctx context.Context, w io.Writer, format Format, f Filter) error {
 	if format != JSONL && format != CSV {
 		return fmt.Errorf("audit: export format %q (known: jsonl, csv)", format)
 	}
 	ew := NewWriter(w, format)
-	if err := t.Query(ctx, f, ew.Write); err != nil {
-		return err
+	n := 0
+	err := t.Query(ctx, f, func(r Record) error {
+		n++
+		return ew.Write(r)
+	})
+	if err == nil {
+		err = ew.Flush()
 	}
-	return ew.Flush()
+	who := ActorOf(ctx, tasks.Requester{Actor: "unknown"})
+	rec := Record{Actor: who.Actor, Address: who.Address, Action: "audit.export", Target: "audit", Result: "ok",
+		Reason: fmt.Sprintf("%d record(s) as %s, %s", n, format, f)}
+	if err != nil {
+		rec.Result, rec.Reason = "failed", err.Error()
+	}
+	if aerr := t.Append(context.WithoutCancel(ctx), rec); aerr != nil && err == nil {
+		err = aerr
+	}
+	return err
 }
 
 // ReadJSONL reads a JSON-lines export and calls fn with each record.
@@ -207,4 +225,23 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 		return time.Time{}, errors.New("must be an RFC 3339 time (2026-11-22T18:00:00Z) or a duration back from now (24h, 7d)")
 	}
 	return now.Add(-d), nil
+}
+
+// String says what a filter selects, for the export's own record.
+func (f Filter) String() string {
+	parts := []string{"since " + timeOrAny(f.Since), "until " + timeOrAny(f.Until)}
+	if f.Actor != "" {
+		parts = append(parts, "actor "+f.Actor)
+	}
+	if f.Action != "" {
+		parts = append(parts, "action "+f.Action)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func timeOrAny(t time.Time) string {
+	if t.IsZero() {
+		return "any time"
+	}
+	return t.UTC().Format(time.RFC3339)
 }

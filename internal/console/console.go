@@ -24,7 +24,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/resetq/resetq/internal/audit"
 	"github.com/resetq/resetq/internal/listener"
+	"github.com/resetq/resetq/tasks"
 )
 
 // Provider is what the console shows of one provider.
@@ -296,7 +298,12 @@ func New(cfg Config) http.Handler {
 	c.mux.HandleFunc("GET /console/outcomes", c.outcomes)
 	c.mux.HandleFunc("GET /console/webhooks", c.webhooks)
 	c.mux.HandleFunc("POST /console/webhooks/{endpoint}/enable", c.operator(c.enableWebhook))
-	return c.mux
+	// Whatever the console does is done in the name of who is signed in,
+	// from where: the audit trail reads it from the context.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		who := tasks.Requester{Actor: "console:" + listener.Who(r).Name, Address: remoteHost(r)}
+		c.mux.ServeHTTP(w, r.WithContext(audit.WithActor(r.Context(), who)))
+	})
 }
 
 // page is what every page's template gets.

@@ -9,6 +9,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/resetq/resetq/internal/audit"
+	"github.com/resetq/resetq/tasks"
 	"github.com/resetq/resetq/webhook"
 )
 
@@ -27,6 +29,9 @@ var ErrEventNotQueued = errors.New("the event could not be queued")
 // The worker, the CLI and the HTTP API all go through it.
 type Service struct {
 	*Registry
+	// Audit keeps each halt and each resume in the audit trail, with who
+	// resumed (audit.ActorOf the context); nil keeps none.
+	Audit  *audit.Trail
 	events Emitter
 	log    *slog.Logger
 	now    func() time.Time
@@ -49,6 +54,8 @@ func (s *Service) Halt(ctx context.Context, st State) (first bool, err error) {
 	if !first {
 		return first, err
 	}
+	s.record(ctx, audit.Record{Actor: audit.Worker.Actor, Action: "provider.halt", Target: "provider:" + st.Provider,
+		Result: "halted", Reason: st.Reason, Provider: st.Provider})
 	s.log.Error("provider halted: "+st.Hint+"; its tasks wait in the paused queue. When fixed, run: resetq provider resume "+st.Provider,
 		"provider", st.Provider, "reason", st.Reason, "error", st.Message)
 	if s.events != nil {
@@ -64,6 +71,18 @@ func (s *Service) Halt(ctx context.Context, st State) (first bool, err error) {
 // provider is resumed all the same and the error wraps ErrEventNotQueued.
 func (s *Service) Resume(ctx context.Context, provider string) (Resumed, error) {
 	res, err := s.Registry.Resume(ctx, provider)
+	who := audit.ActorOf(ctx, tasks.Requester{Actor: "unknown"})
+	rec := audit.Record{Actor: who.Actor, Address: who.Address, Action: "provider.resume", Target: "provider:" + provider,
+		Result: "ok", Provider: provider}
+	switch {
+	case err != nil:
+		rec.Result, rec.Reason = "failed", err.Error()
+	case res.Was == nil:
+		rec.Reason = "it was not halted"
+	default:
+		rec.Reason = fmt.Sprintf("halted since %s (%s); %d task(s) requeued", res.Was.Since.UTC().Format(time.RFC3339), res.Was.Reason, res.Requeued)
+	}
+	s.record(ctx, rec)
 	if err != nil || res.Was == nil {
 		return res, err
 	}
@@ -76,4 +95,12 @@ func (s *Service) Resume(ctx context.Context, provider string) (Resumed, error) 
 		return res, fmt.Errorf("provider %s resumed, but %w: %w", provider, ErrEventNotQueued, err)
 	}
 	return res, nil
+}
+
+// record appends to the audit trail; a trail that cannot be written is
+// logged, and what was done stands.
+func (s *Service) record(ctx context.Context, r audit.Record) {
+	if err := s.Audit.Append(context.WithoutCancel(ctx), r); err != nil {
+		s.log.Error("could not write to the audit trail", "action", r.Action, "target", r.Target, "error", err)
+	}
 }

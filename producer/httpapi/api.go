@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -148,6 +149,7 @@ func (a *API) route(pattern, scope string, methods map[string]handler) {
 		tok, err := a.serve(rec, r, pattern, scope, methods, allow)
 		if err != nil {
 			a.fail(rec, r, err)
+			a.refused(r, tok, pattern, err)
 		}
 		name := ""
 		if tok != nil {
@@ -165,6 +167,8 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, pattern, scope strin
 		return nil, &problemError{status: http.StatusUnauthorized, kind: "unauthorized", title: "Unauthorized",
 			detail: "send a token from the configuration's api.tokens as: Authorization: Bearer <token>"}
 	}
+	// What the client does is done in its name (the audit trail).
+	r = r.WithContext(audit.WithActor(r.Context(), requester(r, tok)))
 	h, ok := methods[r.Method]
 	if !ok {
 		w.Header().Set("Allow", allow)
@@ -265,4 +269,25 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	return json.NewEncoder(w).Encode(v)
+}
+
+// refused keeps in the audit trail a request an authenticated client was
+// refused for who it is: a scope it lacks, a rate or quota it is over.
+// (A request refused for what it asks is kept by the producer; one with no
+// valid token names nobody and is only logged, so that nobody can fill the
+// trail without a token.)
+func (a *API) refused(r *http.Request, tok *token, pattern string, err error) {
+	var pe *problemError
+	if tok == nil || !errors.As(err, &pe) || (pe.status != http.StatusForbidden && pe.status != http.StatusTooManyRequests) {
+		return
+	}
+	who := requester(r, tok)
+	rec := audit.Record{Actor: who.Actor, Address: who.Address, Action: "api.request", Target: r.Method + " " + pattern,
+		Result: "refused", Reason: pe.kind + ": " + pe.detail}
+	if pattern == "/v1/resets" && r.Method == http.MethodPost {
+		rec.Action = "reset.request"
+	}
+	if err := a.cfg.Audit.Append(context.WithoutCancel(r.Context()), rec); err != nil {
+		a.log.Error("could not write to the audit trail", "action", rec.Action, "error", err)
+	}
 }
