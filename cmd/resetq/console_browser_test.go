@@ -48,16 +48,17 @@ func TestTheConsoleInABrowser(t *testing.T) {
 	}
 	require.NoError(t, os.MkdirAll(artifacts, 0o755))
 
-	b := setup(t, settings{users: 60, concurrency: 2, noWorker: true})
+	b := setup(t, settings{users: 130, concurrency: 2, noWorker: true})
 	b.cfg.HTTP.Auth = config.HTTPAuth{Username: "ops", Password: "correct-horse"}
 	b.cfg.HTTP.Viewers = []config.HTTPViewer{{Name: "noc", HTTPAuth: config.HTTPAuth{Username: "noc", Password: "look-only"}}}
 	w, err := startWorkerWithin(context.Background(), b.cfg, b.rdb, newLogger(b.cfg.Log, b.logs), listener.Limits{})
 	require.NoError(t, err)
 	t.Cleanup(w.stop)
 
-	// The campaign: 40 users, one of them twice, two disabled and one
-	// Keycloak does not know.
-	users := b.sample.Emails[:40]
+	// The campaign: 100 users, one of them twice, two disabled and one
+	// Keycloak does not know; at 4/s, enough are left when the secret is
+	// rotated for the halt to come.
+	users := b.sample.Emails[:100]
 	rows := append(append(append([]string{}, users...), users[3]), b.sample.Disabled[:2]...)
 	rows = append(rows, "nobody-here@example.com")
 	file := tempFile(t, "breach-drill.csv", "email\n"+strings.Join(rows, "\n")+"\n")

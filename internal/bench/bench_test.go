@@ -26,6 +26,7 @@ import (
 
 	"github.com/resetq/resetq/idp/keycloak"
 	"github.com/resetq/resetq/idp/keycloak/keycloaktest"
+	"github.com/resetq/resetq/internal/audit"
 	"github.com/resetq/resetq/internal/metrics"
 	"github.com/resetq/resetq/internal/redisconn"
 	"github.com/resetq/resetq/internal/redistest"
@@ -47,6 +48,9 @@ type env struct {
 	kc    *keycloaktest.Server
 	users keycloaktest.Sample
 	ids   []string
+	// audit is the trail the workers keep every outcome in, as deployed;
+	// nil measures a worker without one.
+	audit *audit.Trail
 }
 
 func newEnv(b *testing.B) *env {
@@ -58,6 +62,9 @@ func newEnv(b *testing.B) *env {
 	}
 	e.rdb = rdb
 	b.Cleanup(func() { _ = e.rdb.Close() })
+	if e.audit, err = audit.New(audit.Config{Redis: rdb}); err != nil {
+		b.Fatal(err)
+	}
 	e.kc = keycloaktest.NewServer()
 	b.Cleanup(e.kc.Close)
 	e.kc.AddServiceAccount("corp", "resetq", "bench-secret")
@@ -160,7 +167,21 @@ func (e *env) drainAsynq(b *testing.B, q string, payload func(i int) []byte, han
 // emulator with no added latency.
 func (e *env) drainResetq(b *testing.B, round int, byID bool) run {
 	b.Helper()
-	name := fmt.Sprintf("corp%d", round)
+	return e.drainResetqNamed(b, fmt.Sprintf("corp%d", round), byID)
+}
+
+// drainResetqWithoutAudit is drainResetq by id with a worker that keeps no
+// audit trail: what the trail costs shows beside it.
+func (e *env) drainResetqWithoutAudit(b *testing.B, round int) run {
+	b.Helper()
+	trail := e.audit
+	e.audit = nil
+	defer func() { e.audit = trail }()
+	return e.drainResetqNamed(b, fmt.Sprintf("corp%d-noaudit", round), true)
+}
+
+func (e *env) drainResetqNamed(b *testing.B, name string, byID bool) run {
+	b.Helper()
 	users := make([]tasks.User, tasksPerRun)
 	for i := range users {
 		users[i] = tasks.User{Email: e.users.Emails[i%len(e.users.Emails)]}
@@ -213,7 +234,7 @@ func (e *env) drainWith(b *testing.B, p worker.Provider, kcfg keycloak.Config, c
 	p.IdP = kp
 	wk, err := worker.New(worker.Config{Redis: e.rdb, Concurrency: conc, PollInterval: pollInterval,
 		Metrics: m, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		Providers: []worker.Provider{p}})
+		Providers: []worker.Provider{p}, Audit: e.audit})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -323,15 +344,16 @@ func finished(g prometheus.Gatherer, provider string) float64 {
 // concurrency, their ratio, and the CPU each task cost.
 func BenchmarkPipelineOverhead(b *testing.B) {
 	e := newEnv(b)
-	var noop, bare, byID, email []run
+	var noop, bare, byID, email, noAudit []run
 	tokens0 := e.kc.TokenRequests()
 	for r := range rounds {
 		noop = append(noop, e.drainNoop(b, r))
 		bare = append(bare, e.drainBare(b, r))
 		byID = append(byID, e.drainResetq(b, r, true))
 		email = append(email, e.drainResetq(b, r, false))
+		noAudit = append(noAudit, e.drainResetqWithoutAudit(b, r))
 	}
-	n, br, id, em := median(noop), median(bare), median(byID), median(email)
+	n, br, id, em, na := median(noop), median(bare), median(byID), median(email), median(noAudit)
 	out := os.Stdout
 	fmt.Fprintf(out, "\npipeline overhead: %d pre-enqueued tasks per run, concurrency %d, median of %d rounds,\n"+
 		"one redis-server, worker and emulator (no added latency) in this process, %d CPUs\n", tasksPerRun, concurrency, rounds, runtime.NumCPU())
@@ -340,12 +362,13 @@ func BenchmarkPipelineOverhead(b *testing.B) {
 		name string
 		r    run
 	}{{"asynq no-op handler (the ceiling)", n}, {"bare: marker GET, PUT, marker SET by hand", br},
-		{"resetq, user by id (PUT)", id}, {"resetq, user by email (lookup + PUT)", em}} {
+		{"resetq, user by id (PUT)", id}, {"resetq, user by email (lookup + PUT)", em},
+		{"resetq, user by id, no audit trail", na}} {
 		fmt.Fprintf(out, "  %-44s %8.0f %9.2f %9.2f   %4dµs / %3dµs\n", row.name, row.r.perSecond, row.r.perSecond/n.perSecond,
 			row.r.perSecond/br.perSecond, row.r.goCPU.Microseconds(), row.r.redisCPU.Microseconds())
 	}
-	resets := 2 * rounds * tasksPerRun
-	workers := 2 * rounds // every resetq run is a worker started afresh
+	resets := 3 * rounds * tasksPerRun
+	workers := 3 * rounds // every resetq run is a worker started afresh
 	fmt.Fprintf(out, "  token requests: %d for %d resets by %d worker starts (%.1f per 10,000 resets; 300 s tokens)\n",
 		e.kc.TokenRequests()-tokens0-rounds, resets, workers, float64(e.kc.TokenRequests()-tokens0-rounds)/float64(resets)*10000)
 	b.ReportMetric(n.perSecond, "noop-tasks/s")
@@ -354,6 +377,7 @@ func BenchmarkPipelineOverhead(b *testing.B) {
 	b.ReportMetric(em.perSecond, "email-tasks/s")
 	b.ReportMetric(id.perSecond/n.perSecond, "ratio-id")
 	b.ReportMetric(id.perSecond/br.perSecond, "ratio-id-vs-bare")
+	b.ReportMetric(id.perSecond/na.perSecond, "ratio-audit")
 }
 
 // BenchmarkIdlePickup prints how long an idle worker takes to pick up a

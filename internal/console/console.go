@@ -203,6 +203,10 @@ type Source interface {
 	// Report writes the campaign's rows in those states (all when none)
 	// as CSV.
 	Report(ctx context.Context, campaign string, states []string, w io.Writer) error
+	// Reasons counts the campaign's rows by state and reason (the rows
+	// without an outcome by waiting or queued); ErrUnknownCampaign for a
+	// name no campaign has.
+	Reasons(ctx context.Context, campaign string) ([]Count, error)
 	// Outcomes counts resets by outcome and reason, and lists the most
 	// recent failures (at most limit).
 	Outcomes(ctx context.Context, limit int) (Outcomes, error)
@@ -295,6 +299,7 @@ func New(cfg Config) http.Handler {
 	c.mux.HandleFunc("POST /console/campaigns/start", c.operator(c.startUpload))
 	c.mux.HandleFunc("POST /console/campaigns/{campaign}/{action}", c.operator(c.steer))
 	c.mux.HandleFunc("GET /console/campaigns/{campaign}/report.csv", c.operator(c.report))
+	c.mux.HandleFunc("GET /console/campaigns/{campaign}/outcomes", c.campaignOutcomes)
 	c.mux.HandleFunc("GET /console/outcomes", c.outcomes)
 	c.mux.HandleFunc("GET /console/webhooks", c.webhooks)
 	c.mux.HandleFunc("POST /console/webhooks/{endpoint}/enable", c.operator(c.enableWebhook))
@@ -422,6 +427,39 @@ func (c *console) campaigns(w http.ResponseWriter, r *http.Request) {
 		p.Notice = map[string]string{Pause: "Paused ", Resume: "Resumed ", Cancel: "Cancelled ", "start": "Started "}[action] + name + "."
 	}
 	c.render(w, http.StatusOK, "campaigns.html", p)
+}
+
+// campaignPage is the data of one campaign's outcomes page.
+type campaignPage struct {
+	Campaign Campaign
+	Counts   []Count
+}
+
+// campaignOutcomes shows one campaign's rows counted by outcome and reason.
+// Counting reads every row, so the page refreshes itself less often.
+func (c *console) campaignOutcomes(w http.ResponseWriter, r *http.Request) {
+	who, name := listener.Who(r), r.PathValue("campaign")
+	cs, err := c.cfg.Source.Campaigns(r.Context())
+	i := slices.IndexFunc(cs, func(x Campaign) bool { return x.Name == name })
+	if err == nil && i < 0 {
+		err = ErrUnknownCampaign
+	}
+	var counts []Count
+	if err == nil {
+		counts, err = c.cfg.Source.Reasons(r.Context(), name)
+	}
+	switch {
+	case errors.Is(err, ErrUnknownCampaign):
+		c.render(w, http.StatusNotFound, "error.html", page{Title: "No such campaign", Who: who, Error: "No campaign is named " + name + "."})
+		return
+	case err != nil:
+		c.cfg.Logger.Error("console: reading a campaign's outcomes failed", "campaign", name, "error", err)
+		c.render(w, http.StatusInternalServerError, "error.html", page{Title: "Campaign", Who: who,
+			Error: "resetq could not read the campaign (is Redis reachable?)"})
+		return
+	}
+	c.render(w, http.StatusOK, "campaign.html", page{Title: "Campaign " + name, Who: who,
+		Refresh: int(6 * c.cfg.Refresh / time.Second), Data: campaignPage{Campaign: cs[i], Counts: counts}})
 }
 
 func (c *console) steer(w http.ResponseWriter, r *http.Request, who listener.Identity) {

@@ -133,6 +133,15 @@ func (s *source) Report(_ context.Context, name string, states []string, w io.Wr
 	return err
 }
 
+func (s *source) Reasons(_ context.Context, name string) ([]console.Count, error) {
+	if name != "breach-2026-11" {
+		return nil, console.ErrUnknownCampaign
+	}
+	return []console.Count{{Outcome: "succeeded", N: 49000}, {Outcome: "skipped", Reason: "user_disabled", N: 700},
+		{Outcome: "skipped", Reason: "user_not_found", N: 290}, {Outcome: "failed", Reason: "<b>retries_exhausted</b>", N: 10},
+		{Outcome: "waiting", N: 149800}}, nil
+}
+
 func (s *source) Providers(context.Context) ([]console.Provider, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -553,4 +562,21 @@ func TestAnUploadWithInvalidRowsStartsNothing(t *testing.T) {
 	status, _ = w.upload(t, viewerToken, "users.csv", "email\nalice@example.com\n", map[string]string{"provider": "corp"})
 	require.Equal(t, http.StatusForbidden, status)
 	require.Empty(t, w.src.started)
+}
+
+// A campaign's rows by outcome and reason: for viewers too (counts name no
+// user), refreshing itself less often, and a 404 for a name no campaign has.
+func TestACampaignsRowsByOutcomeAndReason(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	status, body, _ := w.do(t, http.MethodGet, "/console/campaigns/breach-2026-11/outcomes", viewerToken, "")
+	require.Equal(t, http.StatusOK, status)
+	for _, want := range []string{`<td>skipped</td><td>user_disabled</td><td>700</td>`, `<td>skipped</td><td>user_not_found</td><td>290</td>`,
+		`<td>waiting</td><td></td><td>149800</td>`, `&lt;b&gt;retries_exhausted&lt;/b&gt;`, `<meta name="resetq-refresh" content="30">`} {
+		require.Contains(t, body, want)
+	}
+	status, _, _ = w.do(t, http.MethodGet, "/console/campaigns/nobody/outcomes", viewerToken, "")
+	require.Equal(t, http.StatusNotFound, status)
+	_, body, _ = w.do(t, http.MethodGet, "/console/campaigns", viewerToken, "")
+	require.Contains(t, body, `<a href="/console/campaigns/breach-2026-11/outcomes"`, "the list links to it")
 }
