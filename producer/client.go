@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,8 +79,8 @@ type Config struct {
 	// WithRequester) says who asked. Default: the program's name.
 	Name string
 	// Audit keeps every request and campaign action in the audit trail;
-	// nil keeps them in one with the default bounds (90 days, 2,000,000
-	// records). resetq's own processes pass the configuration's.
+	// nil appends them to the trail on Redis and leaves its trimming to
+	// resetq's own processes, which pass the configuration's bounds.
 	Audit *audit.Trail
 	// IncludeUser names users in the audit trail by their reference, as
 	// log.include_user does in the logs; by default a keyed hash stands for
@@ -133,7 +134,9 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	c.audit, c.includeUser = cfg.Audit, cfg.IncludeUser
 	if c.audit == nil {
-		trail, err := audit.New(audit.Config{Redis: cfg.Redis})
+		// An application appends to the trail and leaves its trimming to
+		// resetq's own processes, which know the configuration's bounds.
+		trail, err := audit.New(audit.Config{Redis: cfg.Redis, AppendOnly: true})
 		if err != nil {
 			return nil, fmt.Errorf("producer: %w", err)
 		}
@@ -213,7 +216,7 @@ func (c *Client) Enqueue(ctx context.Context, req Request) (Enqueued, error) {
 	case errors.Is(err, ErrIdempotencyConflict):
 		rec.Result, rec.Reason = "conflict", err.Error()
 	case errors.Is(err, ErrInvalidRequest):
-		rec.Result, rec.Reason = "refused", err.Error()
+		rec.Result, rec.Reason = "refused", c.withoutUser(err.Error(), req.User)
 	case err != nil:
 		rec.Result, rec.Reason = "failed", err.Error()
 	case res.Duplicate:
@@ -225,9 +228,19 @@ func (c *Client) Enqueue(ctx context.Context, req Request) (Enqueued, error) {
 	return res, err
 }
 
-// errNotQueued wraps the error of a task that was recorded as accepted and
-// then could not be queued: the trail gets a second record, failed.
-var errNotQueued = errors.New("not queued")
+// withoutUser takes the user's reference out of an error's text (a refusal
+// quotes the value it refused) unless users are named in the trail.
+func (c *Client) withoutUser(s string, u tasks.User) string {
+	if c.includeUser {
+		return s
+	}
+	for _, v := range []string{u.Email, u.Username, u.ID} {
+		if v != "" {
+			s = strings.ReplaceAll(strings.ReplaceAll(s, strconv.Quote(v), "[user]"), v, "[user]")
+		}
+	}
+	return s
+}
 
 // userRef names a user in the audit trail as the logs do.
 func (c *Client) userRef(ctx context.Context, u tasks.User) string {
@@ -356,9 +369,9 @@ func (c *Client) submitKeyed(ctx context.Context, prov Provider, p *tasks.Payloa
 
 // submit puts a task on its provider's queue, recording rec as accepted in
 // the audit trail first: a worker may end the task before this returns,
-// and the trail has the request before its outcome. A task ID that is
-// taken gives asynq.ErrTaskIDConflict (and the trail learns it is a
-// duplicate); any other failure is wrapped in errNotQueued.
+// and the trail has the request before its outcome. When the task cannot
+// be queued after all, Enqueue records that too: a task ID that is taken
+// (asynq.ErrTaskIDConflict) as a duplicate, anything else as failed.
 func (c *Client) submit(ctx context.Context, prov Provider, p *tasks.Payload, id string, rec audit.Record) error {
 	t, err := tasks.NewResetTask(p, prov.taskSettings(id))
 	if err != nil {
@@ -370,7 +383,7 @@ func (c *Client) submit(ctx context.Context, prov Provider, p *tasks.Payload, id
 		if errors.Is(err, asynq.ErrTaskIDConflict) {
 			return err
 		}
-		return fmt.Errorf("%w: %w", errNotQueued, fmt.Errorf("enqueueing to %s: %w", t.Queue, err))
+		return fmt.Errorf("enqueueing to %s: %w", t.Queue, err)
 	}
 	return nil
 }
@@ -438,9 +451,7 @@ func (c *Client) Status(ctx context.Context, taskID string) (*Status, error) {
 		}
 		st := &Status{TaskID: taskID, State: info.State.String(), Provider: name, Queue: q,
 			Retried: info.Retried, LastError: info.LastErr, NextAttempt: info.NextProcessAt}
-		if p, err := tasks.Decode(info.Payload); err == nil {
-			st.Requester = p.Requester
-		}
+		st.Requester = tasks.RequesterOf(info.Headers)
 		if st.Halt, err = c.halts.Get(ctx, name); err != nil {
 			return nil, err
 		}

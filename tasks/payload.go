@@ -17,10 +17,8 @@ import (
 // TypeReset is the Asynq task type of a password reset.
 const TypeReset = "reset:password"
 
-// PayloadVersion is the payload version this package writes. It reads
-// every version from 1 up to it: version 2 added the requester, and a task
-// queued by an earlier build, without one, still runs.
-const PayloadVersion = 2
+// PayloadVersion is the payload version this package writes and reads.
+const PayloadVersion = 1
 
 // ErrNewerPayload is the error of Decode for a payload written by a newer
 // build: not a bad task, one this worker cannot read yet.
@@ -37,7 +35,7 @@ const (
 	MaxNameLen           = 63
 )
 
-// Payload is the reset task payload, version 2, as DESIGN.md
+// Payload is version 1 of the reset task payload, as DESIGN.md
 // specifies it. Every field is written, even when empty, so the JSON shape
 // never depends on the content.
 type Payload struct {
@@ -52,9 +50,12 @@ type Payload struct {
 	IdempotencyKey string            `json:"idempotency_key"`
 	Meta           map[string]string `json:"meta"`
 	RequestedAt    time.Time         `json:"requested_at"`
-	// Requester is who asked for the reset (version 2 on; zero in a task
-	// of version 1).
-	Requester Requester `json:"requester,omitzero"`
+	// Requester is who asked for the reset. It travels beside the
+	// payload, in the task's RequesterHeader, so that a worker of an
+	// earlier build, which refuses a payload field it does not know, still
+	// runs the task during a rolling upgrade. Zero for a task queued
+	// before requesters were recorded.
+	Requester Requester `json:"-"`
 }
 
 // Requester says who asked for a reset. For a campaign's row it is who
@@ -84,7 +85,9 @@ func (r Requester) String() string {
 }
 
 // Validate checks the actor and the address: printable, bounded, and an
-// actor of a known kind.
+// actor of a known kind. Producers check what they write; a worker takes
+// what a task carries (RequesterOf), so a kind added later never fails a
+// task.
 func (r Requester) Validate() error {
 	kind, name, ok := strings.Cut(r.Actor, ":")
 	switch {
@@ -103,6 +106,26 @@ func (r Requester) Validate() error {
 		return fmt.Errorf("requester.address: %w", err)
 	}
 	return nil
+}
+
+// RequesterHeader is the Asynq task header that carries the requester, as
+// JSON ({"actor":…,"address":…}).
+const RequesterHeader = "resetq-requester"
+
+// RequesterOf reads the requester a task's headers carry: zero when there
+// is none (a task queued before requesters were recorded), or when it
+// cannot be read or is not printable text of a bounded length.
+func RequesterOf(headers map[string]string) Requester {
+	h, ok := headers[RequesterHeader]
+	if !ok {
+		return Requester{}
+	}
+	var r Requester
+	if json.Unmarshal([]byte(h), &r) != nil || len(r.Actor) > MaxActorLen || len(r.Address) > MaxActorLen ||
+		checkPrintable(r.Actor) != nil || checkPrintable(r.Address) != nil {
+		return Requester{}
+	}
+	return r
 }
 
 // RequesterKinds are the kinds of actor a requester names.
@@ -257,15 +280,9 @@ func (p *Payload) Validate() error { return p.validate(true) }
 func (p *Payload) validate(strictMeta bool) error {
 	switch {
 	case p.V > PayloadVersion:
-		return fmt.Errorf("v: payload version %d is %w (this build reads 1 to %d)", p.V, ErrNewerPayload, PayloadVersion)
+		return fmt.Errorf("v: payload version %d is %w (this build reads %d)", p.V, ErrNewerPayload, PayloadVersion)
 	case p.V < 1:
-		return fmt.Errorf("v: unsupported payload version %d (this build reads 1 to %d)", p.V, PayloadVersion)
-	case p.V == 1 && p.Requester != (Requester{}):
-		return errors.New("requester: not in a version 1 payload")
-	case p.V >= 2:
-		if err := p.Requester.Validate(); err != nil {
-			return err
-		}
+		return fmt.Errorf("v: unsupported payload version %d (this build reads %d)", p.V, PayloadVersion)
 	}
 	if err := ValidateName(p.Provider); err != nil {
 		return fmt.Errorf("provider: %w", err)
@@ -375,7 +392,7 @@ func Decode(b []byte) (*Payload, error) {
 		// A newer payload may carry fields this build does not know.
 		var v struct{ V int }
 		if json.Unmarshal(b, &v) == nil && v.V > PayloadVersion {
-			return nil, fmt.Errorf("v: payload version %d is %w (this build reads 1 to %d)", v.V, ErrNewerPayload, PayloadVersion)
+			return nil, fmt.Errorf("v: payload version %d is %w (this build reads %d)", v.V, ErrNewerPayload, PayloadVersion)
 		}
 		return nil, fmt.Errorf("payload is not valid JSON for %s v%d: %w", TypeReset, PayloadVersion, err)
 	}

@@ -15,13 +15,12 @@ import (
 
 func validPayload() tasks.Payload {
 	return tasks.Payload{
-		V:           2,
+		V:           1,
 		Provider:    "corp",
 		User:        tasks.User{Email: "alice@example.com"},
 		Actions:     []string{"UPDATE_PASSWORD"},
 		Meta:        map[string]string{"ticket": "HD-4411"},
 		RequestedAt: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC),
-		Requester:   tasks.Requester{Actor: "api:helpdesk", Address: "10.0.0.4"},
 	}
 }
 
@@ -30,10 +29,9 @@ func TestEncodeWritesTheDesignShape(t *testing.T) {
 	p := validPayload()
 	b, err := p.Encode()
 	require.NoError(t, err)
-	require.JSONEq(t, `{"v":2,"provider":"corp","user":{"email":"alice@example.com"},
+	require.JSONEq(t, `{"v":1,"provider":"corp","user":{"email":"alice@example.com"},
 		"actions":["UPDATE_PASSWORD"],"campaign":"","campaign_row":0,"idempotency_key":"",
-		"meta":{"ticket":"HD-4411"},"requested_at":"2026-11-22T10:00:00Z",
-		"requester":{"actor":"api:helpdesk","address":"10.0.0.4"}}`, string(b))
+		"meta":{"ticket":"HD-4411"},"requested_at":"2026-11-22T10:00:00Z"}`, string(b))
 
 	back, err := tasks.Decode(b)
 	require.NoError(t, err)
@@ -61,35 +59,63 @@ func TestACampaignTaskCarriesItsRow(t *testing.T) {
 	require.Zero(t, back.CampaignRow)
 }
 
-// A task queued by a build before requesters (version 1) still runs: it
-// decodes with no requester, shown as unknown. One from a newer build is
-// told apart from a bad one.
-func TestPayloadVersions(t *testing.T) {
+// Who asked travels beside the payload, in a header a worker of an
+// earlier build ignores; a task without it (queued before requesters were
+// recorded) runs with none, and so does one whose header cannot be read. A
+// payload from a newer build is told apart from a bad one.
+func TestTheRequesterTravelsInAHeader(t *testing.T) {
 	t.Parallel()
-	v1 := `{"v":1,"provider":"corp","user":{"email":"a@example.com"},"actions":[],"campaign":"",` +
-		`"campaign_row":0,"idempotency_key":"","meta":{},"requested_at":"2026-11-22T10:00:00Z"}`
-	p, err := tasks.Decode([]byte(v1))
+	p := validPayload()
+	p.Requester = tasks.Requester{Actor: "api:helpdesk", Address: "10.0.0.4"}
+	task, err := tasks.NewResetTask(&p, tasks.TaskSettings{ID: tasks.RandomTaskID()})
 	require.NoError(t, err)
-	require.Equal(t, 1, p.V)
-	require.Zero(t, p.Requester)
-	require.Equal(t, "unknown", p.Requester.String())
-	b, err := p.Encode()
+	require.JSONEq(t, `{"actor":"api:helpdesk","address":"10.0.0.4"}`, task.Task.Headers()[tasks.RequesterHeader])
+	require.NotContains(t, string(task.Task.Payload()), "helpdesk", "the payload stays version 1")
+	require.Equal(t, p.Requester, tasks.RequesterOf(task.Task.Headers()))
+
+	p.Requester = tasks.Requester{}
+	task, err = tasks.NewResetTask(&p, tasks.TaskSettings{ID: tasks.RandomTaskID()})
 	require.NoError(t, err)
-	require.JSONEq(t, v1, string(b), "a version 1 payload is written back as it was")
+	require.Empty(t, task.Task.Headers())
+	require.Zero(t, tasks.RequesterOf(nil))
+	require.Equal(t, "unknown", tasks.RequesterOf(nil).String())
+	for _, bad := range []string{`not json`, `{"actor":"cli:ops\u001b[2J@host"}`, `{"actor":"` + strings.Repeat("a", 201) + `"}`} {
+		require.Zero(t, tasks.RequesterOf(map[string]string{tasks.RequesterHeader: bad}), bad)
+	}
+	// A kind this build does not know is taken as it is: a worker never
+	// fails a task for whoever asked.
+	require.Equal(t, tasks.Requester{Actor: "sso:okta-workflow"},
+		tasks.RequesterOf(map[string]string{tasks.RequesterHeader: `{"actor":"sso:okta-workflow"}`}))
 
 	for _, newer := range []string{
-		`{"v":3,"provider":"corp","user":{"email":"a@example.com"},"requested_at":"2026-11-22T10:00:00Z"}`,
-		`{"v":3,"provider":"corp","user":{"email":"a@example.com"},"a_field_of_v3":true}`,
+		`{"v":2,"provider":"corp","user":{"email":"a@example.com"},"requested_at":"2026-11-22T10:00:00Z"}`,
+		`{"v":2,"provider":"corp","user":{"email":"a@example.com"},"a_field_of_v2":true}`,
 	} {
 		_, err = tasks.Decode([]byte(newer))
 		require.ErrorIs(t, err, tasks.ErrNewerPayload, newer)
 	}
-	_, err = tasks.Decode([]byte(`{"v":2,"provider":"corp","unknown":1}`))
+	_, err = tasks.Decode([]byte(`{"v":1,"provider":"corp","unknown":1}`))
 	require.Error(t, err)
 	require.NotErrorIs(t, err, tasks.ErrNewerPayload, "an unknown field in a version this build reads is a bad task")
 
 	require.Equal(t, "api:helpdesk (10.0.0.4)", tasks.Requester{Actor: "api:helpdesk", Address: "10.0.0.4"}.String())
 	require.Equal(t, "cli:ops@bastion", tasks.Requester{Actor: "cli:ops@bastion"}.String())
+}
+
+// Producers check who they say asked.
+func TestARequesterIsChecked(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, tasks.Requester{Actor: "api:helpdesk", Address: "10.0.0.4"}.Validate())
+	for r, want := range map[tasks.Requester]string{
+		{}:                  `requester.actor: "" must be one of api:, cli:, console:, app: followed by a name`,
+		{Actor: "helpdesk"}: `requester.actor: "helpdesk" must be one of`,
+		{Actor: "api:"}:     `requester.actor: "api:" must be one of`,
+		{Actor: "app:" + strings.Repeat("a", 200)}:    "requester.actor: longer than 200",
+		{Actor: "cli:ops\x1b[2J@host"}:                "requester.actor:",
+		{Actor: "api:x", Address: "10.0.0.4\nforged"}: "requester.address:",
+	} {
+		require.ErrorContains(t, r.Validate(), want, r.Actor)
+	}
 }
 
 func TestEncodeWritesEmptyCollectionsNotNull(t *testing.T) {
@@ -129,14 +155,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"row without campaign", func(p *tasks.Payload) { p.CampaignRow = 3 }, "campaign_row: set without a campaign"},
 		{"negative row", func(p *tasks.Payload) { p.Campaign, p.CampaignRow = "breach", -1 }, "campaign_row: -1 is negative"},
 		{"version 0", func(p *tasks.Payload) { p.V = 0 }, "v: unsupported payload version 0"},
-		{"newer version", func(p *tasks.Payload) { p.V = 3 }, "v: payload version 3 is written by a newer resetq (this build reads 1 to 2)"},
-		{"no requester", func(p *tasks.Payload) { p.Requester = tasks.Requester{} }, `requester.actor: "" must be one of api:, cli:, console:, app: followed by a name`},
-		{"requester of no kind", func(p *tasks.Payload) { p.Requester.Actor = "helpdesk" }, `requester.actor: "helpdesk" must be one of`},
-		{"requester without a name", func(p *tasks.Payload) { p.Requester.Actor = "api:" }, `requester.actor: "api:" must be one of`},
-		{"requester too long", func(p *tasks.Payload) { p.Requester.Actor = "app:" + strings.Repeat("a", 200) }, "requester.actor: longer than 200"},
-		{"requester with escape", func(p *tasks.Payload) { p.Requester.Actor = "cli:ops\x1b[2J@host" }, "requester.actor:"},
-		{"address with newline", func(p *tasks.Payload) { p.Requester.Address = "10.0.0.4\nforged" }, "requester.address:"},
-		{"requester in version 1", func(p *tasks.Payload) { p.V = 1 }, "requester: not in a version 1 payload"},
+		{"newer version", func(p *tasks.Payload) { p.V = 2 }, "v: payload version 2 is written by a newer resetq (this build reads 1)"},
 		{"key too long", func(p *tasks.Payload) { p.IdempotencyKey = strings.Repeat("k", 201) }, "idempotency_key:"},
 		{"meta value too long", func(p *tasks.Payload) { p.Meta["ticket"] = strings.Repeat("x", 1025) }, "meta.ticket:"},
 		{"meta value with escape", func(p *tasks.Payload) { p.Meta["ticket"] = "HD-1\x1b[2J" }, "meta.ticket: value contains the control character U+001B"},

@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -38,7 +39,7 @@ type Task struct {
 }
 
 // NewResetTask validates the payload and builds its task: the payload
-// encoded, the provider's queue (its campaign queue for a campaign's row),
+// encoded, its requester in RequesterHeader, the provider's queue (its campaign queue for a campaign's row),
 // the task ID, the retries and the timeout of one attempt plus
 // TimeoutGrace. Every reset task resetq enqueues is built here.
 func NewResetTask(p *Payload, s TaskSettings) (Task, error) {
@@ -56,7 +57,15 @@ func NewResetTask(p *Payload, s TaskSettings) (Task, error) {
 	if p.Campaign != "" {
 		queue = CampaignQueueName(p.Provider)
 	}
-	return Task{Task: asynq.NewTask(TypeReset, body), Queue: queue, Options: []asynq.Option{
+	var headers map[string]string
+	if p.Requester.Actor != "" {
+		h, err := json.Marshal(p.Requester)
+		if err != nil {
+			return Task{}, err
+		}
+		headers = map[string]string{RequesterHeader: string(h)}
+	}
+	return Task{Task: asynq.NewTaskWithHeaders(TypeReset, body, headers), Queue: queue, Options: []asynq.Option{
 		asynq.TaskID(s.ID), asynq.Queue(queue), asynq.MaxRetry(max(s.MaxRetries, 0)),
 		asynq.Timeout(s.AttemptTimeout + TimeoutGrace),
 	}}, nil

@@ -64,6 +64,7 @@ func (s *Server) handle(ctx context.Context, at *asynq.Task) error {
 	if err != nil {
 		return s.finish(ctx, t, tasks.ProviderOfQueue(t.queue), tasks.Failed, tasks.ReasonInvalidPayload, "invalid payload: "+err.Error())
 	}
+	p.Requester = tasks.RequesterOf(at.Headers())
 	t.payload = p
 	prov := s.providers[p.Provider]
 	if prov == nil || !slices.Contains(tasks.Queues(p.Provider), t.queue) {

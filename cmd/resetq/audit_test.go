@@ -177,14 +177,28 @@ func TestTheAuditTrailOfARunIsWhatHappenedInOrder(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(answer), &acc), answer)
 		return acc.ID
 	}
+	// A worker keeps an outcome or a halt just after it is seen (the
+	// outcome, the halt record): each step waits for the trail to have
+	// it before the next acts, or the two could swap places.
+	trail := auditTrail(b.cfg, b.rdb)
+	kept := func(n int) {
+		t.Helper()
+		eventually(t, 20*time.Second, func() bool {
+			count := 0
+			require.NoError(t, trail.Query(context.Background(), audit.Filter{}, func(audit.Record) error { count++; return nil }))
+			return count >= n
+		}, "%d records in the trail", n)
+	}
 
 	// Resets: by the command line, through the API (a skip, its repeat,
 	// a conflicting one and a refused one).
 	code, out, errb := b.cli("enqueue", "--provider", "corp", "--email", b.sample.Emails[0], "--wait", "20s")
 	require.Equal(t, exitOK, code, out+errb)
+	kept(2)
 	code, answer := api("POST", "/v1/resets", "key=K1 "+reset("nobody@example.com"))
 	require.Equal(t, http.StatusAccepted, code, answer)
 	b.wait(taskOf(answer), 20*time.Second)
+	kept(4)
 	code, _ = api("POST", "/v1/resets", "key=K1 "+reset("nobody@example.com"))
 	require.Equal(t, http.StatusAccepted, code)
 	code, _ = api("POST", "/v1/resets", "key=K1 "+reset(b.sample.Emails[1]))
@@ -210,10 +224,12 @@ func TestTheAuditTrailOfARunIsWhatHappenedInOrder(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, code, answer)
 	held := taskOf(answer)
 	waitHalted(t, b.rdb, 20*time.Second, "halted")
+	kept(12)
 	b.kc.AddServiceAccount(realm, "resetq", testSecret)
 	code, answer = api("POST", "/v1/providers/corp/resume", "")
 	require.Equal(t, http.StatusOK, code, answer)
 	require.Equal(t, tasks.Succeeded, b.wait(held, 20*time.Second).Outcome)
+	kept(14)
 
 	// The export, read back.
 	file := filepath.Join(t.TempDir(), "trail.jsonl")
@@ -257,13 +273,13 @@ func TestTheAuditTrailOfARunIsWhatHappenedInOrder(t *testing.T) {
 	}
 
 	// The export round-trips, and is itself kept.
-	var trail []audit.Record
-	require.NoError(t, auditTrail(b.cfg, b.rdb).Query(context.Background(), audit.Filter{}, func(r audit.Record) error {
-		trail = append(trail, r)
+	var all []audit.Record
+	require.NoError(t, trail.Query(context.Background(), audit.Filter{}, func(r audit.Record) error {
+		all = append(all, r)
 		return nil
 	}))
-	require.Len(t, trail, len(got)+1)
-	require.Equal(t, got, trail[:len(got)])
-	require.Equal(t, audit.Record{ID: trail[len(got)].ID, Time: trail[len(got)].Time, Actor: cli, Action: "audit.export",
-		Target: "audit", Result: "ok", Reason: trail[len(got)].Reason}, trail[len(got)])
+	require.Len(t, all, len(got)+1)
+	require.Equal(t, got, all[:len(got)])
+	require.Equal(t, audit.Record{ID: all[len(got)].ID, Time: all[len(got)].Time, Actor: cli, Action: "audit.export",
+		Target: "audit", Result: "ok", Reason: all[len(got)].Reason}, all[len(got)])
 }

@@ -154,6 +154,10 @@ type Config struct {
 	MaxRecords int
 	// Now is the clock retention is counted on (time.Now).
 	Now func() time.Time
+	// AppendOnly appends without trimming: for a process that does not
+	// know the deployment's bounds (an application's producer client),
+	// whose defaults could drop records the configuration keeps.
+	AppendOnly bool
 }
 
 // WithDefaults returns c with its zero fields set to their defaults.
@@ -223,7 +227,7 @@ func (t *Trail) Append(ctx context.Context, r Record) error {
 		return err
 	}
 	now := t.cfg.Now()
-	if !t.trimDue(now) {
+	if t.cfg.AppendOnly || !t.trimDue(now) {
 		if err := t.add(ctx, t.cfg.Redis, r).Err(); err != nil {
 			return fmt.Errorf("audit: appending %s %s: %w", r.Action, r.Target, err)
 		}
@@ -250,7 +254,11 @@ func (t *Trail) add(ctx context.Context, c redis.Cmdable, r Record) *redis.Strin
 	if !r.Time.IsZero() {
 		id = strconv.FormatInt(r.Time.UnixMilli(), 10) + "-*"
 	}
-	return c.XAdd(ctx, &redis.XAddArgs{Stream: Key, MaxLen: int64(t.cfg.MaxRecords), Approx: true, ID: id, Values: r.values()})
+	args := &redis.XAddArgs{Stream: Key, MaxLen: int64(t.cfg.MaxRecords), Approx: true, ID: id, Values: r.values()}
+	if t.cfg.AppendOnly {
+		args.MaxLen, args.Approx = 0, false
+	}
+	return c.XAdd(ctx, args)
 }
 
 // trimDue says whether this call trims: the first of the process, then

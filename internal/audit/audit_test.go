@@ -496,3 +496,22 @@ func TestAWindowsBoundsInsideAMillisecond(t *testing.T) {
 		require.Equal(t, tt.found, len(b.all(t, audit.Filter{Since: tt.since, Until: tt.until})) == 1, tt.name)
 	}
 }
+
+// An append-only trail (an application's) trims nothing: the bounds are
+// the deployment's, and only its own processes know them.
+func TestAnAppendOnlyTrailTrimsNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, audit.Config{MaxRecords: 1000})
+	app, err := audit.New(audit.Config{Redis: b.rdb, MaxRecords: 1000, Retention: time.Hour, AppendOnly: true})
+	require.NoError(t, err)
+	ctx := context.Background()
+	old := request(0)
+	old.Time = time.Now().Add(-48 * time.Hour)
+	require.NoError(t, app.Append(ctx, old))
+	for i := range 3000 {
+		require.NoError(t, app.Append(ctx, request(i+1)))
+	}
+	require.EqualValues(t, 3001, b.xlen(t), "neither by count nor by age")
+	require.NoError(t, b.trail.Append(ctx, request(9999)))
+	require.LessOrEqual(t, b.xlen(t), int64(1100), "the deployment's own trail trims to its bound")
+}

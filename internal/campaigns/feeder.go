@@ -315,11 +315,6 @@ func (f *Feeder) enqueue(ctx context.Context, c *Campaign, batch []*feed, taskID
 			defer func() { <-sem }()
 			p := tasks.Payload{V: tasks.PayloadVersion, Provider: c.Provider, User: b.user, Actions: c.Actions,
 				Campaign: c.ID, CampaignRow: b.row, Meta: b.meta, RequestedAt: now, Requester: c.Requester}
-			if p.Requester.Actor == "" {
-				// Started by an older build: its rows are written as
-				// version 1 was, without a requester.
-				p.V = 1
-			}
 			id := taskID(b.user)
 			task, err := tasks.NewResetTask(&p, prov.taskSettings(id))
 			if err != nil {

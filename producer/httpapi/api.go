@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -82,6 +83,28 @@ type API struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	limits *limits
+	// refusals spaces out the audit records of one client's refusals.
+	refusals refusals
+}
+
+// refusals says whether a refusal is the first of its kind for a client
+// in the last minute.
+type refusals struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+func (f *refusals) first(key string, now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.last == nil {
+		f.last = map[string]time.Time{}
+	}
+	if now.Sub(f.last[key]) < time.Minute {
+		return false
+	}
+	f.last[key] = now
+	return true
 }
 
 type token struct {
@@ -272,18 +295,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 }
 
 // refused keeps in the audit trail a request an authenticated client was
-// refused for who it is: a scope it lacks, a rate or quota it is over.
-// (A request refused for what it asks is kept by the producer; one with no
-// valid token names nobody and is only logged, so that nobody can fill the
-// trail without a token.)
+// refused for who it is: a scope it lacks, a rate or quota it is over. A
+// client that keeps knocking is kept once a minute per kind of refusal
+// (and logged every time), so that it cannot push older records out of a
+// bounded trail. (A request refused for what it asks is kept by the
+// producer; one with no valid token names nobody and is only logged.)
 func (a *API) refused(r *http.Request, tok *token, pattern string, err error) {
 	var pe *problemError
 	if tok == nil || !errors.As(err, &pe) || (pe.status != http.StatusForbidden && pe.status != http.StatusTooManyRequests) {
 		return
 	}
+	if !a.refusals.first(tok.Name+" "+pe.kind, time.Now()) {
+		return
+	}
 	who := requester(r, tok)
 	rec := audit.Record{Actor: who.Actor, Address: who.Address, Action: "api.request", Target: r.Method + " " + pattern,
-		Result: "refused", Reason: pe.kind + ": " + pe.detail}
+		Result: "refused", Reason: pe.kind + ": " + pe.detail + " (further refusals of this kind within a minute are logged, not kept)"}
 	if pattern == "/v1/resets" && r.Method == http.MethodPost {
 		rec.Action = "reset.request"
 	}

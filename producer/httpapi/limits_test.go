@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
+	"github.com/resetq/resetq/internal/audit"
 	"github.com/resetq/resetq/internal/redistest"
 	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/producer/httpapi"
@@ -18,13 +20,15 @@ import (
 
 // limited serves the API with no worker: what a request enqueued stays in
 // the queue to be counted.
-func limited(t *testing.T, tokens ...httpapi.Token) (url string, pending func() int) {
+func limited(t *testing.T, tokens ...httpapi.Token) (url string, pending func() int, trail *audit.Trail) {
 	t.Helper()
 	rdb := redistest.Start(t).Client(t)
 	client, err := producer.NewClient(producer.Config{Redis: rdb, Providers: []producer.Provider{{Name: "corp", Type: "keycloak"}}})
 	require.NoError(t, err)
+	trail, err = audit.New(audit.Config{Redis: rdb})
+	require.NoError(t, err)
 	// Every exchange is held to the OpenAPI document too.
-	e := serve(t, httpapi.Config{Client: client, Tokens: tokens, Redis: rdb})
+	e := serve(t, httpapi.Config{Client: client, Tokens: tokens, Redis: rdb, Audit: trail})
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	return e.url, func() int {
 		info, err := insp.GetQueueInfo(tasks.QueueName("corp"))
@@ -32,7 +36,7 @@ func limited(t *testing.T, tokens ...httpapi.Token) (url string, pending func() 
 			return 0 // nothing was ever queued
 		}
 		return info.Pending
-	}
+	}, trail
 }
 
 func ask(t *testing.T, url, token, email, key string) *http.Response {
@@ -56,7 +60,7 @@ func ask(t *testing.T, url, token, email, key string) *http.Response {
 func TestATokenOverItsRateIsRefusedAndAnotherIsServed(t *testing.T) {
 	t.Parallel()
 	const slow, other = "helpdesk-token-0123456789", "billing-token-0123456789"
-	url, pending := limited(t,
+	url, pending, trail := limited(t,
 		httpapi.Token{Name: "helpdesk", Secret: slow, Scopes: []string{"resets"}, RateN: 2, RatePer: time.Hour},
 		httpapi.Token{Name: "billing", Secret: other, Scopes: []string{"resets"}})
 	// A burst of one second's worth, at least one: 2/h admits one now.
@@ -75,6 +79,19 @@ func TestATokenOverItsRateIsRefusedAndAnotherIsServed(t *testing.T) {
 			"another token is served")
 	}
 	require.Equal(t, 6, pending())
+
+	// The refusals are kept once a minute, so a client that keeps knocking
+	// cannot push older records out of the trail.
+	var refused []audit.Record
+	require.NoError(t, trail.Query(context.Background(), audit.Filter{Action: "reset.request"}, func(r audit.Record) error {
+		if r.Result == "refused" {
+			refused = append(refused, r)
+		}
+		return nil
+	}))
+	require.Len(t, refused, 1)
+	require.Equal(t, "api:helpdesk", refused[0].Actor)
+	require.Contains(t, refused[0].Reason, "rate-limited: token \"helpdesk\" may ask for 2 reset(s) per 1h0m0s")
 }
 
 // A token's daily quota counts what it enqueued: a repeated request (the
@@ -84,7 +101,7 @@ func TestATokenOverItsRateIsRefusedAndAnotherIsServed(t *testing.T) {
 func TestADailyQuotaCountsWhatWasEnqueued(t *testing.T) {
 	t.Parallel()
 	const tok = "helpdesk-token-0123456789"
-	url, pending := limited(t, httpapi.Token{Name: "helpdesk", Secret: tok, Scopes: []string{"resets"}, DailyLimit: 3})
+	url, pending, _ := limited(t, httpapi.Token{Name: "helpdesk", Secret: tok, Scopes: []string{"resets"}, DailyLimit: 3})
 	for i := range 2 {
 		require.Equal(t, http.StatusAccepted, ask(t, url, tok, "u"+strconv.Itoa(i)+"@example.com", "k"+strconv.Itoa(i)).StatusCode)
 	}
