@@ -268,6 +268,9 @@ func TestTheAuditTrailOfARunIsWhatHappenedInOrder(t *testing.T) {
 		{"api:ops", "reset.outcome", "succeeded", ""},
 	}, seen)
 	require.Equal(t, "task:"+held, got[len(got)-1].Target)
+	require.Contains(t, got[6].Reason, "user.email: [user] is not an email address",
+		"a refusal says why without quoting the user (log.include_user is off)")
+	require.NotContains(t, got[6].Reason, "not-an-address")
 	for _, r := range got {
 		require.NotContains(t, r.User, "@", "users are named by a keyed hash: log.include_user is off")
 	}
