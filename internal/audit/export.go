@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/resetq/resetq/internal/csvsafe"
 	"github.com/resetq/resetq/tasks"
 )
 
@@ -74,8 +75,8 @@ func (w *Writer) Write(r Record) error {
 		return err
 	}
 	return w.cw.Write([]string{r.ID, r.Time.UTC().Format(time.RFC3339Nano),
-		neutralize(r.Actor), neutralize(r.Address), neutralize(r.Action), neutralize(r.Target), neutralize(r.Result),
-		neutralize(r.Reason), neutralize(r.TaskID), neutralize(r.Provider), neutralize(r.Campaign), neutralize(r.User)})
+		csvsafe.Cell(r.Actor), csvsafe.Cell(r.Address), csvsafe.Cell(r.Action), csvsafe.Cell(r.Target), csvsafe.Cell(r.Result),
+		csvsafe.Cell(r.Reason), csvsafe.Cell(r.TaskID), csvsafe.Cell(r.Provider), csvsafe.Cell(r.Campaign), csvsafe.Cell(r.User)})
 }
 
 func (w *Writer) writeHeader() error {
@@ -99,18 +100,6 @@ func (w *Writer) Flush() error {
 		}
 	}
 	return w.bw.Flush()
-}
-
-// neutralize keeps a spreadsheet from reading a cell as a formula: a value
-// starting with = + - @ (or a tab or carriage return) gets a leading
-// quote, as OWASP advises for CSV injection. The campaign report does the
-// same (internal/campaigns); a reason or a name given by a client might
-// start so.
-func neutralize(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }
 
 // Export writes every record f selects to w, oldest first, streaming.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/resetq/resetq/internal/csvsafe"
 	"github.com/resetq/resetq/tasks"
 )
 
@@ -115,8 +116,8 @@ func (m *Manager) WriteReport(ctx context.Context, name, format string, states [
 			if !r.Finished.IsZero() {
 				finished = r.Finished.UTC().Format(time.RFC3339)
 			}
-			return cw.Write([]string{strconv.Itoa(r.Line), kind, neutralize(user), r.State, r.Reason, strconv.Itoa(r.Attempts), finished,
-				neutralize(r.Requester)})
+			return cw.Write([]string{strconv.Itoa(r.Line), kind, csvsafe.Cell(user), r.State, r.Reason, strconv.Itoa(r.Attempts), finished,
+				csvsafe.Cell(r.Requester)})
 		})
 		cw.Flush()
 		if err != nil {
@@ -157,14 +158,4 @@ func (m *Manager) WriteReport(ctx context.Context, name, format string, states [
 	}
 	_, err = io.WriteString(w, "\n]\n")
 	return err
-}
-
-// neutralize keeps a spreadsheet from reading a cell as a formula: a value
-// starting with = + - @ gets a leading quote (OWASP's CSV injection advice).
-// Addresses never start so; the text of an invalid row might.
-func neutralize(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }

@@ -69,6 +69,8 @@ type Config struct {
 	// Redis counts the tokens' rate limits and daily quotas, for every
 	// API process alike; required when a token has one.
 	Redis redis.UniversalClient
+	// Now is the clock a daily quota's day is read on (time.Now).
+	Now func() time.Time
 	// Audit serves GET /v1/audit; nil answers it 404.
 	Audit *audit.Trail
 }
@@ -129,7 +131,7 @@ func New(cfg Config) (*API, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &API{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), limits: newLimits(cfg.Redis)}
+	a := &API{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), limits: newLimits(cfg.Redis, cfg.Now)}
 	for _, t := range cfg.Tokens {
 		if t.Secret == "" {
 			return nil, fmt.Errorf("httpapi: token %q has no secret", t.Name)

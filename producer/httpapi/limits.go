@@ -21,11 +21,14 @@ type limits struct {
 	now  func() time.Time
 }
 
-func newLimits(rdb redis.UniversalClient) *limits {
+func newLimits(rdb redis.UniversalClient, now func() time.Time) *limits {
 	if rdb == nil {
 		return nil
 	}
-	return &limits{rdb: rdb, rate: redis_rate.NewLimiter(rdb), now: time.Now}
+	if now == nil {
+		now = time.Now
+	}
+	return &limits{rdb: rdb, rate: redis_rate.NewLimiter(rdb), now: now}
 }
 
 // clientRate is a token's rate limit for redis_rate: a burst of one

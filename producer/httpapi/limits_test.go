@@ -13,6 +13,7 @@ import (
 
 	"github.com/resetq/resetq/internal/audit"
 	"github.com/resetq/resetq/internal/redistest"
+	"github.com/resetq/resetq/internal/testclock"
 	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/producer/httpapi"
 	"github.com/resetq/resetq/tasks"
@@ -20,7 +21,7 @@ import (
 
 // limited serves the API with no worker: what a request enqueued stays in
 // the queue to be counted.
-func limited(t *testing.T, tokens ...httpapi.Token) (url string, pending func() int, trail *audit.Trail) {
+func limited(t *testing.T, now func() time.Time, tokens ...httpapi.Token) (url string, pending func() int, trail *audit.Trail) {
 	t.Helper()
 	rdb := redistest.Start(t).Client(t)
 	client, err := producer.NewClient(producer.Config{Redis: rdb, Providers: []producer.Provider{{Name: "corp", Type: "keycloak"}}})
@@ -28,7 +29,7 @@ func limited(t *testing.T, tokens ...httpapi.Token) (url string, pending func() 
 	trail, err = audit.New(audit.Config{Redis: rdb})
 	require.NoError(t, err)
 	// Every exchange is held to the OpenAPI document too.
-	e := serve(t, httpapi.Config{Client: client, Tokens: tokens, Redis: rdb, Audit: trail})
+	e := serve(t, httpapi.Config{Client: client, Tokens: tokens, Redis: rdb, Audit: trail, Now: now})
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	return e.url, func() int {
 		info, err := insp.GetQueueInfo(tasks.QueueName("corp"))
@@ -60,7 +61,7 @@ func ask(t *testing.T, url, token, email, key string) *http.Response {
 func TestATokenOverItsRateIsRefusedAndAnotherIsServed(t *testing.T) {
 	t.Parallel()
 	const slow, other = "helpdesk-token-0123456789", "billing-token-0123456789"
-	url, pending, trail := limited(t,
+	url, pending, trail := limited(t, nil,
 		httpapi.Token{Name: "helpdesk", Secret: slow, Scopes: []string{"resets"}, RateN: 2, RatePer: time.Hour},
 		httpapi.Token{Name: "billing", Secret: other, Scopes: []string{"resets"}})
 	// A burst of one second's worth, at least one: 2/h admits one now.
@@ -97,11 +98,14 @@ func TestATokenOverItsRateIsRefusedAndAnotherIsServed(t *testing.T) {
 // A token's daily quota counts what it enqueued: a repeated request (the
 // same idempotency key) is not counted again; past the quota the API
 // answers 429 until midnight UTC and enqueues nothing (a repeat too: the
-// quota is looked at first).
+// quota is looked at first); the next day it serves the token again.
 func TestADailyQuotaCountsWhatWasEnqueued(t *testing.T) {
 	t.Parallel()
 	const tok = "helpdesk-token-0123456789"
-	url, pending, _ := limited(t, httpapi.Token{Name: "helpdesk", Secret: tok, Scopes: []string{"resets"}, DailyLimit: 3})
+	// A day of the quota is read on the API's clock: here 21:30 UTC, two
+	// and a half hours before the next day's quota.
+	clock := testclock.New(time.Date(2026, 11, 22, 21, 30, 0, 0, time.UTC))
+	url, pending, _ := limited(t, clock.Now, httpapi.Token{Name: "helpdesk", Secret: tok, Scopes: []string{"resets"}, DailyLimit: 3})
 	for i := range 2 {
 		require.Equal(t, http.StatusAccepted, ask(t, url, tok, "u"+strconv.Itoa(i)+"@example.com", "k"+strconv.Itoa(i)).StatusCode)
 	}
@@ -112,12 +116,12 @@ func TestADailyQuotaCountsWhatWasEnqueued(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, ask(t, url, tok, "u2@example.com", "k2").StatusCode, "the third reset of the day")
 	res := ask(t, url, tok, "u9@example.com", "")
 	require.Equal(t, http.StatusTooManyRequests, res.StatusCode)
-	after, err := strconv.Atoi(res.Header.Get("Retry-After"))
-	require.NoError(t, err)
-	now := time.Now().UTC()
-	untilMidnight := now.Truncate(24 * time.Hour).Add(24 * time.Hour).Sub(now)
-	require.InDelta(t, untilMidnight.Seconds(), float64(after), 5, "until midnight UTC")
+	require.Equal(t, "9000", res.Header.Get("Retry-After"), "until midnight UTC")
 	require.Equal(t, 3, pending())
+
+	clock.Add(9000 * time.Second) // midnight: a new day's quota
+	require.Equal(t, http.StatusAccepted, ask(t, url, tok, "u9@example.com", "").StatusCode)
+	require.Equal(t, 4, pending())
 }
 
 // Limits need Redis to count them in every API process alike.
