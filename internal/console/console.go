@@ -306,7 +306,7 @@ func New(cfg Config) http.Handler {
 	// Whatever the console does is done in the name of who is signed in,
 	// from where: the audit trail reads it from the context.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		who := tasks.Requester{Actor: "console:" + listener.Who(r).Name, Address: remoteHost(r)}
+		who := tasks.Requester{Actor: "console:" + listener.Who(r).Name, Address: listener.RemoteHost(r)}
 		c.mux.ServeHTTP(w, r.WithContext(audit.WithActor(r.Context(), who)))
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -182,7 +181,7 @@ func (c *console) startUpload(w http.ResponseWriter, r *http.Request, who listen
 		return
 	}
 	defer file.Close()
-	f.req.By, f.req.Address = who.Name, remoteHost(r)
+	f.req.By, f.req.Address = who.Name, listener.RemoteHost(r)
 	name, err := c.cfg.Source.Start(r.Context(), file, f.req)
 	if errors.Is(err, ErrBadInput) {
 		names, _ := c.providerNames(r)
@@ -194,12 +193,4 @@ func (c *console) startUpload(w http.ResponseWriter, r *http.Request, who listen
 	}
 	c.cfg.Logger.Info("console: campaign started", "by", who.Name, "campaign", name, "provider", f.req.Provider, "source", f.req.Source)
 	http.Redirect(w, r, "/console/campaigns?"+url.Values{"done": {name}, "action": {"start"}}.Encode(), http.StatusSeeOther)
-}
-
-// remoteHost is the address a request came from, without its port.
-func remoteHost(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
 }

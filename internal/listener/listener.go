@@ -55,6 +55,15 @@ func Who(r *http.Request) Identity {
 	return id
 }
 
+// RemoteHost is the address a request came from, without its port: the
+// proxy's, behind one (resetq trusts no forwarding header).
+func RemoteHost(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
 // Enabled reports whether the Auth asks for anything.
 func (a Auth) Enabled() bool { return a.Token != "" || a.Username != "" || len(a.Viewers) > 0 }
 

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"slices"
 	"time"
 	"unicode/utf8"
 
+	"github.com/resetq/resetq/internal/listener"
 	"github.com/resetq/resetq/producer"
 	"github.com/resetq/resetq/tasks"
 )
@@ -95,11 +95,7 @@ func keyScope(tokenName string) string { return "api-token:" + tokenName }
 // requester is who asks through the API: the token's name, and the
 // address the request came from (the proxy's, behind one).
 func requester(r *http.Request, t *token) tasks.Requester {
-	addr := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		addr = host
-	}
-	return tasks.Requester{Actor: "api:" + t.Name, Address: addr}
+	return tasks.Requester{Actor: "api:" + t.Name, Address: listener.RemoteHost(r)}
 }
 
 func (a *API) postReset(w http.ResponseWriter, r *http.Request, t *token) error {
