@@ -350,3 +350,27 @@ type ReportRow struct {
 func (c *Client) CampaignReport(ctx context.Context, name string, fn func(ReportRow) error) error {
 	return publicError(c.campaigns.Report(ctx, name, func(r campaigns.ReportRow) error { return fn(ReportRow(r)) }))
 }
+
+// RowCount is how many of a campaign's rows are in one state, with one
+// reason.
+type RowCount struct {
+	// State is as in ReportRow; Reason is empty for a success and for
+	// rows that have no outcome yet.
+	State, Reason string
+	N             int
+}
+
+// CampaignReasons counts the campaign's rows by state and reason, in no
+// particular order. It reads the counters a campaign keeps as its rows
+// finish; for one an older build created, it reads every row.
+func (c *Client) CampaignReasons(ctx context.Context, name string) ([]RowCount, error) {
+	counts, err := c.campaigns.Reasons(ctx, name)
+	if err != nil {
+		return nil, publicError(err)
+	}
+	out := make([]RowCount, 0, len(counts))
+	for k, n := range counts {
+		out = append(out, RowCount{State: k.State, Reason: k.Reason, N: n})
+	}
+	return out, nil
+}

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -225,33 +223,15 @@ func (s *consoleSource) Steer(ctx context.Context, campaign, action string) erro
 }
 
 func (s *consoleSource) Reasons(ctx context.Context, campaign string) ([]console.Count, error) {
-	counts := map[[2]string]int{}
-	err := s.client.CampaignReport(ctx, campaign, func(r producer.ReportRow) error {
-		counts[[2]string{r.State, r.Reason}]++
-		return nil
-	})
+	counts, err := s.client.CampaignReasons(ctx, campaign)
 	if err != nil {
 		return nil, consoleErr(err)
 	}
-	return countsOf(counts), nil
-}
-
-// countsOf lists counts by outcome and reason, in the order of outcomes
-// (succeeded, skipped, failed, cancelled, then the rest) and reasons.
-func countsOf(counts map[[2]string]int) []console.Count {
-	rank := func(o string) int {
-		if i := slices.Index([]string{"succeeded", "skipped", "failed", "cancelled", "queued", "waiting"}, o); i >= 0 {
-			return i
-		}
-		return 99
+	out := make([]console.Count, len(counts))
+	for i, c := range counts {
+		out[i] = console.Count{Outcome: c.State, Reason: c.Reason, N: c.N}
 	}
-	out := make([]console.Count, 0, len(counts))
-	for _, k := range slices.SortedFunc(maps.Keys(counts), func(a, b [2]string) int {
-		return cmp.Or(cmp.Compare(rank(a[0]), rank(b[0])), cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
-	}) {
-		out = append(out, console.Count{Outcome: k[0], Reason: k[1], N: counts[k]})
-	}
-	return out
+	return out, nil
 }
 
 func (s *consoleSource) Report(ctx context.Context, campaign string, states []string, w io.Writer) error {
@@ -328,7 +308,9 @@ func (s *consoleSource) Outcomes(ctx context.Context, limit int) (console.Outcom
 				counts[k] += int(m.GetCounter().GetValue())
 			}
 		}
-		out.Counts = countsOf(counts)
+		for k, n := range counts {
+			out.Counts = append(out.Counts, console.Count{Outcome: k[0], Reason: k[1], N: n})
+		}
 	}
 	known, err := s.insp.Queues()
 	if err != nil {

@@ -81,6 +81,16 @@ type Campaign struct {
 	// Requester is who started the campaign; zero for one an older build
 	// started.
 	Requester tasks.Requester
+	// ByReason counts the rows with an outcome by outcome and reason, kept
+	// as they finish; nil for a campaign an older build created, whose
+	// counts are only in its rows (Manager.Reasons reads them there).
+	ByReason map[Tally]int
+}
+
+// Tally is what rows are counted by: a state (as in a report: the
+// outcome, or waiting or queued) and a reason.
+type Tally struct {
+	State, Reason string
 }
 
 // Finished counts rows with an outcome.
@@ -162,7 +172,7 @@ func (s *Store) Create(ctx context.Context, c *Campaign) error {
 		"digest": c.Digest, "status": string(c.Status), "rows": c.Rows, "rate_n": c.RateN,
 		"rate_per_ms": c.RatePer.Milliseconds(), "window": c.Window, "created_at": ms(c.CreatedAt),
 		"start_at": ms(c.StartAt), "cursor": 0, "inflight": 0,
-		"succeeded": 0, "skipped": 0, "failed": 0, "cancelled": 0,
+		"succeeded": 0, "skipped": 0, "failed": 0, "cancelled": 0, "by_reason": "counted",
 	}
 	if c.KeyedTaskIDs {
 		fields["task_ids"] = "keyed"
@@ -253,7 +263,35 @@ func (s *Store) Get(ctx context.Context, id string) (*Campaign, error) {
 		Inflight: atoi(m["inflight"]), Succeeded: atoi(m["succeeded"]), Skipped: atoi(m["skipped"]),
 		Failed: atoi(m["failed"]), Cancelled: atoi(m["cancelled"]),
 		Requester: tasks.Requester{Actor: m["requester"], Address: m["requester_address"]},
+		ByReason:  byReason(m),
 	}, nil
+}
+
+// byReason reads the by-reason counters of a campaign's fields, nil when
+// it does not keep them.
+func byReason(m map[string]string) map[Tally]int {
+	if m["by_reason"] != "counted" {
+		return nil
+	}
+	out := map[Tally]int{}
+	for k, v := range m {
+		// A counter is "by:<outcome code>:<reason code>", the record's
+		// first two bytes (the scripts' tally).
+		codes, ok := strings.CutPrefix(k, "by:")
+		if !ok {
+			continue
+		}
+		o, r, _ := strings.Cut(codes, ":")
+		oc, err1 := strconv.Atoi(o)
+		rc, err2 := strconv.Atoi(r)
+		if err1 != nil || err2 != nil || oc <= 0 || oc >= len(outcomeCodes) || rc < 0 || rc >= len(reasonCodes) {
+			continue
+		}
+		if n := atoi(v); n != 0 {
+			out[Tally{string(outcomeCodes[oc]), reasonCodes[rc]}] += n
+		}
+	}
+	return out
 }
 
 // List returns every campaign, newest first.
@@ -484,8 +522,16 @@ func (s *Store) RecordOutcome(ctx context.Context, c *Campaign, row int, r Recor
 	return n == 1, err
 }
 
-// names of the counters, by outcome code (Lua tables start at 1).
-const counterNames = `local names = {"succeeded", "skipped", "failed", "cancelled"}`
+// counting is what every script that gives rows outcomes starts with:
+// the names of the counters by outcome code (Lua tables start at 1), and
+// tally, which moves the by-reason counter of a record (its outcome and
+// reason codes) by d.
+const counting = `local names = {"succeeded", "skipped", "failed", "cancelled"}
+local function tally(rec, d)
+  local oc, rc = string.byte(rec, 1, 2)
+  if oc and oc > 0 then redis.call("HINCRBY", KEYS[1], "by:" .. oc .. ":" .. (rc or 0), d) end
+end
+`
 
 // checkDone is the completion check every script that ends rows runs; the
 // script sets the local now first.
@@ -499,11 +545,11 @@ if done >= tonumber(m[1]) and redis.call("HSETNX", KEYS[1], "finished_at", now) 
 end
 return 0`
 
-var recordScript = redis.NewScript(counterNames + `
+var recordScript = redis.NewScript(counting + `
 local now = ARGV[3]
 local row = tonumber(ARGV[1])
 local off = row * 8
-local prev = redis.call("GETRANGE", KEYS[2], off, off)
+local prev = redis.call("GETRANGE", KEYS[2], off, off + 1)
 local pc = 0
 if prev ~= "" then pc = string.byte(prev) end
 local nc = string.byte(ARGV[2], 1)
@@ -512,8 +558,10 @@ if pc == 0 then
   if redis.call("GETBIT", KEYS[3], row) == 1 then redis.call("HINCRBY", KEYS[1], "inflight", -1) end
 else
   redis.call("HINCRBY", KEYS[1], names[pc], -1)
+  tally(prev, -1)
 end
 redis.call("HINCRBY", KEYS[1], names[nc], 1)
+tally(ARGV[2], 1)
 ` + checkDone)
 
 // Premark gives rows that will never be fed (duplicates, invalid rows)
@@ -540,7 +588,7 @@ func (s *Store) Premark(ctx context.Context, c *Campaign, rows []int, r Record) 
 	return completed, nil
 }
 
-var premarkScript = redis.NewScript(counterNames + `
+var premarkScript = redis.NewScript(counting + `
 local now = ARGV[2]
 local nc = string.byte(ARGV[1], 1)
 local n = 0
@@ -552,7 +600,10 @@ for i = 3, #ARGV do
     n = n + 1
   end
 end
-if n > 0 then redis.call("HINCRBY", KEYS[1], names[nc], n) end
+if n > 0 then
+  redis.call("HINCRBY", KEYS[1], names[nc], n)
+  tally(ARGV[1], n)
+end
 ` + checkDone)
 
 // Outcome reads one row's outcome.
@@ -633,7 +684,7 @@ func (s *Store) Withdraw(ctx context.Context, c *Campaign, row int, cancel bool)
 	return n == 1, err
 }
 
-var withdrawScript = redis.NewScript(`
+var withdrawScript = redis.NewScript(counting + `
 local now = ARGV[3]
 local row = tonumber(ARGV[1])
 local b = redis.call("GETRANGE", KEYS[2], row * 8, row * 8)
@@ -643,6 +694,7 @@ if (b == "" or string.byte(b) == 0) and redis.call("GETBIT", KEYS[3], row) == 1 
   if ARGV[2] ~= "" then
     redis.call("SETRANGE", KEYS[2], row * 8, ARGV[2])
     redis.call("HINCRBY", KEYS[1], "cancelled", 1)
+    tally(ARGV[2], 1)
   elseif tonumber(redis.call("HGET", KEYS[1], "cursor")) > row then
     redis.call("HSET", KEYS[1], "cursor", row)
   end
@@ -664,7 +716,7 @@ func (s *Store) CancelWaiting(ctx context.Context, c *Campaign) (completed bool,
 	return completed, nil
 }
 
-var cancelScript = redis.NewScript(`
+var cancelScript = redis.NewScript(counting + `
 local now = ARGV[3]
 local n = 0
 for r = tonumber(ARGV[1]), tonumber(ARGV[2]) - 1 do
@@ -674,5 +726,8 @@ for r = tonumber(ARGV[1]), tonumber(ARGV[2]) - 1 do
     n = n + 1
   end
 end
-if n > 0 then redis.call("HINCRBY", KEYS[1], "cancelled", n) end
+if n > 0 then
+  redis.call("HINCRBY", KEYS[1], "cancelled", n)
+  tally(ARGV[4], n)
+end
 ` + checkDone)

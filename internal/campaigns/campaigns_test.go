@@ -176,6 +176,8 @@ func TestRowsMoveThroughTheirStatesWithExactCounters(t *testing.T) {
 	require.Equal(t, Completed, got.Status)
 	require.True(t, got.Done())
 	require.Equal(t, map[string]int{"waiting": 0, "queued": 0, "succeeded": 9, "skipped": 0, "failed": 1, "cancelled": 10}, got.Totals())
+	require.Equal(t, map[Tally]int{{State: "succeeded"}: 9, {State: "failed", Reason: tasks.ReasonRetriesExhausted}: 1,
+		{State: "cancelled", Reason: tasks.ReasonCancelled}: 10}, got.ByReason, "the row recorded twice is counted once, by its last reason")
 }
 
 func TestCompletionIsReportedOnceUnderConcurrency(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,6 +69,31 @@ func (m *Manager) Report(ctx context.Context, name string, fn func(ReportRow) er
 		}
 	}
 	return nil
+}
+
+// Reasons counts the campaign's rows by state and reason: from the
+// counters the campaign keeps, at the cost of one read, or for a campaign
+// an older build created, from its every row.
+func (m *Manager) Reasons(ctx context.Context, name string) (map[Tally]int, error) {
+	camp, err := m.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if camp.ByReason == nil {
+		counts := map[Tally]int{}
+		err := m.Report(ctx, name, func(r ReportRow) error {
+			counts[Tally{r.State, r.Reason}]++
+			return nil
+		})
+		return counts, err
+	}
+	counts := maps.Clone(camp.ByReason)
+	for state, n := range map[string]int{"waiting": camp.Waiting(), "queued": camp.Inflight} {
+		if n > 0 {
+			counts[Tally{State: state}] = n
+		}
+	}
+	return counts, nil
 }
 
 // ReportFormats are the formats WriteReport writes.

@@ -174,6 +174,22 @@ type Count struct {
 	N               int
 }
 
+// sortCounts puts counts in the order the pages list them: by outcome
+// (succeeded, skipped, failed, cancelled, then a campaign's queued and
+// waiting rows), then by reason.
+func sortCounts(cs []Count) {
+	order := []string{"succeeded", "skipped", "failed", "cancelled", "queued", "waiting"}
+	rank := func(o string) int {
+		if i := slices.Index(order, o); i >= 0 {
+			return i
+		}
+		return len(order)
+	}
+	slices.SortFunc(cs, func(a, b Count) int {
+		return cmp.Or(cmp.Compare(rank(a.Outcome), rank(b.Outcome)), cmp.Compare(a.Outcome, b.Outcome), cmp.Compare(a.Reason, b.Reason))
+	})
+}
+
 // Outcomes is the outcomes page's data.
 type Outcomes struct {
 	// Counts are by outcome and reason; Since says since when they count.
@@ -204,11 +220,11 @@ type Source interface {
 	// as CSV.
 	Report(ctx context.Context, campaign string, states []string, w io.Writer) error
 	// Reasons counts the campaign's rows by state and reason (the rows
-	// without an outcome by waiting or queued); ErrUnknownCampaign for a
-	// name no campaign has.
+	// without an outcome by waiting or queued), in any order;
+	// ErrUnknownCampaign for a name no campaign has.
 	Reasons(ctx context.Context, campaign string) ([]Count, error)
-	// Outcomes counts resets by outcome and reason, and lists the most
-	// recent failures (at most limit).
+	// Outcomes counts resets by outcome and reason (in any order), and
+	// lists the most recent failures (at most limit).
 	Outcomes(ctx context.Context, limit int) (Outcomes, error)
 	// Task finds a task by its ID; ErrUnknownTask when none has it.
 	Task(ctx context.Context, id string) (*Task, error)
@@ -436,7 +452,6 @@ type campaignPage struct {
 }
 
 // campaignOutcomes shows one campaign's rows counted by outcome and reason.
-// Counting reads every row, so the page refreshes itself less often.
 func (c *console) campaignOutcomes(w http.ResponseWriter, r *http.Request) {
 	who, name := listener.Who(r), r.PathValue("campaign")
 	cs, err := c.cfg.Source.Campaigns(r.Context())
@@ -447,6 +462,7 @@ func (c *console) campaignOutcomes(w http.ResponseWriter, r *http.Request) {
 	var counts []Count
 	if err == nil {
 		counts, err = c.cfg.Source.Reasons(r.Context(), name)
+		sortCounts(counts)
 	}
 	switch {
 	case errors.Is(err, ErrUnknownCampaign):
@@ -459,7 +475,7 @@ func (c *console) campaignOutcomes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.render(w, http.StatusOK, "campaign.html", page{Title: "Campaign " + name, Who: who,
-		Refresh: int(6 * c.cfg.Refresh / time.Second), Data: campaignPage{Campaign: cs[i], Counts: counts}})
+		Refresh: int(c.cfg.Refresh / time.Second), Data: campaignPage{Campaign: cs[i], Counts: counts}})
 }
 
 func (c *console) steer(w http.ResponseWriter, r *http.Request, who listener.Identity) {
@@ -550,6 +566,7 @@ const recentFailures = 50
 
 func (c *console) outcomes(w http.ResponseWriter, r *http.Request) {
 	o, err := c.cfg.Source.Outcomes(r.Context(), recentFailures)
+	sortCounts(o.Counts)
 	p := page{Title: "Outcomes", Who: listener.Who(r)}
 	if err != nil {
 		c.cfg.Logger.Error("console: reading the outcomes failed", "error", err)
