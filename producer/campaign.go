@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/resetq/resetq/internal/audit"
@@ -67,6 +68,10 @@ type Campaign struct {
 	// StartedBy is who started it (zero for a campaign an older build
 	// started).
 	StartedBy tasks.Requester
+	// Reasons counts the rows with an outcome by outcome and reason, in
+	// the order of outcomes, then reasons; nil for a campaign an older
+	// build created (CampaignReasons counts its rows).
+	Reasons []RowCount
 }
 
 func campaignOf(c *campaigns.Campaign) *Campaign {
@@ -77,7 +82,7 @@ func campaignOf(c *campaigns.Campaign) *Campaign {
 		Status: CampaignStatus(c.Status), Rows: c.Rows, RateN: c.RateN, RatePer: c.RatePer, Window: c.Window,
 		CreatedAt: c.CreatedAt, StartAt: c.StartAt, StartedAt: c.StartedAt, FinishedAt: c.FinishedAt,
 		Inflight: c.Inflight, Succeeded: c.Succeeded, Skipped: c.Skipped, Failed: c.Failed, Cancelled: c.Cancelled,
-		StartedBy: c.Requester}
+		StartedBy: c.Requester, Reasons: rowCounts(c.ByReason)}
 }
 
 // counts is the part of the campaign its derived numbers come from.
@@ -356,21 +361,36 @@ func (c *Client) CampaignReport(ctx context.Context, name string, fn func(Report
 type RowCount struct {
 	// State is as in ReportRow; Reason is empty for a success and for
 	// rows that have no outcome yet.
-	State, Reason string
-	N             int
+	State  string `json:"state"`
+	Reason string `json:"reason"`
+	N      int    `json:"rows"`
 }
 
-// CampaignReasons counts the campaign's rows by state and reason, in no
-// particular order. It reads the counters a campaign keeps as its rows
-// finish; for one an older build created, it reads every row.
-func (c *Client) CampaignReasons(ctx context.Context, name string) ([]RowCount, error) {
-	counts, err := c.campaigns.Reasons(ctx, name)
-	if err != nil {
-		return nil, publicError(err)
+// rowCounts lists counts in the order of states, then reasons; nil for
+// nil.
+func rowCounts(counts map[campaigns.Tally]int) []RowCount {
+	if counts == nil {
+		return nil
 	}
 	out := make([]RowCount, 0, len(counts))
 	for k, n := range counts {
 		out = append(out, RowCount{State: k.State, Reason: k.Reason, N: n})
 	}
-	return out, nil
+	slices.SortFunc(out, func(a, b RowCount) int {
+		return cmp.Or(cmp.Compare(campaigns.StateRank(a.State), campaigns.StateRank(b.State)),
+			cmp.Compare(a.State, b.State), cmp.Compare(a.Reason, b.Reason))
+	})
+	return out
+}
+
+// CampaignReasons counts all the campaign's rows by state and reason, the
+// rows still queued or waiting too, in the order of states, then reasons.
+// It reads the counters a campaign keeps as its rows finish; for one an
+// older build created, it reads every row.
+func (c *Client) CampaignReasons(ctx context.Context, name string) ([]RowCount, error) {
+	counts, err := c.campaigns.Reasons(ctx, name)
+	if err != nil {
+		return nil, publicError(err)
+	}
+	return rowCounts(counts), nil
 }

@@ -35,6 +35,9 @@ type CampaignView struct {
 	// StartedBy is who started it (absent for a campaign an older build
 	// started).
 	StartedBy *tasks.Requester `json:"started_by,omitempty"`
+	// Reasons counts the rows with an outcome by outcome and reason
+	// (absent for a campaign an older build created).
+	Reasons []RowCount `json:"reasons,omitempty"`
 }
 
 // ViewOf returns the view of a campaign.
@@ -45,7 +48,7 @@ func ViewOf(c *Campaign) CampaignView {
 	}
 	v := CampaignView{Name: c.ID, Provider: c.Provider, Status: string(c.Status), Source: c.Source, Digest: c.Digest,
 		Actions: actions, Rows: c.Rows, Totals: c.Totals(), RatePerSecond: c.Rate(), Window: c.Window,
-		CreatedAt: c.CreatedAt, StartAt: c.StartAt, StartedAt: c.StartedAt, FinishedAt: c.FinishedAt}
+		CreatedAt: c.CreatedAt, StartAt: c.StartAt, StartedAt: c.StartedAt, FinishedAt: c.FinishedAt, Reasons: c.Reasons}
 	if c.StartedBy.Actor != "" {
 		v.StartedBy = &c.StartedBy
 	}

@@ -399,6 +399,9 @@ func TestCampaignDryRunAndRefusalNameEveryBadLine(t *testing.T) {
 	code, out, _ = b.cli("campaign", "list")
 	require.Equal(t, exitOK, code)
 	require.Regexp(t, `skipping\s+running\s+corp\s+3/5\s+0\s+1\s+2\s+0`, out)
+	code, out, _ = b.cli("campaign", "status", "skipping")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, "\nwhy: skipped duplicate_row 1, failed invalid_row 2\n", "the rows that did not succeed, by reason")
 }
 
 // TestStatusWatchFollowsACampaignToItsEnd watches from a script's point of

@@ -429,6 +429,15 @@ func printCampaign(w io.Writer, c *producer.Campaign) {
 		fmt.Fprintf(w, ", finished %s", c.FinishedAt.Local().Format(time.DateTime))
 	}
 	fmt.Fprintln(w)
+	var why []string
+	for _, r := range c.Reasons {
+		if r.Reason != "" {
+			why = append(why, fmt.Sprintf("%s %s %d", r.State, r.Reason, r.N))
+		}
+	}
+	if len(why) > 0 {
+		fmt.Fprintf(w, "why: %s\n", strings.Join(why, ", "))
+	}
 }
 
 func newCampaignListCmd(g *global) *cobra.Command {

@@ -87,6 +87,19 @@ type Campaign struct {
 	ByReason map[Tally]int
 }
 
+// states are a row's states in the order they are listed: the outcomes,
+// then the rows still queued and waiting.
+var states = []string{"succeeded", "skipped", "failed", "cancelled", "queued", "waiting"}
+
+// StateRank is where rows in state s are listed: by states, and any other
+// state after them.
+func StateRank(s string) int {
+	if i := slices.Index(states, s); i >= 0 {
+		return i
+	}
+	return len(states)
+}
+
 // Tally is what rows are counted by: a state (as in a report: the
 // outcome, or waiting or queued) and a reason.
 type Tally struct {

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/resetq/resetq/internal/audit"
+	"github.com/resetq/resetq/internal/campaigns"
 	"github.com/resetq/resetq/internal/listener"
 	"github.com/resetq/resetq/tasks"
 )
@@ -178,15 +179,9 @@ type Count struct {
 // (succeeded, skipped, failed, cancelled, then a campaign's queued and
 // waiting rows), then by reason.
 func sortCounts(cs []Count) {
-	order := []string{"succeeded", "skipped", "failed", "cancelled", "queued", "waiting"}
-	rank := func(o string) int {
-		if i := slices.Index(order, o); i >= 0 {
-			return i
-		}
-		return len(order)
-	}
 	slices.SortFunc(cs, func(a, b Count) int {
-		return cmp.Or(cmp.Compare(rank(a.Outcome), rank(b.Outcome)), cmp.Compare(a.Outcome, b.Outcome), cmp.Compare(a.Reason, b.Reason))
+		return cmp.Or(cmp.Compare(campaigns.StateRank(a.Outcome), campaigns.StateRank(b.Outcome)),
+			cmp.Compare(a.Outcome, b.Outcome), cmp.Compare(a.Reason, b.Reason))
 	})
 }
 

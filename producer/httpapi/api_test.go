@@ -474,6 +474,9 @@ func TestCampaignsThroughTheAPI(t *testing.T) {
 	require.Eventually(t, func() bool { return get("breach").Status == "completed" }, 20*time.Second, 20*time.Millisecond)
 	got := get("breach")
 	require.Equal(t, map[string]int{"waiting": 0, "queued": 0, "succeeded": 1, "skipped": 2, "failed": 1, "cancelled": 0}, got.Totals)
+	require.Equal(t, []producer.RowCount{{State: "succeeded", N: 1}, {State: "skipped", Reason: tasks.ReasonDuplicateRow, N: 1},
+		{State: "skipped", Reason: tasks.ReasonUserNotFound, N: 1}, {State: "failed", Reason: tasks.ReasonInvalidRow, N: 1}}, got.Reasons,
+		"why, by outcome and reason")
 
 	code, h, b = e.call(t, "GET", "/v1/campaigns/breach/report?format=csv", opsToken, "", nil)
 	require.Equal(t, http.StatusOK, code)
