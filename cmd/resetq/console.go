@@ -193,6 +193,11 @@ func (s *consoleSource) campaign(c *producer.Campaign, measured *console.Rate) c
 	if c.StartedBy.Actor != "" {
 		cc.StartedBy = c.StartedBy.String()
 	}
+	for _, r := range c.Reasons {
+		if r.Reason != "" {
+			cc.Why = append(cc.Why, console.Count{Outcome: r.State, Reason: r.Reason, N: r.N})
+		}
+	}
 	// Its own pace, else its provider's limit.
 	perSecond := c.Rate()
 	cc.Rate = config.Rate{N: c.RateN, Per: c.RatePer}.String()

@@ -287,6 +287,7 @@ func TestTheConsoleStartsACampaignFromAFile(t *testing.T) {
 	require.Equal(t, ops, c.StartedBy)
 	_, page = consoleDo(t, w.listener.Addr, "ops", "correct-horse", http.MethodGet, "/console/campaigns")
 	require.Contains(t, page, "Started by console:ops (127.0.0.1)")
+	require.Contains(t, page, `Why: <span class="skipped">skipped duplicate_row 1</span>`, "its reasons, from the campaign's counters")
 	_, page = consoleDo(t, w.listener.Addr, "ops", "correct-horse", http.MethodGet, "/console/campaigns/from-console/outcomes")
 	require.Contains(t, page, "<td>succeeded</td><td></td><td>5</td>")
 	require.Contains(t, page, "<td>skipped</td><td>duplicate_row</td><td>1</td>", "its rows by outcome and reason")

@@ -90,6 +90,10 @@ type Campaign struct {
 	// StartedBy is who started it, as "console:ops (10.0.0.4)"; "" when
 	// an older build did.
 	StartedBy string
+	// Why counts the rows that ended with a reason (skipped
+	// user_not_found, failed retries_exhausted, …); nil when the campaign
+	// does not keep these counts (one an older build created).
+	Why []Count
 }
 
 // Percent is how much of the campaign has an outcome.

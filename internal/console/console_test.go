@@ -42,7 +42,9 @@ func (s *source) Campaigns(context.Context) ([]console.Campaign, error) {
 	return []console.Campaign{
 		{Name: "breach-2026-11", Provider: "corp", Status: s.running, Rows: 200000, Finished: 50000, Succeeded: 49000,
 			Skipped: 990, Failed: 10, Queued: 200, Waiting: 149800, Rate: "20/s", ETA: "2h4m50s",
-			Measured: &console.Rate{PerSecond: 16.4, Over: 50 * time.Second}},
+			Measured: &console.Rate{PerSecond: 16.4, Over: 50 * time.Second},
+			Why: []console.Count{{Outcome: "skipped", Reason: "user_disabled", N: 700}, {Outcome: "skipped", Reason: "user_not_found", N: 290},
+				{Outcome: "failed", Reason: "<b>retries_exhausted</b>", N: 10}}},
 		{Name: "trial", Provider: "licensing", Status: "running", Rows: 100, Finished: 1, Waiting: 99, Rate: "5/s",
 			Measured: &console.Rate{}},
 		{Name: "pilot", Provider: "corp", Status: "completed", Rows: 10, Finished: 10, Succeeded: 10, Rate: "the provider's"},
@@ -365,9 +367,12 @@ func TestCampaignsShowTheirProgressAndTheOperatorSteersThem(t *testing.T) {
 	status, body, _ := w.do(t, "GET", "/console/campaigns", viewerToken, "")
 	require.Equal(t, http.StatusOK, status)
 	for _, want := range []string{"breach-2026-11", `<progress max="200000" value="50000">`, "25 %", "20/s", "about 2h4m50s left",
-		"pilot", "completed"} {
+		"pilot", "completed",
+		`Why: <span class="skipped">skipped user_disabled 700</span> · <span class="skipped">skipped user_not_found 290</span> · ` +
+			`<span class="failed">failed &lt;b&gt;retries_exhausted&lt;/b&gt; 10</span>`} {
 		require.Contains(t, body, want)
 	}
+	require.Equal(t, 1, strings.Count(body, "Why:"), "only a campaign with reasons says why")
 	require.NotContains(t, body, "<form", "a viewer gets no buttons")
 	require.NotContains(t, body, "report.csv", "nor the reports, which name every user")
 
