@@ -396,6 +396,15 @@ func newScanner(rows int) *scanner {
 		users: userRows{keys: make([]uint64, 0, rows), rows: make([]int32, 0, rows)}}
 }
 
+// reserve makes room for rows rows in all, so the index is not copied
+// as it grows to that.
+func (sc *scanner) reserve(rows int) {
+	if n := rows - len(sc.users.keys); n > 0 {
+		sc.users.keys = slices.Grow(sc.users.keys, n)
+		sc.users.rows = slices.Grow(sc.users.rows, n)
+	}
+}
+
 // add counts the next row in file order.
 func (sc *scanner) add(row Row, p *Problem) {
 	s := sc.s
