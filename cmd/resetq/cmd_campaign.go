@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -110,6 +111,14 @@ func newCampaignStartCmd(g *global) *cobra.Command {
 				return usageErr("--format must be csv or jsonl, not %q", format)
 			}
 			req.Format = producer.CampaignFormat(format)
+			// The file is read once, holding 12 bytes a row to find the
+			// users listed twice: a collector that lets the heap grow to
+			// one and a half times that, instead of twice, keeps a million
+			// rows' import several megabytes smaller for a few per cent
+			// more of its CPU. A GOGC in the environment wins.
+			if os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(50)
+			}
 			src, source, cleanup, err := openSource(args[0])
 			if err != nil {
 				return err
